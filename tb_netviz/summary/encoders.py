@@ -1,0 +1,220 @@
+"""Encoders from numpy to TensorBoard ``Summary.Value`` protos.
+
+Each encoder validates its input and raises an exception that names the
+problem; NaN and Inf are stored as they are. All tensors are float32 because
+TensorBoard's Rust loader drops float64 scalars.
+
+Example:
+    >>> import numpy as np
+    >>> value = gradient_flow_value(["fc1", "fc2"], np.zeros((2, len(GRADIENT_STATS))))
+    >>> value.tag, value.metadata.plugin_data.plugin_name
+    ('netviz/gradient_flow', 'netviz')
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+import numpy as np
+from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.image import metadata as image_metadata
+from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+from tb_netviz.summary import metadata
+from tb_netviz.summary.columns import ACTIVATION_STATS, GRADIENT_STATS
+from tb_netviz.summary.images import encode_png, feature_map_grid
+
+Value = summary_pb2.Summary.Value
+
+
+def gradient_flow_value(
+    layers: Sequence[str], values: np.ndarray, stats: Sequence[str] = GRADIENT_STATS, **content: Any
+) -> Value:
+    """The ``netviz/gradient_flow`` value: float32 ``[layers, stats]``."""
+    return _layer_table(metadata.GRADIENT_FLOW, metadata.GRADIENT_FLOW_TAG, layers, values, stats, content)
+
+
+def activations_value(
+    layers: Sequence[str], values: np.ndarray, stats: Sequence[str] = ACTIVATION_STATS, **content: Any
+) -> Value:
+    """The ``netviz/activations`` value: float32 ``[layers, stats]``."""
+    return _layer_table(metadata.ACTIVATIONS, metadata.ACTIVATIONS_TAG, layers, values, stats, content)
+
+
+def attention_value(layer: str, weights: np.ndarray, tokens: Sequence[str] | None = None) -> Value:
+    """One layer's attention for one sample: float32 ``[heads, queries, keys]``.
+
+    ``tokens`` labels both axes of self-attention (length Q == K), or is a pair
+    ``(query_tokens, key_tokens)`` for cross-attention.
+    """
+    content = attention_content(layer, weights, tokens)
+    md = metadata.create_summary_metadata(metadata.ATTENTION, **content)
+    return Value(tag=metadata.attention_tag(layer), metadata=md, tensor=_tensor_proto(weights))
+
+
+def attention_content(layer: str, weights: np.ndarray, tokens: Any = None) -> dict[str, Any]:
+    """Validate one attention summary and return its metadata content fields."""
+    tag = metadata.attention_tag(layer)
+    weights = _float_array(weights, "attention weights")
+    if weights.ndim != 3:
+        raise ValueError(f"attention weights must be [heads, queries, keys], got shape {weights.shape}")
+    content: dict[str, Any] = {"layer": metadata.layer_from_tag(tag, metadata.ATTENTION_TAG_PREFIX)}
+    if tokens is not None:
+        content.update(_token_fields(tokens, weights.shape[1], weights.shape[2]))
+    return content
+
+
+def alerts_value(alerts: Sequence[dict[str, Any]], omitted: int = 0) -> Value:
+    """The ``netviz/alerts`` value: a UTF-8 JSON string tensor of alerts.
+
+    The list holds the run's alert history so far (see ``alerts.AlertDetector``);
+    the alerts that fired at this event's step are those whose ``step`` equals it.
+    """
+    if isinstance(alerts, (str, bytes)) or not all(isinstance(a, dict) for a in alerts):
+        raise TypeError("alerts must be a sequence of dicts")
+    try:
+        text = json.dumps(list(alerts), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"alerts are not plain JSON: {error}") from None
+    md = metadata.create_summary_metadata(metadata.ALERTS, omitted=int(omitted))
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+        string_val=[text.encode("utf-8")],
+    )
+    return Value(tag=metadata.ALERTS_TAG, metadata=md, tensor=tensor)
+
+
+def scalar_value(tag: str, value: float) -> Value:
+    """A float32 scalar for TensorBoard's Scalars tab."""
+    array = _float_array(value, f"scalar {tag!r}")
+    if array.shape != ():
+        raise ValueError(f"scalar {tag!r} must be a single number, got shape {array.shape}")
+    md = scalar_metadata.create_summary_metadata(display_name=_checked_tag(tag), description="")
+    md.data_class = summary_pb2.DATA_CLASS_SCALAR
+    return Value(tag=tag, metadata=md, tensor=_tensor_proto(array))
+
+
+def histogram_value(tag: str, values: np.ndarray, bins: int = 30) -> Value:
+    """A histogram for TensorBoard's Histograms tab: float32 ``[bins, 3]`` (left, right, count).
+
+    Non-finite entries cannot be placed in a bucket and are left out; the
+    netviz statistics count them.
+    """
+    array = check_histogram_input(tag, values, bins).reshape(-1)
+    finite = array[np.isfinite(array)]
+    if finite.size == 0:
+        buckets = np.zeros((0, 3), np.float32)
+    else:
+        low, high = float(finite.min()), float(finite.max())
+        if low == high:
+            low, high = low - 0.5, high + 0.5
+        counts, edges = np.histogram(finite, bins=bins, range=(low, high))
+        buckets = np.stack([edges[:-1], edges[1:], counts], axis=1).astype(np.float32)
+    md = histogram_metadata.create_summary_metadata(display_name=_checked_tag(tag), description="")
+    md.data_class = summary_pb2.DATA_CLASS_TENSOR
+    return Value(tag=tag, metadata=md, tensor=_tensor_proto(buckets))
+
+
+def check_histogram_input(tag: str, values: np.ndarray, bins: int) -> np.ndarray:
+    """Validate a histogram's input; returns it as float32."""
+    _checked_tag(tag)
+    if not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be an int >= 1, got {bins!r}")
+    return _float_array(values, f"histogram {tag!r}")
+
+
+def image_value(tag: str, image: np.ndarray) -> Value:
+    """A PNG image in TensorBoard's own image format (shown in the Images tab too)."""
+    image = np.asarray(image)
+    png = encode_png(image)
+    md = image_metadata.create_summary_metadata(display_name=_checked_tag(tag), description="")
+    md.data_class = summary_pb2.DATA_CLASS_BLOB_SEQUENCE
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=3)]),
+        string_val=[str(image.shape[1]).encode(), str(image.shape[0]).encode(), png],
+    )
+    return Value(tag=tag, metadata=md, tensor=tensor)
+
+
+def feature_maps_value(layer: str, maps: np.ndarray, max_channels: int = 16) -> Value:
+    """The ``netviz/feature_maps/<layer>`` image of one sample's channels."""
+    return image_value(metadata.feature_maps_tag(layer), feature_map_grid(maps, max_channels))
+
+
+def _layer_table(
+    kind: str, tag: str, layers: Sequence[str], values: np.ndarray, stats: Sequence[str], content: dict
+) -> Value:
+    layers = _checked_names(layers, "layers")
+    stats = _checked_names(stats, "stats")
+    values = _float_array(values, f"{kind} values")
+    if values.shape != (len(layers), len(stats)):
+        raise ValueError(
+            f"{kind} values must have shape (layers, stats) = ({len(layers)}, {len(stats)}), "
+            f"got {values.shape}"
+        )
+    md = metadata.create_summary_metadata(kind, layers=layers, stats=stats, **content)
+    return Value(tag=tag, metadata=md, tensor=_tensor_proto(values))
+
+
+def _float_array(values: Any, what: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.floating)
+        or np.issubdtype(array.dtype, np.integer)
+        or array.dtype == np.bool_
+    ):
+        raise TypeError(f"{what} must be numeric, got dtype {array.dtype}")
+    if array.size == 0:
+        raise ValueError(f"{what} must not be empty, got shape {array.shape}")
+    return array.astype(np.float32, copy=False)
+
+
+def _tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
+    array = np.ascontiguousarray(array, dtype="<f4")
+    return tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in array.shape]
+        ),
+        tensor_content=array.tobytes(),
+    )
+
+
+def _checked_names(names: Sequence[str], what: str) -> list[str]:
+    if isinstance(names, (str, bytes)):
+        raise TypeError(f"{what} must be a sequence of names, not a single string")
+    names = list(names)
+    if not names:
+        raise ValueError(f"{what} must not be empty")
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"every entry of {what} must be a non-empty str, got {name!r}")
+    if len(set(names)) != len(names):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"{what} must be unique; repeated: {duplicates}")
+    return names
+
+
+def _checked_tag(tag: str) -> str:
+    if not isinstance(tag, str) or not tag:
+        raise TypeError(f"a tag must be a non-empty str, got {tag!r}")
+    return tag
+
+
+def _token_fields(tokens: Any, queries: int, keys: int) -> dict[str, list[str]]:
+    if isinstance(tokens, tuple) and len(tokens) == 2 and not isinstance(tokens[0], str):
+        query_tokens, key_tokens = (list(map(str, t)) for t in tokens)
+    else:
+        query_tokens = key_tokens = [str(t) for t in tokens]
+    if len(query_tokens) != queries or len(key_tokens) != keys:
+        raise ValueError(
+            f"tokens label {len(query_tokens)} queries and {len(key_tokens)} keys, "
+            f"but the attention matrix has {queries} queries and {keys} keys"
+        )
+    if query_tokens is key_tokens or query_tokens == key_tokens:
+        return {"tokens": query_tokens}
+    return {"query_tokens": query_tokens, "key_tokens": key_tokens}

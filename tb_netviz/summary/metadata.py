@@ -1,0 +1,118 @@
+"""The netviz summary metadata: plugin name, tags and versioned content JSON.
+
+Every netviz summary carries ``plugin_data.plugin_name == "netviz"``, a UTF-8
+JSON content ``{"version": 1, "kind": ..., ...}`` and an explicit
+``data_class`` (TensorBoard hides summaries whose data class is unset).
+
+Example:
+    >>> md = create_summary_metadata("gradient_flow", layers=["fc1"], stats=["grad_l2"])
+    >>> parse_plugin_metadata(md.plugin_data.content)["layers"]
+    ['fc1']
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tensorboard.compat.proto import summary_pb2
+
+PLUGIN_NAME = "netviz"
+VERSION = 1
+
+GRADIENT_FLOW = "gradient_flow"
+ACTIVATIONS = "activations"
+ATTENTION = "attention"
+ALERTS = "alerts"
+KINDS = (GRADIENT_FLOW, ACTIVATIONS, ATTENTION, ALERTS)
+
+TAG_PREFIX = "netviz/"
+GRADIENT_FLOW_TAG = "netviz/gradient_flow"
+ACTIVATIONS_TAG = "netviz/activations"
+ALERTS_TAG = "netviz/alerts"
+GLOBAL_GRAD_NORM_TAG = "netviz/global_grad_norm"
+CLIPPED_GRAD_NORM_TAG = "netviz/clipped_grad_norm"
+ATTENTION_TAG_PREFIX = "netviz/attention/"
+FEATURE_MAPS_TAG_PREFIX = "netviz/feature_maps/"
+
+
+class MetadataVersionError(ValueError):
+    """The content JSON was written by a newer tb-netviz than this one."""
+
+
+def attention_tag(layer: str) -> str:
+    """The tag of one layer's attention matrices.
+
+    >>> attention_tag("encoder.layers.0.self_attn")
+    'netviz/attention/encoder.layers.0.self_attn'
+    """
+    return ATTENTION_TAG_PREFIX + _checked_layer(layer)
+
+
+def feature_maps_tag(layer: str) -> str:
+    """The tag of one layer's feature-map images (shown by the Images tab too).
+
+    >>> feature_maps_tag("features.0")
+    'netviz/feature_maps/features.0'
+    """
+    return FEATURE_MAPS_TAG_PREFIX + _checked_layer(layer)
+
+
+def layer_from_tag(tag: str, prefix: str) -> str | None:
+    """The layer name inside ``tag`` if it starts with ``prefix``, else None.
+
+    >>> layer_from_tag("netviz/attention/enc.attn", ATTENTION_TAG_PREFIX)
+    'enc.attn'
+    """
+    if tag.startswith(prefix) and len(tag) > len(prefix):
+        return tag[len(prefix) :]
+    return None
+
+
+def create_summary_metadata(kind: str, **fields: Any) -> summary_pb2.SummaryMetadata:
+    """Metadata for a netviz tensor summary of ``kind`` with extra content fields.
+
+    Raises ValueError for an unknown kind or fields that are not JSON.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown netviz kind {kind!r}; expected one of {KINDS}")
+    content = {"version": VERSION, "kind": kind, **fields}
+    try:
+        encoded = json.dumps(content, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"netviz {kind} metadata is not plain JSON: {error}") from None
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME, content=encoded
+        ),
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
+    )
+
+
+def parse_plugin_metadata(content: bytes) -> dict[str, Any]:
+    """Decode the content of a netviz summary's metadata.
+
+    Content of an older version is read as it is; a newer version raises
+    ``MetadataVersionError`` naming both versions; anything that is not a
+    netviz content object raises ValueError.
+    """
+    try:
+        parsed = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"netviz metadata content is not UTF-8 JSON: {error}") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("version"), int):
+        raise ValueError("netviz metadata content has no integer 'version'")
+    if parsed["version"] > VERSION:
+        raise MetadataVersionError(
+            f"netviz data of format version {parsed['version']} needs a newer tb-netviz "
+            f"(this one reads versions up to {VERSION}); upgrade with `pip install -U tb-netviz`"
+        )
+    if parsed.get("kind") not in KINDS:
+        raise ValueError(f"netviz metadata content has unknown kind {parsed.get('kind')!r}")
+    return parsed
+
+
+def _checked_layer(layer: str) -> str:
+    if not isinstance(layer, str) or not layer:
+        raise TypeError(f"a layer name must be a non-empty str, got {layer!r}")
+    return layer

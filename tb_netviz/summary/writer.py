@@ -1,0 +1,116 @@
+"""``NetVizWriter``: the typed log calls the callbacks use.
+
+Each call validates its input on the calling thread (a clear error naming the
+problem), takes a private copy of the arrays and hands the encoding to the
+background ``EventWriter``; it returns whether the summary was queued.
+
+Example:
+    >>> import tempfile, numpy as np
+    >>> from tb_netviz.summary.columns import GRADIENT_STATS
+    >>> with NetVizWriter(tempfile.mkdtemp()) as writer:
+    ...     writer.gradient_flow(0, ["fc1", "fc2"], np.ones((2, len(GRADIENT_STATS))))
+    ...     writer.scalar(0, "netviz/global_grad_norm", 1.4)
+    True
+    True
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from tb_netviz.summary import encoders, metadata
+from tb_netviz.summary.columns import ACTIVATION_STATS, GRADIENT_STATS
+from tb_netviz.summary.event_writer import EventWriter
+from tb_netviz.summary.images import feature_map_grid
+
+
+class NetVizWriter:
+    """Writes netviz summaries for one run directory without blocking the caller.
+
+    Args:
+        log_dir: the run directory (created if missing).
+        **writer_options: passed to ``EventWriter`` (``max_queue``, ``flush_secs``, ...).
+
+    Raises:
+        LogDirError: ``log_dir`` cannot be created or written.
+    """
+
+    def __init__(self, log_dir: str | os.PathLike, **writer_options: Any) -> None:
+        self.events = EventWriter(log_dir, **writer_options)
+        self.log_dir = self.events.log_dir
+
+    @property
+    def dropped(self) -> int:
+        """Summaries not written (see ``EventWriter``)."""
+        return self.events.dropped
+
+    def gradient_flow(
+        self, step: int, layers: Sequence[str], values: np.ndarray,
+        stats: Sequence[str] = GRADIENT_STATS, **content: Any,
+    ) -> bool:
+        """Per-layer gradient statistics, float32 ``[layers, stats]``."""
+        values = _owned(values)
+        encoders.gradient_flow_value(layers, values, stats, **content)  # small: validates early
+        return self.events.add(lambda: [encoders.gradient_flow_value(layers, values, stats, **content)], step)
+
+    def activations(
+        self, step: int, layers: Sequence[str], values: np.ndarray,
+        stats: Sequence[str] = ACTIVATION_STATS, **content: Any,
+    ) -> bool:
+        """Per-layer activation statistics on the probe batch, float32 ``[layers, stats]``."""
+        values = _owned(values)
+        encoders.activations_value(layers, values, stats, **content)
+        return self.events.add(lambda: [encoders.activations_value(layers, values, stats, **content)], step)
+
+    def attention(self, step: int, layer: str, weights: np.ndarray, tokens: Any = None) -> bool:
+        """One layer's attention matrices ``[heads, queries, keys]`` for one sample."""
+        weights = _owned(weights)
+        encoders.attention_content(layer, weights, tokens)
+        return self.events.add(lambda: [encoders.attention_value(layer, weights, tokens)], step)
+
+    def feature_maps(self, step: int, layer: str, maps: np.ndarray, max_channels: int = 16) -> bool:
+        """One sample's feature maps ``[C, ...]`` as a PNG grid under ``netviz/feature_maps/<layer>``."""
+        grid = feature_map_grid(_owned(maps), max_channels)
+        tag = metadata.feature_maps_tag(layer)
+        return self.events.add(lambda: [encoders.image_value(tag, grid)], step)
+
+    def scalar(self, step: int, tag: str, value: float) -> bool:
+        """A float32 scalar (Scalars tab)."""
+        encoders.scalar_value(tag, value)
+        return self.events.add(lambda: [encoders.scalar_value(tag, value)], step)
+
+    def histogram(self, step: int, tag: str, values: np.ndarray, bins: int = 30) -> bool:
+        """A histogram of ``values`` (Histograms tab); bucketing runs on the writer thread."""
+        values = _owned(values)
+        encoders.check_histogram_input(tag, values, bins)
+        return self.events.add(lambda: [encoders.histogram_value(tag, values, bins)], step)
+
+    def alerts(self, step: int, alerts: Sequence[dict[str, Any]], omitted: int = 0) -> bool:
+        """The run's alert history so far; essential: waits for queue room rather than drop."""
+        alerts = [dict(a) for a in alerts]
+        value = encoders.alerts_value(alerts, omitted)
+        return self.events.add(lambda: [value], step, essential=True)
+
+    def flush(self) -> None:
+        """Write everything logged so far."""
+        self.events.flush()
+
+    def close(self) -> None:
+        """Flush and close; warns with the count of dropped summaries if any."""
+        self.events.close()
+
+    def __enter__(self) -> "NetVizWriter":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _owned(values: Any) -> np.ndarray:
+    array = np.array(values, copy=True)
+    if array.dtype == object:
+        raise TypeError("values must be a numeric array, got dtype object")
+    return array
