@@ -41,11 +41,12 @@ from tb_netviz.summary.metadata import (
     feature_maps_tag,
     parse_plugin_metadata,
 )
+from tb_netviz.summary.options import CaptureOptions
 from tb_netviz.summary.writer import NetVizWriter
 
 __all__ = [
     "ACTIVATIONS_TAG", "ACTIVATION_STATS", "ALERTS_TAG", "ALERT_KINDS", "ATTENTION_TAG_PREFIX",
-    "AlertDetector", "AlertThresholds", "CLIPPED_GRAD_NORM_TAG", "EventWriter",
+    "AlertDetector", "AlertThresholds", "CaptureOptions", "CLIPPED_GRAD_NORM_TAG", "EventWriter",
     "FEATURE_MAPS_TAG_PREFIX", "GLOBAL_GRAD_NORM_TAG", "GRADIENT_FLOW_TAG", "GRADIENT_STATS",
     "LAYER_NAMING_RULE", "LogDirError", "MetadataVersionError", "NetVizAlertWarning",
     "NetVizWriteWarning", "NetVizWriter", "PLUGIN_NAME", "VERSION", "attention_tag",

@@ -1,0 +1,115 @@
+"""Capture options shared by the Keras and torch callbacks: one name, one meaning.
+
+Example:
+    >>> options = CaptureOptions(log_every_n_steps=5, layers=["encoder.*", "!encoder.norm"])
+    >>> options.select_layers(["encoder.fc", "encoder.norm", "head"])
+    ['encoder.fc']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from typing import Any, Callable, Sequence
+
+from tb_netviz.summary.alerts import AlertThresholds
+
+
+@dataclasses.dataclass
+class CaptureOptions:
+    """What a netviz callback captures and how often.
+
+    Args:
+        log_every_n_steps: log gradient flow every this many optimizer steps (default 10).
+        sample_every_n_steps: run the probe pass on ``sample_batch`` (activation
+            statistics, feature maps, attention) every this many optimizer steps
+            (default 100); it also runs at the first logged step and at the end of training.
+        layers: glob patterns over layer names choosing the layers of every view;
+            a pattern starting with ``!`` excludes. None selects all layers.
+            A pattern that matches no layer is an error (a typo must not silently log nothing).
+        max_channels: feature-map channels drawn per conv layer (default 16).
+        max_heads: attention heads written per layer (default 8; None for all).
+        tokens: labels of the sample's positions for the attention viewer: a list
+            of strings, or a callable taking the first sample and returning one.
+        histograms: also write histograms of activations, weights and gradients
+            to TensorBoard's Histograms tab (default False; they cost time and disk).
+        alert_thresholds: when alerts fire (``AlertThresholds()`` defaults).
+
+    Raises:
+        ValueError: a count below 1 or an empty pattern.
+        TypeError: an option of the wrong type.
+    """
+
+    log_every_n_steps: int = 10
+    sample_every_n_steps: int = 100
+    layers: Sequence[str] | None = None
+    max_channels: int = 16
+    max_heads: int | None = 8
+    tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None
+    histograms: bool = False
+    alert_thresholds: AlertThresholds = dataclasses.field(default_factory=AlertThresholds)
+
+    def __post_init__(self) -> None:
+        for name in ("log_every_n_steps", "sample_every_n_steps", "max_channels"):
+            _check_count(name, getattr(self, name))
+        if self.max_heads is not None:
+            _check_count("max_heads", self.max_heads)
+        if self.layers is not None:
+            if isinstance(self.layers, str):
+                raise TypeError(f"layers must be a list of glob patterns, not the string {self.layers!r}")
+            self.layers = list(self.layers)
+            for pattern in self.layers:
+                if not isinstance(pattern, str) or pattern.lstrip("!") == "":
+                    raise ValueError(f"layers has an empty or non-string pattern: {pattern!r}")
+        if self.tokens is not None and not callable(self.tokens):
+            if isinstance(self.tokens, str):
+                raise TypeError("tokens must be a list of strings or a callable, not a string")
+            self.tokens = [str(t) for t in self.tokens]
+        if not isinstance(self.alert_thresholds, AlertThresholds):
+            raise TypeError(
+                f"alert_thresholds must be an AlertThresholds, got {type(self.alert_thresholds).__name__}"
+            )
+
+    def select_layers(self, names: Sequence[str]) -> list[str]:
+        """The names chosen by ``layers``, in the given order.
+
+        Raises:
+            ValueError: a pattern matches none of ``names`` (the message lists some names).
+        """
+        names = list(names)
+        if self.layers is None:
+            return names
+        includes = [p for p in self.layers if not p.startswith("!")]
+        excludes = [p[1:] for p in self.layers if p.startswith("!")]
+        for pattern in includes + excludes:
+            if not fnmatch.filter(names, pattern):
+                shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+                raise ValueError(f"layer pattern {pattern!r} matches no layer; layers are: {shown}")
+        return [
+            name
+            for name in names
+            if (not includes or any(fnmatch.fnmatchcase(name, p) for p in includes))
+            and not any(fnmatch.fnmatchcase(name, p) for p in excludes)
+        ]
+
+    def is_gradient_step(self, step: int) -> bool:
+        """Whether gradient flow is logged at optimizer step ``step`` (0-based)."""
+        return step % self.log_every_n_steps == 0
+
+    def is_sample_step(self, step: int) -> bool:
+        """Whether the probe pass runs at optimizer step ``step`` (0-based)."""
+        return step % self.sample_every_n_steps == 0
+
+    def tokens_for(self, sample: Any) -> list[str] | None:
+        """The token labels for ``sample`` (the first sample of the probe batch)."""
+        if self.tokens is None:
+            return None
+        labels = self.tokens(sample) if callable(self.tokens) else self.tokens
+        return [str(t) for t in labels]
+
+
+def _check_count(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
