@@ -19,7 +19,7 @@ fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install --upgrade pip
 "${PIP[@]}" install torch==2.13.0
-"${PIP[@]}" install -e ".[dev]"
+"${PIP[@]}" install -c constraints.txt -e ".[dev]"
 
 # The dashboard's tests need Chromium (driven by Playwright, never `playwright install`)
 # and Node.js (node's built-in test runner).
