@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from tb_netviz.summary.columns import ACTIVATION_STATS, GRADIENT_STATS
+from tb_netviz.summary.user_warnings import warn_from_caller
 
 NONFINITE = "nonfinite"
 VANISHING = "vanishing"
@@ -104,9 +105,7 @@ class AlertDetector:
         self._norm_average: dict[str, float] = {}
         self._norm_count: dict[str, int] = {}
 
-    def check_gradients(
-        self, step: int, layers: Sequence[str], values: np.ndarray
-    ) -> list[dict[str, Any]]:
+    def check_gradients(self, step: int, layers: Sequence[str], values: np.ndarray) -> list[dict[str, Any]]:
         """The non-finite, vanishing and exploding alerts that fire at ``step``."""
         values = _checked_table(values, layers, GRADIENT_STATS)
         col = {name: values[:, i] for i, name in enumerate(GRADIENT_STATS)}
@@ -123,15 +122,13 @@ class AlertDetector:
             fired += self._exploding(step, layer, float(l2[i]) if finite[i] else math.nan)
         return self._record(fired)
 
-    def check_activations(
-        self, step: int, layers: Sequence[str], values: np.ndarray
-    ) -> list[dict[str, Any]]:
+    def check_activations(self, step: int, layers: Sequence[str], values: np.ndarray) -> list[dict[str, Any]]:
         """The dead-unit alerts that fire at ``step``."""
         values = _checked_table(values, layers, ACTIVATION_STATS)
         dead = values[:, ACTIVATION_STATS.index("act_dead_frac")]
         fired = []
         limit = self.thresholds.dead_fraction
-        for layer, fraction in zip(layers, dead):
+        for layer, fraction in zip(layers, dead, strict=True):
             is_dead = bool(np.isfinite(fraction) and fraction >= limit)
             fired += self._edge(step, DEAD_UNITS, layer, is_dead, fraction, limit)
         return self._record(fired)
@@ -177,7 +174,7 @@ class AlertDetector:
         }
         if self._warn and key not in self._warned:
             self._warned.add(key)
-            warnings.warn(f"tb-netviz: {alert['message']}", NetVizAlertWarning, stacklevel=4)
+            warn_from_caller(f"tb-netviz: {alert['message']}", NetVizAlertWarning)
         return [alert]
 
     def _record(self, fired: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -188,7 +185,12 @@ class AlertDetector:
 
 
 def _checked_table(values: np.ndarray, layers: Sequence[str], stats: Sequence[str]) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64)
+    if isinstance(layers, (str, bytes)) or not all(isinstance(name, str) and name for name in layers):
+        raise TypeError(f"layers must be a sequence of non-empty str names, got {layers!r:.80}")
+    values = np.asarray(values)
+    if values.dtype == object or not (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_):
+        raise TypeError(f"statistics must be a numeric array, got dtype {values.dtype}")
+    values = values.astype(np.float64)
     if values.shape != (len(layers), len(stats)):
         raise ValueError(
             f"expected statistics of shape ({len(layers)}, {len(stats)}) for "

@@ -14,7 +14,8 @@ Example:
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
@@ -57,7 +58,7 @@ def attention_value(layer: str, weights: np.ndarray, tokens: Sequence[str] | Non
 def attention_content(layer: str, weights: np.ndarray, tokens: Any = None) -> dict[str, Any]:
     """Validate one attention summary and return its metadata content fields."""
     tag = metadata.attention_tag(layer)
-    weights = _float_array(weights, "attention weights")
+    weights = float32_array(weights, "attention weights")
     if weights.ndim != 3:
         raise ValueError(f"attention weights must be [heads, queries, keys], got shape {weights.shape}")
     content: dict[str, Any] = {"layer": metadata.layer_from_tag(tag, metadata.ATTENTION_TAG_PREFIX)}
@@ -71,11 +72,18 @@ def alerts_value(alerts: Sequence[dict[str, Any]], omitted: int = 0) -> Value:
 
     The list holds the run's alert history so far (see ``alerts.AlertDetector``);
     the alerts that fired at this event's step are those whose ``step`` equals it.
+    ``omitted`` lands in the metadata content, of which TensorBoard keeps only the
+    first event's: ``NetVizWriter.alerts`` also writes it as ``netviz/alerts_omitted``.
     """
-    if isinstance(alerts, (str, bytes)) or not all(isinstance(a, dict) for a in alerts):
-        raise TypeError("alerts must be a sequence of dicts")
+    if isinstance(alerts, (str, bytes, dict)) or not hasattr(alerts, "__iter__"):
+        raise TypeError(f"alerts must be a sequence of dicts, got {type(alerts).__name__}")
+    alerts = list(alerts)
+    if not all(isinstance(a, dict) for a in alerts):
+        raise TypeError("alerts must be a sequence of dicts; some entries are not dicts")
+    if isinstance(omitted, bool) or not isinstance(omitted, int) or omitted < 0:
+        raise ValueError(f"omitted must be an int >= 0, got {omitted!r}")
     try:
-        text = json.dumps(list(alerts), allow_nan=False)
+        text = json.dumps(alerts, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise ValueError(f"alerts are not plain JSON: {error}") from None
     md = metadata.create_summary_metadata(metadata.ALERTS, omitted=int(omitted))
@@ -88,13 +96,22 @@ def alerts_value(alerts: Sequence[dict[str, Any]], omitted: int = 0) -> Value:
 
 
 def scalar_value(tag: str, value: float) -> Value:
-    """A float32 scalar for TensorBoard's Scalars tab."""
-    array = _float_array(value, f"scalar {tag!r}")
+    """A float32 scalar for TensorBoard's Scalars tab (NaN and Inf are kept).
+
+    >>> scalar_value("netviz/global_grad_norm", 2.5).tensor.float_val
+    [2.5]
+    """
+    array = float32_array(value, f"scalar {tag!r}")
     if array.shape != ():
         raise ValueError(f"scalar {tag!r} must be a single number, got shape {array.shape}")
     md = scalar_metadata.create_summary_metadata(display_name=_checked_tag(tag), description="")
     md.data_class = summary_pb2.DATA_CLASS_SCALAR
-    return Value(tag=tag, metadata=md, tensor=_tensor_proto(array))
+    # float_val, not tensor_content: TensorBoard's Rust loader reads a scalar's
+    # value from float_val and silently drops one stored in tensor_content.
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(), float_val=[float(array)]
+    )
+    return Value(tag=tag, metadata=md, tensor=tensor)
 
 
 def histogram_value(tag: str, values: np.ndarray, bins: int = 30) -> Value:
@@ -123,7 +140,7 @@ def check_histogram_input(tag: str, values: np.ndarray, bins: int) -> np.ndarray
     _checked_tag(tag)
     if not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be an int >= 1, got {bins!r}")
-    return _float_array(values, f"histogram {tag!r}")
+    return float32_array(values, f"histogram {tag!r}")
 
 
 def image_value(tag: str, image: np.ndarray) -> Value:
@@ -150,7 +167,7 @@ def _layer_table(
 ) -> Value:
     layers = _checked_names(layers, "layers")
     stats = _checked_names(stats, "stats")
-    values = _float_array(values, f"{kind} values")
+    values = float32_array(values, f"{kind} values")
     if values.shape != (len(layers), len(stats)):
         raise ValueError(
             f"{kind} values must have shape (layers, stats) = ({len(layers)}, {len(stats)}), "
@@ -160,7 +177,15 @@ def _layer_table(
     return Value(tag=tag, metadata=md, tensor=_tensor_proto(values))
 
 
-def _float_array(values: Any, what: str) -> np.ndarray:
+def float32_array(values: Any, what: str) -> np.ndarray:
+    """``values`` as a float32 array (no copy if it already is one); ``what`` names it in errors.
+
+    Raises TypeError for a non-numeric dtype (strings, objects, complex) and
+    ValueError for an empty array.
+
+    >>> float32_array([1, 2], "counts").dtype
+    dtype('float32')
+    """
     array = np.asarray(values)
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.floating)
@@ -206,15 +231,33 @@ def _checked_tag(tag: str) -> str:
 
 
 def _token_fields(tokens: Any, queries: int, keys: int) -> dict[str, list[str]]:
-    if isinstance(tokens, tuple) and len(tokens) == 2 and not isinstance(tokens[0], str):
-        query_tokens, key_tokens = (list(map(str, t)) for t in tokens)
+    if _is_token_pair(tokens):
+        query_tokens, key_tokens = _labels(tokens[0], "query tokens"), _labels(tokens[1], "key tokens")
     else:
-        query_tokens = key_tokens = [str(t) for t in tokens]
+        query_tokens = key_tokens = _labels(tokens, "tokens")
     if len(query_tokens) != queries or len(key_tokens) != keys:
         raise ValueError(
             f"tokens label {len(query_tokens)} queries and {len(key_tokens)} keys, "
             f"but the attention matrix has {queries} queries and {keys} keys"
         )
-    if query_tokens is key_tokens or query_tokens == key_tokens:
+    if query_tokens == key_tokens:
         return {"tokens": query_tokens}
     return {"query_tokens": query_tokens, "key_tokens": key_tokens}
+
+
+def _is_token_pair(tokens: Any) -> bool:
+    return (
+        isinstance(tokens, (tuple, list))
+        and len(tokens) == 2
+        and all(_is_label_sequence(part) for part in tokens)
+    )
+
+
+def _is_label_sequence(part: Any) -> bool:
+    return not isinstance(part, (str, bytes)) and hasattr(part, "__len__") and hasattr(part, "__iter__")
+
+
+def _labels(tokens: Any, what: str) -> list[str]:
+    if isinstance(tokens, (str, bytes)) or not _is_label_sequence(tokens):
+        raise TypeError(f"{what} must be a sequence of labels, got {type(tokens).__name__} {tokens!r:.60}")
+    return [str(t) for t in tokens]

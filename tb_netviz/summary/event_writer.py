@@ -9,14 +9,17 @@ waits; an *essential* one (alerts) waits up to ``essential_timeout`` seconds
 for room before it too is dropped and counted.
 
 Failures: a log directory that cannot be created or written raises
-``LogDirError`` at construction. A later write failure (disk full, directory
-removed) warns once, training goes on, the failing summaries are counted in
-``dropped``, and ``close()`` warns with the total.
+``LogDirError`` at construction. A later write failure (disk full, file size
+limit, directory removed) warns once, training goes on, the failing summaries
+are counted in ``dropped``, and ``close()`` warns with the total. The file
+stays readable: a partly written record is cut off again. After a failed
+write the next flush tries again (a full disk may get room), except when the
+event file was removed, which is final for this writer.
 
 Processes: writers are flushed and closed at interpreter exit. In a forked
 child (DataLoader workers, DDP launched by fork) a writer inherited from the
-parent writes nothing and never touches the parent's file; create a new
-writer in the child if it must log.
+parent writes nothing and never touches the parent's file (it warns once if
+the child logs to it); create a new writer in the child if it must log.
 
 Example:
     >>> import tempfile
@@ -34,18 +37,18 @@ import queue
 import socket
 import threading
 import time
-import warnings
 import weakref
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from tb_netviz.summary.records import frame_record
+from tb_netviz.summary.user_warnings import warn_from_caller
 
 BuildValues = Callable[[], Iterable[summary_pb2.Summary.Value]]
 
 _FLUSH_BYTES = 1 << 20
-_live_writers: "weakref.WeakSet[EventWriter]" = weakref.WeakSet()
+_live_writers: weakref.WeakSet[EventWriter] = weakref.WeakSet()
 _file_counter = iter(range(1 << 62))
 
 
@@ -55,6 +58,10 @@ class LogDirError(OSError):
 
 class NetVizWriteWarning(RuntimeWarning):
     """Summaries were dropped because writing failed or the writer fell behind."""
+
+
+class _FileRemoved(OSError):
+    """The event file was unlinked (its directory deleted) while the writer had it open."""
 
 
 class EventWriter:
@@ -70,6 +77,14 @@ class EventWriter:
 
     Raises:
         LogDirError: ``log_dir`` cannot be created or written.
+        ValueError: an option outside its range.
+
+    Example:
+        >>> import tempfile
+        >>> writer = EventWriter(tempfile.mkdtemp(), max_queue=8)
+        >>> writer.close()
+        >>> writer.dropped
+        0
     """
 
     def __init__(
@@ -81,10 +96,12 @@ class EventWriter:
         essential_timeout: float = 10.0,
         filename_suffix: str = ".netviz",
     ) -> None:
-        if max_queue < 1:
-            raise ValueError(f"max_queue must be >= 1, got {max_queue}")
-        if flush_secs <= 0:
-            raise ValueError(f"flush_secs must be > 0, got {flush_secs}")
+        if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
+            raise ValueError(f"max_queue must be an int >= 1, got {max_queue!r}")
+        if not flush_secs > 0:
+            raise ValueError(f"flush_secs must be > 0, got {flush_secs!r}")
+        if not essential_timeout >= 0:
+            raise ValueError(f"essential_timeout must be >= 0 seconds, got {essential_timeout!r}")
         self.log_dir = os.fspath(log_dir)
         self.path = os.path.join(self.log_dir, _event_file_name(filename_suffix))
         self._fd = _open_event_file(self.log_dir, self.path)
@@ -93,19 +110,27 @@ class EventWriter:
         self._essential_timeout = essential_timeout
         self._queue: queue.Queue = queue.Queue(max_queue)
         self._pending = bytearray()
+        self._pending_events = 0
+        self._size = self._committed = 0
+        self._file_removed = False
         self._lock = threading.Lock()
         self._dropped = 0
         self._write_error: str | None = None
         self._warned_full = False
+        self._warned_fork = False
         self._closed = False
-        self._write_now(_file_version_event())
+        try:
+            self._write_now(_file_version_event())
+        except OSError as error:
+            os.close(self._fd)
+            raise _log_dir_error(self.log_dir, error) from error
         self._thread = threading.Thread(target=self._run, name="tb-netviz-writer", daemon=True)
         self._thread.start()
         _live_writers.add(self)
 
     @property
     def dropped(self) -> int:
-        """How many summaries were not written (queue full or write failure)."""
+        """How many summaries were not written (queue full, write failure or closed too early)."""
         return self._dropped
 
     def add(
@@ -118,9 +143,13 @@ class EventWriter:
     ) -> bool:
         """Queue one event; ``build_values`` runs on the writer thread.
 
-        Returns True if queued, False if dropped (see the queue policy above).
+        Returns True if queued, False if dropped (see the queue policy above),
+        if the writer is closed, or in a forked child.
         """
-        if self._closed or os.getpid() != self._owner_pid:
+        if os.getpid() != self._owner_pid:
+            self._warn_inherited()
+            return False
+        if self._closed:
             return False
         item = (build_values, int(step), time.time() if wall_time is None else float(wall_time))
         try:
@@ -131,19 +160,23 @@ class EventWriter:
             return True
         except queue.Full:
             self._count_dropped(1)
-            if not self._warned_full:
-                self._warned_full = True
-                warnings.warn(
+            with self._lock:
+                first, self._warned_full = not self._warned_full, True
+            if first:
+                warn_from_caller(
                     f"tb-netviz: the writer for {self.log_dir} fell behind and is dropping "
                     "summaries; training goes on (log less often to avoid this)",
                     NetVizWriteWarning,
-                    stacklevel=2,
                 )
             return False
 
     def flush(self, timeout: float | None = 30.0) -> None:
-        """Write everything queued so far to disk; waits at most ``timeout`` seconds."""
-        if self._closed or os.getpid() != self._owner_pid:
+        """Write everything queued so far to disk; waits at most ``timeout`` seconds.
+
+        Never raises for a write failure: that is warned about once and counted
+        in ``dropped``, which is up to date when ``flush`` returns.
+        """
+        if self._closed or os.getpid() != self._owner_pid or not self._thread.is_alive():
             return
         done = threading.Event()
         try:
@@ -153,27 +186,32 @@ class EventWriter:
         done.wait(timeout)
 
     def close(self, timeout: float | None = 30.0) -> None:
-        """Flush, stop the thread and close the file; warns if anything was dropped."""
+        """Write what is queued, stop the thread and close the file.
+
+        Warns with the number of dropped summaries if any. Calling it again,
+        or in a forked child, does nothing.
+        """
         if self._closed:
             return
-        if os.getpid() != self._owner_pid:
-            self._closed = True
-            return
-        self.flush(timeout)
         self._closed = True
-        self._queue.put(None)
-        self._thread.join(timeout)
-        os.close(self._fd)
+        if os.getpid() != self._owner_pid:
+            return
         _live_writers.discard(self)
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            pass  # the thread also stops on its own once the queue is empty and _closed is set
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._count_dropped(_discard_queued(self._queue))
         if self._dropped:
             reason = f": {self._write_error}" if self._write_error else ""
-            warnings.warn(
+            warn_from_caller(
                 f"tb-netviz dropped {self._dropped} summaries for {self.log_dir}{reason}",
                 NetVizWriteWarning,
-                stacklevel=2,
             )
 
-    def __enter__(self) -> "EventWriter":
+    def __enter__(self) -> EventWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -181,61 +219,95 @@ class EventWriter:
 
     def _run(self) -> None:
         last_flush = time.monotonic()
-        while True:
-            try:
-                item = self._queue.get(timeout=self._flush_secs)
-            except queue.Empty:
-                item = "tick"
-            if item is None:
-                self._flush_pending()
-                return
-            if isinstance(item, threading.Event):
-                self._flush_pending()
-                item.set()
-                last_flush = time.monotonic()
-                continue
-            if item != "tick":
-                self._encode(*item)
-            if len(self._pending) >= _FLUSH_BYTES or time.monotonic() - last_flush >= self._flush_secs:
-                self._flush_pending()
-                last_flush = time.monotonic()
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=self._flush_secs)
+                except queue.Empty:
+                    if self._closed:
+                        break
+                    item = "tick"
+                if item is None:
+                    break
+                if isinstance(item, threading.Event):
+                    self._flush_pending()
+                    item.set()
+                    last_flush = time.monotonic()
+                    continue
+                if item != "tick":
+                    self._encode(*item)
+                if len(self._pending) >= _FLUSH_BYTES or time.monotonic() - last_flush >= self._flush_secs:
+                    self._flush_pending()
+                    last_flush = time.monotonic()
+        finally:
+            self._flush_pending()
+            os.close(self._fd)
 
     def _encode(self, build_values: BuildValues, step: int, wall_time: float) -> None:
         try:
             summary = summary_pb2.Summary(value=list(build_values()))
             event = event_pb2.Event(wall_time=wall_time, step=step, summary=summary)
             self._pending += frame_record(event.SerializeToString())
+            self._pending_events += 1
         except Exception as error:  # a bad summary must not stop the writer thread
             self._fail(f"a summary could not be encoded ({type(error).__name__}: {error})", 1)
 
     def _flush_pending(self) -> None:
         if not self._pending:
             return
-        data, self._pending = bytes(self._pending), bytearray()
+        data, events = self._pending, self._pending_events
+        self._pending, self._pending_events = bytearray(), 0
+        if self._file_removed:
+            self._count_dropped(events)
+            return
         try:
+            if os.fstat(self._fd).st_nlink == 0:
+                self._file_removed = True
+                raise _FileRemoved(f"{self.path} was removed (was its directory deleted?)")
             self._write_now(data)
-        except OSError as error:
-            self._fail(f"writing {self.path} failed ({error})", _count_records(data))
+        except Exception as error:  # disk full, size limit, removed file: never kill training
+            self._cut_partial_record()
+            removed = isinstance(error, _FileRemoved)
+            self._fail(str(error) if removed else f"writing {self.path} failed ({error})", events)
 
-    def _write_now(self, data: bytes) -> None:
+    def _write_now(self, data: bytes | bytearray) -> None:
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
+            self._size += written
             view = view[written:]
+        self._committed = self._size
+
+    def _cut_partial_record(self) -> None:
+        # A record written in part would make every later record unreadable.
+        if self._size != self._committed:
+            try:
+                os.ftruncate(self._fd, self._committed)
+                self._size = self._committed
+            except OSError:
+                pass
 
     def _fail(self, reason: str, count: int) -> None:
         self._count_dropped(count)
         if self._write_error is None:
             self._write_error = reason
-            warnings.warn(
+            warn_from_caller(
                 f"tb-netviz: {reason}; summaries are dropped and training goes on",
                 NetVizWriteWarning,
-                stacklevel=2,
             )
 
     def _count_dropped(self, count: int) -> None:
         with self._lock:
             self._dropped += count
+
+    def _warn_inherited(self) -> None:
+        if not self._warned_fork:
+            self._warned_fork = True
+            warn_from_caller(
+                f"tb-netviz: this writer for {self.log_dir} belongs to process {self._owner_pid} and "
+                f"writes nothing in forked process {os.getpid()}; create a new writer here to log",
+                NetVizWriteWarning,
+            )
 
 
 def _event_file_name(suffix: str) -> str:
@@ -250,9 +322,12 @@ def _open_event_file(log_dir: str, path: str) -> int:
         os.makedirs(log_dir, exist_ok=True)
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     except OSError as error:
-        raise LogDirError(
-            error.errno, f"tb-netviz cannot write event files to log_dir {log_dir!r}: {error.strerror}"
-        ) from error
+        raise _log_dir_error(log_dir, error) from error
+
+
+def _log_dir_error(log_dir: str, error: OSError) -> LogDirError:
+    reason = error.strerror or str(error)
+    return LogDirError(error.errno, f"tb-netviz cannot write event files to log_dir {log_dir!r}: {reason}")
 
 
 def _file_version_event() -> bytes:
@@ -260,25 +335,31 @@ def _file_version_event() -> bytes:
     return frame_record(event.SerializeToString())
 
 
-def _count_records(data: bytes) -> int:
-    count, offset = 0, 0
-    while offset + 12 <= len(data):
-        length = int.from_bytes(data[offset : offset + 8], "little")
-        offset += 16 + length
-        count += 1
-    return max(count, 1)
+def _discard_queued(work: queue.Queue) -> int:
+    """Empty a stopped writer's queue; returns how many events were in it."""
+    count = 0
+    while True:
+        try:
+            item = work.get_nowait()
+        except queue.Empty:
+            return count
+        if isinstance(item, threading.Event):
+            item.set()
+        elif isinstance(item, tuple):
+            count += 1
 
 
 def _close_all_at_exit() -> None:
     for writer in list(_live_writers):
-        writer.close(timeout=10.0)
+        try:
+            writer.close(timeout=10.0)
+        except Exception:  # one writer's failure must not keep the others from closing
+            pass
 
 
 def _forget_writers_in_child() -> None:
-    # The child shares the parent's file descriptor; it must not write to it, and
-    # the writer thread does not exist in the child.
-    for writer in list(_live_writers):
-        writer._pending = bytearray()
+    # The child shares the parent's file descriptor and has no writer thread:
+    # it must neither write nor close the parent's writers at its exit.
     _live_writers.clear()
 
 

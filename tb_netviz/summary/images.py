@@ -30,16 +30,10 @@ def feature_map_grid(maps: np.ndarray, max_channels: int = 16) -> np.ndarray:
     one-pixel separator. Non-finite entries are drawn black; a constant channel is mid-grey.
 
     Raises:
-        ValueError: wrong number of dimensions, no channels, or max_channels < 1.
+        TypeError: a non-numeric array, or max_channels not an int.
+        ValueError: wrong number of dimensions, an empty axis, or max_channels < 1.
     """
-    maps = np.asarray(maps)
-    if maps.ndim not in (2, 3, 4) or maps.shape[0] == 0 or 0 in maps.shape:
-        raise ValueError(
-            f"feature maps must be a non-empty [C, L], [C, H, W] or [C, D, H, W] array, "
-            f"got shape {maps.shape}"
-        )
-    if max_channels < 1:
-        raise ValueError(f"max_channels must be >= 1, got {max_channels}")
+    maps = check_feature_maps(maps, max_channels)
     if maps.ndim == 4:
         maps = maps[:, maps.shape[1] // 2]
     elif maps.ndim == 2:
@@ -54,6 +48,27 @@ def feature_map_grid(maps: np.ndarray, max_channels: int = 16) -> np.ndarray:
         top, left = r * (height + _PAD), c * (width + _PAD)
         grid[top : top + height, left : left + width] = tile
     return grid
+
+
+def check_feature_maps(maps: np.ndarray, max_channels: int = 16) -> np.ndarray:
+    """Validate one sample's feature maps for ``feature_map_grid``; returns them as an array.
+
+    >>> check_feature_maps(np.zeros((3, 4, 4))).shape
+    (3, 4, 4)
+    """
+    maps = np.asarray(maps)
+    if not (np.issubdtype(maps.dtype, np.number) or maps.dtype == np.bool_) or np.iscomplexobj(maps):
+        raise TypeError(f"feature maps must be a real numeric array, got dtype {maps.dtype}")
+    if maps.ndim not in (2, 3, 4) or 0 in maps.shape:
+        raise ValueError(
+            f"feature maps must be a non-empty [C, L], [C, H, W] or [C, D, H, W] array, "
+            f"got shape {maps.shape}"
+        )
+    if isinstance(max_channels, bool) or not isinstance(max_channels, int):
+        raise TypeError(f"max_channels must be an int, got {max_channels!r}")
+    if max_channels < 1:
+        raise ValueError(f"max_channels must be >= 1, got {max_channels}")
+    return maps
 
 
 def _normalise_each(maps: np.ndarray) -> np.ndarray:

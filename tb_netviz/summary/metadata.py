@@ -32,6 +32,10 @@ ACTIVATIONS_TAG = "netviz/activations"
 ALERTS_TAG = "netviz/alerts"
 GLOBAL_GRAD_NORM_TAG = "netviz/global_grad_norm"
 CLIPPED_GRAD_NORM_TAG = "netviz/clipped_grad_norm"
+# TensorBoard keeps only the first metadata of a tag, so the count of alerts left
+# out of a capped history cannot live in the alerts content: it is a scalar,
+# written beside netviz/alerts once it is above zero.
+ALERTS_OMITTED_TAG = "netviz/alerts_omitted"
 ATTENTION_TAG_PREFIX = "netviz/attention/"
 FEATURE_MAPS_TAG_PREFIX = "netviz/feature_maps/"
 
@@ -72,35 +76,42 @@ def layer_from_tag(tag: str, prefix: str) -> str | None:
 def create_summary_metadata(kind: str, **fields: Any) -> summary_pb2.SummaryMetadata:
     """Metadata for a netviz tensor summary of ``kind`` with extra content fields.
 
-    Raises ValueError for an unknown kind or fields that are not JSON.
+    Raises ValueError for an unknown kind, a field named ``version`` or ``kind``,
+    or fields that are not plain JSON (NaN included).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown netviz kind {kind!r}; expected one of {KINDS}")
+    reserved = sorted({"version", "kind"} & fields.keys())
+    if reserved:
+        raise ValueError(f"netviz {kind} metadata fields may not be named {reserved}: they are set here")
     content = {"version": VERSION, "kind": kind, **fields}
     try:
         encoded = json.dumps(content, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as error:
         raise ValueError(f"netviz {kind} metadata is not plain JSON: {error}") from None
     return summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(
-            plugin_name=PLUGIN_NAME, content=encoded
-        ),
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=PLUGIN_NAME, content=encoded),
         data_class=summary_pb2.DATA_CLASS_TENSOR,
     )
 
 
-def parse_plugin_metadata(content: bytes) -> dict[str, Any]:
+def parse_plugin_metadata(content: bytes | str) -> dict[str, Any]:
     """Decode the content of a netviz summary's metadata.
 
     Content of an older version is read as it is; a newer version raises
     ``MetadataVersionError`` naming both versions; anything that is not a
     netviz content object raises ValueError.
+
+    >>> parse_plugin_metadata(b'{"version": 1, "kind": "alerts"}')["kind"]
+    'alerts'
     """
     try:
-        parsed = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        text = content.decode("utf-8") if isinstance(content, (bytes, bytearray)) else content
+        parsed = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as error:
         raise ValueError(f"netviz metadata content is not UTF-8 JSON: {error}") from None
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("version"), int):
+    version = parsed.get("version") if isinstance(parsed, dict) else None
+    if isinstance(version, bool) or not isinstance(version, int):
         raise ValueError("netviz metadata content has no integer 'version'")
     if parsed["version"] > VERSION:
         raise MetadataVersionError(

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from tb_netviz.summary.alerts import AlertThresholds
 
@@ -65,6 +66,8 @@ class CaptureOptions:
             if isinstance(self.tokens, str):
                 raise TypeError("tokens must be a list of strings or a callable, not a string")
             self.tokens = [str(t) for t in self.tokens]
+        if not isinstance(self.histograms, bool):
+            raise TypeError(f"histograms must be True or False, got {self.histograms!r}")
         if not isinstance(self.alert_thresholds, AlertThresholds):
             raise TypeError(
                 f"alert_thresholds must be an AlertThresholds, got {type(self.alert_thresholds).__name__}"
@@ -82,7 +85,7 @@ class CaptureOptions:
         includes = [p for p in self.layers if not p.startswith("!")]
         excludes = [p[1:] for p in self.layers if p.startswith("!")]
         for pattern in includes + excludes:
-            if not fnmatch.filter(names, pattern):
+            if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
                 shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
                 raise ValueError(f"layer pattern {pattern!r} matches no layer; layers are: {shown}")
         return [

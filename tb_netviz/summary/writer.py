@@ -17,14 +17,15 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from tb_netviz.summary import encoders, metadata
 from tb_netviz.summary.columns import ACTIVATION_STATS, GRADIENT_STATS
 from tb_netviz.summary.event_writer import EventWriter
-from tb_netviz.summary.images import feature_map_grid
+from tb_netviz.summary.images import check_feature_maps
 
 
 class NetVizWriter:
@@ -48,51 +49,76 @@ class NetVizWriter:
         return self.events.dropped
 
     def gradient_flow(
-        self, step: int, layers: Sequence[str], values: np.ndarray,
-        stats: Sequence[str] = GRADIENT_STATS, **content: Any,
+        self,
+        step: int,
+        layers: Sequence[str],
+        values: np.ndarray,
+        stats: Sequence[str] = GRADIENT_STATS,
+        **content: Any,
     ) -> bool:
-        """Per-layer gradient statistics, float32 ``[layers, stats]``."""
-        values = _owned(values)
-        encoders.gradient_flow_value(layers, values, stats, **content)  # small: validates early
-        return self.events.add(lambda: [encoders.gradient_flow_value(layers, values, stats, **content)], step)
+        """Per-layer gradient statistics, float32 ``[layers, stats]``.
+
+        The table is small, so its proto is built here: that validates the input
+        and owns a copy of everything before the call returns.
+        """
+        value = encoders.gradient_flow_value(layers, values, stats, **content)
+        return self.events.add(lambda: [value], step)
 
     def activations(
-        self, step: int, layers: Sequence[str], values: np.ndarray,
-        stats: Sequence[str] = ACTIVATION_STATS, **content: Any,
+        self,
+        step: int,
+        layers: Sequence[str],
+        values: np.ndarray,
+        stats: Sequence[str] = ACTIVATION_STATS,
+        **content: Any,
     ) -> bool:
         """Per-layer activation statistics on the probe batch, float32 ``[layers, stats]``."""
-        values = _owned(values)
-        encoders.activations_value(layers, values, stats, **content)
-        return self.events.add(lambda: [encoders.activations_value(layers, values, stats, **content)], step)
+        value = encoders.activations_value(layers, values, stats, **content)
+        return self.events.add(lambda: [value], step)
 
     def attention(self, step: int, layer: str, weights: np.ndarray, tokens: Any = None) -> bool:
-        """One layer's attention matrices ``[heads, queries, keys]`` for one sample."""
-        weights = _owned(weights)
-        encoders.attention_content(layer, weights, tokens)
-        return self.events.add(lambda: [encoders.attention_value(layer, weights, tokens)], step)
+        """One layer's attention matrices ``[heads, queries, keys]`` for one sample.
+
+        ``tokens`` labels both axes (self-attention) or is ``(query_tokens, key_tokens)``.
+        """
+        weights = _owned_float32(weights, "attention weights")
+        content = encoders.attention_content(layer, weights, tokens)
+        labels = _tokens_from_content(content)
+        return self.events.add(lambda: [encoders.attention_value(layer, weights, labels)], step)
 
     def feature_maps(self, step: int, layer: str, maps: np.ndarray, max_channels: int = 16) -> bool:
-        """One sample's feature maps ``[C, ...]`` as a PNG grid under ``netviz/feature_maps/<layer>``."""
-        grid = feature_map_grid(_owned(maps), max_channels)
-        tag = metadata.feature_maps_tag(layer)
-        return self.events.add(lambda: [encoders.image_value(tag, grid)], step)
+        """One sample's feature maps ``[C, ...]`` as a PNG grid under ``netviz/feature_maps/<layer>``.
+
+        The grid is drawn and encoded on the writer thread.
+        """
+        metadata.feature_maps_tag(layer)
+        maps = _owned_float32(maps, "feature maps")
+        check_feature_maps(maps, max_channels)
+        return self.events.add(lambda: [encoders.feature_maps_value(layer, maps, max_channels)], step)
 
     def scalar(self, step: int, tag: str, value: float) -> bool:
         """A float32 scalar (Scalars tab)."""
-        encoders.scalar_value(tag, value)
-        return self.events.add(lambda: [encoders.scalar_value(tag, value)], step)
+        summary_value = encoders.scalar_value(tag, value)
+        return self.events.add(lambda: [summary_value], step)
 
     def histogram(self, step: int, tag: str, values: np.ndarray, bins: int = 30) -> bool:
         """A histogram of ``values`` (Histograms tab); bucketing runs on the writer thread."""
-        values = _owned(values)
+        values = _owned_float32(values, f"histogram {tag!r}")
         encoders.check_histogram_input(tag, values, bins)
         return self.events.add(lambda: [encoders.histogram_value(tag, values, bins)], step)
 
     def alerts(self, step: int, alerts: Sequence[dict[str, Any]], omitted: int = 0) -> bool:
-        """The run's alert history so far; essential: waits for queue room rather than drop."""
-        alerts = [dict(a) for a in alerts]
-        value = encoders.alerts_value(alerts, omitted)
-        return self.events.add(lambda: [value], step, essential=True)
+        """The run's alert history so far; essential: waits for queue room rather than drop.
+
+        ``omitted`` (alerts left out of a capped history) is also written as the
+        scalar ``netviz/alerts_omitted`` when above zero: TensorBoard keeps only
+        the first metadata of a tag, so the content's ``omitted`` is that of the
+        first alerts event only.
+        """
+        values = [encoders.alerts_value(alerts, omitted)]
+        if omitted:
+            values.append(encoders.scalar_value(metadata.ALERTS_OMITTED_TAG, omitted))
+        return self.events.add(lambda: values, step, essential=True)
 
     def flush(self) -> None:
         """Write everything logged so far."""
@@ -102,15 +128,23 @@ class NetVizWriter:
         """Flush and close; warns with the count of dropped summaries if any."""
         self.events.close()
 
-    def __enter__(self) -> "NetVizWriter":
+    def __enter__(self) -> NetVizWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
-def _owned(values: Any) -> np.ndarray:
-    array = np.array(values, copy=True)
-    if array.dtype == object:
-        raise TypeError("values must be a numeric array, got dtype object")
-    return array
+def _owned_float32(values: Any, what: str) -> np.ndarray:
+    """A float32 copy the caller can no longer change (one copy at most)."""
+    source = np.asarray(values)
+    array = encoders.float32_array(source, what)
+    return array.copy() if np.may_share_memory(array, source) else array
+
+
+def _tokens_from_content(content: dict[str, Any]) -> Any:
+    if "tokens" in content:
+        return content["tokens"]
+    if "query_tokens" in content:
+        return (content["query_tokens"], content["key_tokens"])
+    return None
