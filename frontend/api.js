@@ -1,0 +1,93 @@
+// Fetching from the plugin's routes (tb_netviz/plugin/http_api.md).
+//
+// URLs are relative: TensorBoard's plugin iframe has its base at
+// data/plugin/netviz/, so "./runs" reaches the plugin wherever TensorBoard is
+// mounted (any --path_prefix). Same origin only.
+
+/** A route answered with an error, or could not be reached. */
+export class ApiError extends Error {
+  constructor(route, status, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.route = route;
+    this.status = status;
+  }
+}
+
+/**
+ * The relative URL of a route with its query parameters; undefined and null parameters are left out.
+ * @example routeUrl('gradient_flow', {run: 'a b', max_steps: 500}) === './gradient_flow?run=a+b&max_steps=500'
+ */
+export function routeUrl(route, params = {}) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null) query.set(key, String(value));
+  }
+  const text = query.toString();
+  return `./${route}${text ? `?${text}` : ''}`;
+}
+
+/**
+ * GET a JSON route. Throws ApiError with the route's own error message on a
+ * non-2xx answer, and with a plain explanation when the server is unreachable.
+ */
+export async function getJson(route, params = {}, { fetchImpl = globalThis.fetch, signal } = {}) {
+  let response;
+  try {
+    response = await fetchImpl(routeUrl(route, params), { signal, headers: { Accept: 'application/json' } });
+  } catch (error) {
+    if (error && error.name === 'AbortError') throw error;
+    throw new ApiError(route, 0, 'TensorBoard did not answer. Is it still running?');
+  }
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText || ''}`.trim();
+    try {
+      const body = await response.json();
+      if (body && typeof body.error === 'string') message = body.error;
+    } catch (ignored) {
+      // The body was not the JSON error of the contract: keep the status line.
+    }
+    throw new ApiError(route, response.status, message);
+  }
+  return response.json();
+}
+
+/** Every run with netviz data: `{runs: [...]}`. */
+export function getRuns(options) {
+  return getJson('runs', {}, options);
+}
+
+/** Per-layer gradient statistics of a run (all columns), at most `maxSteps` steps. */
+export function getGradientFlow(run, { maxSteps = 500 } = {}, options) {
+  return getJson('gradient_flow', { run, max_steps: maxSteps }, options);
+}
+
+/** Per-layer activation statistics of a run's probe batch. */
+export function getActivations(run, { maxSteps = 500 } = {}, options) {
+  return getJson('activations', { run, max_steps: maxSteps }, options);
+}
+
+/** The run's whole alert history. */
+export function getAlerts(run, options) {
+  return getJson('alerts', { run }, options);
+}
+
+/** The steps (and heads, tokens) of one layer's attention. */
+export function getAttentionIndex(run, layer, options) {
+  return getJson('attention', { run, layer }, options);
+}
+
+/** One layer's attention matrices at one step. */
+export function getAttention(run, layer, step, options) {
+  return getJson('attention', { run, layer, step }, options);
+}
+
+/** The steps at which one layer's feature maps were written. */
+export function getFeatureMapSteps(run, layer, options) {
+  return getJson('feature_maps', { run, layer }, options);
+}
+
+/** The URL of one feature-map PNG (for an <img src>). */
+export function featureMapUrl(run, layer, step) {
+  return routeUrl('feature_maps', { run, layer, step });
+}

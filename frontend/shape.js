@@ -1,0 +1,595 @@
+// Pure data shaping for the NetViz dashboard: no DOM, no fetch, testable in node.
+//
+// The routes encode numbers JSON cannot hold as the strings "NaN", "Infinity"
+// and "-Infinity", and "no value" (for gradients: the layer received no
+// gradient) as null. Everything here keeps those three cases apart, because a
+// layer without a gradient, a zero gradient and a NaN gradient mean three
+// different things to the person debugging the network.
+
+/** Cell kinds, shared by the heatmap, the bar chart and the legend. */
+export const KIND = Object.freeze({ VALUE: 0, NONE: 1, NONFINITE: 2, BELOW: 3 });
+
+/** Statistics whose size spans decades: drawn on a log axis when log scale is on. */
+export const MAGNITUDE_STATS = new Set([
+  'grad_l2', 'grad_mean_abs', 'grad_max_abs', 'param_l2', 'grad_to_param', 'act_std', 'act_max_abs',
+]);
+
+/** Statistics the vanishing / exploding bands apply to (the alert rules use gradient norms). */
+export const BAND_STATS = new Set(['grad_l2', 'grad_mean_abs', 'grad_max_abs']);
+
+/** Default alert thresholds (tb_netviz.summary.alerts.AlertThresholds). */
+export const DEFAULT_THRESHOLDS = Object.freeze({ vanishingRatio: 1e-4, explodingFactor: 10, patience: 3 });
+
+const STAT_LABELS = {
+  grad_l2: 'gradient L2 norm',
+  grad_mean_abs: 'mean |g|',
+  grad_max_abs: 'max |g|',
+  param_l2: 'parameter L2 norm',
+  grad_to_param: 'gradient / parameter norm',
+  grad_nonfinite: 'non-finite gradient entries',
+  has_grad: 'received a gradient (1/0)',
+  act_mean: 'activation mean',
+  act_std: 'activation std',
+  act_zero_frac: 'fraction of zero activations',
+  act_dead_frac: 'fraction of dead units',
+  act_max_abs: 'max |activation|',
+  act_nonfinite: 'non-finite activations',
+};
+
+/**
+ * A human label for a statistic column; unknown columns keep their name.
+ * @example statLabel('grad_max_abs') === 'max |g|'
+ */
+export function statLabel(stat) {
+  return STAT_LABELS[stat] || stat;
+}
+
+/**
+ * Decode one JSON number of the routes: a number, "NaN", "Infinity", "-Infinity" or null.
+ * @example decodeNumber('NaN') // NaN
+ * @example decodeNumber(null)  // null (no value)
+ * @throws {TypeError} anything else, naming it.
+ */
+export function decodeNumber(value) {
+  if (typeof value === 'number' || value === null) return value;
+  if (value === 'NaN') return NaN;
+  if (value === 'Infinity') return Infinity;
+  if (value === '-Infinity') return -Infinity;
+  throw new TypeError(`not a netviz number: ${JSON.stringify(value)}`);
+}
+
+/**
+ * Decode a `gradient_flow` or `activations` answer into flat typed arrays.
+ *
+ * Returns {run, layers, stats, steps, wallTimes, totalSteps, downsampled,
+ * values: Float64Array, missing: Uint8Array}; the cell of step i, layer j,
+ * statistic k is at (i * layers.length + j) * stats.length + k. `missing` is 1
+ * where the route sent null.
+ * @example decodeTable({layers: ['fc'], stats: ['grad_l2'], steps: [0], values: [[[null]]]}).missing[0] === 1
+ * @throws {TypeError} a malformed answer, saying which part.
+ */
+export function decodeTable(json) {
+  const layers = requireArray(json, 'layers');
+  const stats = requireArray(json, 'stats');
+  const steps = requireArray(json, 'steps');
+  const rows = requireArray(json, 'values');
+  if (rows.length !== steps.length) {
+    throw new TypeError(`values has ${rows.length} steps but steps has ${steps.length}`);
+  }
+  const L = layers.length;
+  const K = stats.length;
+  const values = new Float64Array(steps.length * L * K);
+  const missing = new Uint8Array(steps.length * L * K);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    if (!Array.isArray(row) || row.length !== L) {
+      throw new TypeError(`values[${i}] must hold ${L} layers`);
+    }
+    for (let j = 0; j < L; j++) {
+      const cells = row[j];
+      if (!Array.isArray(cells) || cells.length !== K) {
+        throw new TypeError(`values[${i}][${j}] must hold ${K} statistics`);
+      }
+      const base = (i * L + j) * K;
+      for (let k = 0; k < K; k++) {
+        const v = decodeNumber(cells[k]);
+        if (v === null) {
+          missing[base + k] = 1;
+          values[base + k] = NaN;
+        } else {
+          values[base + k] = v;
+        }
+      }
+    }
+  }
+  return {
+    run: json.run,
+    layers: layers.map(String),
+    stats: stats.map(String),
+    steps: steps.map(Number),
+    wallTimes: Array.isArray(json.wall_times) ? json.wall_times.map(Number) : [],
+    totalSteps: typeof json.total_steps === 'number' ? json.total_steps : steps.length,
+    downsampled: Boolean(json.downsampled),
+    values,
+    missing,
+  };
+}
+
+function requireArray(json, field) {
+  if (!json || !Array.isArray(json[field])) {
+    throw new TypeError(`the answer has no "${field}" list`);
+  }
+  return json[field];
+}
+
+/**
+ * The kind of one cell: KIND.NONE (no gradient: null, or has_grad == 0),
+ * KIND.NONFINITE (NaN or ±Infinity) or KIND.VALUE.
+ */
+export function cellKind(table, stepIndex, layerIndex, statIndex) {
+  const K = table.stats.length;
+  const base = (stepIndex * table.layers.length + layerIndex) * K;
+  if (table.missing[base + statIndex]) return KIND.NONE;
+  const hasGrad = table.stats.indexOf('has_grad');
+  if (hasGrad >= 0 && !table.missing[base + hasGrad] && table.values[base + hasGrad] === 0) {
+    return KIND.NONE;
+  }
+  return Number.isFinite(table.values[base + statIndex]) ? KIND.VALUE : KIND.NONFINITE;
+}
+
+/**
+ * The value of one cell as the route sent it: a number (maybe NaN or ±Infinity) or null.
+ */
+export function cellValue(table, stepIndex, layerIndex, statIndex) {
+  const index = (stepIndex * table.layers.length + layerIndex) * table.stats.length + statIndex;
+  return table.missing[index] ? null : table.values[index];
+}
+
+/**
+ * Index of a statistic in the table, or -1.
+ */
+export function statIndex(table, stat) {
+  return table.stats.indexOf(stat);
+}
+
+/**
+ * Whether `stat` is drawn on a log axis with the log-scale switch `log`.
+ * @example usesLog('grad_l2', true) === true
+ * @example usesLog('act_mean', true) === false   // a signed statistic
+ */
+export function usesLog(stat, log) {
+  return Boolean(log) && MAGNITUDE_STATS.has(stat);
+}
+
+/**
+ * Build the layers x steps heatmap of one statistic.
+ *
+ * Rows are layers (input at the top), columns are steps. `scaled` holds the
+ * value on the colour axis (log10 when `log`), `kinds` the KIND of each cell;
+ * on a log axis a value <= 0 is KIND.BELOW (below every decade). min / max are
+ * over VALUE cells (NaN when there are none).
+ * @example buildHeatmap(table, 'grad_l2', {log: true}).scaled.length === table.layers.length * table.steps.length
+ */
+export function buildHeatmap(table, stat, { log = true } = {}) {
+  const k = statIndex(table, stat);
+  if (k < 0) throw new RangeError(`statistic "${stat}" is not in this run (${table.stats.join(', ')})`);
+  const L = table.layers.length;
+  const S = table.steps.length;
+  const K = table.stats.length;
+  const logScale = usesLog(stat, log);
+  const scaled = new Float32Array(L * S);
+  const kinds = new Uint8Array(L * S);
+  const { values, missing } = table;
+  const hasGrad = table.stats.indexOf('has_grad');
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < S; i++) {
+    for (let j = 0; j < L; j++) {
+      const src = (i * L + j) * K;
+      const dst = j * S + i;
+      const v = values[src + k];
+      let kind;
+      if (missing[src + k] || (hasGrad >= 0 && values[src + hasGrad] === 0 && !missing[src + hasGrad])) {
+        kind = KIND.NONE;
+      } else if (v !== v || v === Infinity || v === -Infinity) {
+        kind = KIND.NONFINITE;
+      } else if (logScale && v <= 0) {
+        kind = KIND.BELOW;
+      } else {
+        kind = KIND.VALUE;
+        const s = logScale ? Math.log10(v) : v;
+        scaled[dst] = s;
+        if (s < min) min = s;
+        if (s > max) max = s;
+      }
+      kinds[dst] = kind;
+    }
+  }
+  if (min === Infinity) {
+    min = NaN;
+    max = NaN;
+  }
+  return { rows: L, cols: S, scaled, kinds, min, max, log: logScale, stat };
+}
+
+/**
+ * One layer's series of one statistic: {steps, values} with null for no value.
+ */
+export function layerSeries(table, layerIndex, stat) {
+  const k = statIndex(table, stat);
+  if (k < 0) return { steps: table.steps.slice(), values: table.steps.map(() => null), kinds: [] };
+  const values = [];
+  const kinds = [];
+  for (let i = 0; i < table.steps.length; i++) {
+    const kind = cellKind(table, i, layerIndex, k);
+    kinds.push(kind);
+    values.push(kind === KIND.NONE ? null : cellValue(table, i, layerIndex, k));
+  }
+  return { steps: table.steps.slice(), values, kinds };
+}
+
+/**
+ * Reduce a series to at most `maxPoints` points for a sparkline, keeping each
+ * bucket's minimum and maximum so spikes survive. Non-finite and null points
+ * are skipped.
+ * @example downsampleSeries([1, 5, 2, 8], 2) // [{index: 0, value: 1}, {index: 1, value: 5}, ...]
+ */
+export function downsampleSeries(values, maxPoints) {
+  const points = [];
+  const n = values.length;
+  if (n <= maxPoints) {
+    values.forEach((value, index) => {
+      if (typeof value === 'number' && Number.isFinite(value)) points.push({ index, value });
+    });
+    return points;
+  }
+  const buckets = Math.max(1, Math.floor(maxPoints / 2));
+  for (let b = 0; b < buckets; b++) {
+    const start = Math.floor((b * n) / buckets);
+    const end = Math.floor(((b + 1) * n) / buckets);
+    let lo = null;
+    let hi = null;
+    for (let i = start; i < end; i++) {
+      const v = values[i];
+      if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+      if (lo === null || v < values[lo]) lo = i;
+      if (hi === null || v > values[hi]) hi = i;
+    }
+    if (lo === null) continue;
+    const pair = lo <= hi ? [lo, hi] : [hi, lo];
+    for (const index of new Set(pair)) points.push({ index, value: values[index] });
+  }
+  return points;
+}
+
+/**
+ * Alert thresholds in force for a run: those carried by its alerts, else the defaults.
+ */
+export function thresholdsFromAlerts(alerts) {
+  const found = { ...DEFAULT_THRESHOLDS };
+  for (const alert of alerts || []) {
+    const t = typeof alert.threshold === 'number' ? alert.threshold : null;
+    if (t === null) continue;
+    if (alert.kind === 'vanishing') found.vanishingRatio = t;
+    if (alert.kind === 'exploding') found.explodingFactor = t;
+  }
+  return found;
+}
+
+/**
+ * The bar chart at one step: one row per layer (input to output) with the
+ * value and kind of each requested statistic, plus the bands of the alert rules.
+ *
+ * `vanishingBelow` is vanishingRatio x the largest finite value at the step
+ * (the alert compares each layer with the largest layer); `explodingAbove`
+ * per row is explodingFactor x the layer's moving average of the steps before
+ * (null until the layer has `patience` steps of history), as the alert rule does.
+ * Bands are null for statistics they do not apply to.
+ */
+export function barModel(table, stepIndex, stats, { thresholds = DEFAULT_THRESHOLDS } = {}) {
+  const indices = stats.map((s) => statIndex(table, s));
+  const rows = table.layers.map((layer, j) => ({
+    layer,
+    index: j,
+    cells: stats.map((stat, n) => {
+      const k = indices[n];
+      if (k < 0) return { stat, value: null, kind: KIND.NONE };
+      const kind = cellKind(table, stepIndex, j, k);
+      return { stat, kind, value: kind === KIND.NONE ? null : cellValue(table, stepIndex, j, k) };
+    }),
+    explodingAbove: null,
+  }));
+  const bandStat = stats.find((s) => BAND_STATS.has(s) && statIndex(table, s) >= 0);
+  let vanishingBelow = null;
+  if (bandStat) {
+    const k = statIndex(table, bandStat);
+    let largest = 0;
+    table.layers.forEach((_, j) => {
+      if (cellKind(table, stepIndex, j, k) === KIND.VALUE) {
+        largest = Math.max(largest, cellValue(table, stepIndex, j, k));
+      }
+    });
+    vanishingBelow = largest > 0 ? largest * thresholds.vanishingRatio : null;
+    rows.forEach((row, j) => {
+      const average = movingAverage(table, j, k, stepIndex, thresholds.patience);
+      row.explodingAbove = average === null ? null : average * thresholds.explodingFactor;
+    });
+  }
+  return { step: table.steps[stepIndex], stats, rows, bandStat: bandStat || null, vanishingBelow };
+}
+
+// The exploding rule's reference: an exponential moving average (decay 0.9) of
+// the layer's finite values before this step; null with less than `patience` of them.
+function movingAverage(table, layerIndex, k, stepIndex, patience) {
+  let average = null;
+  let count = 0;
+  for (let i = 0; i < stepIndex; i++) {
+    if (cellKind(table, i, layerIndex, k) !== KIND.VALUE) continue;
+    const v = cellValue(table, i, layerIndex, k);
+    average = average === null ? v : 0.9 * average + 0.1 * v;
+    count++;
+  }
+  return count >= patience && average > 0 ? average : null;
+}
+
+/**
+ * The [min, max] of finite values over the bar rows (positive values only on a log axis).
+ */
+export function barDomain(model, log) {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const row of model.rows) {
+    for (const cell of row.cells) {
+      if (cell.kind !== KIND.VALUE || (log && cell.value <= 0)) continue;
+      min = Math.min(min, cell.value);
+      max = Math.max(max, cell.value);
+    }
+  }
+  if (min === Infinity) return log ? [1e-8, 1] : [0, 1];
+  if (log) {
+    if (model.vanishingBelow) min = Math.min(min, model.vanishingBelow / 10);
+    const lo = Math.pow(10, Math.floor(Math.log10(min)));
+    const hi = Math.pow(10, Math.ceil(Math.log10(max)));
+    return [lo, hi > lo ? hi : lo * 10];
+  }
+  const lo = Math.min(0, min);
+  const hi = Math.max(0, max);
+  return [lo, hi > lo ? hi : lo + 1];
+}
+
+/**
+ * Position of `value` in [0, 1] along a domain, linear or log10; clamped.
+ * @example axisFraction(10, [1, 100], true) === 0.5
+ */
+export function axisFraction(value, [lo, hi], log) {
+  let t;
+  if (log) {
+    if (!(value > 0)) return 0;
+    t = (Math.log10(value) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo));
+  } else {
+    t = (value - lo) / (hi - lo);
+  }
+  return Math.min(1, Math.max(0, t));
+}
+
+/**
+ * Tick values for an axis: decades on a log axis, round numbers otherwise.
+ * @example axisTicks([1e-3, 1], true) // [0.001, 0.01, 0.1, 1]
+ */
+export function axisTicks([lo, hi], log, count = 5) {
+  if (log) {
+    const a = Math.ceil(Math.log10(lo) - 1e-9);
+    const b = Math.floor(Math.log10(hi) + 1e-9);
+    const every = Math.max(1, Math.ceil((b - a + 1) / (count + 1)));
+    const ticks = [];
+    for (let e = a; e <= b; e += every) ticks.push(Number(`1e${e}`));
+    return ticks;
+  }
+  const span = hi - lo;
+  if (!(span > 0)) return [lo];
+  const raw = span / count;
+  const magnitude = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => span / s <= count) || 10 * magnitude;
+  const ticks = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
+    ticks.push(Number(v.toPrecision(12)));
+  }
+  return ticks;
+}
+
+/**
+ * A short label for a number; "NaN", "∞", "no gradient" for the special values.
+ * @example formatShort(0.000123456) === '1.23e-4'
+ */
+export function formatShort(value) {
+  if (value === null || value === undefined) return 'no gradient';
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return '+∞';
+  if (value === -Infinity) return '−∞';
+  if (value === 0) return '0';
+  const abs = Math.abs(value);
+  if (abs >= 1e4 || abs < 1e-2) {
+    const [mantissa, exponent] = value.toExponential(2).split('e');
+    return `${mantissa}e${Number(exponent)}`;
+  }
+  return String(Number(value.toPrecision(3)));
+}
+
+/**
+ * The exact value as the route sent it (shortest round-trip form), for hover read-outs.
+ * @example formatExact(0.1) === '0.1'
+ */
+export function formatExact(value, noneLabel = 'no gradient') {
+  if (value === null || value === undefined) return noneLabel;
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return 'Infinity';
+  if (value === -Infinity) return '-Infinity';
+  return String(value);
+}
+
+/**
+ * Index of the step in `steps` nearest to `step` (ties: the earlier one); -1 when empty.
+ * @example nearestStepIndex([0, 10, 20], 14) === 1
+ */
+export function nearestStepIndex(steps, step) {
+  let best = -1;
+  let distance = Infinity;
+  for (let i = 0; i < steps.length; i++) {
+    const d = Math.abs(steps[i] - step);
+    if (d < distance) {
+      best = i;
+      distance = d;
+    }
+  }
+  return best;
+}
+
+/**
+ * Layers whose name contains every space-separated word of `query` (case-insensitive);
+ * returns indices, in flow order.
+ * @example filterLayers(['enc.fc', 'dec.fc', 'enc.norm'], 'enc fc') // [0]
+ */
+export function filterLayers(layers, query) {
+  const words = String(query || '').toLowerCase().split(/\s+/).filter(Boolean);
+  const matches = [];
+  layers.forEach((name, index) => {
+    const lower = name.toLowerCase();
+    if (words.every((w) => lower.includes(w))) matches.push(index);
+  });
+  return matches;
+}
+
+/**
+ * The state of each layer at one step, for the layer list's badge:
+ * 'none' | 'nonfinite' | 'ok', using the statistic `stat`.
+ */
+export function layerStates(table, stepIndex, stat) {
+  const k = statIndex(table, stat);
+  return table.layers.map((_, j) => {
+    if (k < 0) return 'ok';
+    const kind = cellKind(table, stepIndex, j, k);
+    return kind === KIND.NONE ? 'none' : kind === KIND.NONFINITE ? 'nonfinite' : 'ok';
+  });
+}
+
+/**
+ * Decode an `alerts` answer: alerts sorted by step (oldest first), with
+ * per-layer counts and the count the writer left out.
+ */
+export function decodeAlerts(json) {
+  const list = Array.isArray(json && json.alerts) ? json.alerts : [];
+  const alerts = list
+    .filter((a) => a && typeof a === 'object')
+    .map((a) => ({
+      kind: String(a.kind || 'alert'),
+      layer: String(a.layer ?? ''),
+      step: Number(a.step),
+      value: a.value === null || a.value === undefined ? null : decodeNumber(a.value),
+      threshold: a.threshold === null || a.threshold === undefined ? null : decodeNumber(a.threshold),
+      message: String(a.message || ''),
+    }))
+    .sort((x, y) => x.step - y.step);
+  const byLayer = new Map();
+  for (const alert of alerts) byLayer.set(alert.layer, (byLayer.get(alert.layer) || 0) + 1);
+  return { alerts, byLayer, omitted: Number(json && json.omitted) || 0 };
+}
+
+const ALERT_TITLES = {
+  nonfinite: 'non-finite gradient',
+  vanishing: 'vanishing gradient',
+  exploding: 'exploding gradient',
+  dead_units: 'dead units',
+};
+
+/** A short title for an alert kind. */
+export function alertTitle(kind) {
+  return ALERT_TITLES[kind] || kind;
+}
+
+/**
+ * What the user should know about sampling, or null: TensorBoard keeping only
+ * some of the written steps, or the route thinning the kept steps.
+ */
+export function samplingNotes(runInfo, table) {
+  const notes = [];
+  const sampling = runInfo && runInfo.sampling && runInfo.sampling.gradient_flow;
+  if (sampling && sampling.sampled) {
+    const expected = sampling.expected ? ` of about ${sampling.expected}` : '';
+    notes.push(
+      `TensorBoard kept ${sampling.kept}${expected} logged steps. ` +
+        'Start it with --samples_per_plugin=netviz=0 to keep all.',
+    );
+  }
+  if (table && table.downsampled) {
+    notes.push(
+      `Showing ${table.steps.length} of ${table.totalSteps} steps, evenly spaced ` +
+        '(the first, the last and every alert step are always shown).',
+    );
+  }
+  return notes;
+}
+
+/**
+ * A value that changes whenever a run gains steps or alerts: used by the
+ * periodic refresh to decide whether to reload.
+ */
+export function runSignature(runInfo) {
+  if (!runInfo) return '';
+  const s = (runInfo.sampling && runInfo.sampling.gradient_flow) || {};
+  return [s.kept, s.last_step, runInfo.alerts, (runInfo.attention_layers || []).length,
+    (runInfo.feature_map_layers || []).length, runInfo.activations].join('|');
+}
+
+/**
+ * Decode one `attention?step=` answer and reduce it to one matrix:
+ * head index `head` (0-based) or 'mean' (the mean over heads).
+ * Returns {rows, cols, values: Float32Array, min, max, rowLabels, colLabels}.
+ * Labels fall back to position numbers when the run has no tokens.
+ */
+export function attentionMatrix(json, head = 'mean') {
+  const values = requireArray(json, 'values');
+  const H = values.length;
+  if (H === 0) throw new TypeError('the attention answer has no heads');
+  const Q = values[0].length;
+  const Kn = Q ? values[0][0].length : 0;
+  const heads = head === 'mean' ? [...Array(H).keys()] : [Number(head)];
+  for (const h of heads) {
+    if (!(h >= 0 && h < H)) throw new RangeError(`head ${head} does not exist (this layer has ${H})`);
+  }
+  const out = new Float32Array(Q * Kn);
+  let min = Infinity;
+  let max = -Infinity;
+  for (let q = 0; q < Q; q++) {
+    for (let k = 0; k < Kn; k++) {
+      let sum = 0;
+      for (const h of heads) sum += decodeNumber(values[h][q][k]) ?? NaN;
+      const v = sum / heads.length;
+      out[q * Kn + k] = v;
+      if (Number.isFinite(v)) {
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+    }
+  }
+  const rowLabels = tokenLabels(json.query_tokens || json.tokens, Q);
+  const colLabels = tokenLabels(json.key_tokens || json.tokens, Kn);
+  if (min === Infinity) {
+    min = 0;
+    max = 1;
+  }
+  return { rows: Q, cols: Kn, heads: H, values: out, min, max, rowLabels, colLabels };
+}
+
+function tokenLabels(tokens, n) {
+  if (Array.isArray(tokens) && tokens.length === n) return tokens.map(String);
+  return Array.from({ length: n }, (_, i) => String(i));
+}
+
+/**
+ * Heatmap cell under a point, from the cell grid's pixel size: {row, col} or null.
+ * @example cellAt(15, 5, {width: 100, height: 10, rows: 2, cols: 10}) // {row: 1, col: 1}
+ */
+export function cellAt(x, y, { width, height, rows, cols }) {
+  if (x < 0 || y < 0 || x >= width || y >= height || !rows || !cols) return null;
+  return { row: Math.min(rows - 1, Math.floor((y / height) * rows)), col: Math.min(cols - 1, Math.floor((x / width) * cols)) };
+}
