@@ -1,0 +1,158 @@
+"""Pure shaping of netviz data as the data provider returns it: no I/O here.
+
+``reader.py`` fetches; these functions turn provider values into tables,
+sampling summaries and alert lists, and are tested on plain objects.
+
+Example:
+    >>> import numpy as np
+    >>> from tensorboard.data.provider import TensorDatum
+    >>> data = [TensorDatum(step=s, wall_time=1.0, numpy=np.full((2, 1), s, np.float32)) for s in (0, 10)]
+    >>> table = layer_table({"layers": ["a", "b"], "stats": ["grad_l2"]}, data)
+    >>> table.steps.tolist(), table.values.shape
+    ([0, 10], (2, 2, 1))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class UnreadableDataError(ValueError):
+    """Stored netviz data does not have the shape its metadata promises."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerTable:
+    """Per-layer statistics over steps: ``values[step, layer, stat]``.
+
+    ``steps`` ascend and are unique (the newest event wins a repeated step);
+    ``skipped`` counts events whose shape did not match the metadata (the
+    layer set changed mid-run: TensorBoard keeps only the first metadata).
+    """
+
+    layers: tuple[str, ...]
+    stats: tuple[str, ...]
+    steps: np.ndarray
+    wall_times: np.ndarray
+    values: np.ndarray
+    content: dict[str, Any]
+    skipped: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays."""
+        return self.steps.nbytes + self.wall_times.nbytes + self.values.nbytes
+
+
+def layer_table(content: dict[str, Any], data: Sequence[Any]) -> LayerTable:
+    """A ``LayerTable`` from a metadata content and ``TensorDatum``-like values.
+
+    Raises UnreadableDataError when the content lacks its ``layers`` or ``stats`` lists.
+    """
+    layers = _names(content, "layers")
+    stats = _names(content, "stats")
+    shape = (len(layers), len(stats))
+    kept = [datum for datum in data if np.shape(datum.numpy) == shape]
+    steps = np.fromiter((d.step for d in kept), dtype=np.int64, count=len(kept))
+    newest = _newest_per_step(steps)
+    wall_times = np.fromiter((kept[i].wall_time for i in newest), dtype=np.float64, count=len(newest))
+    values = np.empty((len(newest), *shape), dtype=np.float32)
+    for row, index in enumerate(newest):
+        values[row] = kept[index].numpy
+    return LayerTable(
+        layers=layers,
+        stats=stats,
+        steps=steps[newest],
+        wall_times=wall_times,
+        values=values,
+        content=content,
+        skipped=len(data) - len(kept),
+    )
+
+
+def sampling_summary(steps: np.ndarray, content: dict[str, Any], keeps_all: bool) -> dict[str, Any]:
+    """How many steps TensorBoard kept of a series, and whether it dropped some.
+
+    ``expected`` is the number of steps written between the first and last kept
+    step: from the content's ``log_every_n_steps`` when the writer recorded it,
+    else from the greatest common divisor of the gaps between kept steps.
+    ``keeps_all`` is true when ``--samples_per_plugin=netviz=0`` was given.
+
+    >>> sampling_summary(np.array([0, 30, 90]), {"log_every_n_steps": 10}, keeps_all=False)["expected"]
+    10
+    """
+    every = content.get("log_every_n_steps")
+    every = every if isinstance(every, int) and not isinstance(every, bool) and every > 0 else None
+    kept = len(steps)
+    first = int(steps[0]) if kept else None
+    last = int(steps[-1]) if kept else None
+    stride = every or _common_stride(steps)
+    expected = (last - first) // stride + 1 if kept and stride else kept
+    return {
+        "kept": kept,
+        "first_step": first,
+        "last_step": last,
+        "log_every_n_steps": every,
+        "expected": expected,
+        "sampled": (not keeps_all) and kept < expected,
+    }
+
+
+def parse_alert_history(text: bytes | str) -> list[dict[str, Any]]:
+    """The alerts in one ``netviz/alerts`` string, oldest first.
+
+    Entries that are not objects with an integer ``step`` are left out; NaN or
+    infinite numbers come back as the strings ``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"``. Text that is not a JSON list raises UnreadableDataError.
+
+    >>> parse_alert_history('[{"kind": "nonfinite", "step": 7}, {"step": "x"}, 3]')
+    [{'kind': 'nonfinite', 'step': 7}]
+    """
+    try:
+        parsed = json.loads(text, parse_constant=str)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise UnreadableDataError(f"the alerts are not JSON: {error}") from None
+    if not isinstance(parsed, list):
+        raise UnreadableDataError("the alerts are not a JSON list")
+    alerts = [a for a in parsed if isinstance(a, dict) and _is_int64(a.get("step"))]
+    return sorted(alerts, key=lambda a: a["step"])
+
+
+def ordered_layers(layers: Iterable[str], flow_order: Sequence[str]) -> list[str]:
+    """``layers`` in data-flow order where ``flow_order`` knows them, the rest after, by name.
+
+    >>> ordered_layers(["head", "zeta", "conv"], ["conv", "fc", "head"])
+    ['conv', 'head', 'zeta']
+    """
+    position = {name: i for i, name in enumerate(flow_order)}
+    return sorted(layers, key=lambda name: (position.get(name, math.inf), name))
+
+
+def _names(content: dict[str, Any], field: str) -> tuple[str, ...]:
+    names = content.get(field)
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise UnreadableDataError(f"the metadata has no list of {field}")
+    return tuple(names)
+
+
+def _newest_per_step(steps: np.ndarray) -> np.ndarray:
+    reversed_first = np.unique(steps[::-1], return_index=True)[1]
+    return len(steps) - 1 - reversed_first
+
+
+def _common_stride(steps: np.ndarray) -> int | None:
+    gaps = np.diff(steps)
+    gaps = gaps[gaps > 0]
+    return int(np.gcd.reduce(gaps)) if gaps.size else None
+
+
+def _is_int64(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX

@@ -1,0 +1,249 @@
+"""Everything the routes read, fetched only through TensorBoard's data provider.
+
+Missing runs, tags and steps raise ``tensorboard.errors.NotFoundError`` with a
+message naming what is missing; the routes turn that into a 404.
+
+Downsampling: TensorBoard has already kept only a sample of each tag's events
+(``--samples_per_plugin``); the reader asks the provider for all of them, or
+for the user's explicit ``--samples_per_plugin`` number, which is the same.
+
+Example (a provider over an empty log directory):
+    >>> import tempfile
+    >>> from tensorboard.context import RequestContext
+    >>> from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    >>> logdir = tempfile.mkdtemp()
+    >>> multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    >>> reader = NetVizReader(data_provider.MultiplexerDataProvider(multiplexer, logdir), sampling_hints={})
+    >>> reader.runs(RequestContext(), "")
+    []
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from tensorboard import errors
+from tensorboard.data import provider
+
+from tb_netviz.plugin import data
+from tb_netviz.plugin.cache import ByteBudgetCache
+from tb_netviz.summary import metadata
+
+IMAGES_PLUGIN = "images"
+# Passed as ``downsample`` to return every event TensorBoard kept.
+ALL_KEPT = 1_000_000_000
+DEFAULT_CACHE_BYTES = 1 << 30
+
+
+def downsample_for(sampling_hints: Mapping[str, int] | None, plugin_name: str) -> int:
+    """The ``downsample`` to ask the provider for: the user's hint, else everything kept.
+
+    >>> downsample_for({"netviz": 0}, "netviz"), downsample_for({"netviz": 50}, "netviz")
+    (1000000000, 50)
+    """
+    hint = (sampling_hints or {}).get(plugin_name)
+    return hint if isinstance(hint, int) and hint > 0 else ALL_KEPT
+
+
+class NetVizReader:
+    """Reads one TensorBoard's netviz data; shared by all request threads.
+
+    Args:
+        data_provider: ``context.data_provider``.
+        sampling_hints: ``context.sampling_hints`` (``--samples_per_plugin``).
+        cache_bytes: memory for the most recently read statistic tables (default 1 GiB).
+    """
+
+    def __init__(
+        self,
+        data_provider: provider.DataProvider,
+        sampling_hints: Mapping[str, int] | None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
+        self._provider = data_provider
+        self._tensor_downsample = downsample_for(sampling_hints, metadata.PLUGIN_NAME)
+        self._blob_downsample = downsample_for(sampling_hints, IMAGES_PLUGIN)
+        self._keeps_all = (sampling_hints or {}).get(metadata.PLUGIN_NAME) == 0
+        self._tables = ByteBudgetCache(cache_bytes)
+
+    def runs(self, ctx: Any, experiment: str) -> list[dict[str, Any]]:
+        """A summary of every run holding netviz data, by run name."""
+        tensors = self._provider.list_tensors(ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
+        feature_maps = self._feature_map_tags(ctx, experiment)
+        alert_counts = self._alert_counts(ctx, experiment, tensors)
+        names = sorted(set(tensors) | set(feature_maps))
+        return [
+            self._run_summary(
+                ctx, experiment, run, tensors.get(run, {}), feature_maps.get(run, {}), alert_counts
+            )
+            for run in names
+        ]
+
+    def layer_table(self, ctx: Any, experiment: str, run: str, tag: str) -> data.LayerTable:
+        """The statistics table of ``tag`` (gradient flow or activations) in ``run``."""
+        series = self._tensor_series(ctx, experiment, run, tag)
+        content = _content(series, run, tag)
+        key = (experiment, run, tag, series.max_step, series.max_wall_time, self._tensor_downsample)
+
+        def load() -> data.LayerTable:
+            stored = self._read_tensors(ctx, experiment, run, tag, self._tensor_downsample)
+            try:
+                return data.layer_table(content, stored)
+            except data.UnreadableDataError as error:
+                raise errors.NotFoundError(f"{tag} of run {run!r} cannot be read: {error}") from None
+
+        return self._tables.get_or_load(key, load, size=lambda table: table.nbytes)
+
+    def alerts(self, ctx: Any, experiment: str, run: str) -> tuple[list[dict[str, Any]], int]:
+        """The run's alert history (oldest first) and the count the writer left out.
+
+        Reads only the newest ``netviz/alerts`` event: each one holds the whole
+        history, and TensorBoard's sampling always keeps the newest event.
+        """
+        listing = self._run_listing(ctx, experiment, run)
+        series = listing.get(metadata.ALERTS_TAG)
+        if series is None:
+            return [], 0
+        content = _content(series, run, metadata.ALERTS_TAG)
+        newest = self._read_tensors(ctx, experiment, run, metadata.ALERTS_TAG, 1)
+        alerts = _alerts_of(newest[-1]) if newest else []
+        omitted = content.get("omitted")
+        return alerts, omitted if isinstance(omitted, int) and omitted > 0 else 0
+
+    def attention(self, ctx: Any, experiment: str, run: str, layer: str) -> tuple[dict[str, Any], list]:
+        """The attention content and kept ``TensorDatum`` values of one layer."""
+        tag = metadata.ATTENTION_TAG_PREFIX + layer
+        series = self._tensor_series(ctx, experiment, run, tag, what=f"attention layer {layer!r}")
+        content = _content(series, run, tag)
+        stored = self._read_tensors(ctx, experiment, run, tag, self._tensor_downsample)
+        return content, [d for d in stored if np.ndim(d.numpy) == 3]
+
+    def feature_maps(self, ctx: Any, experiment: str, run: str, layer: str) -> list:
+        """The kept ``BlobSequenceDatum`` values (width, height, PNG) of one layer's feature maps."""
+        tag = metadata.FEATURE_MAPS_TAG_PREFIX + layer
+        if tag not in self._feature_map_tags(ctx, experiment, run).get(run, {}):
+            raise errors.NotFoundError(f"run {run!r} has no feature maps for layer {layer!r}")
+        stored = self._provider.read_blob_sequences(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=IMAGES_PLUGIN,
+            downsample=self._blob_downsample,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        return [d for d in stored.get(run, {}).get(tag, []) if len(d.values) >= 3]
+
+    def read_blob(self, ctx: Any, blob_key: str) -> bytes:
+        """The bytes of one blob named by a ``BlobReference``."""
+        return self._provider.read_blob(ctx, blob_key=blob_key)
+
+    def _run_summary(
+        self, ctx: Any, experiment: str, run: str, tags: dict, feature_map_tags: dict, alert_counts: dict
+    ) -> dict[str, Any]:
+        summary: dict[str, Any] = {"run": run}
+        problems: list[str] = []
+        sampling: dict[str, Any] = {}
+        flow_order: tuple[str, ...] = ()
+        for kind, tag in (
+            ("gradient_flow", metadata.GRADIENT_FLOW_TAG),
+            ("activations", metadata.ACTIVATIONS_TAG),
+        ):
+            summary[kind] = False
+            if tag not in tags:
+                continue
+            try:
+                table = self.layer_table(ctx, experiment, run, tag)
+            except errors.NotFoundError as error:
+                problems.append(str(error))
+                continue
+            summary[kind] = True
+            sampling[kind] = data.sampling_summary(table.steps, table.content, self._keeps_all)
+            flow_order = flow_order or table.layers
+        attention = [metadata.layer_from_tag(t, metadata.ATTENTION_TAG_PREFIX) for t in tags]
+        summary["attention_layers"] = data.ordered_layers(filter(None, attention), flow_order)
+        maps = [metadata.layer_from_tag(t, metadata.FEATURE_MAPS_TAG_PREFIX) for t in feature_map_tags]
+        summary["feature_map_layers"] = data.ordered_layers(filter(None, maps), flow_order)
+        summary["alerts"] = alert_counts.get(run, 0)
+        summary["sampling"] = sampling
+        if problems:
+            summary["problems"] = problems
+        return summary
+
+    def _alert_counts(self, ctx: Any, experiment: str, tensors: dict) -> dict[str, int]:
+        runs = [run for run, tags in tensors.items() if metadata.ALERTS_TAG in tags]
+        if not runs:
+            return {}
+        newest = self._provider.read_tensors(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=1,
+            run_tag_filter=provider.RunTagFilter(runs=runs, tags=[metadata.ALERTS_TAG]),
+        )
+        counts = {}
+        for run, by_tag in newest.items():
+            stored = by_tag.get(metadata.ALERTS_TAG)
+            counts[run] = len(_alerts_of(stored[-1])) if stored else 0
+        return counts
+
+    def _feature_map_tags(self, ctx: Any, experiment: str, run: str | None = None) -> dict[str, dict]:
+        listing = self._provider.list_blob_sequences(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=IMAGES_PLUGIN,
+            run_tag_filter=provider.RunTagFilter(runs=[run]) if run is not None else None,
+        )
+        found = {}
+        for name, tags in listing.items():
+            maps = {t: s for t, s in tags.items() if t.startswith(metadata.FEATURE_MAPS_TAG_PREFIX)}
+            if maps:
+                found[name] = maps
+        return found
+
+    def _run_listing(self, ctx: Any, experiment: str, run: str) -> dict:
+        """The run's netviz tensor series; 404 if the run holds no netviz data at all."""
+        listing = self._provider.list_tensors(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=metadata.PLUGIN_NAME,
+            run_tag_filter=provider.RunTagFilter(runs=[run]),
+        )
+        tags = listing.get(run, {})
+        if not tags and not self._feature_map_tags(ctx, experiment, run):
+            raise errors.NotFoundError(f"run {run!r} holds no netviz data")
+        return tags
+
+    def _tensor_series(self, ctx: Any, experiment: str, run: str, tag: str, what: str | None = None):
+        series = self._run_listing(ctx, experiment, run).get(tag)
+        if series is None:
+            raise errors.NotFoundError(f"run {run!r} has no {what or tag}")
+        return series
+
+    def _read_tensors(self, ctx: Any, experiment: str, run: str, tag: str, downsample: int) -> list:
+        stored = self._provider.read_tensors(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=downsample,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        return stored.get(run, {}).get(tag, [])
+
+
+def _content(series: Any, run: str, tag: str) -> dict[str, Any]:
+    try:
+        return metadata.parse_plugin_metadata(series.plugin_content)
+    except ValueError as error:  # MetadataVersionError included: its message says to upgrade
+        raise errors.NotFoundError(f"{tag} of run {run!r} cannot be read: {error}") from None
+
+
+def _alerts_of(datum: Any) -> list[dict[str, Any]]:
+    array = np.asarray(datum.numpy)
+    if array.dtype != object or array.size != 1:
+        return []
+    text = array.reshape(()).item()
+    try:
+        return data.parse_alert_history(text)
+    except data.UnreadableDataError:
+        return []

@@ -1,0 +1,130 @@
+"""JSON bodies of the routes, built from what the reader returns: pure functions.
+
+Large arrays are encoded by ``json_values`` and spliced into the body as
+text, so the encoder walks each number once.
+
+Example:
+    >>> import numpy as np
+    >>> from tb_netviz.plugin.data import LayerTable
+    >>> table = LayerTable(("fc",), ("grad_l2", "has_grad"), np.array([0, 10]), np.array([1.0, 2.0]),
+    ...                    np.array([[[0.5, 1]], [[np.nan, 0]]], np.float32), {})
+    >>> body = layer_stats_body("r", table, ["grad_l2"], max_steps=10, null_where_no_gradient=True)
+    >>> body[body.index('"total_steps"'):]
+    '"total_steps": 2, "downsampled": false, "values": [[[0.5]], [[null]]]}'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tb_netviz.plugin import json_values
+from tb_netviz.plugin.data import LayerTable
+from tb_netviz.plugin.downsample import pick_step_indices
+
+# Columns that keep their value when a layer received no gradient: the
+# parameters' own norm, and the flag that says so.
+KEPT_WITHOUT_GRADIENT = ("param_l2", "has_grad")
+
+
+def layer_stats_body(
+    run: str,
+    table: LayerTable,
+    stats: Sequence[str],
+    *,
+    min_step: int | None = None,
+    max_step: int | None = None,
+    max_steps: int,
+    required_steps: Iterable[int] = (),
+    null_where_no_gradient: bool = False,
+) -> str:
+    """The ``gradient_flow`` / ``activations`` body: the selected columns over the selected steps.
+
+    ``null_where_no_gradient`` makes every column except ``KEPT_WITHOUT_GRADIENT``
+    null where the table's ``has_grad`` is 0.
+    """
+    in_range = np.ones(len(table.steps), dtype=bool)
+    if min_step is not None:
+        in_range &= table.steps >= min_step
+    if max_step is not None:
+        in_range &= table.steps <= max_step
+    candidates = np.flatnonzero(in_range)
+    picked = candidates[pick_step_indices(table.steps[candidates], max_steps, required_steps)]
+    columns = [table.stats.index(name) for name in stats]
+    values = table.values[picked][:, :, columns]
+    missing = _no_gradient_mask(table, picked, stats) if null_where_no_gradient else None
+    head = {
+        "run": run,
+        "layers": list(table.layers),
+        "stats": list(stats),
+        "steps": table.steps[picked].tolist(),
+        "wall_times": table.wall_times[picked].tolist(),
+        "total_steps": int(candidates.size),
+        "downsampled": bool(picked.size < candidates.size),
+    }
+    return with_raw_json(head, values=json_values.encode_array(values, missing))
+
+
+def attention_steps_body(
+    run: str, layer: str, content: dict[str, Any], stored: Sequence[Any]
+) -> dict[str, Any]:
+    """The ``attention`` body without ``step``: the steps kept and the labels.
+
+    >>> attention_steps_body("r", "attn", {"tokens": ["a", "b"]}, [])["heads"] is None
+    True
+    """
+    return {
+        "run": run,
+        "layer": layer,
+        "steps": [int(d.step) for d in stored],
+        "heads": int(np.shape(stored[-1].numpy)[0]) if stored else None,
+        **_token_fields(content),
+    }
+
+
+def attention_step_body(run: str, layer: str, content: dict[str, Any], datum: Any) -> str:
+    """The ``attention`` body at one step: the ``[H, Q, K]`` matrix and its labels."""
+    heads, queries, keys = np.shape(datum.numpy)
+    head = {
+        "run": run,
+        "layer": layer,
+        "step": int(datum.step),
+        "wall_time": float(datum.wall_time),
+        "heads": heads,
+        "queries": queries,
+        "keys": keys,
+        **_token_fields(content),
+    }
+    return with_raw_json(head, values=json_values.encode_array(datum.numpy))
+
+
+def with_raw_json(fields: dict[str, Any], **raw: str) -> str:
+    """A JSON object of ``fields`` followed by members whose values are already JSON text.
+
+    >>> with_raw_json({"a": 1}, b="[2]")
+    '{"a": 1, "b": [2]}'
+    """
+    members = [json.dumps(fields, allow_nan=False)[1:-1]] if fields else []
+    members += [f"{json.dumps(name)}: {text}" for name, text in raw.items()]
+    return "{" + ", ".join(members) + "}"
+
+
+def _no_gradient_mask(table: LayerTable, picked: np.ndarray, stats: Sequence[str]) -> np.ndarray | None:
+    if "has_grad" not in table.stats:
+        return None
+    no_gradient = table.values[picked][:, :, table.stats.index("has_grad")] == 0
+    nulled = np.array([name not in KEPT_WITHOUT_GRADIENT for name in stats])
+    return no_gradient[:, :, None] & nulled[None, None, :]
+
+
+def _token_fields(content: dict[str, Any]) -> dict[str, list[str] | None]:
+    return {name: _labels(content.get(name)) for name in ("tokens", "query_tokens", "key_tokens")}
+
+
+def _labels(value: Any) -> list[str] | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return None
