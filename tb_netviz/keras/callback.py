@@ -1,0 +1,350 @@
+"""``NetVizCallback``: the Keras 3 callback that feeds TensorBoard's NetViz tab."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import warnings
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_netviz.keras.gradient_capture import GradientCapture, StepRecord
+from tb_netviz.keras.layers import WeightLayer, attention_layers, weight_layers
+from tb_netviz.keras.probe import activation_statistics, channel_axis, feature_maps, first_sample, run_probe
+from tb_netviz.summary import AlertDetector, CaptureOptions, NetVizWriter
+from tb_netviz.summary.columns import ACTIVATION_STATS
+from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG
+
+SKIPPED_OVERFLOW_STEPS_TAG = "netviz/skipped_overflow_steps"
+HISTOGRAM_TAG_PREFIX = "netviz/histograms/"
+_CAPTURE_OPTION_NAMES = tuple(field.name for field in dataclasses.fields(CaptureOptions))
+
+
+class NetVizCallback(keras.callbacks.Callback):
+    """Logs per-layer gradient flow, activations, feature maps and attention to TensorBoard.
+
+    Gradient statistics come from the real training step of ``model.fit`` (see
+    ``tb_netviz.keras.gradient_capture`` for exactly which gradients are measured,
+    including under a ``LossScaleOptimizer`` and ``tf.distribute.MirroredStrategy``:
+    the aggregated, unscaled gradient the optimizer applies). They are computed
+    in-graph and read to the host once per logged step; every step of a
+    ``steps_per_execution > 1`` execution is kept, with or without ``jit_compile``.
+    The probe views (activation statistics, feature maps of Conv1D/2D/3D layers,
+    ``MultiHeadAttention`` scores ``[H, Q, K]`` of the first sample) come from one
+    inference pass on ``sample_batch`` after the sampled step's update.
+
+    Rows are the layers that own trainable weights directly, named by their
+    Keras layer path relative to the model (``head/dense``), in the order they
+    are first called in the training step. Steps are ``optimizer.iterations``
+    before the update (0-based), as on the PyTorch side. At the end of ``fit``
+    (or when the train step raises) the model's train function and the
+    optimizer are exactly as before, so ``model.save`` and a later ``fit``
+    without this callback are unaffected.
+
+    Args:
+        log_dir: the run directory. Default: the training log directory of a
+            ``keras.callbacks.TensorBoard`` in the same ``fit`` call
+            (``<its log_dir>/train``), so NetViz and Scalars describe one run.
+        sample_batch: inputs for the probe pass (what ``model(x)`` accepts),
+            a few samples; None logs gradients only.
+        **capture_options: the fields of ``tb_netviz.summary.CaptureOptions``:
+            ``log_every_n_steps`` (10), ``sample_every_n_steps`` (100), ``layers``
+            (glob patterns over layer names, ``!`` excludes; they also choose
+            attention layers by their names), ``max_channels`` (16), ``max_heads``
+            (8), ``tokens``, ``histograms`` (False), ``alert_thresholds``.
+
+    Raises:
+        TypeError: an unknown option, or an option or ``log_dir`` of the wrong type.
+        ValueError: an invalid option value; at the start of ``fit``: no ``log_dir``
+            and no TensorBoard callback, a layer pattern matching nothing, a
+            ``sample_batch`` the model cannot take, or a backend other than TensorFlow.
+
+    Logging problems during training never stop ``fit``: each kind warns once
+    (``RuntimeWarning`` naming what was dropped) and training goes on.
+
+    Example::
+
+        callback = NetVizCallback(log_dir="runs/exp1", sample_batch=x[:8], log_every_n_steps=1)
+        model.fit(x, y, epochs=3, callbacks=[callback])
+
+    >>> import tempfile, keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="fc")])
+    >>> model.compile("sgd", "mse")
+    >>> x, y = np.ones((8, 4), np.float32), np.zeros((8, 2), np.float32)
+    >>> callback = NetVizCallback(tempfile.mkdtemp(), sample_batch=x[:2], log_every_n_steps=1)
+    >>> _ = model.fit(x, y, batch_size=4, verbose=0, callbacks=[callback])
+    >>> callback.logged_steps
+    [0, 1]
+    """
+
+    def __init__(self, log_dir: str | os.PathLike | None = None, sample_batch: Any = None, **capture_options: Any):
+        super().__init__()
+        unknown = sorted(set(capture_options) - set(_CAPTURE_OPTION_NAMES))
+        if unknown:
+            raise TypeError(
+                f"NetVizCallback got unknown option(s) {unknown}; "
+                f"the options are log_dir, sample_batch, {', '.join(_CAPTURE_OPTION_NAMES)}"
+            )
+        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+            raise TypeError(f"log_dir must be a path (str or os.PathLike), got {type(log_dir).__name__}")
+        self.options = CaptureOptions(**capture_options)
+        self.log_dir = os.fspath(log_dir) if log_dir is not None else None
+        self.sample_batch = _checked_sample_batch(sample_batch)
+        self.detector = AlertDetector(self.options.alert_thresholds)
+        self.logged_steps: list[int] = []
+        self._warned: set[str] = set()
+        self._session: _FitSession | None = None
+
+    # Keras hooks: short; the work is in the helpers below.
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._end_session()
+        self._session = self._start_session()
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self._session is not None:
+            self._session.batch_begin = batch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        session = self._session
+        if session is not None and session.may_have_new_rows(batch, self.options):
+            self._guarded("gradient statistics", self._log_new_steps, session)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        session = self._session
+        if session is None:
+            return
+        try:
+            if self.sample_batch is not None:
+                final_step = int(session.capture.optimizer.iterations.numpy()) - 1
+                if final_step >= 0 and final_step != session.last_probe_step:
+                    self._guarded("probe views", self._log_probe, session, final_step)
+        finally:
+            self._end_session()
+
+    # Session set-up and tear-down.
+
+    def _start_session(self) -> _FitSession:
+        model = self.model
+        if not hasattr(model, "_make_function") or keras.backend.backend() != "tensorflow":
+            raise ValueError("NetVizCallback needs Keras 3 on the TensorFlow backend (KERAS_BACKEND=tensorflow)")
+        log_dir = self.log_dir or _tensorboard_train_dir(self)
+        if log_dir is None:
+            raise ValueError(
+                "NetVizCallback has no log_dir: pass NetVizCallback(log_dir=...), or add a "
+                "keras.callbacks.TensorBoard(log_dir) to the same fit() call to log into its run"
+            )
+        if self.sample_batch is not None:
+            _check_probe_runs(model, self.sample_batch)
+        layers, attention = self._selected_layers(model)
+        capture = GradientCapture(
+            model,
+            layers,
+            log_every_n_steps=self.options.log_every_n_steps,
+            slots=int(model.steps_per_execution),
+            sample_every_n_steps=self.options.sample_every_n_steps,
+            keep_gradients=self.options.histograms,
+        )
+        writer = NetVizWriter(log_dir)
+        session = _FitSession(
+            model=model,
+            capture=capture,
+            writer=writer,
+            attention=attention,
+            original_train_function=model.train_function,
+            next_step=int(capture.optimizer.iterations.numpy()),
+            exact_steps=not capture.loss_scaled and self.params.get("steps") is not None,
+        )
+        model.make_train_function(force=True)
+        model.train_function = self._train_function_with_capture(model.train_function, capture)
+        session.our_train_function = model.train_function
+        return session
+
+    def _selected_layers(self, model: keras.Model) -> tuple[list[WeightLayer], list[tuple[str, Any]]]:
+        layers = weight_layers(model)
+        if not layers:
+            raise ValueError(
+                f"model {model.name!r} has no layer with trainable weights; is it built? "
+                "(pass sample_batch to let NetVizCallback build it)"
+            )
+        attention = attention_layers(model)
+        chosen = set(self.options.select_layers([layer.name for layer in layers] + [n for n, _ in attention]))
+        return [layer for layer in layers if layer.name in chosen], [a for a in attention if a[0] in chosen]
+
+    def _train_function_with_capture(self, train_function: Any, capture: GradientCapture) -> Any:
+        def train_function_with_capture(iterator: Any) -> Any:
+            try:
+                with capture.installed():
+                    return train_function(iterator)
+            except (StopIteration, tf.errors.OutOfRangeError):
+                raise  # the end of the data, not a failure
+            except BaseException:
+                self._end_session()
+                raise
+
+        return train_function_with_capture
+
+    def _end_session(self) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        if session.model.train_function is session.our_train_function:
+            session.model.train_function = session.original_train_function
+        session.writer.close()
+
+    # Logging.
+
+    def _log_new_steps(self, session: _FitSession) -> None:
+        records = [r for r in session.capture.read() if r.step > session.last_step]
+        if not records:
+            return
+        session.last_step = records[-1].step
+        session.next_step = records[-1].step + 1
+        for record in records:
+            if record.logged:
+                self._log_gradients(session, record)
+        sampled = [r.step for r in records if self.options.is_sample_step(r.step)]
+        if self.sample_batch is not None and (sampled or session.last_probe_step is None):
+            if sampled or any(r.logged for r in records):
+                self._guarded("probe views", self._log_probe, session, records[-1].step)
+        if self.options.histograms and any(r.sampled for r in records):
+            step = max(r.step for r in records if r.sampled)
+            for name, values in session.capture.read_gradients().items():
+                session.writer.histogram(step, f"{HISTOGRAM_TAG_PREFIX}{name}/gradients", values)
+
+    def _log_gradients(self, session: _FitSession, record: StepRecord) -> None:
+        writer = session.writer
+        writer.gradient_flow(
+            record.step, record.layers, record.values, log_every_n_steps=self.options.log_every_n_steps
+        )
+        if np.isfinite(record.global_grad_norm):
+            writer.scalar(record.step, GLOBAL_GRAD_NORM_TAG, record.global_grad_norm)
+        if session.capture.loss_scaled:
+            writer.scalar(record.step, SKIPPED_OVERFLOW_STEPS_TAG, float(record.skipped_overflow_steps))
+        if self.detector.check_gradients(record.step, record.layers, record.values):
+            writer.alerts(record.step, self.detector.history, self.detector.omitted)
+        self.logged_steps.append(record.step)
+
+    def _log_probe(self, session: _FitSession, step: int) -> None:
+        session.last_probe_step = step
+        capture, writer = session.capture, session.writer
+        layers = [capture.layers[row] for row in capture.row_order]
+        result = run_probe(session.model, self.sample_batch, layers, session.attention)
+        rows = np.full((len(layers), len(ACTIVATION_STATS)), np.nan)
+        for index, layer in enumerate(layers):
+            output = result.outputs.get(layer.name)
+            if output is None:
+                continue
+            rows[index] = activation_statistics(output, channel_axis(layer.layer))
+            maps = feature_maps(layer.layer, output)
+            if maps is not None:
+                writer.feature_maps(step, layer.name, maps, max_channels=self.options.max_channels)
+            if self.options.histograms:
+                writer.histogram(step, f"{HISTOGRAM_TAG_PREFIX}{layer.name}/activations", output)
+                weights = np.concatenate([np.ravel(v.numpy()) for v in layer.variables])
+                writer.histogram(step, f"{HISTOGRAM_TAG_PREFIX}{layer.name}/weights", weights)
+        names = [layer.name for layer in layers]
+        writer.activations(step, names, rows)
+        if self.detector.check_activations(step, names, rows):
+            writer.alerts(step, self.detector.history, self.detector.omitted)
+        self._log_attention(session, step, result.attention)
+
+    def _log_attention(self, session: _FitSession, step: int, scores: dict[str, np.ndarray]) -> None:
+        tokens = self.options.tokens_for(first_sample(self.sample_batch)) if scores else None
+        for name, batch_scores in scores.items():
+            weights = batch_scores[0][: self.options.max_heads]
+            labels = tokens
+            if labels is not None and len(labels) not in weights.shape[1:]:
+                self._warn_once(
+                    f"tokens for {name}",
+                    f"tb-netviz: {len(labels)} tokens do not label the {weights.shape[1]} x "
+                    f"{weights.shape[2]} attention of layer {name!r}; it is logged without tokens",
+                )
+                labels = None
+            session.writer.attention(step, name, weights, labels)
+
+    def _guarded(self, what: str, log: Any, *args: Any) -> None:
+        try:
+            log(*args)
+        except Exception as error:  # a logging failure must never stop training
+            self._warn_once(
+                what, f"tb-netviz: {what} were not logged ({type(error).__name__}: {error}); training continues"
+            )
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+@dataclasses.dataclass
+class _FitSession:
+    """The state of one ``fit`` call: the capture, the writer and where the host is in the steps."""
+
+    model: keras.Model
+    capture: GradientCapture
+    writer: NetVizWriter
+    attention: list[tuple[str, Any]]
+    original_train_function: Any
+    next_step: int
+    exact_steps: bool
+    our_train_function: Any = None
+    batch_begin: int | None = None
+    last_step: int = -1
+    last_probe_step: int | None = None
+
+    def may_have_new_rows(self, batch_end: int, options: CaptureOptions) -> bool:
+        """Whether the execution that just ended may hold a logged or sampled step.
+
+        Without a loss-scale optimizer and with a known epoch length the host
+        knows each step number; otherwise (overflow steps do not count, the last
+        execution of an unknown-length epoch is short) every execution is read.
+        """
+        count = 1 if self.batch_begin is None else batch_end - self.batch_begin + 1
+        first, self.next_step = self.next_step, self.next_step + max(count, 1)
+        if not self.exact_steps or self.last_step < 0:
+            return True
+        steps = range(first, first + max(count, 1))
+        return any(options.is_gradient_step(s) or options.is_sample_step(s) for s in steps)
+
+
+def _tensorboard_train_dir(callback: keras.callbacks.Callback) -> str | None:
+    """``<log_dir>/train`` of a TensorBoard callback in the same fit call, found via its CallbackList."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, keras.callbacks.CallbackList) and any(c is callback for c in owner.callbacks):
+            for other in owner.callbacks:
+                if isinstance(other, keras.callbacks.TensorBoard):
+                    return os.path.join(os.fspath(other.log_dir), "train")
+            return None
+        frame = frame.f_back
+    return None
+
+
+def _checked_sample_batch(sample_batch: Any) -> Any:
+    if sample_batch is None:
+        return None
+    leaves = keras.tree.flatten(sample_batch)
+    if not leaves:
+        raise ValueError("sample_batch is empty; pass a few samples, e.g. sample_batch=x[:8]")
+    for leaf in leaves:
+        shape = getattr(leaf, "shape", None)
+        if shape is None or len(shape) == 0:
+            raise TypeError(
+                f"sample_batch must hold arrays or tensors with a batch axis, got {type(leaf).__name__}"
+            )
+        if int(shape[0]) == 0:
+            raise ValueError("sample_batch has 0 samples; pass a few samples, e.g. sample_batch=x[:8]")
+    return sample_batch
+
+
+def _check_probe_runs(model: keras.Model, sample_batch: Any) -> None:
+    try:
+        model(sample_batch, training=False)
+    except Exception as error:
+        raise ValueError(f"sample_batch cannot be fed to model {model.name!r}: {error}") from error
