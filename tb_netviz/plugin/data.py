@@ -81,28 +81,32 @@ def layer_table(content: dict[str, Any], data: Sequence[Any]) -> LayerTable:
 def sampling_summary(steps: np.ndarray, content: dict[str, Any], keeps_all: bool) -> dict[str, Any]:
     """How many steps TensorBoard kept of a series, and whether it dropped some.
 
-    ``expected`` is the number of steps written between the first and last kept
-    step: from the content's ``log_every_n_steps`` when the writer recorded it,
-    else from the greatest common divisor of the gaps between kept steps.
-    ``keeps_all`` is true when ``--samples_per_plugin=netviz=0`` was given.
+    ``expected`` is the number of steps written between the first and the last
+    kept step, known when the writer recorded ``log_every_n_steps`` (the
+    callbacks do); without it ``expected`` and ``sampled`` are None (unknown),
+    unless ``keeps_all`` (``--samples_per_plugin=netviz=0``) says nothing was dropped.
 
-    >>> sampling_summary(np.array([0, 30, 90]), {"log_every_n_steps": 10}, keeps_all=False)["expected"]
-    10
+    >>> summary = sampling_summary(np.array([0, 30, 90]), {"log_every_n_steps": 10}, keeps_all=False)
+    >>> summary["expected"], summary["sampled"]
+    (10, True)
     """
     every = content.get("log_every_n_steps")
     every = every if isinstance(every, int) and not isinstance(every, bool) and every > 0 else None
     kept = len(steps)
     first = int(steps[0]) if kept else None
     last = int(steps[-1]) if kept else None
-    stride = every or _common_stride(steps)
-    expected = (last - first) // stride + 1 if kept and stride else kept
+    expected = (last - first) // every + 1 if kept and every else (0 if every else None)
+    if keeps_all:
+        sampled: bool | None = False
+    else:
+        sampled = None if expected is None else kept < expected
     return {
         "kept": kept,
         "first_step": first,
         "last_step": last,
         "log_every_n_steps": every,
         "expected": expected,
-        "sampled": (not keeps_all) and kept < expected,
+        "sampled": sampled,
     }
 
 
@@ -146,12 +150,6 @@ def _names(content: dict[str, Any], field: str) -> tuple[str, ...]:
 def _newest_per_step(steps: np.ndarray) -> np.ndarray:
     reversed_first = np.unique(steps[::-1], return_index=True)[1]
     return len(steps) - 1 - reversed_first
-
-
-def _common_stride(steps: np.ndarray) -> int | None:
-    gaps = np.diff(steps)
-    gaps = gaps[gaps > 0]
-    return int(np.gcd.reduce(gaps)) if gaps.size else None
 
 
 def _is_int64(value: Any) -> bool:

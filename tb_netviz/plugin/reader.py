@@ -32,6 +32,7 @@ from tb_netviz.plugin.cache import ByteBudgetCache
 from tb_netviz.summary import metadata
 
 IMAGES_PLUGIN = "images"
+SCALARS_PLUGIN = "scalars"
 # Passed as ``downsample`` to return every event TensorBoard kept.
 ALL_KEPT = 1_000_000_000
 DEFAULT_CACHE_BYTES = 1 << 30
@@ -100,17 +101,28 @@ class NetVizReader:
         """The run's alert history (oldest first) and the count the writer left out.
 
         Reads only the newest ``netviz/alerts`` event: each one holds the whole
-        history, and TensorBoard's sampling always keeps the newest event.
+        history, and TensorBoard's sampling always keeps the newest event. The
+        count left out is the newest ``netviz/alerts_omitted`` scalar, because
+        TensorBoard keeps only the first metadata (so the first ``omitted``) of a tag.
         """
         listing = self._run_listing(ctx, experiment, run)
-        series = listing.get(metadata.ALERTS_TAG)
-        if series is None:
+        if metadata.ALERTS_TAG not in listing:
             return [], 0
-        content = _content(series, run, metadata.ALERTS_TAG)
         newest = self._read_tensors(ctx, experiment, run, metadata.ALERTS_TAG, 1)
         alerts = _alerts_of(newest[-1]) if newest else []
-        omitted = content.get("omitted")
-        return alerts, omitted if isinstance(omitted, int) and omitted > 0 else 0
+        return alerts, self._alerts_omitted(ctx, experiment, run)
+
+    def _alerts_omitted(self, ctx: Any, experiment: str, run: str) -> int:
+        newest = self._provider.read_scalars(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=SCALARS_PLUGIN,
+            downsample=1,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[metadata.ALERTS_OMITTED_TAG]),
+        )
+        stored = newest.get(run, {}).get(metadata.ALERTS_OMITTED_TAG)
+        value = stored[-1].value if stored else 0.0
+        return int(value) if np.isfinite(value) and value > 0 else 0
 
     def attention(self, ctx: Any, experiment: str, run: str, layer: str) -> tuple[dict[str, Any], list]:
         """The attention content and kept ``TensorDatum`` values of one layer."""
