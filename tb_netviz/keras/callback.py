@@ -81,7 +81,9 @@ class NetVizCallback(keras.callbacks.Callback):
     [0, 1]
     """
 
-    def __init__(self, log_dir: str | os.PathLike | None = None, sample_batch: Any = None, **capture_options: Any):
+    def __init__(
+        self, log_dir: str | os.PathLike | None = None, sample_batch: Any = None, **capture_options: Any
+    ):
         super().__init__()
         unknown = sorted(set(capture_options) - set(_CAPTURE_OPTION_NAMES))
         if unknown:
@@ -131,7 +133,9 @@ class NetVizCallback(keras.callbacks.Callback):
     def _start_session(self) -> _FitSession:
         model = self.model
         if not hasattr(model, "_make_function") or keras.backend.backend() != "tensorflow":
-            raise ValueError("NetVizCallback needs Keras 3 on the TensorFlow backend (KERAS_BACKEND=tensorflow)")
+            raise ValueError(
+                "NetVizCallback needs Keras 3 on the TensorFlow backend (KERAS_BACKEND=tensorflow)"
+            )
         log_dir = self.log_dir or _tensorboard_train_dir(self)
         if log_dir is None:
             raise ValueError(
@@ -272,7 +276,8 @@ class NetVizCallback(keras.callbacks.Callback):
             log(*args)
         except Exception as error:  # a logging failure must never stop training
             self._warn_once(
-                what, f"tb-netviz: {what} were not logged ({type(error).__name__}: {error}); training continues"
+                what,
+                f"tb-netviz: {what} were not logged ({type(error).__name__}: {error}); training continues",
             )
 
     def _warn_once(self, key: str, message: str) -> None:

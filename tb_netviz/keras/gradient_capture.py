@@ -154,7 +154,7 @@ class GradientCapture:
         names = [self.layers[row].name for row in order]
         records = []
         for slab in buffer:
-            meta = dict(zip(META_COLUMNS, slab[-1]))
+            meta = dict(zip(META_COLUMNS, slab[-1][: len(META_COLUMNS)], strict=True))
             if not math.isfinite(meta["step"]):
                 continue
             records.append(
@@ -173,7 +173,7 @@ class GradientCapture:
     def read_gradients(self) -> dict[str, np.ndarray]:
         """Each layer's last sampled gradient, flattened, entries of absent gradients dropped."""
         copies = {}
-        for layer, copy in zip(self.layers, self.gradient_copies):
+        for layer, copy in zip(self.layers, self.gradient_copies, strict=True):
             values = copy.numpy()
             present = values[~np.isnan(values)]
             if present.size:
@@ -221,7 +221,7 @@ class GradientCapture:
         step = tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64)
         present = [(i, _dense_float32(g)) for i, g in enumerate(grads) if g is not None]
         reduced = _aggregated([g for _, g in present])
-        gradient_of = {id(variables[i]): g for (i, _), g in zip(present, reduced)}
+        gradient_of = {id(variables[i]): g for (i, _), g in zip(present, reduced, strict=True)}
         is_logged = tf.equal(step % self.log_every_n_steps, 0)
         is_sampled = tf.equal(step % self.sample_every_n_steps, 0)
 
@@ -248,7 +248,7 @@ class GradientCapture:
         slab = tf.concat([rows, meta[None]], axis=0)
         slot = tf.reshape(step % self.slots, [1, 1])
         self.buffer.assign(tf.tensor_scatter_nd_update(tf.convert_to_tensor(self.buffer), slot, slab[None]))
-        for layer, copy in zip(self.layers, self.gradient_copies):
+        for layer, copy in zip(self.layers, self.gradient_copies, strict=True):
             flat = _flat_gradient(layer, gradient_of)
             copy.assign(tf.cond(is_sampled, lambda f=flat: f, lambda c=copy: tf.convert_to_tensor(c)))
 

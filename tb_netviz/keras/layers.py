@@ -44,7 +44,7 @@ class WeightLayer:
         self.layer = layer
         # Declared-trainable weights, also those of a frozen layer: a frozen layer
         # keeps its row and shows "no gradient", as a frozen torch module does.
-        self.variables = [v for v in _own_variables(layer) if v.trainable]
+        self.variables = _declared_trainable(layer)
 
     @property
     def parameter_count(self) -> int:
@@ -71,7 +71,7 @@ def weight_layers(model: keras.Model) -> list[WeightLayer]:
     """
     found = []
     for layer in [model, *_descendants(model)]:
-        if any(v.trainable for v in _own_variables(layer)):
+        if _declared_trainable(layer):
             found.append(WeightLayer(layer_name(layer, model), layer))
     return found
 
@@ -111,11 +111,10 @@ def _descendants(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
     return ordered
 
 
-def _own_variables(layer: keras.layers.Layer) -> list[Any]:
-    # Keras 3 keeps a layer's own weights apart from its sublayers' weights.
-    return list(getattr(layer, "_trainable_variables", [])) + list(
-        getattr(layer, "_non_trainable_variables", [])
-    )
+def _declared_trainable(layer: keras.layers.Layer) -> list[Any]:
+    # Keras 3 keeps a layer's own weights apart from its sublayers' and keeps a
+    # frozen layer's weights in this list (only their ``trainable`` flag changes).
+    return list(getattr(layer, "_trainable_variables", []))
 
 
 @contextlib.contextmanager
