@@ -186,7 +186,10 @@ def float32_array(values: Any, what: str) -> np.ndarray:
     >>> float32_array([1, 2], "counts").dtype
     dtype('float32')
     """
-    array = np.asarray(values)
+    try:
+        array = np.asarray(values)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"{what} must be a rectangular numeric array: {error}") from None
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.floating)
         or np.issubdtype(array.dtype, np.integer)
@@ -195,7 +198,8 @@ def float32_array(values: Any, what: str) -> np.ndarray:
         raise TypeError(f"{what} must be numeric, got dtype {array.dtype}")
     if array.size == 0:
         raise ValueError(f"{what} must not be empty, got shape {array.shape}")
-    return array.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # beyond float32's range is stored as +-Inf, faithfully
+        return array.astype(np.float32, copy=False)
 
 
 def _tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:

@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import atexit
+import operator
 import os
 import queue
 import socket
@@ -145,13 +146,16 @@ class EventWriter:
 
         Returns True if queued, False if dropped (see the queue policy above),
         if the writer is closed, or in a forked child.
+
+        Raises:
+            TypeError, ValueError: ``step`` is not an int64 integer.
         """
         if os.getpid() != self._owner_pid:
             self._warn_inherited()
             return False
         if self._closed:
             return False
-        item = (build_values, int(step), time.time() if wall_time is None else float(wall_time))
+        item = (build_values, checked_step(step), time.time() if wall_time is None else float(wall_time))
         try:
             if essential:
                 self._queue.put(item, timeout=self._essential_timeout)
@@ -308,6 +312,27 @@ class EventWriter:
                 f"writes nothing in forked process {os.getpid()}; create a new writer here to log",
                 NetVizWriteWarning,
             )
+
+
+def checked_step(step: int) -> int:
+    """``step`` as a Python int, if it is an integer that fits TensorBoard's int64 step.
+
+    >>> checked_step(7)
+    7
+
+    Raises:
+        TypeError: not an integer (floats, strings and bools are refused rather than rounded).
+        ValueError: outside the int64 range.
+    """
+    if isinstance(step, bool):
+        raise TypeError(f"step must be an int, got {step!r}")
+    try:
+        value = operator.index(step)
+    except TypeError:
+        raise TypeError(f"step must be an int, got {type(step).__name__} {step!r}") from None
+    if not -(1 << 63) <= value < 1 << 63:
+        raise ValueError(f"step must fit in 64 bits, got {value}")
+    return value
 
 
 def _event_file_name(suffix: str) -> str:

@@ -137,9 +137,9 @@ class NetVizWriter:
 
 def _owned_float32(values: Any, what: str) -> np.ndarray:
     """A float32 copy the caller can no longer change (one copy at most)."""
-    source = np.asarray(values)
-    array = encoders.float32_array(source, what)
-    return array.copy() if np.may_share_memory(array, source) else array
+    array = encoders.float32_array(values, what)
+    fresh = array.flags.owndata and array is not values  # converted from a list or another dtype
+    return array if fresh else array.copy()
 
 
 def _tokens_from_content(content: dict[str, Any]) -> Any:
