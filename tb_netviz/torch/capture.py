@@ -1,0 +1,231 @@
+"""The capture shared by ``NetViz`` and ``NetVizCallback``: what to log, and logging it safely.
+
+Construction is where the user's configuration is checked, and errors there
+are raised: a model without parameters, a ``sample_batch`` the model cannot take
+(the first sample pass runs here, and also fixes the forward order of the
+rows), a layer pattern that matches nothing. After that, every logging step
+runs guarded: an exception warns once per kind of step with a
+``NetVizWriteWarning`` naming what was dropped, and training goes on.
+
+Histograms (``histograms=True``) go to TensorBoard's Histograms tab under
+``netviz/histograms/{activations,weights,gradients}/<layer>``.
+
+Example:
+    >>> import tempfile, torch
+    >>> from torch import nn
+    >>> from tb_netviz.summary import CaptureOptions, NetVizWriter
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> capture = Capture(model, CaptureOptions(log_every_n_steps=1), torch.randn(2, 4))
+    >>> capture.writer = NetVizWriter(tempfile.mkdtemp())
+    >>> model(torch.randn(5, 4)).sum().backward()
+    >>> capture.log_gradients(0, defer=False)
+    >>> capture.finish(last_step=0)
+    >>> capture.writer.close()
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tb_netviz.summary import (
+    CLIPPED_GRAD_NORM_TAG,
+    GLOBAL_GRAD_NORM_TAG,
+    AlertDetector,
+    CaptureOptions,
+    NetVizWriter,
+    NetVizWriteWarning,
+)
+from tb_netviz.summary.user_warnings import warn_from_caller
+from tb_netviz.torch.gradient_stats import GradientStatistics, GradientTable, MeasuredGradients
+from tb_netviz.torch.layers import discover_layers, module_names, order_layers
+from tb_netviz.torch.probe import ProbeRequest, first_sample, run_probe
+
+HISTOGRAM_TAG_PREFIX = "netviz/histograms/"
+
+
+def histogram_tag(kind: str, layer: str) -> str:
+    """The Histograms-tab tag of one layer's ``activations``, ``weights`` or ``gradients``.
+
+    >>> histogram_tag("weights", "features.0")
+    'netviz/histograms/weights/features.0'
+    """
+    return f"{HISTOGRAM_TAG_PREFIX}{kind}/{layer}"
+
+
+class Capture:
+    """Gradient statistics and sample passes of one model, written to ``self.writer``.
+
+    Args:
+        model: the model; it is left with the hooks, modes and RNG state it had.
+        options: what to capture.
+        sample_batch: the probe batch, or None for gradient flow only.
+        forward_context: entered around each sample pass (e.g. Lightning's precision context).
+
+    Raises:
+        ValueError: a model without parameters or a pattern that matches no layer.
+        SampleBatchError: the model cannot take ``sample_batch``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        options: CaptureOptions,
+        sample_batch: Any = None,
+        forward_context: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+    ) -> None:
+        self.model = model
+        self.options = options
+        self.sample_batch = sample_batch
+        self.writer: NetVizWriter | None = None
+        self.detector = AlertDetector(options.alert_thresholds)
+        self._forward_context = forward_context
+        layers = discover_layers(model)
+        names = module_names(model)
+        attention = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+        if sample_batch is not None:
+            first = run_probe(model, sample_batch, ProbeRequest(), forward_context)
+            layers = order_layers(layers, model, first.entered)
+            entry = {module: index for index, module in enumerate(first.entered)}
+            attention = sorted(set(attention) | set(first.sdpa_callers), key=lambda m: entry.get(m, 1 << 30))
+        layer_names = [layer.name for layer in layers]
+        extra = [names[m] for m in attention if names[m] not in layer_names]
+        chosen = set(options.select_layers(layer_names + extra))
+        self.layers = [layer for layer in layers if layer.name in chosen]
+        self.stats = GradientStatistics(layers, [i for i, layer in enumerate(layers) if layer.name in chosen])
+        self.request = ProbeRequest(
+            activations=self.layers,
+            feature_maps=[layer for layer in self.layers if layer.is_conv],
+            attention={m: names[m] for m in attention if names[m] in chosen},
+            max_channels=options.max_channels,
+            max_heads=options.max_heads,
+            keep_outputs=options.histograms,
+        )
+        self._pending: tuple[int, MeasuredGradients] | None = None
+        self._last_sampled: int | None = None
+        self._warned: set[str] = set()
+        self._tokens: list[str] | None = None
+
+    @property
+    def layer_names(self) -> list[str]:
+        """The gradient-flow rows, in forward order."""
+        return [layer.name for layer in self.layers]
+
+    def log_gradients(self, step: int, defer: bool) -> None:
+        """Measure the current gradients; write now, or when ``complete_gradients`` runs if ``defer``."""
+        self.complete_gradients(clipped=False)
+        with self._guarded("gradient statistics", step):
+            measured = self.stats.measure()
+            if self.options.histograms:
+                self._write_parameter_histograms(step)
+            if defer:
+                self._pending = (step, measured)
+            else:
+                self._write_gradients(step, self.stats.finish(measured))
+
+    def complete_gradients(self, clipped: bool) -> None:
+        """Write deferred statistics; with ``clipped``, add the global norm of the gradients now held."""
+        if self._pending is None:
+            return
+        step, measured = self._pending
+        self._pending = None
+        with self._guarded("gradient statistics", step):
+            if clipped:
+                measured.extra = self.stats.global_norm()
+            self._write_gradients(step, self.stats.finish(measured))
+
+    def log_sample(self, step: int, force: bool = False) -> None:
+        """Run the sample pass if ``step`` is a sample step, the first one seen, or ``force``."""
+        if self.sample_batch is None or step == self._last_sampled:
+            return
+        if not (force or self._last_sampled is None or self.options.is_sample_step(step)):
+            return
+        self._last_sampled = step
+        with self._guarded("sample pass (activations, feature maps, attention)", step):
+            self._write_sample(step)
+
+    def finish(self, last_step: int | None) -> None:
+        """End of training: write what is deferred and sample the last step if it was not."""
+        self.complete_gradients(clipped=False)
+        if last_step is not None:
+            self.log_sample(last_step, force=True)
+
+    def _write_gradients(self, step: int, table: GradientTable) -> None:
+        writer = self.writer
+        names = self.layer_names
+        if names:
+            writer.gradient_flow(step, names, table.values, log_every_n_steps=self.options.log_every_n_steps)
+        if table.global_norm is not None:
+            writer.scalar(step, GLOBAL_GRAD_NORM_TAG, table.global_norm)
+        if table.clipped_norm is not None:
+            writer.scalar(step, CLIPPED_GRAD_NORM_TAG, table.clipped_norm)
+        if names and self.detector.check_gradients(step, names, table.values):
+            writer.alerts(step, self.detector.history, self.detector.omitted)
+
+    def _write_sample(self, step: int) -> None:
+        result = run_probe(self.model, self.sample_batch, self.request, self._forward_context)
+        writer = self.writer
+        names = [name for name in self.layer_names if name in result.activations]
+        if names:
+            rows = torch.stack([result.activations[name].to(torch.float32) for name in names])
+            rows = rows.cpu().numpy()
+            writer.activations(step, names, rows)
+            if self.detector.check_activations(step, names, rows):
+                writer.alerts(step, self.detector.history, self.detector.omitted)
+        for name, maps in result.feature_maps.items():
+            writer.feature_maps(step, name, maps.float().cpu().numpy(), self.options.max_channels)
+        for name, weights in result.attention.items():
+            weights = weights.float().cpu().numpy()
+            writer.attention(step, name, weights, self._tokens_for(name, weights))
+        for name, output in result.outputs.items():
+            writer.histogram(step, histogram_tag("activations", name), output.float().cpu().numpy())
+
+    def _write_parameter_histograms(self, step: int) -> None:
+        for layer in self.layers:
+            weights = torch.cat([p.detach().reshape(-1).float() for p in layer.parameters])
+            self.writer.histogram(step, histogram_tag("weights", layer.name), weights.cpu().numpy())
+            grads = [p.grad.detach().reshape(-1).float() for p in layer.parameters if _dense_grad(p)]
+            if grads:
+                self.writer.histogram(
+                    step, histogram_tag("gradients", layer.name), torch.cat(grads).cpu().numpy()
+                )
+
+    def _tokens_for(self, layer: str, weights: np.ndarray) -> list[str] | None:
+        if self.options.tokens is None:
+            return None
+        if self._tokens is None:
+            self._tokens = self.options.tokens_for(first_sample(self.sample_batch))
+        if weights.shape[1] == weights.shape[2] == len(self._tokens):
+            return self._tokens
+        self._warn_once(
+            f"tokens:{layer}",
+            f"tb-netviz: tokens has {len(self._tokens)} labels but the attention of layer {layer!r} "
+            f"is {weights.shape[1]} queries x {weights.shape[2]} keys; it is written without labels",
+        )
+        return None
+
+    @contextlib.contextmanager
+    def _guarded(self, what: str, step: int) -> Iterator[None]:
+        try:
+            yield
+        except Exception as error:  # logging must never end a training run
+            self._warn_once(
+                what,
+                f"tb-netviz: the {what} at step {step} could not be logged "
+                f"({type(error).__name__}: {error}); it is dropped and training goes on",
+            )
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warn_from_caller(message, NetVizWriteWarning)
+
+
+def _dense_grad(parameter: torch.Tensor) -> bool:
+    return parameter.grad is not None and not parameter.grad.is_sparse

@@ -1,0 +1,216 @@
+"""Per-layer gradient statistics in a few fused device operations and one host transfer.
+
+For every parameter tensor, ``torch._foreach_norm`` gives the L2 and L1 norms of
+all gradients in two calls and ``torch.aminmax`` the largest magnitude; the
+per-tensor results are stacked and summed (or maxed) into their layers with
+``index_add_`` / ``scatter_reduce_``, on the model's device. The four per-layer
+sums reach the host in one ``.cpu()`` of one small tensor; everything after
+that (square roots, means, ratios, the "no gradient" rows) is numpy.
+
+Non-finite entries are counted without a pass of their own: a tensor's L1 norm
+is finite exactly when all its entries are finite (or overflowed, which a
+count then shows as 0), so the count is needed only for layers whose norm is
+not finite. Only in such a step does a second, small pass and transfer run,
+for those layers alone.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> from tb_netviz.torch.layers import discover_layers
+    >>> model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 1))
+    >>> model(torch.ones(2, 3)).sum().backward()
+    >>> stats = GradientStatistics(discover_layers(model))
+    >>> table = stats.finish(stats.measure())
+    >>> table.values.shape, bool(table.global_norm > 0)
+    ((2, 7), True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from tb_netviz.summary.columns import GRADIENT_STATS, describe_missing_gradient
+from tb_netviz.torch.layers import Layer
+
+_COL = {name: index for index, name in enumerate(GRADIENT_STATS)}
+_SUM_SQ, _SUM_ABS, _MAX_ABS, _PARAM_SQ = range(4)
+
+
+@dataclasses.dataclass
+class GradientTable:
+    """One step's statistics on the host: ``values`` is ``[selected layers, GRADIENT_STATS]``.
+
+    ``global_norm`` is None when no parameter holds a gradient.
+    """
+
+    values: np.ndarray
+    global_norm: float | None
+    clipped_norm: float | None = None
+
+
+@dataclasses.dataclass
+class MeasuredGradients:
+    """Statistics still on the device, waiting for ``GradientStatistics.finish``."""
+
+    sums: torch.Tensor
+    present: list[int]
+    extra: torch.Tensor | None = None
+
+
+class GradientStatistics:
+    """Computes GRADIENT_STATS rows for ``layers`` from the gradients the parameters hold now.
+
+    Args:
+        layers: all layers of the model, in row order (the global norm covers all of them).
+        selected: indices into ``layers`` of the rows to report (default all); L1 and
+            max statistics and parameter norms are computed for these only.
+    """
+
+    def __init__(self, layers: Sequence[Layer], selected: Sequence[int] | None = None) -> None:
+        self.layers = list(layers)
+        self.selected = list(range(len(self.layers)) if selected is None else selected)
+        self._params = [p for layer in self.layers for p in layer.parameters]
+        self._layer_of = np.array([i for i, layer in enumerate(self.layers) for _ in layer.parameters])
+        self._numel = np.array([p.numel() for p in self._params], dtype=np.float64)
+        chosen = np.zeros(len(self.layers), bool)
+        chosen[self.selected] = True
+        self._param_selected = chosen[self._layer_of]
+        self._index_cache: dict[tuple, torch.Tensor] = {}
+
+    def measure(self) -> MeasuredGradients:
+        """Start the statistics of the current gradients on their device (no host sync)."""
+        present = [i for i, p in enumerate(self._params) if p.grad is not None]
+        parts = []
+        for device, indices in _by_device(self._params, present).items():
+            parts.append(self._device_sums(device, indices))
+        for device, indices in _by_device(self._params, self._selected_params()).items():
+            parts.append(self._param_sums(device, indices))
+        home = parts[0].device if parts else torch.device("cpu")
+        sums = torch.zeros(4, len(self.layers), dtype=torch.float32, device=home)
+        for part in parts:
+            part = part.to(home)
+            sums[_MAX_ABS] = torch.maximum(sums[_MAX_ABS], part[_MAX_ABS])
+            sums[[_SUM_SQ, _SUM_ABS, _PARAM_SQ]] += part[[_SUM_SQ, _SUM_ABS, _PARAM_SQ]]
+        return MeasuredGradients(sums, present)
+
+    def global_norm(self) -> torch.Tensor:
+        """The L2 norm of all gradients now held, as a device scalar (e.g. after clipping)."""
+        grads = [_dense(p.grad) for p in self._params if p.grad is not None]
+        if not grads:
+            return torch.tensor(math.nan)
+        home = grads[0].device
+        norms = [n.to(home) for n in torch._foreach_norm(grads, 2, dtype=torch.float32)]
+        return torch.linalg.vector_norm(torch.stack(norms))
+
+    def finish(self, measured: MeasuredGradients) -> GradientTable:
+        """Bring the sums to the host (one transfer) and build the table."""
+        packed = measured.sums.reshape(-1)
+        if measured.extra is not None:
+            packed = torch.cat([packed, measured.extra.reshape(-1).to(packed.device, torch.float32)])
+        host = packed.cpu().numpy().astype(np.float64)
+        sums = host[: 4 * len(self.layers)].reshape(4, len(self.layers))
+        extra = host[4 * len(self.layers) :]
+        return self._table(sums, measured.present, float(extra[0]) if extra.size else None)
+
+    def _selected_params(self) -> list[int]:
+        return [i for i in range(len(self._params)) if self._param_selected[i]]
+
+    def _device_sums(self, device: torch.device, indices: list[int]) -> torch.Tensor:
+        grads = [_dense(self._params[i].grad) for i in indices]
+        sums = torch.zeros(4, len(self.layers), dtype=torch.float32, device=device)
+        layer_index = self._layer_index(device, indices)
+        l2 = torch.stack(torch._foreach_norm(grads, 2, dtype=torch.float32))
+        sums[_SUM_SQ].index_add_(0, layer_index, l2.square())
+        chosen = [k for k, i in enumerate(indices) if self._param_selected[i] and grads[k].numel()]
+        if chosen:
+            picked = [grads[k] for k in chosen]
+            picked_index = self._layer_index(device, [indices[k] for k in chosen])
+            l1 = torch.stack(torch._foreach_norm(picked, 1, dtype=torch.float32))
+            sums[_SUM_ABS].index_add_(0, picked_index, l1)
+            extremes = [torch.aminmax(g) for g in picked]
+            low = torch.stack([e.min for e in extremes]).float()
+            high = torch.stack([e.max for e in extremes]).float()
+            sums[_MAX_ABS].scatter_reduce_(0, picked_index, torch.maximum(-low, high), "amax")
+        return sums
+
+    def _param_sums(self, device: torch.device, indices: list[int]) -> torch.Tensor:
+        params = [self._params[i].detach() for i in indices]
+        sums = torch.zeros(4, len(self.layers), dtype=torch.float32, device=device)
+        norms = torch.stack(torch._foreach_norm(params, 2, dtype=torch.float32))
+        sums[_PARAM_SQ].index_add_(0, self._layer_index(device, indices), norms.square())
+        return sums
+
+    def _layer_index(self, device: torch.device, indices: list[int]) -> torch.Tensor:
+        key = (str(device), tuple(indices))
+        cached = self._index_cache.get(key)
+        if cached is None:
+            if len(self._index_cache) > 16:
+                self._index_cache.clear()
+            cached = torch.as_tensor(self._layer_of[indices], dtype=torch.long).to(device)
+            self._index_cache[key] = cached
+        return cached
+
+    def _table(self, sums: np.ndarray, present: list[int], clipped: float | None) -> GradientTable:
+        layer_count = len(self.layers)
+        has_grad = np.zeros(layer_count, bool)
+        has_grad[self._layer_of[present]] = True
+        entries = np.bincount(self._layer_of[present], self._numel[present], minlength=layer_count)
+        with np.errstate(all="ignore"):
+            grad_l2 = np.sqrt(sums[_SUM_SQ])
+            param_l2 = np.sqrt(sums[_PARAM_SQ])
+            mean_abs = np.where(entries > 0, sums[_SUM_ABS] / np.maximum(entries, 1), math.nan)
+            ratio = grad_l2 / param_l2
+        suspicious = has_grad & ~(np.isfinite(sums[_SUM_SQ]) & np.isfinite(sums[_SUM_ABS]))
+        nonfinite = self._count_nonfinite(np.flatnonzero(suspicious), present)
+        rows = np.empty((len(self.selected), len(GRADIENT_STATS)), np.float64)
+        for row, layer in enumerate(self.selected):
+            if not has_grad[layer]:
+                rows[row] = describe_missing_gradient()
+                rows[row, _COL["param_l2"]] = param_l2[layer]
+                continue
+            rows[row, _COL["grad_l2"]] = grad_l2[layer]
+            rows[row, _COL["grad_mean_abs"]] = mean_abs[layer]
+            rows[row, _COL["grad_max_abs"]] = sums[_MAX_ABS, layer]
+            rows[row, _COL["param_l2"]] = param_l2[layer]
+            rows[row, _COL["grad_to_param"]] = ratio[layer]
+            rows[row, _COL["grad_nonfinite"]] = nonfinite.get(int(layer), 0)
+            rows[row, _COL["has_grad"]] = 1.0
+        global_norm = float(np.sqrt(sums[_SUM_SQ][has_grad].sum())) if has_grad.any() else None
+        return GradientTable(rows, global_norm, clipped)
+
+    def _count_nonfinite(self, layers: np.ndarray, present: list[int]) -> dict[int, int]:
+        if layers.size == 0:
+            return {}
+        wanted = set(layers.tolist())
+        owners, counts = [], []
+        for i in present:
+            layer = int(self._layer_of[i])
+            if layer in wanted:
+                owners.append(layer)
+                grad = _dense(self._params[i].grad)
+                counts.append(
+                    torch.isfinite(grad).logical_not().sum().to(counts[0].device if counts else grad.device)
+                )
+        totals: dict[int, int] = {}
+        for layer, count in zip(owners, torch.stack(counts).cpu().tolist(), strict=True):
+            totals[layer] = totals.get(layer, 0) + int(count)
+        return totals
+
+
+def _by_device(params: Sequence[torch.Tensor], indices: Sequence[int]) -> dict[torch.device, list[int]]:
+    groups: dict[torch.device, list[int]] = {}
+    for i in indices:
+        groups.setdefault(params[i].device, []).append(i)
+    return groups
+
+
+def _dense(grad: torch.Tensor) -> torch.Tensor:
+    grad = grad.detach()
+    if grad.is_sparse:
+        return grad.coalesce().values()
+    return grad

@@ -1,0 +1,151 @@
+"""``NetVizCallback``: netviz capture for Lightning's ``Trainer``.
+
+Gradients are read in ``on_before_optimizer_step``: after gradient accumulation,
+after the AMP unscale, before clipping, and (under DDP) after the all-reduce.
+When Lightning clips (``gradient_clip_val`` set, or ``configure_gradient_clipping``
+overridden) the global norm of the clipped gradients is read in
+``on_train_batch_end``, once the optimizer has stepped with them, and joins the
+statistics in their single host transfer. Only global rank zero computes and writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.model_helpers import is_overridden
+
+from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter
+from tb_netviz.torch.capture import Capture
+
+
+class NetVizCallback(pl.Callback):
+    """Logs gradient flow, activation statistics, feature maps, attention and alerts in ``Trainer.fit``.
+
+    Args:
+        log_dir: the run directory. Default None: the directory of the trainer's
+            ``TensorBoardLogger`` (so NetViz and Scalars describe one run), else
+            ``trainer.default_root_dir``.
+        sample_batch: a fixed probe batch for activations, feature maps and attention,
+            called as ``pl_module(x)`` (``(*x)`` for a tuple, ``(**x)`` for a dict) on the
+            module's device and under the trainer's precision; None logs gradient flow only.
+            It is run once when training starts, to check it and find the forward order.
+        log_every_n_steps: gradient flow every this many optimizer steps (default 10).
+        sample_every_n_steps: sample pass every this many optimizer steps, and at the
+            first and last step (default 100).
+        layers: glob patterns of layer names to show; ``!pattern`` excludes (default all).
+        max_channels: feature-map channels per conv layer (default 16).
+        max_heads: attention heads per layer (default 8; None for all).
+        tokens: attention labels: a list of strings, or a callable of the first sample.
+        histograms: also write activation, weight and gradient histograms (default False).
+        alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
+
+    Raises:
+        TypeError, ValueError: an option of the wrong type or out of range (here); a model
+            without parameters, a layer pattern that matches no layer or a ``sample_batch``
+            the module cannot take (``SampleBatchError``), when training starts.
+
+    Example::
+
+        trainer = lightning.Trainer(callbacks=[NetVizCallback(sample_batch=x[:8], log_every_n_steps=5)])
+        trainer.fit(model, loader)
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike | None = None,
+        sample_batch: Any = None,
+        *,
+        log_every_n_steps: int = 10,
+        sample_every_n_steps: int = 100,
+        layers: Sequence[str] | None = None,
+        max_channels: int = 16,
+        max_heads: int | None = 8,
+        tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
+        histograms: bool = False,
+        alert_thresholds: AlertThresholds | None = None,
+    ) -> None:
+        self.options = CaptureOptions(
+            log_every_n_steps=log_every_n_steps,
+            sample_every_n_steps=sample_every_n_steps,
+            layers=layers,
+            max_channels=max_channels,
+            max_heads=max_heads,
+            tokens=tokens,
+            histograms=histograms,
+            alert_thresholds=alert_thresholds or AlertThresholds(),
+        )
+        self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
+        self.log_dir: str | None = self._requested_log_dir
+        self.sample_batch = sample_batch
+        self._capture: Capture | None = None
+        self._clipping = False
+        self._last_gradient_step: int | None = None
+        self._steps_done = 0
+
+    @property
+    def layers(self) -> list[str]:
+        """The layers shown, in forward order (known once training has started)."""
+        return self._capture.layer_names if self._capture else []
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        precision = trainer.strategy.precision_plugin
+        capture = Capture(pl_module, self.options, self.sample_batch, precision.forward_context)
+        self._clipping = bool(trainer.gradient_clip_val) or is_overridden(
+            "configure_gradient_clipping", pl_module
+        )
+        self._steps_done = trainer.global_step
+        self._last_gradient_step = None
+        if trainer.is_global_zero:
+            capture.writer = NetVizWriter(self._requested_log_dir or _default_log_dir(trainer))
+            self.log_dir = capture.writer.log_dir
+            self._capture = capture
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
+    ) -> None:
+        step = trainer.global_step
+        if self._capture is None or step == self._last_gradient_step:
+            return
+        if self.options.is_gradient_step(step):
+            self._last_gradient_step = step
+            self._capture.log_gradients(step, defer=self._clipping)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self._capture is None or trainer.global_step == self._steps_done:
+            return
+        self._steps_done = trainer.global_step
+        self._capture.complete_gradients(clipped=self._clipping)
+        self._capture.log_sample(trainer.global_step - 1)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._close(trainer.global_step - 1 if trainer.global_step > 0 else None)
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self._close(None)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._close(None)
+
+    def _close(self, last_step: int | None) -> None:
+        capture, self._capture = self._capture, None
+        if capture is None:
+            return
+        try:
+            capture.finish(last_step)
+        finally:
+            capture.writer.close()
+
+
+def _default_log_dir(trainer: pl.Trainer) -> str:
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            return logger.log_dir
+    return trainer.default_root_dir

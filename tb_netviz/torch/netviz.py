@@ -1,0 +1,161 @@
+"""``NetViz``: netviz capture for a plain PyTorch training loop."""
+
+from __future__ import annotations
+
+import operator
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter
+from tb_netviz.torch.capture import Capture
+
+
+class NetViz:
+    """Logs gradient flow, activation statistics, feature maps, attention and alerts of ``model``.
+
+    Call ``log_gradients(step)`` after ``loss.backward()`` and before
+    ``optimizer.step()`` (after ``scaler.unscale_(optimizer)`` under AMP, before
+    clipping) at every step, and ``log_sample(step)`` at every step; each does its
+    work only on the steps its option asks for (``step`` counts optimizer steps
+    from 0). ``close()`` (or leaving the ``with`` block) writes the last step's
+    sample pass, removes every hook and closes the event file.
+
+    Args:
+        model: the ``nn.Module`` being trained.
+        log_dir: the run directory the event file goes to.
+        sample_batch: a fixed probe batch for activations, feature maps and attention
+            (called as ``model(x)``, ``model(*x)`` for a tuple, ``model(**x)`` for a dict);
+            None logs gradient flow only. It is run once here to check it and to
+            find the layers' forward order.
+        optimizer: give it when you clip gradients between ``log_gradients`` and
+            ``optimizer.step()``: the global norm of the gradients the optimizer steps
+            with is then logged too (``netviz/clipped_grad_norm``), in the same host
+            transfer as the other statistics. Default None.
+        log_every_n_steps: gradient flow every this many steps (default 10).
+        sample_every_n_steps: sample pass every this many steps, and at the first and
+            last step (default 100).
+        layers: glob patterns of layer names to show; ``!pattern`` excludes (default all).
+        max_channels: feature-map channels per conv layer (default 16).
+        max_heads: attention heads per layer (default 8; None for all).
+        tokens: attention labels: a list of strings, or a callable of the first sample.
+        histograms: also write activation, weight and gradient histograms (default False).
+        alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``, or an option of the wrong type.
+        ValueError: a model without parameters, an option out of range, a layer
+            pattern that matches no layer; ``SampleBatchError`` (a ValueError) for a
+            ``sample_batch`` the model cannot take.
+        LogDirError: ``log_dir`` cannot be written.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+        >>> with NetViz(model, log_dir=tempfile.mkdtemp(), sample_batch=x[:4], log_every_n_steps=1) as viz:
+        ...     for step in range(3):
+        ...         optimizer.zero_grad()
+        ...         nn.functional.cross_entropy(model(x), y).backward()
+        ...         viz.log_gradients(step)
+        ...         optimizer.step()
+        ...         viz.log_sample(step)
+        >>> viz.layers
+        ['0', '2']
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        log_dir: str | os.PathLike,
+        sample_batch: Any = None,
+        *,
+        optimizer: torch.optim.Optimizer | None = None,
+        log_every_n_steps: int = 10,
+        sample_every_n_steps: int = 100,
+        layers: Sequence[str] | None = None,
+        max_channels: int = 16,
+        max_heads: int | None = 8,
+        tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
+        histograms: bool = False,
+        alert_thresholds: AlertThresholds | None = None,
+    ) -> None:
+        options = CaptureOptions(
+            log_every_n_steps=log_every_n_steps,
+            sample_every_n_steps=sample_every_n_steps,
+            layers=layers,
+            max_channels=max_channels,
+            max_heads=max_heads,
+            tokens=tokens,
+            histograms=histograms,
+            alert_thresholds=alert_thresholds or AlertThresholds(),
+        )
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        self._capture = Capture(model, options, sample_batch)
+        self._capture.writer = NetVizWriter(log_dir)
+        self.log_dir = self._capture.writer.log_dir
+        self._step_hook = optimizer.register_step_post_hook(self._after_step) if optimizer else None
+        self._last_step: int | None = None
+        self._closed = False
+
+    @property
+    def layers(self) -> list[str]:
+        """The layers shown, in forward order (the rows of ``netviz/gradient_flow``)."""
+        return self._capture.layer_names
+
+    @property
+    def options(self) -> CaptureOptions:
+        """The capture options in force."""
+        return self._capture.options
+
+    def log_gradients(self, step: int) -> None:
+        """Log gradient flow at ``step`` if it is a logged step; call after ``backward()``."""
+        step = self._seen(step)
+        if not self._closed and self._capture.options.is_gradient_step(step):
+            self._capture.log_gradients(step, defer=self._step_hook is not None)
+
+    def log_sample(self, step: int) -> None:
+        """Run the sample pass at ``step`` if it is a sample step (or the first step seen)."""
+        step = self._seen(step)
+        if not self._closed:
+            self._capture.log_sample(step)
+
+    def close(self) -> None:
+        """Sample the last step if needed, remove all hooks, flush and close. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._capture.finish(self._last_step)
+        finally:
+            if self._step_hook is not None:
+                self._step_hook.remove()
+                self._step_hook = None
+            self._capture.writer.close()
+
+    def __enter__(self) -> NetViz:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _after_step(self, _optimizer: torch.optim.Optimizer, _args: Any, _kwargs: Any) -> None:
+        self._capture.complete_gradients(clipped=True)
+
+    def _seen(self, step: int) -> int:
+        if isinstance(step, bool):
+            raise TypeError(f"step must be an int, got {step!r}")
+        try:
+            step = operator.index(step)
+        except TypeError:
+            raise TypeError(f"step must be an int, got {type(step).__name__} {step!r}") from None
+        if step < 0:
+            raise ValueError(f"step must be >= 0, got {step}")
+        self._last_step = step if self._last_step is None else max(self._last_step, step)
+        return step

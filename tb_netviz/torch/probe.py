@@ -1,0 +1,232 @@
+"""The sample pass: one forward of ``sample_batch`` that records what the views need.
+
+It runs in eval mode under ``torch.no_grad()`` with the MultiheadAttention fast
+path off (the fused kernel skips the submodules and returns no weights), and
+afterwards puts back every module's own training flag, the torch RNG states
+(CPU and every initialised CUDA device), the fast-path setting and
+``torch.nn.functional.scaled_dot_product_attention``. Its hooks exist only
+during the pass: when it returns, the model has exactly the hooks it had.
+
+The batch is called as ``model(x)`` for a tensor, ``model(*x)`` for a tuple or
+list and ``model(**x)`` for a dict, after moving its tensors to the model's device.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> from tb_netviz.torch.layers import discover_layers
+    >>> model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2)).train()
+    >>> layers = discover_layers(model)
+    >>> result = run_probe(model, torch.ones(3, 4), ProbeRequest(activations=layers))
+    >>> sorted(result.activations), model.training
+    (['0', '2'], True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import torch
+from torch import nn
+
+from tb_netviz.torch.activation_stats import activation_row, output_tensor
+from tb_netviz.torch.attention import AttentionRecorder
+from tb_netviz.torch.layers import Layer
+
+
+class SampleBatchError(ValueError):
+    """``sample_batch`` cannot be run through the model."""
+
+
+@dataclasses.dataclass
+class ProbeRequest:
+    """What one sample pass records.
+
+    Args:
+        activations: layers whose output statistics are wanted.
+        feature_maps: conv layers whose first-sample output is wanted.
+        attention: module -> layer name, for attention matrices.
+        max_channels: channels kept per feature map.
+        max_heads: heads kept per attention layer.
+        keep_outputs: also return whole outputs of ``activations`` layers (histograms).
+    """
+
+    activations: Sequence[Layer] = ()
+    feature_maps: Sequence[Layer] = ()
+    attention: dict[nn.Module, str] = dataclasses.field(default_factory=dict)
+    max_channels: int = 16
+    max_heads: int | None = None
+    keep_outputs: bool = False
+
+
+@dataclasses.dataclass
+class ProbeResult:
+    """What one sample pass recorded (device tensors)."""
+
+    activations: dict[str, torch.Tensor]
+    feature_maps: dict[str, torch.Tensor]
+    attention: dict[str, torch.Tensor]
+    outputs: dict[str, torch.Tensor]
+    entered: list[nn.Module]
+    sdpa_callers: list[nn.Module]
+
+
+def run_probe(
+    model: nn.Module,
+    batch: Any,
+    request: ProbeRequest,
+    forward_context: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+) -> ProbeResult:
+    """Run ``batch`` through ``model`` once and record what ``request`` asks for.
+
+    Raises:
+        SampleBatchError: the model raised on the batch (the original error is chained).
+    """
+    result = ProbeResult({}, {}, {}, {}, [], [])
+    stack: list[nn.Module] = []
+    recorder = AttentionRecorder(request.attention, lambda: stack[-1] if stack else None, request.max_heads)
+    hooks: list[Any] = []
+    with _sample_mode(model), _removed_after(hooks):
+        _track_modules(model, stack, result.entered, hooks)
+        _record_outputs(request, result, hooks)
+        recorder.attach(hooks)
+        with _sdpa_wrapped(recorder), forward_context():
+            try:
+                call_model(model, to_device(batch, _device_of(model)))
+            except Exception as error:
+                raise SampleBatchError(
+                    f"sample_batch cannot be run through {type(model).__name__}: "
+                    f"{type(error).__name__}: {error}. Pass an input its forward accepts "
+                    "(a tensor is called as model(x), a tuple as model(*x), a dict as model(**x))"
+                ) from error
+    result.attention = recorder.weights
+    result.sdpa_callers = recorder.sdpa_callers
+    return result
+
+
+def call_model(model: nn.Module, batch: Any) -> Any:
+    """Call ``model`` on ``batch``: ``model(x)``, ``model(*x)`` or ``model(**x)``."""
+    if isinstance(batch, dict):
+        return model(**batch)
+    if isinstance(batch, (tuple, list)):
+        return model(*batch)
+    return model(batch)
+
+
+def to_device(batch: Any, device: torch.device | None) -> Any:
+    """``batch`` with every tensor moved to ``device`` (containers rebuilt, not changed)."""
+    if device is None:
+        return batch
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {key: to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(to_device(value, device) for value in batch))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(value, device) for value in batch)
+    return batch
+
+
+def first_sample(batch: Any) -> Any:
+    """The first sample of ``batch``: index 0 of every tensor in it."""
+    if isinstance(batch, torch.Tensor):
+        return batch[0] if batch.dim() else batch
+    if isinstance(batch, dict):
+        return {key: first_sample(value) for key, value in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(first_sample(value) for value in batch))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(first_sample(value) for value in batch)
+    return batch
+
+
+def _device_of(model: nn.Module) -> torch.device | None:
+    for tensor in model.parameters():
+        return tensor.device
+    return None
+
+
+def _track_modules(model: nn.Module, stack: list, entered: list, hooks: list) -> None:
+    seen: set[int] = set()
+
+    def enter(module: nn.Module, _args: Any) -> None:
+        stack.append(module)
+        if id(module) not in seen:
+            seen.add(id(module))
+            entered.append(module)
+
+    def leave(module: nn.Module, _args: Any, _output: Any) -> None:
+        if stack and stack[-1] is module:
+            stack.pop()
+
+    for module in model.modules():
+        hooks.append(module.register_forward_pre_hook(enter))
+        hooks.append(module.register_forward_hook(leave, always_call=True))
+
+
+def _record_outputs(request: ProbeRequest, result: ProbeResult, hooks: list) -> None:
+    for layer in request.activations:
+        hooks.append(layer.module.register_forward_hook(_output_recorder(layer, request, result, False)))
+    for layer in request.feature_maps:
+        hooks.append(layer.module.register_forward_hook(_output_recorder(layer, request, result, True)))
+
+
+def _output_recorder(layer: Layer, request: ProbeRequest, result: ProbeResult, maps: bool) -> Callable:
+    def record(_module: nn.Module, _args: Any, output: Any) -> None:
+        tensor = output_tensor(output)
+        if tensor is None:
+            return
+        if maps:
+            if layer.name not in result.feature_maps and tensor.dim() >= 3:
+                result.feature_maps[layer.name] = tensor[0, : request.max_channels].detach()
+        elif layer.name not in result.activations:
+            result.activations[layer.name] = activation_row(tensor, layer.units_dim)
+            if request.keep_outputs:
+                result.outputs[layer.name] = tensor.detach()
+
+    return record
+
+
+@contextlib.contextmanager
+def _sample_mode(model: nn.Module) -> Iterator[None]:
+    modes = [(module, module.training) for module in model.modules()]
+    cpu_rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    fast_path = torch.backends.mha.get_fastpath_enabled()
+    try:
+        model.eval()
+        torch.backends.mha.set_fastpath_enabled(False)
+        with torch.no_grad():
+            yield
+    finally:
+        for module, training in modes:
+            module.training = training
+        torch.set_rng_state(cpu_rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
+        torch.backends.mha.set_fastpath_enabled(fast_path)
+
+
+@contextlib.contextmanager
+def _removed_after(hooks: list) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for handle in hooks:
+            handle.remove()
+        hooks.clear()
+
+
+@contextlib.contextmanager
+def _sdpa_wrapped(recorder: AttentionRecorder) -> Iterator[None]:
+    functional = torch.nn.functional
+    original = functional.scaled_dot_product_attention
+    functional.scaled_dot_product_attention = recorder.wrap_sdpa(original)
+    try:
+        yield
+    finally:
+        functional.scaled_dot_product_attention = original
