@@ -172,7 +172,9 @@ class GradientCapture:
 
     def read_gradients(self) -> dict[str, np.ndarray]:
         """Each layer's last sampled gradient, flattened, entries of absent gradients dropped."""
-        copies = {}
+        copies: dict[str, np.ndarray] = {}
+        if not self.gradient_copies:
+            return copies
         for layer, copy in zip(self.layers, self.gradient_copies, strict=True):
             values = copy.numpy()
             present = values[~np.isnan(values)]
@@ -226,15 +228,16 @@ class GradientCapture:
         is_sampled = tf.equal(step % self.sample_every_n_steps, 0)
 
         def statistics() -> tuple[tf.Tensor, tf.Tensor]:
-            rows = [self._layer_row(layer, gradient_of) for layer in self.layers]
-            squares = [tf.reduce_sum(tf.square(g)) for g in reduced]
+            square_sum_of = {key: tf.reduce_sum(tf.square(g)) for key, g in gradient_of.items()}
+            rows = [self._layer_row(layer, gradient_of, square_sum_of) for layer in self.layers]
+            squares = list(square_sum_of.values())
             norm = tf.sqrt(tf.add_n(squares)) if squares else tf.constant(math.nan)
             return tf.stack(rows) if rows else tf.zeros([0, _STATS]), norm
 
-        def skipped() -> tuple[tf.Tensor, tf.Tensor]:
+        def not_logged() -> tuple[tf.Tensor, tf.Tensor]:
             return tf.fill([len(self.layers), _STATS], math.nan), tf.constant(math.nan)
 
-        rows, norm = tf.cond(is_logged, statistics, skipped)
+        rows, norm = tf.cond(is_logged, statistics, not_logged)
         meta = tf.stack(
             [
                 tf.cast(step, tf.float32),
@@ -248,17 +251,24 @@ class GradientCapture:
         slab = tf.concat([rows, meta[None]], axis=0)
         slot = tf.reshape(step % self.slots, [1, 1])
         self.buffer.assign(tf.tensor_scatter_nd_update(tf.convert_to_tensor(self.buffer), slot, slab[None]))
+        if self.gradient_copies:
+            self._copy_gradients(gradient_of, is_sampled)
+
+    def _copy_gradients(self, gradient_of: dict[int, tf.Tensor], is_sampled: tf.Tensor) -> None:
         for layer, copy in zip(self.layers, self.gradient_copies, strict=True):
             flat = _flat_gradient(layer, gradient_of)
             copy.assign(tf.cond(is_sampled, lambda f=flat: f, lambda c=copy: tf.convert_to_tensor(c)))
 
-    def _layer_row(self, layer: WeightLayer, gradient_of: dict[int, tf.Tensor]) -> tf.Tensor:
+    def _layer_row(
+        self, layer: WeightLayer, gradient_of: dict[int, tf.Tensor], square_sum_of: dict[int, tf.Tensor]
+    ) -> tf.Tensor:
         params = [_dense_float32(_tensor(v)) for v in layer.variables]
         param_l2 = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(p)) for p in params]))
-        grads = [gradient_of[id(v)] for v in layer.variables if id(v) in gradient_of]
-        if not grads:
+        keys = [id(v) for v in layer.variables if id(v) in gradient_of]
+        if not keys:
             return _missing_gradient_row(param_l2)
-        squares = tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads])
+        grads = [gradient_of[key] for key in keys]
+        squares = tf.add_n([square_sum_of[key] for key in keys])
         abs_sum = tf.add_n([tf.reduce_sum(tf.abs(g)) for g in grads])
         max_abs = tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(g)) for g in grads]))
         count = tf.add_n([tf.cast(tf.size(g), tf.float32) for g in grads])
