@@ -315,7 +315,7 @@ export function barModel(table, stepIndex, stats, { thresholds = DEFAULT_THRESHO
       row.explodingAbove = average === null ? null : average * thresholds.explodingFactor;
     });
   }
-  return { step: table.steps[stepIndex], stats, rows, bandStat: bandStat || null, vanishingBelow };
+  return { step: table.steps[stepIndex], stats, rows, bandStat: bandStat || null, vanishingBelow, thresholds };
 }
 
 // The exploding rule's reference: an exponential moving average (decay 0.9) of
@@ -556,7 +556,7 @@ export function attentionMatrix(json, head = 'mean') {
   for (const h of heads) {
     if (!(h >= 0 && h < H)) throw new RangeError(`head ${head} does not exist (this layer has ${H})`);
   }
-  const out = new Float32Array(Q * Kn);
+  const out = new Float64Array(Q * Kn);
   let min = Infinity;
   let max = -Infinity;
   for (let q = 0; q < Q; q++) {

@@ -1,0 +1,251 @@
+// The dashboard's controller: one state object, the actions the views call,
+// loading and periodic refresh. Views only read the state and call actions.
+
+import { ApiError, getActivations, getAlerts, getGradientFlow, getRuns } from './api.js';
+import { h, replaceChildren } from './dom.js';
+import { decodeAlerts, decodeTable, filterLayers, nearestStepIndex, runSignature, samplingNotes } from './shape.js';
+import { createAttention } from './views_attention.js';
+import { createBarChart } from './views_bars.js';
+import { createLayerDetail } from './views_detail.js';
+import { createHeatmap } from './views_heatmap.js';
+import { createAlerts, createLayerList } from './views_sidebar.js';
+import { createToolbar } from './views_toolbar.js';
+
+const REFRESH_MS = 15000;
+const IDLE_POLLS_BEFORE_PAUSE = 20;
+const MAX_STEPS = 1000;
+const NO_ALERTS = Object.freeze({ alerts: [], byLayer: new Map(), omitted: 0 });
+
+/** Create the dashboard inside `root` and start loading. Returns the controller. */
+export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
+  const state = {
+    phase: 'loading', runs: [], run: null, runInfo: null, table: null, activations: null, alerts: NO_ALERTS,
+    stat: 'grad_l2', log: true, stepIndex: 0, layerIndex: null, pair: false, filter: '',
+    notice: '', notes: [], refreshNote: '', version: 0,
+  };
+  let followLatest = true;
+  let loading = 0;
+  let timer = null;
+  let idlePolls = 0;
+
+  const actions = {
+    selectRun: (run) => loadRun(run),
+    setStat: (stat) => set({ stat }),
+    setLog: (log) => set({ log }),
+    setPair: (pair) => set({ pair }),
+    setFilter: (filter) => set({ filter }),
+    selectStep: (stepIndex) => selectStep(stepIndex),
+    moveStep: (delta) => selectStep(state.stepIndex + delta),
+    selectLayer: (layerIndex) => set({ layerIndex, notice: '' }),
+    selectCell: (layerIndex, stepIndex) => {
+      followLatest = state.table && stepIndex === state.table.steps.length - 1;
+      set({ layerIndex, stepIndex, notice: '' });
+    },
+    jumpToAlert: (alert) => jumpToAlert(alert),
+    reload: () => reload(),
+  };
+
+  const toolbar = createToolbar(actions);
+  const status = h('div', { class: 'status', attrs: { role: 'status', 'aria-live': 'polite' } });
+  const heatmap = createHeatmap(actions);
+  const bars = createBarChart(actions);
+  const detail = createLayerDetail(actions);
+  const attention = createAttention(actions);
+  const alerts = createAlerts(actions);
+  const layers = createLayerList(actions);
+  const main = h('main', { class: 'layout' },
+    h('aside', { class: 'sidebar' }, alerts.element, layers.element),
+    h('div', { class: 'content' }, heatmap.element, bars.element, detail.element, attention.element));
+  replaceChildren(root, toolbar.element, status, main);
+  const views = [toolbar, heatmap, bars, detail, attention, alerts, layers];
+
+  function set(changes) {
+    Object.assign(state, changes);
+    render();
+  }
+
+  function selectStep(stepIndex) {
+    if (!state.table || !state.table.steps.length) return;
+    const last = state.table.steps.length - 1;
+    const clamped = Math.max(0, Math.min(last, stepIndex));
+    followLatest = clamped === last;
+    set({ stepIndex: clamped, notice: '' });
+  }
+
+  function render() {
+    state.notes = [...samplingNotes(state.runInfo, state.table), ...(state.notice ? [state.notice] : [])];
+    main.hidden = state.phase !== 'ready';
+    document.body.dataset.netvizPhase = state.phase;
+    for (const view of views) {
+      if (view === toolbar || state.phase === 'ready') view.update(state);
+    }
+  }
+
+  function showStatus(phase, title, lines = [], action = null) {
+    state.phase = phase;
+    status.className = `status status-${phase}`;
+    replaceChildren(status,
+      title ? h('p', { class: 'status-title', text: title }) : null,
+      lines.map((line) => (line instanceof Node ? line : h('p', { text: line }))),
+      action ? h('button', { type: 'button', text: action.label, attrs: { type: 'button' }, on: { click: action.run } }) : null);
+    status.hidden = !title;
+    render();
+  }
+
+  function showError(error, what) {
+    const lines = [error instanceof ApiError ? `${what}: ${error.message} (${error.status || 'no answer'})` : `${what}: ${error.message}`];
+    if (error instanceof ApiError && error.status === 0) lines.push('Check that TensorBoard is still running, then press Retry.');
+    showStatus('error', 'Something went wrong', lines, { label: 'Retry', run: reload });
+  }
+
+  async function reload() {
+    idlePolls = 0;
+    startTimer();
+    await loadRuns(true);
+  }
+
+  async function loadRuns(reloadRun) {
+    showStatus('loading', 'Loading runs…');
+    let answer;
+    try {
+      answer = await getRuns();
+    } catch (error) {
+      showError(error, 'Could not list the runs');
+      return;
+    }
+    state.runs = Array.isArray(answer.runs) ? answer.runs : [];
+    if (!state.runs.length) {
+      showStatus('empty', 'No NetViz data in this log directory yet.', [
+        'Add the NetViz callback to your training loop, for example:',
+        h('pre', { text: 'from tb_netviz.keras import NetVizCallback   # or tb_netviz.torch\nmodel.fit(x, y, callbacks=[NetVizCallback(log_dir="runs/exp1", sample_batch=x[:8])])' }),
+        'and point tensorboard --logdir at the same folder. This page checks for new data every few seconds; or press Reload.',
+      ], { label: 'Reload', run: reload });
+      return;
+    }
+    const names = state.runs.map((r) => r.run);
+    const run = names.includes(state.run) ? state.run : names[0];
+    if (reloadRun || run !== state.run) await loadRun(run);
+  }
+
+  async function loadRun(run, { quiet = false } = {}) {
+    const ticket = ++loading;
+    const runInfo = state.runs.find((r) => r.run === run) || null;
+    const previous = { run: state.run, layer: state.table && state.layerIndex !== null ? state.table.layers[state.layerIndex] : null, step: state.table ? state.table.steps[state.stepIndex] : null };
+    state.run = run;
+    state.runInfo = runInfo;
+    if (!quiet) showStatus('loading', `Loading ${run}…`);
+    if (!runInfo || !runInfo.gradient_flow) {
+      state.table = null;
+      showStatus('empty', `Run “${run}” has no gradient statistics yet.`, [
+        'The NetViz callback writes them at every logged step (log_every_n_steps). If training has just started, wait for the first logged step; this page refreshes on its own.',
+      ], { label: 'Reload', run: reload });
+      return;
+    }
+    let table;
+    let activations = null;
+    let alertList = NO_ALERTS;
+    try {
+      const [flow, act, al] = await Promise.all([
+        getGradientFlow(run, { maxSteps: MAX_STEPS }),
+        runInfo.activations ? getActivations(run, { maxSteps: MAX_STEPS }).catch(() => null) : null,
+        getAlerts(run).catch(() => null),
+      ]);
+      table = decodeTable(flow);
+      activations = act ? decodeTable(act) : null;
+      alertList = al ? decodeAlerts(al) : NO_ALERTS;
+    } catch (error) {
+      if (ticket === loading) showError(error, `Could not load run “${run}”`);
+      return;
+    }
+    if (ticket !== loading) return;
+    if (!table.steps.length || !table.layers.length) {
+      showStatus('empty', `Run “${run}” has no logged steps yet.`, ['Wait for the first logged training step, or press Reload.'], { label: 'Reload', run: reload });
+      return;
+    }
+    const sameRun = previous.run === run;
+    let stepIndex = table.steps.length - 1;
+    if (sameRun && !followLatest && previous.step !== null) stepIndex = nearestStepIndex(table.steps, previous.step);
+    let layerIndex = sameRun && previous.layer !== null ? table.layers.indexOf(previous.layer) : -1;
+    if (layerIndex < 0) layerIndex = defaultLayer(table, alertList);
+    const stat = table.stats.includes(state.stat) ? state.stat : table.stats[0];
+    if (!sameRun) followLatest = true;
+    Object.assign(state, { table, activations, alerts: alertList, stepIndex, layerIndex, stat, version: state.version + 1 });
+    if (!sameRun) state.notice = '';
+    state.refreshNote = timer ? `auto-refresh on · updated ${new Date().toLocaleTimeString()}` : state.refreshNote;
+    status.hidden = true;
+    state.phase = 'ready';
+    render();
+  }
+
+  // The layer of the latest alert is where a user wants to look first; else the first layer.
+  function defaultLayer(table, alertList) {
+    const latest = alertList.alerts[alertList.alerts.length - 1];
+    const index = latest ? table.layers.indexOf(latest.layer) : -1;
+    return index >= 0 ? index : 0;
+  }
+
+  function jumpToAlert(alert) {
+    const table = state.table;
+    if (!table) return;
+    const layerIndex = table.layers.indexOf(alert.layer);
+    const stepIndex = nearestStepIndex(table.steps, alert.step);
+    const notes = [];
+    if (table.steps[stepIndex] !== alert.step) {
+      notes.push(`Step ${alert.step} was not kept by TensorBoard; showing the nearest kept step ${table.steps[stepIndex]}.`);
+    }
+    if (layerIndex < 0) notes.push(`Layer “${alert.layer}” is not in the gradient statistics of this run.`);
+    const filter = layerIndex >= 0 && !filterLayers(table.layers, state.filter).includes(layerIndex) ? '' : state.filter;
+    followLatest = stepIndex === table.steps.length - 1;
+    set({ stepIndex, layerIndex: layerIndex >= 0 ? layerIndex : state.layerIndex, notice: notes.join(' '), filter });
+    const row = bars.element.querySelector('.bar-row.selected');
+    if (row && row.scrollIntoView) row.scrollIntoView({ block: 'nearest' });
+  }
+
+  async function poll() {
+    if (document.hidden || state.phase === 'loading') return;
+    let answer;
+    try {
+      answer = await getRuns();
+    } catch (error) {
+      state.refreshNote = 'auto-refresh: TensorBoard did not answer; will retry';
+      render();
+      return;
+    }
+    const runs = Array.isArray(answer.runs) ? answer.runs : [];
+    const before = state.runs.map((r) => `${r.run}:${runSignature(r)}`).join('\n');
+    const after = runs.map((r) => `${r.run}:${runSignature(r)}`).join('\n');
+    if (before === after) {
+      idlePolls += 1;
+      if (idlePolls >= IDLE_POLLS_BEFORE_PAUSE) {
+        stopTimer();
+        state.refreshNote = 'auto-refresh paused: nothing new for a while · press Reload to check again';
+        render();
+      }
+      return;
+    }
+    idlePolls = 0;
+    state.runs = runs;
+    if (state.phase !== 'ready' || !runs.some((r) => r.run === state.run)) {
+      await loadRuns(true);
+      return;
+    }
+    await loadRun(state.run, { quiet: true });
+  }
+
+  function startTimer() {
+    if (!timer && refreshMs > 0) timer = setInterval(poll, refreshMs);
+  }
+
+  function stopTimer() {
+    if (timer) clearInterval(timer);
+    timer = null;
+  }
+
+  window.addEventListener('resize', () => {
+    if (state.phase === 'ready') heatmap.update(state);
+  });
+
+  startTimer();
+  loadRuns(true);
+  return { state, actions, redraw: render, stop: stopTimer };
+}

@@ -1,0 +1,75 @@
+// Building DOM safely. Every string child becomes a text node and every
+// attribute goes through setAttribute, so a model-supplied name such as
+// `<img src=x onerror=alert(1)>` is shown as text and never parsed as HTML.
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/**
+ * Create an element: h('button', {class: 'x', on: {click: f}, attrs: {'aria-label': 'y'}}, 'text', child).
+ * Props: class, text, title, attrs (setAttribute), props (assigned as properties), on (listeners).
+ */
+export function h(tag, options = {}, ...children) {
+  return fill(document.createElement(tag), options, children);
+}
+
+/** Create an SVG element the same way; attrs are SVG attributes. */
+export function svg(tag, attrs = {}, ...children) {
+  return fill(document.createElementNS(SVG_NS, tag), { attrs }, children);
+}
+
+function fill(element, options, children) {
+  const { class: className, text, title, attrs, props, on } = options || {};
+  if (className) element.setAttribute('class', className);
+  if (text !== undefined && text !== null) element.textContent = String(text);
+  if (title) element.setAttribute('title', String(title));
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value !== undefined && value !== null && value !== false) element.setAttribute(name, String(value));
+  }
+  Object.assign(element, props || {});
+  for (const [type, listener] of Object.entries(on || {})) element.addEventListener(type, listener);
+  append(element, children);
+  return element;
+}
+
+/** Append children: nodes, strings (as text), arrays of them; null and false are skipped. */
+export function append(parent, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    parent.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return parent;
+}
+
+/** Replace all children of `parent`. */
+export function replaceChildren(parent, ...children) {
+  while (parent.firstChild) parent.removeChild(parent.firstChild);
+  return append(parent, children);
+}
+
+/** A <select> with options [{value, label}] and the given value selected. */
+export function fillSelect(select, options, value) {
+  replaceChildren(select, options.map((o) => h('option', { text: o.label, props: { value: String(o.value) } })));
+  if (value !== undefined && value !== null) select.value = String(value);
+  return select;
+}
+
+/** A CSS custom property of the document, for drawing on canvases in the current theme. */
+export function cssVar(name, fallback = '') {
+  const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  return value || fallback;
+}
+
+/**
+ * Size a canvas for crisp drawing at the device pixel ratio; returns its 2D
+ * context scaled so that drawing uses CSS pixels.
+ */
+export function sizeCanvas(canvas, width, height) {
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.max(1, Math.round(width * ratio));
+  canvas.height = Math.max(1, Math.round(height * ratio));
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  const context = canvas.getContext('2d');
+  context.setTransform(ratio, 0, 0, ratio, 0, 0);
+  return context;
+}

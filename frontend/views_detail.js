@@ -1,0 +1,158 @@
+// One layer in detail: its gradient statistics over the steps, its activation
+// statistics on the probe batch, and its feature maps at a chosen step.
+
+import { featureMapUrl, getFeatureMapSteps } from './api.js';
+import { fillSelect, h, replaceChildren, svg } from './dom.js';
+import { KIND, formatExact, formatShort, layerSeries, nearestStepIndex, statLabel, usesLog } from './shape.js';
+
+const W = 260;
+const H = 104;
+const PAD = { left: 44, right: 8, top: 28, bottom: 16 };
+const HIDDEN = new Set(['has_grad']);
+
+/** Build the layer detail panel. Returns {element, update(state)}. */
+export function createLayerDetail(actions) {
+  const title = h('h2', { text: 'Layer detail' });
+  const gradients = h('div', { class: 'chart-grid' });
+  const activations = h('div', { class: 'chart-grid' });
+  const activationsHead = h('h3', { text: 'Activation statistics (probe batch)' });
+  const mapsStep = h('select', { attrs: { 'aria-label': 'Feature map step', id: 'nv-fm-step' }, on: { change: () => showMap() } });
+  const mapsImage = h('img', { class: 'feature-maps', attrs: { alt: '' } });
+  const mapsNote = h('p', { class: 'muted' });
+  const maps = h('div', { class: 'feature-maps-box' },
+    h('h3', { text: 'Feature maps' }),
+    h('label', { class: 'control' }, h('span', { text: 'Step' }), mapsStep), mapsNote, mapsImage);
+  const element = h('section', { class: 'panel detail-panel', attrs: { 'aria-label': 'Layer detail' } },
+    title, h('h3', { text: 'Gradient statistics over steps' }), gradients, activationsHead, activations, maps);
+
+  let mapsKey = '';
+  let mapsSteps = [];
+  let current = null;
+
+  function update(state) {
+    current = state;
+    const table = state.table;
+    if (!table || state.layerIndex === null) {
+      element.hidden = true;
+      return;
+    }
+    element.hidden = false;
+    const layer = table.layers[state.layerIndex];
+    title.textContent = `Layer detail: ${layer}`;
+    element.dataset.layer = layer;
+    const step = table.steps[state.stepIndex];
+    replaceChildren(gradients, table.stats.filter((s) => !HIDDEN.has(s)).map((stat) =>
+      chart(stat, layerSeries(table, state.layerIndex, stat), step, usesLog(stat, state.log), (i) => actions.selectStep(i))));
+    const act = state.activations;
+    const actLayer = act ? act.layers.indexOf(layer) : -1;
+    activationsHead.hidden = activations.hidden = false;
+    if (actLayer >= 0) {
+      replaceChildren(activations, act.stats.map((stat) =>
+        chart(stat, layerSeries(act, actLayer, stat), step, usesLog(stat, state.log), (i) => {
+          actions.selectStep(nearestStepIndex(table.steps, act.steps[i]));
+        })));
+    } else {
+      replaceChildren(activations, h('p', {
+        class: 'muted',
+        text: act ? 'No activation statistics for this layer.'
+          : 'No activation statistics in this run: pass sample_batch=... to the NetViz callback to record them.',
+      }));
+    }
+    const hasMaps = (state.runInfo && state.runInfo.feature_map_layers || []).includes(layer);
+    maps.hidden = !hasMaps;
+    if (hasMaps) loadMaps(state.run, layer, step);
+  }
+
+  async function loadMaps(run, layer, step) {
+    const key = `${run}|${layer}|${current.version}`;
+    if (key !== mapsKey) {
+      mapsKey = key;
+      mapsSteps = [];
+      mapsNote.textContent = 'Loading feature maps…';
+      try {
+        const answer = await getFeatureMapSteps(run, layer);
+        if (mapsKey !== key) return;
+        mapsSteps = answer.steps || [];
+      } catch (error) {
+        if (mapsKey !== key) return;
+        mapsNote.textContent = `Could not load the feature maps: ${error.message}`;
+        return;
+      }
+      fillSelect(mapsStep, mapsSteps.map((s) => ({ value: s, label: String(s) })));
+    }
+    if (!mapsSteps.length) {
+      mapsNote.textContent = 'No feature maps were written for this layer.';
+      mapsImage.hidden = true;
+      return;
+    }
+    mapsStep.value = String(mapsSteps[nearestStepIndex(mapsSteps, step)]);
+    showMap();
+  }
+
+  function showMap() {
+    const layer = current.table.layers[current.layerIndex];
+    const step = Number(mapsStep.value);
+    mapsImage.hidden = false;
+    mapsImage.alt = `Feature maps of ${layer} at step ${step}`;
+    mapsImage.src = featureMapUrl(current.run, layer, step);
+    mapsNote.textContent = `Step ${step}: the first channels of one probe sample, each scaled to its own range (black: NaN/Inf).`;
+  }
+
+  return { element, update };
+}
+
+/** A small SVG line chart of one statistic; clicking a point selects its step. */
+function chart(stat, series, selectedStep, log, onPick) {
+  const y = (v) => (log ? (v > 0 ? Math.log10(v) : null) : v);
+  const points = series.values.map((v, i) => ({ i, step: series.steps[i], v, kind: series.kinds[i], y: typeof v === 'number' && Number.isFinite(v) ? y(v) : null }));
+  const finite = points.filter((p) => p.y !== null);
+  let lo = Math.min(...finite.map((p) => p.y));
+  let hi = Math.max(...finite.map((p) => p.y));
+  if (!finite.length) {
+    lo = 0;
+    hi = 1;
+  } else if (hi === lo) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  const steps = series.steps;
+  const s0 = steps[0] ?? 0;
+  const s1 = steps[steps.length - 1] ?? 1;
+  const px = (step) => PAD.left + ((step - s0) / (s1 - s0 || 1)) * (W - PAD.left - PAD.right);
+  const py = (v) => PAD.top + (1 - (v - lo) / (hi - lo)) * (H - PAD.top - PAD.bottom);
+  const paths = [];
+  let d = '';
+  for (const p of points) {
+    if (p.y === null) {
+      if (d) paths.push(d);
+      d = '';
+      continue;
+    }
+    d += `${d ? 'L' : 'M'}${px(p.step).toFixed(1)},${py(p.y).toFixed(1)}`;
+  }
+  if (d) paths.push(d);
+  const fmt = (v) => (log ? formatShort(Math.pow(10, v)) : formatShort(v));
+  const marks = points.filter((p) => p.kind === KIND.NONFINITE || p.kind === KIND.NONE).map((p) =>
+    svg('text', { x: px(p.step), y: PAD.top - 4, class: p.kind === KIND.NONE ? 'mark-none' : 'mark-nonfinite', 'text-anchor': 'middle' },
+      p.kind === KIND.NONE ? '∅' : '✕'));
+  const selected = points.find((p) => p.step === selectedStep);
+  const figure = svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: 'chart', role: 'img',
+    'aria-label': `${stat} over steps${selected ? `; at step ${selectedStep}: ${formatExact(selected.v)}` : ''}` },
+  svg('text', { x: PAD.left, y: 11, class: 'chart-title' }, `${stat}${log ? ' (log)' : ''}`),
+  svg('text', { x: PAD.left - 4, y: PAD.top + 4, class: 'chart-tick', 'text-anchor': 'end' }, fmt(hi)),
+  svg('text', { x: PAD.left - 4, y: H - PAD.bottom, class: 'chart-tick', 'text-anchor': 'end' }, fmt(lo)),
+  svg('line', { x1: PAD.left, x2: W - PAD.right, y1: H - PAD.bottom, y2: H - PAD.bottom, class: 'chart-axis' }),
+  selected ? svg('line', { x1: px(selectedStep), x2: px(selectedStep), y1: PAD.top, y2: H - PAD.bottom, class: 'chart-cursor' }) : null,
+  paths.map((path) => svg('path', { d: path, class: 'chart-line' })),
+  marks,
+  svg('text', { x: PAD.left, y: H - 3, class: 'chart-tick' }, String(s0)),
+  svg('text', { x: W - PAD.right, y: H - 3, class: 'chart-tick', 'text-anchor': 'end' }, String(s1)));
+  figure.addEventListener('click', (event) => {
+    const box = figure.getBoundingClientRect();
+    const step = s0 + ((event.clientX - box.left - PAD.left) / (W - PAD.left - PAD.right)) * (s1 - s0);
+    onPick(nearestStepIndex(steps, step));
+  });
+  const value = selected ? formatExact(selected.v) : '—';
+  return h('figure', { class: 'chart-box', title: statLabel(stat) }, figure,
+    h('figcaption', { class: 'muted', text: `step ${selectedStep}: ${value}` }));
+}

@@ -1,0 +1,247 @@
+// The layers x steps heatmap: one canvas, painted from one ImageData (one pixel
+// per cell) and scaled without smoothing, so 500 layers x 1,000 steps draws in
+// a few milliseconds. Hover and the arrow keys read out the exact value.
+
+import { SPECIAL_COLOURS, VIRIDIS, heatmapPixels } from './colors.js';
+import { cssVar, h, replaceChildren, sizeCanvas } from './dom.js';
+import { KIND, buildHeatmap, cellAt, cellKind, cellValue, formatExact, formatShort, statIndex, statLabel } from './shape.js';
+
+const GUTTER_MIN = 40;
+const GUTTER_MAX = 190;
+const AXIS = 22;
+const MAX_HEIGHT = 520;
+
+/**
+ * Paint a heatmap (shape.buildHeatmap) into an offscreen canvas of cols x rows
+ * pixels with a single putImageData. Returns the canvas.
+ */
+export function heatmapImage(heatmap, canvas = document.createElement('canvas')) {
+  canvas.width = heatmap.cols;
+  canvas.height = heatmap.rows;
+  const context = canvas.getContext('2d');
+  const image = context.createImageData(heatmap.cols, heatmap.rows);
+  heatmapPixels(heatmap, { lut: VIRIDIS, out: image.data });
+  context.putImageData(image, 0, 0);
+  return canvas;
+}
+
+/** Build the heatmap panel. Returns {element, update(state), lastRenderMs}. */
+export function createHeatmap(actions) {
+  const canvas = h('canvas', {
+    class: 'heatmap-canvas',
+    attrs: { tabindex: 0, role: 'img', 'aria-label': 'Heatmap of layers by steps. Arrow keys move the selection.' },
+  });
+  const tooltip = h('div', { class: 'tooltip', attrs: { role: 'status', 'aria-live': 'polite', hidden: true } });
+  const legend = h('div', { class: 'legend' });
+  const title = h('h2', { text: 'Layers × steps' });
+  const wrap = h('div', { class: 'heatmap-wrap' }, canvas, tooltip);
+  const element = h('section', { class: 'panel heatmap-panel', attrs: { 'aria-label': 'Heatmap' } },
+    h('div', { class: 'panel-head' }, title, legend), wrap,
+    h('p', { class: 'hint muted', text: 'Rows: layers, input at the top. Columns: logged steps. Click a cell or use the arrow keys to select a layer and step.' }));
+
+  const offscreen = document.createElement('canvas');
+  let heatmap = null;
+  let key = '';
+  let layout = null;
+  let state = null;
+  const view = { element, update, lastRenderMs: 0 };
+
+  function update(next) {
+    state = next;
+    const table = state.table;
+    if (!table || statIndex(table, state.stat) < 0) {
+      element.hidden = true;
+      return;
+    }
+    element.hidden = false;
+    const started = performance.now();
+    const nextKey = `${state.version}|${state.stat}|${state.log}`;
+    if (nextKey !== key) {
+      heatmap = buildHeatmap(table, state.stat, { log: state.log });
+      heatmapImage(heatmap, offscreen);
+      key = nextKey;
+      title.textContent = `Layers × steps: ${statLabel(state.stat)}${heatmap.log ? ' (log10)' : ''}`;
+      drawLegend(legend, heatmap);
+    }
+    draw();
+    view.lastRenderMs = performance.now() - started;
+    canvas.dataset.renderMs = view.lastRenderMs.toFixed(2);
+  }
+
+  function draw() {
+    const table = state.table;
+    const rows = heatmap.rows;
+    const cols = heatmap.cols;
+    const width = Math.max(200, wrap.clientWidth || 800);
+    const rowPx = Math.max(2, Math.min(18, Math.floor(MAX_HEIGHT / Math.max(1, rows))));
+    const plotH = Math.min(MAX_HEIGHT, Math.max(rows * rowPx, 60));
+    const labelled = plotH / rows >= 9;
+    const gutter = labelled ? Math.min(GUTTER_MAX, Math.max(GUTTER_MIN, width * 0.22)) : GUTTER_MIN;
+    const plotW = width - gutter - 8;
+    layout = { gutter, top: 4, width: plotW, height: plotH, rows, cols };
+    // The plot's box in CSS pixels, for tests and tools that point at a cell.
+    Object.assign(canvas.dataset, { plotLeft: gutter, plotTop: layout.top, plotWidth: plotW, plotHeight: plotH, rows, cols });
+    const context = sizeCanvas(canvas, width, plotH + AXIS + 8);
+    context.clearRect(0, 0, width, plotH + AXIS + 8);
+    context.imageSmoothingEnabled = false;
+    context.drawImage(offscreen, 0, 0, cols, rows, gutter, layout.top, plotW, plotH);
+    const cellW = plotW / cols;
+    const cellH = plotH / rows;
+    if (cellW >= 7 && cellH >= 7) drawGlyphs(context, cellW, cellH);
+    const text = cssVar('--fg', '#222');
+    const muted = cssVar('--muted', '#666');
+    context.font = '11px system-ui, sans-serif';
+    context.textBaseline = 'middle';
+    context.textAlign = 'right';
+    context.fillStyle = text;
+    if (labelled) {
+      table.layers.forEach((name, j) => {
+        context.fillText(clip(context, name, gutter - 6), gutter - 4, layout.top + (j + 0.5) * cellH);
+      });
+    } else {
+      context.fillStyle = muted;
+      context.fillText('input', gutter - 4, layout.top + 6);
+      context.fillText('output', gutter - 4, layout.top + plotH - 6);
+    }
+    drawStepAxis(context, table.steps, cellW, muted);
+    const accent = cssVar('--accent', '#e8710a');
+    context.lineWidth = 2;
+    context.strokeStyle = accent;
+    const col = state.stepIndex;
+    context.strokeRect(gutter + col * cellW, layout.top, Math.max(2, cellW), plotH);
+    if (state.layerIndex !== null && state.layerIndex >= 0) {
+      context.strokeStyle = cssVar('--fg', '#222');
+      context.strokeRect(gutter, layout.top + state.layerIndex * cellH, plotW, Math.max(2, cellH));
+    }
+  }
+
+  function drawGlyphs(context, cellW, cellH) {
+    context.lineWidth = 1.5;
+    for (let j = 0; j < heatmap.rows; j++) {
+      for (let i = 0; i < heatmap.cols; i++) {
+        const kind = heatmap.kinds[j * heatmap.cols + i];
+        if (kind !== KIND.NONE && kind !== KIND.NONFINITE) continue;
+        const x = layout.gutter + i * cellW;
+        const y = layout.top + j * cellH;
+        const m = Math.min(cellW, cellH) * 0.25;
+        context.strokeStyle = '#222';
+        context.beginPath();
+        if (kind === KIND.NONFINITE) {
+          context.moveTo(x + m, y + m); context.lineTo(x + cellW - m, y + cellH - m);
+          context.moveTo(x + cellW - m, y + m); context.lineTo(x + m, y + cellH - m);
+        } else {
+          context.moveTo(x + m, y + cellH - m); context.lineTo(x + cellW - m, y + m);
+        }
+        context.stroke();
+      }
+    }
+  }
+
+  function drawStepAxis(context, steps, cellW, colour) {
+    context.fillStyle = colour;
+    context.textAlign = 'center';
+    context.textBaseline = 'top';
+    const y = layout.top + layout.height + 4;
+    const every = Math.max(1, Math.ceil(70 / cellW));
+    let lastX = -Infinity;
+    for (let i = 0; i < steps.length; i += every) {
+      const x = layout.gutter + (i + 0.5) * cellW;
+      if (x - lastX < 60) continue;
+      context.fillText(String(steps[i]), x, y);
+      lastX = x;
+    }
+  }
+
+  function cellFromEvent(event) {
+    if (!layout) return null;
+    const box = canvas.getBoundingClientRect();
+    return cellAt(event.clientX - box.left - layout.gutter, event.clientY - box.top - layout.top, layout);
+  }
+
+  function showTooltip(cell, x, y) {
+    const table = state.table;
+    const k = statIndex(table, state.stat);
+    const kind = cellKind(table, cell.col, cell.row, k);
+    const raw = kind === KIND.NONE ? null : cellValue(table, cell.col, cell.row, k);
+    const exact = formatExact(raw);
+    replaceChildren(tooltip,
+      h('div', { class: 'tt-layer', text: table.layers[cell.row] }),
+      h('div', { class: 'tt-step', text: `step ${table.steps[cell.col]}` }),
+      h('div', {}, `${state.stat} = `, h('span', { class: 'tt-value', text: exact, attrs: { 'data-value': exact } })),
+      kind === KIND.VALUE && exact !== formatShort(raw) ? h('div', { class: 'muted', text: `≈ ${formatShort(raw)}` }) : null);
+    tooltip.dataset.layer = table.layers[cell.row];
+    tooltip.dataset.step = String(table.steps[cell.col]);
+    tooltip.hidden = false;
+    const maxX = (wrap.clientWidth || 600) - 220;
+    tooltip.style.left = `${Math.max(0, Math.min(maxX, x + 14))}px`;
+    tooltip.style.top = `${y + 14}px`;
+  }
+
+  canvas.addEventListener('mousemove', (event) => {
+    const cell = cellFromEvent(event);
+    if (!cell) {
+      tooltip.hidden = true;
+      return;
+    }
+    const box = canvas.getBoundingClientRect();
+    showTooltip(cell, event.clientX - box.left, event.clientY - box.top);
+  });
+  canvas.addEventListener('mouseleave', () => {
+    tooltip.hidden = true;
+  });
+  canvas.addEventListener('click', (event) => {
+    const cell = cellFromEvent(event);
+    if (cell) actions.selectCell(cell.row, cell.col);
+  });
+  canvas.addEventListener('keydown', (event) => {
+    if (!state || !state.table) return;
+    const moves = {
+      ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1],
+      PageUp: [-10, 0], PageDown: [10, 0], Home: [0, -Infinity], End: [0, Infinity],
+    };
+    const move = moves[event.key];
+    if (!move) return;
+    event.preventDefault();
+    const rows = state.table.layers.length;
+    const cols = state.table.steps.length;
+    const row = clamp((state.layerIndex ?? 0) + move[0], 0, rows - 1);
+    const col = clamp(state.stepIndex + (Number.isFinite(move[1]) ? move[1] : move[1] > 0 ? cols : -cols), 0, cols - 1);
+    actions.selectCell(row, col);
+    showTooltip({ row, col }, layout.gutter + col * (layout.width / cols), layout.top + row * (layout.height / rows));
+  });
+  canvas.addEventListener('blur', () => {
+    tooltip.hidden = true;
+  });
+
+  return view;
+}
+
+function drawLegend(legend, heatmap) {
+  const bar = document.createElement('canvas');
+  bar.className = 'legend-bar';
+  bar.width = 256;
+  bar.height = 1;
+  const ramp = {
+    rows: 1, cols: 256, min: 0, max: 255, kinds: new Uint8Array(256), scaled: Float32Array.from({ length: 256 }, (_, i) => i),
+  };
+  heatmapImage(ramp, bar);
+  const label = (v) => (Number.isFinite(v) ? (heatmap.log ? `1e${v.toFixed(1).replace(/\.0$/, '')}` : formatShort(v)) : '—');
+  const swatch = (colour, text, glyph) => h('span', { class: 'swatch-item' },
+    h('span', { class: 'swatch', text: glyph || '', attrs: { style: `background:${colour}` } }), text);
+  replaceChildren(legend,
+    h('span', { class: 'legend-min', text: label(heatmap.min) }), bar, h('span', { class: 'legend-max', text: label(heatmap.max) }),
+    swatch(SPECIAL_COLOURS.none, 'no gradient', '∅'),
+    swatch(SPECIAL_COLOURS.nonfinite, 'NaN / ∞', '✕'),
+    heatmap.log ? swatch(SPECIAL_COLOURS.below, '≤ 0') : null);
+}
+
+function clip(context, text, width) {
+  if (context.measureText(text).width <= width) return text;
+  let end = text.length;
+  while (end > 1 && context.measureText(`…${text.slice(text.length - end)}`).width > width) end--;
+  return `…${text.slice(text.length - end)}`;
+}
+
+function clamp(v, lo, hi) {
+  return Math.min(hi, Math.max(lo, v));
+}

@@ -1,0 +1,141 @@
+// The left column: the alerts (each one jumps to its step and layer) and the
+// layer list with a filter box, a sparkline of the statistic and a status badge.
+
+import { cssVar, h, replaceChildren, sizeCanvas } from './dom.js';
+import { alertTitle, downsampleSeries, filterLayers, layerSeries, layerStates, usesLog } from './shape.js';
+
+const ALERT_GLYPHS = { nonfinite: '✕', vanishing: '▼', exploding: '▲', dead_units: '◌' };
+const SPARK_W = 64;
+const SPARK_H = 18;
+
+/** Build the alerts list. Returns {element, update(state)}. */
+export function createAlerts(actions) {
+  const heading = h('h2', { text: 'Alerts' });
+  const list = h('ol', { class: 'alert-list' });
+  const note = h('p', { class: 'muted' });
+  const element = h('section', { class: 'panel alerts-panel', attrs: { 'aria-label': 'Alerts' } }, heading, list, note);
+  let shown = null;
+
+  function update(state) {
+    const { alerts, omitted } = state.alerts;
+    heading.textContent = `Alerts (${alerts.length})`;
+    if (shown !== alerts) {
+      replaceChildren(list, alerts.map((alert, n) => h('li', {},
+        h('button', {
+          class: `alert-link kind-${alert.kind}`,
+          attrs: { type: 'button', 'data-step': alert.step, 'data-layer': alert.layer, 'data-index': n },
+          title: alert.message,
+          on: { click: () => actions.jumpToAlert(alert) },
+        },
+        h('span', { class: 'alert-glyph', text: ALERT_GLYPHS[alert.kind] || '!', attrs: { 'aria-hidden': 'true' } }),
+        h('span', { class: 'alert-kind', text: alertTitle(alert.kind) }),
+        h('span', { class: 'alert-step', text: `step ${alert.step}` }),
+        h('span', { class: 'alert-layer', text: alert.layer })))));
+      shown = alerts;
+    }
+    const active = state.table ? state.table.steps[state.stepIndex] : null;
+    const layer = state.table && state.layerIndex !== null ? state.table.layers[state.layerIndex] : null;
+    for (const button of list.querySelectorAll('.alert-link')) {
+      const current = Number(button.dataset.step) === active && button.dataset.layer === layer;
+      button.classList.toggle('current', current);
+      button.setAttribute('aria-current', current ? 'true' : 'false');
+    }
+    note.textContent = alerts.length === 0
+      ? 'No alerts: no non-finite, vanishing or exploding gradients and no dead units were detected.'
+      : omitted ? `${omitted} later alerts were not recorded (the history is capped).` : '';
+  }
+
+  return { element, update };
+}
+
+/** Build the layer list with its filter box. Returns {element, update(state)}. */
+export function createLayerList(actions) {
+  const filter = h('input', {
+    class: 'layer-filter',
+    attrs: { type: 'search', placeholder: 'Filter layers', 'aria-label': 'Filter layers', id: 'nv-filter' },
+    on: { input: () => actions.setFilter(filter.value) },
+  });
+  const heading = h('h2', { text: 'Layers' });
+  const list = h('ul', { class: 'layer-list' });
+  const element = h('section', { class: 'panel layers-panel', attrs: { 'aria-label': 'Layers' } }, heading, filter, list);
+  let sparkKey = '';
+  const items = [];
+
+  function build(state) {
+    items.length = 0;
+    const table = state.table;
+    const log = usesLog(state.stat, state.log);
+    const ink = cssVar('--fg', '#333');
+    replaceChildren(list, table.layers.map((name, j) => {
+      const spark = h('canvas', { class: 'sparkline', attrs: { 'aria-hidden': 'true' } });
+      drawSparkline(spark, layerSeries(table, j, state.stat).values, log, ink);
+      const badge = h('span', { class: 'badge' });
+      const button = h('button', {
+        class: 'layer-item',
+        attrs: { type: 'button', 'data-layer': name, 'data-index': j },
+        on: { click: () => actions.selectLayer(j) },
+      }, h('span', { class: 'layer-name', text: name, title: name }), spark, badge);
+      const item = h('li', {}, button);
+      items.push({ item, button, badge, name });
+      return item;
+    }));
+  }
+
+  function update(state) {
+    if (!state.table) {
+      replaceChildren(list);
+      sparkKey = '';
+      return;
+    }
+    const key = `${state.version}|${state.stat}|${state.log}|${document.documentElement.dataset.theme || ''}`;
+    if (key !== sparkKey) {
+      build(state);
+      sparkKey = key;
+    }
+    if (filter.value !== state.filter) filter.value = state.filter;
+    const visible = new Set(filterLayers(state.table.layers, state.filter));
+    const states = layerStates(state.table, state.stepIndex, state.stat);
+    heading.textContent = `Layers (${visible.size}/${state.table.layers.length})`;
+    items.forEach(({ item, button, badge, name }, j) => {
+      item.hidden = !visible.has(j);
+      const selected = j === state.layerIndex;
+      button.classList.toggle('selected', selected);
+      button.setAttribute('aria-pressed', selected ? 'true' : 'false');
+      const count = state.alerts.byLayer.get(name) || 0;
+      const glyph = states[j] === 'none' ? '∅' : states[j] === 'nonfinite' ? '✕' : '';
+      badge.textContent = `${glyph}${count ? ` ${count}!` : ''}`.trim();
+      badge.className = `badge ${states[j]}${count ? ' alerted' : ''}`;
+      badge.title = [
+        states[j] === 'none' ? 'no gradient at this step' : states[j] === 'nonfinite' ? 'non-finite at this step' : '',
+        count ? `${count} alert${count > 1 ? 's' : ''}` : '',
+      ].filter(Boolean).join('; ');
+    });
+  }
+
+  return { element, update };
+}
+
+function drawSparkline(canvas, values, log, ink) {
+  const context = sizeCanvas(canvas, SPARK_W, SPARK_H);
+  const shown = values.map((v) => (typeof v === 'number' && Number.isFinite(v) ? (log ? (v > 0 ? Math.log10(v) : null) : v) : null));
+  const points = downsampleSeries(shown, SPARK_W);
+  if (points.length === 0) return;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const p of points) {
+    lo = Math.min(lo, p.value);
+    hi = Math.max(hi, p.value);
+  }
+  const span = hi > lo ? hi - lo : 1;
+  const n = Math.max(1, values.length - 1);
+  context.strokeStyle = ink;
+  context.lineWidth = 1;
+  context.beginPath();
+  points.forEach((p, i) => {
+    const x = (p.index / n) * (SPARK_W - 2) + 1;
+    const y = SPARK_H - 2 - ((p.value - lo) / span) * (SPARK_H - 4);
+    if (i === 0) context.moveTo(x, y);
+    else context.lineTo(x, y);
+  });
+  context.stroke();
+}

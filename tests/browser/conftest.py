@@ -1,0 +1,122 @@
+"""Fixtures for the dashboard's browser tests: real logs written by ``NetVizWriter``,
+a real ``tensorboard`` process serving them, and Debian's headless Chromium driven
+by Python Playwright. A missing Chromium is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.browser import netviz_logs
+from tests.tb_server import TensorBoardServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+VIEWPORT = {"width": 1400, "height": 1000}
+
+
+@pytest.fixture(scope="session")
+def logdir(tmp_path_factory) -> Path:
+    """The log directory: the ``deep``, ``long`` and ``growing`` runs."""
+    root = netviz_logs.write_logdir(tmp_path_factory.mktemp("netviz-logs"))
+    netviz_logs.write_growing_run(root / "growing", steps=range(0, 50, 10))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tensorboard(logdir):
+    """A real tensorboard process over ``logdir`` with its default loader and sampling."""
+    with TensorBoardServer(logdir) as server:
+        server.wait_for(
+            lambda: b'"growing"' in server.get("/data/plugin/netviz/runs")[1], "the netviz runs to load"
+        )
+        status, _, _ = server.get("/data/plugin/netviz/static/index.js")
+        assert status == 200, (
+            "TensorBoard does not serve the dashboard (/data/plugin/netviz/static/index.js answered "
+            f"{status}): the plugin cannot find the frontend files"
+        )
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's package); fails when it is not installed."""
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        pytest.fail(
+            f"Chromium is required for the browser tests: {CHROMIUM} is missing (apt-get install chromium)"
+        )
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Watched:
+    """A page plus what it did that a test may need to assert never happened."""
+
+    def __init__(self, page):
+        self.page = page
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        page.on("dialog", self._dialog)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Open pages in fresh contexts (light theme unless asked); closes them after the test."""
+    contexts = []
+
+    def open_page(color_scheme: str = "light", refresh_ms: int | None = None) -> Watched:
+        context = browser.new_context(viewport=VIEWPORT, color_scheme=color_scheme)
+        if refresh_ms is not None:
+            context.add_init_script(f"window.NETVIZ_REFRESH_MS = {int(refresh_ms)};")
+        contexts.append(context)
+        return Watched(context.new_page())
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def open_dashboard(watched: Watched, server: TensorBoardServer, run: str | None = None):
+    """Load the plugin's iframe document directly (what TensorBoard's tab embeds) and wait until it is ready."""
+    page = watched.page
+    page.goto(f"{server.url}/data/plugin_entry.html?name=netviz")
+    page.wait_for_function("document.body.dataset.netvizPhase === 'ready'", timeout=30_000)
+    if run is not None and page.locator("#nv-run").input_value() != run:
+        page.select_option("#nv-run", run)
+        page.wait_for_function(
+            "run => document.body.dataset.netvizPhase === 'ready' && document.querySelector('#nv-run').value === run",
+            arg=run,
+            timeout=30_000,
+        )
+    return page
+
+
+@pytest.fixture
+def dashboard(new_page, tensorboard):
+    """The dashboard of the ``deep`` run, loaded and ready."""
+    watched = new_page()
+    open_dashboard(watched, tensorboard, "deep")
+    return watched
+
+
+def save_artifact(target, name: str) -> Path:
+    """Save a screenshot of a page or element under test-artifacts/browser/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    target.screenshot(path=str(path))
+    return path

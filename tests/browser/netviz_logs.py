@@ -1,0 +1,137 @@
+"""Realistic netviz logs for the browser tests, written with ``NetVizWriter``.
+
+Run ``deep`` (a 28-layer network, gradient flow every 10 steps, 0..290):
+- the four layers nearest the input have vanishing gradients (~1e-9 of the head's);
+- ``frozen.embedding`` never receives a gradient (``has_grad`` 0, the missing row);
+- at ``NAN_STEP`` the layer ``NAN_LAYER`` has a NaN gradient;
+- a layer is named ``HOSTILE_LAYER`` (an HTML injection attempt);
+- alerts come from the real ``AlertDetector`` over these statistics;
+- ``encoder.layers.0.self_attn`` writes 4-head attention with ``TOKENS``;
+- ``features.0`` writes feature maps; activations are written on probe steps.
+
+Run ``long`` has 150 logged steps of a small network, so TensorBoard's default
+sampling (100 events per netviz tag) keeps only some of them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from tb_netviz.summary import GRADIENT_STATS, AlertDetector, NetVizWriter
+from tb_netviz.summary.columns import describe_missing_gradient
+
+HOSTILE_LAYER = "<img src=x onerror=alert(1)>"
+NO_GRADIENT_LAYER = "frozen.embedding"
+ATTENTION_LAYER = "encoder.layers.0.self_attn"
+FEATURE_MAP_LAYER = "features.0"
+NAN_LAYER = "encoder.layers.1.linear1"
+NAN_STEP = 150
+TOKENS = ["<s>", "the", "cat", "sat", "on", "the", "mat", "</s>"]
+STEPS = list(range(0, 300, 10))
+PROBE_STEPS = [0, 100, 200, 290]
+LONG_STEPS = list(range(0, 1500, 10))
+
+LAYERS = (
+    [NO_GRADIENT_LAYER]
+    + [f"features.{i}" for i in (0, 3, 6, 8)]
+    + [HOSTILE_LAYER]
+    + [
+        f"encoder.layers.{n}.{part}"
+        for n in range(3)
+        for part in ("self_attn", "linear1", "linear2", "norm1", "norm2", "dropout_proj")
+    ]
+    + ["encoder.norm", "pool.proj", "classifier.0", "classifier.2"]
+)
+VANISHING_LAYERS = [f"features.{i}" for i in (0, 3, 6, 8)]
+
+
+def gradient_table(step: int, rng: np.random.Generator) -> np.ndarray:
+    """The ``[layers, GRADIENT_STATS]`` statistics of the ``deep`` run at ``step``."""
+    rows = []
+    for j, layer in enumerate(LAYERS):
+        if layer == NO_GRADIENT_LAYER:
+            row = describe_missing_gradient()
+            row[GRADIENT_STATS.index("param_l2")] = 12.0
+            rows.append(row)
+            continue
+        depth = j / len(LAYERS)
+        l2 = 10 ** (-3 + 2.5 * depth) * (1 + 0.2 * rng.random()) * (1 + step / 300)
+        if layer in VANISHING_LAYERS:
+            l2 = 1e-10 * (1 + rng.random())
+        param = 1.0 + j / 4
+        row = [l2, l2 / 30, l2 / 4, param, l2 / param, 0.0, 1.0]
+        if layer == NAN_LAYER and step == NAN_STEP:
+            row = [math.nan, math.nan, math.inf, param, math.nan, 17.0, 1.0]
+        rows.append(row)
+    return np.array(rows, dtype=np.float32)
+
+
+def activation_table(step: int) -> np.ndarray:
+    """The ``[layers, ACTIVATION_STATS]`` statistics on the probe batch at ``step``."""
+    rows = []
+    for j, _ in enumerate(LAYERS):
+        dead = 0.6 if j == 2 else 0.02
+        rows.append([0.05 * j - 0.3, 1.0 / (1 + j / 10), 0.3, dead, 3.0 + step / 100, 0.0])
+    return np.array(rows, dtype=np.float32)
+
+
+def attention_weights(step: int, rng: np.random.Generator) -> np.ndarray:
+    """Causal ``[4, 8, 8]`` attention rows that sum to one."""
+    n = len(TOKENS)
+    logits = rng.normal(size=(4, n, n)) + np.eye(n) * (1 + step / 100)
+    logits = np.where(np.tril(np.ones((n, n))) > 0, logits, -np.inf)
+    weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (weights / weights.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def write_deep_run(run_dir: Path) -> None:
+    """Write the ``deep`` run described in the module docstring."""
+    rng = np.random.default_rng(0)
+    detector = AlertDetector(warn=False)
+    with NetVizWriter(run_dir) as writer:
+        for step in STEPS:
+            table = gradient_table(step, rng)
+            writer.gradient_flow(step, LAYERS, table, log_every_n_steps=10)
+            fired = detector.check_gradients(step, LAYERS, table)
+            if step in PROBE_STEPS:
+                activations = activation_table(step)
+                writer.activations(step, LAYERS, activations)
+                fired += detector.check_activations(step, LAYERS, activations)
+                writer.attention(step, ATTENTION_LAYER, attention_weights(step, rng), tokens=TOKENS)
+                maps = np.sin(np.arange(8 * 12 * 12).reshape(8, 12, 12) / (7 + step / 50)).astype(np.float32)
+                writer.feature_maps(step, FEATURE_MAP_LAYER, maps)
+            if fired:
+                writer.alerts(step, detector.history, detector.omitted)
+            writer.scalar(step, "netviz/global_grad_norm", float(np.nansum(table[:, 0])))
+
+
+def write_long_run(run_dir: Path) -> None:
+    """Write the ``long`` run: more logged steps than TensorBoard keeps by default."""
+    layers = ["embed", "hidden.0", "hidden.1", "head"]
+    with NetVizWriter(run_dir) as writer:
+        for step in LONG_STEPS:
+            table = np.array(
+                [[0.1 * (j + 1), 0.01, 0.2, 1.0, 0.1, 0.0, 1.0] for j in range(len(layers))], np.float32
+            ) * (1 + step / 1500)
+            table[:, GRADIENT_STATS.index("has_grad")] = 1.0
+            table[:, GRADIENT_STATS.index("grad_nonfinite")] = 0.0
+            writer.gradient_flow(step, layers, table, log_every_n_steps=10)
+
+
+def write_logdir(root: Path) -> Path:
+    """Write both runs under ``root``; returns ``root``."""
+    write_deep_run(root / "deep")
+    write_long_run(root / "long")
+    return root
+
+
+def write_growing_run(run_dir: Path, steps) -> None:
+    """Write (or append) gradient flow of a 3-layer network at ``steps``: a run still training."""
+    layers = ["input.proj", "block.0", "output.head"]
+    with NetVizWriter(run_dir) as writer:
+        for step in steps:
+            table = np.array([[0.5 * (j + 1), 0.05, 1.0, 2.0, 0.25, 0.0, 1.0] for j in range(3)], np.float32)
+            writer.gradient_flow(step, layers, table, log_every_n_steps=10)
