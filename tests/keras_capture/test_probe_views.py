@@ -158,7 +158,9 @@ def test_attention_of_nested_and_top_level_mha_is_logged_with_tokens(tmp_path):
 
 def test_dead_relu_units_raise_an_alert(tmp_path):
     dead = keras.layers.Dense(4, activation="relu", bias_initializer=keras.initializers.Constant(-100.0))
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="in"), dead, keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4, name="in"), dead, keras.layers.Dense(1)]
+    )
     x, y = RNG.normal(size=(8, 3)).astype("float32"), np.zeros((8, 1), "float32")
 
     with pytest.warns(UserWarning, match="dead units"):
@@ -170,7 +172,9 @@ def test_dead_relu_units_raise_an_alert(tmp_path):
 
 
 def test_histograms_of_weights_gradients_and_activations_when_asked(tmp_path):
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="fc"), keras.layers.Dense(1, name="out")])
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4, name="fc"), keras.layers.Dense(1, name="out")]
+    )
     x, y = RNG.normal(size=(8, 3)).astype("float32"), np.ones((8, 1), "float32")
 
     events = fit_once(model, x, y, tmp_path, histograms=True)
