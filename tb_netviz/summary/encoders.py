@@ -52,7 +52,7 @@ def attention_value(layer: str, weights: np.ndarray, tokens: Sequence[str] | Non
     """
     content = attention_content(layer, weights, tokens)
     md = metadata.create_summary_metadata(metadata.ATTENTION, **content)
-    return Value(tag=metadata.attention_tag(layer), metadata=md, tensor=_tensor_proto(weights))
+    return _float_tensor_value(metadata.attention_tag(layer), md, weights)
 
 
 def attention_content(layer: str, weights: np.ndarray, tokens: Any = None) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def histogram_value(tag: str, values: np.ndarray, bins: int = 30) -> Value:
         buckets = np.stack([edges[:-1], edges[1:], counts], axis=1).astype(np.float32)
     md = histogram_metadata.create_summary_metadata(display_name=_checked_tag(tag), description="")
     md.data_class = summary_pb2.DATA_CLASS_TENSOR
-    return Value(tag=tag, metadata=md, tensor=_tensor_proto(buckets))
+    return _float_tensor_value(tag, md, buckets)
 
 
 def check_histogram_input(tag: str, values: np.ndarray, bins: int) -> np.ndarray:
@@ -174,7 +174,7 @@ def _layer_table(
             f"got {values.shape}"
         )
     md = metadata.create_summary_metadata(kind, layers=layers, stats=stats, **content)
-    return Value(tag=tag, metadata=md, tensor=_tensor_proto(values))
+    return _float_tensor_value(tag, md, values)
 
 
 def float32_array(values: Any, what: str) -> np.ndarray:
@@ -202,15 +202,16 @@ def float32_array(values: Any, what: str) -> np.ndarray:
         return array.astype(np.float32, copy=False)
 
 
-def _tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
+def _float_tensor_value(tag: str, md: summary_pb2.SummaryMetadata, array: np.ndarray) -> Value:
+    # Filled in place: passing a built TensorProto to Value(tensor=...) copies its
+    # bytes once more, a cost that matters for megabyte attention matrices.
     array = np.ascontiguousarray(array, dtype="<f4")
-    return tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_FLOAT,
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in array.shape]
-        ),
-        tensor_content=array.tobytes(),
-    )
+    value = Value(tag=tag, metadata=md)
+    value.tensor.dtype = types_pb2.DT_FLOAT
+    for size in array.shape:
+        value.tensor.tensor_shape.dim.add(size=size)
+    value.tensor.tensor_content = array.tobytes()
+    return value
 
 
 def _checked_names(names: Sequence[str], what: str) -> list[str]:

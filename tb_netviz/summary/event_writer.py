@@ -32,6 +32,8 @@ Example:
 from __future__ import annotations
 
 import atexit
+import collections
+import itertools
 import operator
 import os
 import queue
@@ -43,12 +45,15 @@ from collections.abc import Callable, Iterable
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
+from tb_netviz.summary.event_encoding import event_chunks, record_chunks
 from tb_netviz.summary.records import frame_record
 from tb_netviz.summary.user_warnings import warn_from_caller
 
 BuildValues = Callable[[], Iterable[summary_pb2.Summary.Value]]
 
 _FLUSH_BYTES = 1 << 20
+_HAS_WRITEV = hasattr(os, "writev")
+_IOV_MAX = 1024  # the smallest limit of common systems (Linux, macOS)
 _live_writers: weakref.WeakSet[EventWriter] = weakref.WeakSet()
 _file_counter = iter(range(1 << 62))
 
@@ -110,7 +115,8 @@ class EventWriter:
         self._flush_secs = flush_secs
         self._essential_timeout = essential_timeout
         self._queue: queue.Queue = queue.Queue(max_queue)
-        self._pending = bytearray()
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self._pending_events = 0
         self._size = self._committed = 0
         self._file_removed = False
@@ -121,7 +127,7 @@ class EventWriter:
         self._warned_fork = False
         self._closed = False
         try:
-            self._write_now(_file_version_event())
+            self._write_now([_file_version_event()])
         except OSError as error:
             os.close(self._fd)
             raise _log_dir_error(self.log_dir, error) from error
@@ -240,7 +246,7 @@ class EventWriter:
                     continue
                 if item != "tick":
                     self._encode(*item)
-                if len(self._pending) >= _FLUSH_BYTES or time.monotonic() - last_flush >= self._flush_secs:
+                if self._pending_bytes >= _FLUSH_BYTES or time.monotonic() - last_flush >= self._flush_secs:
                     self._flush_pending()
                     last_flush = time.monotonic()
         finally:
@@ -249,18 +255,20 @@ class EventWriter:
 
     def _encode(self, build_values: BuildValues, step: int, wall_time: float) -> None:
         try:
-            summary = summary_pb2.Summary(value=list(build_values()))
-            event = event_pb2.Event(wall_time=wall_time, step=step, summary=summary)
-            self._pending += frame_record(event.SerializeToString())
-            self._pending_events += 1
+            values = [value.SerializeToString() for value in build_values()]
+            chunks = record_chunks(event_chunks(wall_time, step, values))
         except Exception as error:  # a bad summary must not stop the writer thread
             self._fail(f"a summary could not be encoded ({type(error).__name__}: {error})", 1)
+            return
+        self._pending += chunks
+        self._pending_bytes += sum(len(chunk) for chunk in chunks)
+        self._pending_events += 1
 
     def _flush_pending(self) -> None:
         if not self._pending:
             return
         data, events = self._pending, self._pending_events
-        self._pending, self._pending_events = bytearray(), 0
+        self._pending, self._pending_bytes, self._pending_events = [], 0, 0
         if self._file_removed:
             self._count_dropped(events)
             return
@@ -274,12 +282,15 @@ class EventWriter:
             removed = isinstance(error, _FileRemoved)
             self._fail(str(error) if removed else f"writing {self.path} failed ({error})", events)
 
-    def _write_now(self, data: bytes | bytearray) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
+    def _write_now(self, chunks: list[bytes]) -> None:
+        remaining = collections.deque(chunks)
+        while remaining:
+            written = _write_some(self._fd, remaining)
             self._size += written
-            view = view[written:]
+            while remaining and written >= len(remaining[0]):
+                written -= len(remaining.popleft())
+            if written:
+                remaining[0] = memoryview(remaining[0])[written:]
         self._committed = self._size
 
     def _cut_partial_record(self) -> None:
@@ -333,6 +344,13 @@ def checked_step(step: int) -> int:
     if not -(1 << 63) <= value < 1 << 63:
         raise ValueError(f"step must fit in 64 bits, got {value}")
     return value
+
+
+def _write_some(fd: int, chunks: collections.deque) -> int:
+    """One write of the first chunks; returns the bytes written (the kernel may take fewer)."""
+    if _HAS_WRITEV:
+        return os.writev(fd, list(itertools.islice(chunks, _IOV_MAX)))
+    return os.write(fd, b"".join(chunks))
 
 
 def _event_file_name(suffix: str) -> str:

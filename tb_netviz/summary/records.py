@@ -21,7 +21,11 @@ _MASK_DELTA = 0xA282EAD8
 
 def masked_crc32c(data: bytes) -> int:
     """The CRC32C of ``data``, masked as the TFRecord format requires."""
-    crc = google_crc32c.value(data)
+    return mask_crc(google_crc32c.value(data))
+
+
+def mask_crc(crc: int) -> int:
+    """Mask a CRC32C as the TFRecord format requires (so CRCs of CRCs stay well spread)."""
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
