@@ -106,6 +106,7 @@ class Capture:
             max_channels=options.max_channels,
             max_heads=options.max_heads,
             keep_outputs=options.histograms,
+            model_modules=list(model.modules()),
         )
         self._pending: tuple[int, MeasuredGradients] | None = None
         self._last_sampled: int | None = None

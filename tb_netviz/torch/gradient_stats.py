@@ -93,7 +93,7 @@ class GradientStatistics:
         home = parts[0].device if parts else torch.device("cpu")
         sums = torch.zeros(4, len(self.layers), dtype=torch.float32, device=home)
         for part in parts:
-            part = part.to(home)
+            part = part if part.device == home else part.to(home)
             sums[_MAX_ABS] = torch.maximum(sums[_MAX_ABS], part[_MAX_ABS])
             sums[[_SUM_SQ, _SUM_ABS, _PARAM_SQ]] += part[[_SUM_SQ, _SUM_ABS, _PARAM_SQ]]
         return MeasuredGradients(sums, present)

@@ -1,5 +1,11 @@
 """The sample pass: one forward of ``sample_batch`` that records what the views need.
 
+Activation statistics describe each layer's output, or, when that output goes
+straight into an activation module (``nn.ReLU``, ``nn.GELU``, ... see
+``ACTIVATION_MODULES``), that module's output: a dead ReLU unit then shows as a
+dead unit. Functional activations (``F.relu`` inside ``forward``) are not seen.
+Feature maps are the conv layer's own output.
+
 It runs in eval mode under ``torch.no_grad()`` with the MultiheadAttention fast
 path off (the fused kernel skips the submodules and returns no weights), and
 afterwards puts back every module's own training flag, the torch RNG states
@@ -36,6 +42,31 @@ from tb_netviz.torch.activation_stats import activation_row, output_tensor
 from tb_netviz.torch.attention import AttentionRecorder
 from tb_netviz.torch.layers import Layer
 
+# Parameterless activation modules: a layer whose output goes straight into one of
+# these is described after it (as Keras describes ``Dense(activation=...)``), so
+# that dead ReLUs show as dead units.
+ACTIVATION_MODULES = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Hardtanh,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Softplus,
+    nn.Softsign,
+    nn.Threshold,
+    nn.LogSigmoid,
+    nn.Tanhshrink,
+)
+
 
 class SampleBatchError(ValueError):
     """``sample_batch`` cannot be run through the model."""
@@ -52,6 +83,7 @@ class ProbeRequest:
         max_channels: channels kept per feature map.
         max_heads: heads kept per attention layer.
         keep_outputs: also return whole outputs of ``activations`` layers (histograms).
+        model_modules: the model's modules, searched for activation modules.
     """
 
     activations: Sequence[Layer] = ()
@@ -60,6 +92,7 @@ class ProbeRequest:
     max_channels: int = 16
     max_heads: int | None = None
     keep_outputs: bool = False
+    model_modules: Sequence[nn.Module] = ()
 
 
 @dataclasses.dataclass
@@ -169,26 +202,56 @@ def _track_modules(model: nn.Module, stack: list, entered: list, hooks: list) ->
 
 
 def _record_outputs(request: ProbeRequest, result: ProbeResult, hooks: list) -> None:
+    recorder = _OutputRecorder(request, result)
     for layer in request.activations:
-        hooks.append(layer.module.register_forward_hook(_output_recorder(layer, request, result, False)))
+        hooks.append(layer.module.register_forward_hook(recorder.statistics_hook(layer)))
     for layer in request.feature_maps:
-        hooks.append(layer.module.register_forward_hook(_output_recorder(layer, request, result, True)))
+        hooks.append(layer.module.register_forward_hook(recorder.feature_map_hook(layer)))
+    if request.activations:
+        for module in request.model_modules:
+            if isinstance(module, ACTIVATION_MODULES):
+                hooks.append(module.register_forward_hook(recorder.after_activation))
 
 
-def _output_recorder(layer: Layer, request: ProbeRequest, result: ProbeResult, maps: bool) -> Callable:
-    def record(_module: nn.Module, _args: Any, output: Any) -> None:
+class _OutputRecorder:
+    """Layer outputs -> statistics; a following activation module replaces them by its output's."""
+
+    def __init__(self, request: ProbeRequest, result: ProbeResult) -> None:
+        self.request = request
+        self.result = result
+        self.produced: dict[int, tuple[torch.Tensor, Layer]] = {}
+        self.activated: set[str] = set()
+
+    def statistics_hook(self, layer: Layer) -> Callable:
+        def record(_module: nn.Module, _args: Any, output: Any) -> None:
+            tensor = output_tensor(output)
+            if tensor is not None and layer.name not in self.result.activations:
+                self._describe(layer, tensor)
+                self.produced[id(tensor)] = (tensor, layer)
+
+        return record
+
+    def feature_map_hook(self, layer: Layer) -> Callable:
+        def record(_module: nn.Module, _args: Any, output: Any) -> None:
+            tensor = output_tensor(output)
+            if tensor is not None and tensor.dim() >= 3 and layer.name not in self.result.feature_maps:
+                maps = tensor[0, : self.request.max_channels]
+                self.result.feature_maps[layer.name] = maps.detach().clone()
+
+        return record
+
+    def after_activation(self, _module: nn.Module, args: Any, output: Any) -> None:
+        source = self.produced.get(id(args[0])) if args else None
         tensor = output_tensor(output)
-        if tensor is None:
+        if source is None or tensor is None or source[1].name in self.activated:
             return
-        if maps:
-            if layer.name not in result.feature_maps and tensor.dim() >= 3:
-                result.feature_maps[layer.name] = tensor[0, : request.max_channels].detach()
-        elif layer.name not in result.activations:
-            result.activations[layer.name] = activation_row(tensor, layer.units_dim)
-            if request.keep_outputs:
-                result.outputs[layer.name] = tensor.detach()
+        self.activated.add(source[1].name)
+        self._describe(source[1], tensor)
 
-    return record
+    def _describe(self, layer: Layer, tensor: torch.Tensor) -> None:
+        self.result.activations[layer.name] = activation_row(tensor, layer.units_dim)
+        if self.request.keep_outputs:
+            self.result.outputs[layer.name] = tensor.detach().clone()
 
 
 @contextlib.contextmanager
