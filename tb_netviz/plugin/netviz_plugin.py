@@ -93,9 +93,10 @@ class NetVizPlugin(base_plugin.TBPlugin):
                 f"parameter 'min_step' ({min_step}) must not exceed parameter 'max_step' ({max_step})"
             )
         ctx, experiment, reader = self._scope(request)
-        table = reader.layer_table(ctx, experiment, run, tag)
+        tags = reader.run_tags(ctx, experiment, run)
+        table = reader.layer_table(ctx, experiment, run, tag, tags)
         stats = query.optional_names(args, "stats", table.stats)
-        alerts, _ = reader.alerts(ctx, experiment, run)
+        alerts = reader.alert_history(ctx, experiment, run, tags)
         body = responses.layer_stats_body(
             run,
             table,

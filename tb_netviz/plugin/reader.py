@@ -73,18 +73,38 @@ class NetVizReader:
         """A summary of every run holding netviz data, by run name."""
         tensors = self._provider.list_tensors(ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
         feature_maps = self._feature_map_tags(ctx, experiment)
-        alert_counts = self._alert_counts(ctx, experiment, tensors)
         names = sorted(set(tensors) | set(feature_maps))
         return [
-            self._run_summary(
-                ctx, experiment, run, tensors.get(run, {}), feature_maps.get(run, {}), alert_counts
-            )
+            self._run_summary(ctx, experiment, run, tensors.get(run, {}), feature_maps.get(run, {}))
             for run in names
         ]
 
-    def layer_table(self, ctx: Any, experiment: str, run: str, tag: str) -> data.LayerTable:
-        """The statistics table of ``tag`` (gradient flow or activations) in ``run``."""
-        series = self._tensor_series(ctx, experiment, run, tag)
+    def run_tags(self, ctx: Any, experiment: str, run: str) -> dict[str, Any]:
+        """The run's netviz tensor series by tag; 404 if the run holds no netviz data at all.
+
+        Routes pass it on to the other reads of the same request, so that one
+        request lists the run once (each provider call costs a round trip to
+        the Rust data server).
+        """
+        listing = self._provider.list_tensors(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=metadata.PLUGIN_NAME,
+            run_tag_filter=provider.RunTagFilter(runs=[run]),
+        )
+        tags = listing.get(run, {})
+        if not tags and not self._feature_map_tags(ctx, experiment, run):
+            raise errors.NotFoundError(f"run {run!r} holds no netviz data")
+        return tags
+
+    def layer_table(
+        self, ctx: Any, experiment: str, run: str, tag: str, tags: dict[str, Any] | None = None
+    ) -> data.LayerTable:
+        """The statistics table of ``tag`` (gradient flow or activations) in ``run``.
+
+        ``tags`` is the run's ``run_tags`` if the caller has it already.
+        """
+        series = _series(self.run_tags(ctx, experiment, run) if tags is None else tags, run, tag)
         content = _content(series, run, tag)
         key = (experiment, run, tag, series.max_step, series.max_wall_time, self._tensor_downsample)
 
@@ -100,17 +120,31 @@ class NetVizReader:
     def alerts(self, ctx: Any, experiment: str, run: str) -> tuple[list[dict[str, Any]], int]:
         """The run's alert history (oldest first) and the count the writer left out.
 
-        Reads only the newest ``netviz/alerts`` event: each one holds the whole
-        history, and TensorBoard's sampling always keeps the newest event. The
-        count left out is the newest ``netviz/alerts_omitted`` scalar, because
-        TensorBoard keeps only the first metadata (so the first ``omitted``) of a tag.
+        The count left out is the newest ``netviz/alerts_omitted`` scalar,
+        because TensorBoard keeps only the first metadata (so the first
+        ``omitted``) of a tag.
         """
-        listing = self._run_listing(ctx, experiment, run)
-        if metadata.ALERTS_TAG not in listing:
-            return [], 0
-        newest = self._read_tensors(ctx, experiment, run, metadata.ALERTS_TAG, 1)
-        alerts = _alerts_of(newest[-1]) if newest else []
-        return alerts, self._alerts_omitted(ctx, experiment, run)
+        history = self.alert_history(ctx, experiment, run, self.run_tags(ctx, experiment, run))
+        return history, self._alerts_omitted(ctx, experiment, run) if history else 0
+
+    def alert_history(
+        self, ctx: Any, experiment: str, run: str, tags: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The run's alert history, oldest first, from its ``run_tags``.
+
+        Reads only the newest ``netviz/alerts`` event: each one holds the whole
+        history, and TensorBoard's sampling always keeps the newest event.
+        """
+        series = tags.get(metadata.ALERTS_TAG)
+        if series is None:
+            return []
+        key = (experiment, run, metadata.ALERTS_TAG, series.max_step, series.max_wall_time)
+
+        def load() -> list[dict[str, Any]]:
+            newest = self._read_tensors(ctx, experiment, run, metadata.ALERTS_TAG, 1)
+            return _alerts_of(newest[-1]) if newest else []
+
+        return self._tables.get_or_load(key, load, size=lambda alerts: 1024 * (1 + len(alerts)))
 
     def _alerts_omitted(self, ctx: Any, experiment: str, run: str) -> int:
         newest = self._provider.read_scalars(
@@ -127,7 +161,7 @@ class NetVizReader:
     def attention(self, ctx: Any, experiment: str, run: str, layer: str) -> tuple[dict[str, Any], list]:
         """The attention content and kept ``TensorDatum`` values of one layer."""
         tag = metadata.ATTENTION_TAG_PREFIX + layer
-        series = self._tensor_series(ctx, experiment, run, tag, what=f"attention layer {layer!r}")
+        series = _series(self.run_tags(ctx, experiment, run), run, tag, what=f"attention layer {layer!r}")
         content = _content(series, run, tag)
         stored = self._read_tensors(ctx, experiment, run, tag, self._tensor_downsample)
         return content, [d for d in stored if np.ndim(d.numpy) == 3]
@@ -151,7 +185,7 @@ class NetVizReader:
         return self._provider.read_blob(ctx, blob_key=blob_key)
 
     def _run_summary(
-        self, ctx: Any, experiment: str, run: str, tags: dict, feature_map_tags: dict, alert_counts: dict
+        self, ctx: Any, experiment: str, run: str, tags: dict, feature_map_tags: dict
     ) -> dict[str, Any]:
         summary: dict[str, Any] = {"run": run}
         problems: list[str] = []
@@ -165,7 +199,7 @@ class NetVizReader:
             if tag not in tags:
                 continue
             try:
-                table = self.layer_table(ctx, experiment, run, tag)
+                table = self.layer_table(ctx, experiment, run, tag, tags)
             except errors.NotFoundError as error:
                 problems.append(str(error))
                 continue
@@ -176,28 +210,11 @@ class NetVizReader:
         summary["attention_layers"] = data.ordered_layers(filter(None, attention), flow_order)
         maps = [metadata.layer_from_tag(t, metadata.FEATURE_MAPS_TAG_PREFIX) for t in feature_map_tags]
         summary["feature_map_layers"] = data.ordered_layers(filter(None, maps), flow_order)
-        summary["alerts"] = alert_counts.get(run, 0)
+        summary["alerts"] = len(self.alert_history(ctx, experiment, run, tags))
         summary["sampling"] = sampling
         if problems:
             summary["problems"] = problems
         return summary
-
-    def _alert_counts(self, ctx: Any, experiment: str, tensors: dict) -> dict[str, int]:
-        runs = [run for run, tags in tensors.items() if metadata.ALERTS_TAG in tags]
-        if not runs:
-            return {}
-        newest = self._provider.read_tensors(
-            ctx,
-            experiment_id=experiment,
-            plugin_name=metadata.PLUGIN_NAME,
-            downsample=1,
-            run_tag_filter=provider.RunTagFilter(runs=runs, tags=[metadata.ALERTS_TAG]),
-        )
-        counts = {}
-        for run, by_tag in newest.items():
-            stored = by_tag.get(metadata.ALERTS_TAG)
-            counts[run] = len(_alerts_of(stored[-1])) if stored else 0
-        return counts
 
     def _feature_map_tags(self, ctx: Any, experiment: str, run: str | None = None) -> dict[str, dict]:
         listing = self._provider.list_blob_sequences(
@@ -213,25 +230,6 @@ class NetVizReader:
                 found[name] = maps
         return found
 
-    def _run_listing(self, ctx: Any, experiment: str, run: str) -> dict:
-        """The run's netviz tensor series; 404 if the run holds no netviz data at all."""
-        listing = self._provider.list_tensors(
-            ctx,
-            experiment_id=experiment,
-            plugin_name=metadata.PLUGIN_NAME,
-            run_tag_filter=provider.RunTagFilter(runs=[run]),
-        )
-        tags = listing.get(run, {})
-        if not tags and not self._feature_map_tags(ctx, experiment, run):
-            raise errors.NotFoundError(f"run {run!r} holds no netviz data")
-        return tags
-
-    def _tensor_series(self, ctx: Any, experiment: str, run: str, tag: str, what: str | None = None):
-        series = self._run_listing(ctx, experiment, run).get(tag)
-        if series is None:
-            raise errors.NotFoundError(f"run {run!r} has no {what or tag}")
-        return series
-
     def _read_tensors(self, ctx: Any, experiment: str, run: str, tag: str, downsample: int) -> list:
         stored = self._provider.read_tensors(
             ctx,
@@ -241,6 +239,13 @@ class NetVizReader:
             run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
         )
         return stored.get(run, {}).get(tag, [])
+
+
+def _series(tags: dict[str, Any], run: str, tag: str, what: str | None = None) -> Any:
+    series = tags.get(tag)
+    if series is None:
+        raise errors.NotFoundError(f"run {run!r} has no {what or tag}")
+    return series
 
 
 def _content(series: Any, run: str, tag: str) -> dict[str, Any]:

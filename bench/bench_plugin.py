@@ -1,0 +1,222 @@
+"""Server time and payload size of the netviz ``gradient_flow`` route on a large run.
+
+The run: ``--layers`` x ``--steps`` gradient statistics (default 500 x 10,000,
+all 7 columns, about 140 MB of events) with a few alerts, read with every event
+kept (``--samples_per_plugin=netviz=0``). Requests use the default step cap
+(500 steps) and accept gzip, as a browser does.
+
+Two servers are measured:
+- in process: the plugin inside TensorBoard's WSGI app over the Python data
+  provider (what ``--load_fast=false`` uses), timed around the WSGI call. "cold"
+  is a fresh plugin (empty table cache: read through the provider, shape,
+  encode); "warm" reuses the table cache (shape and encode only).
+- a real ``tensorboard`` process with its default Rust loader, timed around
+  the HTTP request on 127.0.0.1; its first request is the cold one.
+
+The baseline, interleaved with the plugin requests in the same server, is
+TensorBoard's own Scalars route reading the run's ``netviz/global_grad_norm``
+scalar (10,000 steps): each plugin time is also given as a ratio to it.
+
+Usage:
+    .venv/bin/python bench/bench_plugin.py [--layers 500] [--steps 10000] [--repeats 11]
+        [--logdir /tmp/netviz_bench_logs] [--skip-process]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tensorboard.backend import application  # noqa: E402
+from tensorboard.plugins import base_plugin  # noqa: E402
+from tensorboard.plugins.scalar import scalars_plugin  # noqa: E402
+from werkzeug.test import Client  # noqa: E402
+
+from tb_netviz.plugin.loader import NetVizLoader  # noqa: E402
+from tb_netviz.summary import GRADIENT_STATS, NetVizWriter  # noqa: E402
+from tests.plugin_backend.conftest import python_data_provider  # noqa: E402
+from tests.tb_server import TensorBoardServer  # noqa: E402
+
+RUN = "big"
+FLOW_ALL = "/data/plugin/netviz/gradient_flow?run=big"
+FLOW_ONE = "/data/plugin/netviz/gradient_flow?run=big&stats=grad_l2"
+BASELINE = "/data/plugin/scalars/scalars?run=big&tag=netviz/global_grad_norm"
+GZIP = {"Accept-Encoding": "gzip"}
+BASELINE_LABEL = "Scalars route, global_grad_norm, 1,000 kept points (baseline)"
+TABLE_HEAD = "| request | median ms | min-max ms | n | ratio to baseline (median) |"
+
+
+def write_run(logdir: Path, layers: int, steps: int) -> None:
+    """Write the benchmark run once; a complete earlier one is reused."""
+    done = logdir / RUN / "complete"
+    if done.exists() and done.read_text() == f"{layers}x{steps}":
+        return
+    names = [f"block{i // 4}.layer{i % 4}" for i in range(layers)]
+    rng = np.random.default_rng(0)
+    base = rng.lognormal(-6, 2, size=(layers, 1)).astype(np.float32)
+    alert_steps = {steps // 3, steps // 2, (2 * steps) // 3}
+    history = []
+    with NetVizWriter(logdir / RUN, max_queue=steps + 16) as writer:
+        for step in range(steps):
+            table = np.repeat(base, len(GRADIENT_STATS), axis=1) * (1 + 0.01 * (step % 100))
+            table[:, GRADIENT_STATS.index("has_grad")] = 1.0
+            table[:, GRADIENT_STATS.index("grad_nonfinite")] = 0.0
+            writer.gradient_flow(step, names, table, log_every_n_steps=1)
+            writer.scalar(step, "netviz/global_grad_norm", float(np.linalg.norm(table[:, 0])))
+            if step in alert_steps:
+                history.append(
+                    {
+                        "kind": "exploding",
+                        "layer": names[7],
+                        "step": step,
+                        "value": 12.0,
+                        "threshold": 10.0,
+                        "message": f"exploding gradient at step {step}",
+                    }
+                )
+                writer.alerts(step, history)
+            if step % 1000 == 999:
+                writer.flush()
+    assert writer.dropped == 0, f"{writer.dropped} summaries dropped while writing the benchmark run"
+    done.write_text(f"{layers}x{steps}")
+
+
+def timed_wsgi(client, path: str) -> tuple[float, int]:
+    start = time.perf_counter()
+    response = client.get(path, headers=GZIP)
+    body = response.get_data()
+    elapsed = time.perf_counter() - start
+    assert response.status_code == 200, body[:300]
+    return elapsed, len(body)
+
+
+def timed_http(url: str) -> tuple[float, int]:
+    request = urllib.request.Request(url, headers=GZIP)
+    start = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=600) as response:
+        body = response.read()
+    return time.perf_counter() - start, len(body)
+
+
+def summarize(label: str, times: list[float], baseline: list[float]) -> str:
+    ms = [t * 1000 for t in times]
+    ratios = [t / b for t, b in zip(times, baseline, strict=False)] if baseline else []
+    ratio = f"{statistics.median(ratios):.1f}x" if ratios else "-"
+    spread = f"{min(ms):.0f}-{max(ms):.0f}"
+    return f"| {label} | {statistics.median(ms):.0f} | {spread} | {len(ms)} | {ratio} |"
+
+
+def wsgi_client(provider):
+    """TensorBoard's WSGI app with a fresh netviz plugin (empty cache) and the Scalars plugin."""
+    context = base_plugin.TBContext(data_provider=provider, sampling_hints={"netviz": 0})
+    plugins = [NetVizLoader().load(context), scalars_plugin.ScalarsPlugin(context)]
+    return Client(application.TensorBoardWSGI(plugins, data_provider=provider))
+
+
+def bench_in_process(logdir: Path, repeats: int) -> list[str]:
+    started = time.perf_counter()
+    provider = python_data_provider(logdir, {"netviz": 0})
+    load_seconds = time.perf_counter() - started
+    client = wsgi_client(provider)
+    cold = {FLOW_ALL: [], FLOW_ONE: []}
+    cold_base = {FLOW_ALL: [], FLOW_ONE: []}
+    for _ in range(max(3, repeats // 3)):
+        for path in (FLOW_ALL, FLOW_ONE):
+            fresh = wsgi_client(provider)
+            cold_base[path].append(timed_wsgi(fresh, BASELINE)[0])
+            cold[path].append(timed_wsgi(fresh, path)[0])
+    warm = {FLOW_ALL: [], FLOW_ONE: []}
+    base = {FLOW_ALL: [], FLOW_ONE: []}
+    sizes = {}
+    for _ in range(repeats):
+        for path in (FLOW_ALL, FLOW_ONE):
+            base[path].append(timed_wsgi(client, BASELINE)[0])
+            elapsed, sizes[path] = timed_wsgi(client, path)
+            warm[path].append(elapsed)
+    raw = {path: len(client.get(path).get_data()) for path in (FLOW_ALL, FLOW_ONE)}
+    return [
+        f"In process, Python data provider (the event files took {load_seconds:.0f} s to load):",
+        "",
+        TABLE_HEAD,
+        "|---|---|---|---|---|",
+        summarize(BASELINE_LABEL, base[FLOW_ALL] + base[FLOW_ONE], []),
+        summarize("gradient_flow, all 7 columns, cold", cold[FLOW_ALL], cold_base[FLOW_ALL]),
+        summarize("gradient_flow, all 7 columns, warm", warm[FLOW_ALL], base[FLOW_ALL]),
+        summarize("gradient_flow, stats=grad_l2, cold", cold[FLOW_ONE], cold_base[FLOW_ONE]),
+        summarize("gradient_flow, stats=grad_l2, warm", warm[FLOW_ONE], base[FLOW_ONE]),
+        "",
+        _size_table(raw, sizes),
+    ]
+
+
+def _size_table(raw: dict[str, int], gzipped: dict[str, int]) -> str:
+    rows = ["| response | JSON bytes | gzip bytes (as sent to a browser) |", "|---|---|---|"]
+    for label, path in (("all 7 columns", FLOW_ALL), ("stats=grad_l2", FLOW_ONE)):
+        rows.append(
+            f"| {label}, 500 steps x 500 layers | {raw[path] / 1e6:.2f} MB | {gzipped[path] / 1e6:.2f} MB |"
+        )
+    return "\n".join(rows)
+
+
+def bench_process(logdir: Path, repeats: int, steps: int) -> list[str]:
+    with TensorBoardServer(logdir, extra_args=["--samples_per_plugin=netviz=0"], timeout=600) as server:
+        server.wait_for(lambda: _fully_loaded(server, steps), "the benchmark run to load", timeout=600)
+        cold = {}
+        for path in (FLOW_ALL, FLOW_ONE):
+            timed_http(server.url + BASELINE)
+            cold[path] = [timed_http(server.url + path)[0]]
+        warm = {FLOW_ALL: [], FLOW_ONE: []}
+        base = {FLOW_ALL: [], FLOW_ONE: []}
+        for _ in range(repeats):
+            for path in (FLOW_ALL, FLOW_ONE):
+                base[path].append(timed_http(server.url + BASELINE)[0])
+                warm[path].append(timed_http(server.url + path)[0])
+    return [
+        "Real `tensorboard` process, default Rust loader, `--samples_per_plugin=netviz=0`, "
+        "HTTP on 127.0.0.1:",
+        "",
+        TABLE_HEAD,
+        "|---|---|---|---|---|",
+        summarize(BASELINE_LABEL, base[FLOW_ALL] + base[FLOW_ONE], []),
+        summarize("gradient_flow, all 7 columns, cold (first request)", cold[FLOW_ALL], []),
+        summarize("gradient_flow, all 7 columns, warm", warm[FLOW_ALL], base[FLOW_ALL]),
+        summarize("gradient_flow, stats=grad_l2 (table cached by the request above)", cold[FLOW_ONE], []),
+        summarize("gradient_flow, stats=grad_l2, warm", warm[FLOW_ONE], base[FLOW_ONE]),
+    ]
+
+
+def _fully_loaded(server, steps: int) -> bool:
+    """The scalar of the last step is written after its gradient flow: once it is read, all is."""
+    status, body, _ = server.get(BASELINE)
+    return status == 200 and bool(json.loads(body)) and json.loads(body)[-1][1] == steps - 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, default=500)
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--logdir", type=Path, default=Path("/tmp/netviz_bench_logs"))
+    parser.add_argument("--skip-process", action="store_true")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    write_run(args.logdir, args.layers, args.steps)
+    print(f"benchmark run ready in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    lines = [f"{args.layers} layers x {args.steps} steps, default step cap (500).", ""]
+    lines += bench_in_process(args.logdir, args.repeats)
+    if not args.skip_process:
+        lines += [""] + bench_process(args.logdir, args.repeats, args.steps)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
