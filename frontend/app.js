@@ -27,6 +27,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   let loading = 0;
   let timer = null;
   let idlePolls = 0;
+  let lastLoadMs = 0;
 
   const actions = {
     selectRun: (run) => loadRun(run),
@@ -76,8 +77,19 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     state.notes = [...samplingNotes(state.runInfo, state.table), ...(state.notice ? [state.notice] : [])];
     main.hidden = state.phase !== 'ready';
     document.body.dataset.netvizPhase = state.phase;
+    const failed = [];
     for (const view of views) {
-      if (view === toolbar || state.phase === 'ready') view.update(state);
+      if (view !== toolbar && state.phase !== 'ready') continue;
+      // One view failing on odd data must not blank the others.
+      try {
+        view.update(state);
+      } catch (error) {
+        failed.push(error);
+      }
+    }
+    if (failed.length) {
+      console.error('netviz: a view could not be drawn', ...failed);
+      toolbar.update({ ...state, notes: [...state.notes, `A view could not be drawn: ${failed[0].message}`] });
     }
   }
 
@@ -144,6 +156,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     let table;
     let activations = null;
     let alertList = NO_ALERTS;
+    const started = performance.now();
     try {
       const [flow, act, al] = await Promise.all([
         getGradientFlow(run, { maxSteps: MAX_STEPS }),
@@ -158,6 +171,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       return;
     }
     if (ticket !== loading) return;
+    lastLoadMs = performance.now() - started;
     if (!table.steps.length || !table.layers.length) {
       showStatus('empty', `Run “${run}” has no logged steps yet.`, ['Wait for the first logged training step, or press Reload.'], { label: 'Reload', run: reload });
       return;
@@ -232,12 +246,21 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     await loadRun(state.run, { quiet: true });
   }
 
+  // Polls are chained, not on a fixed interval: a run whose data takes long to
+  // load is polled less often (never more than a tenth of the time spent loading).
   function startTimer() {
-    if (!timer && refreshMs > 0) timer = setInterval(poll, refreshMs);
+    if (timer || !(refreshMs > 0)) return;
+    const next = () => {
+      timer = setTimeout(async () => {
+        await poll();
+        if (timer) next();
+      }, Math.max(refreshMs, 10 * lastLoadMs));
+    };
+    next();
   }
 
   function stopTimer() {
-    if (timer) clearInterval(timer);
+    if (timer) clearTimeout(timer);
     timer = null;
   }
 

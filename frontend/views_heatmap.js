@@ -172,9 +172,13 @@ export function createHeatmap(actions) {
     tooltip.dataset.layer = table.layers[cell.row];
     tooltip.dataset.step = String(table.steps[cell.col]);
     tooltip.hidden = false;
-    const maxX = (wrap.clientWidth || 600) - 220;
-    tooltip.style.left = `${Math.max(0, Math.min(maxX, x + 14))}px`;
-    tooltip.style.top = `${y + 14}px`;
+    // Keep the tooltip inside the panel: flip it above or left of the pointer near an edge.
+    const width = tooltip.offsetWidth || 220;
+    const height = tooltip.offsetHeight || 70;
+    const left = x + 14 + width > wrap.clientWidth ? x - 14 - width : x + 14;
+    const top = y + 14 + height > wrap.clientHeight ? y - 14 - height : y + 14;
+    tooltip.style.left = `${Math.max(0, left)}px`;
+    tooltip.style.top = `${Math.max(0, top)}px`;
   }
 
   canvas.addEventListener('mousemove', (event) => {
