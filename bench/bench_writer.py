@@ -158,6 +158,7 @@ def measure(rounds: int, calls: int) -> dict:
         "crc_ms_per_mb": crc_ms_per_mb(),
         "rounds": rounds,
         "calls": calls,
+        "load_average": os.getloadavg(),
         "results": {
             name: {
                 "mb_per_s_median": statistics.median(values),
@@ -197,7 +198,10 @@ def crc_ms_per_mb() -> dict[str, float]:
 def table(result: dict) -> str:
     lines = [
         f"TensorFlow importable: {result['tensorflow_visible']}; torch SummaryWriter file layer: "
-        f"`{result['torch_file_layer']}`; TensorBoard record checksum: `{result['crc_used_by_tensorboard']}`",
+        f"`{result['torch_file_layer']}`; TensorBoard record checksum: "
+        f"`{result['crc_used_by_tensorboard']}`; "
+        f"load average after the run: {', '.join(f'{x:.1f}' for x in result['load_average'])} "
+        f"on {os.cpu_count()} cores",
         "",
         "| writer | MB/s median (min-max) | blocked per call ms: median | p90 | max | round medians |",
         "|---|---|---|---|---|---|",
@@ -206,7 +210,8 @@ def table(result: dict) -> str:
         rounds = ", ".join(f"{m:.2f}" for m in r["blocked_ms_round_medians"])
         lines.append(
             f"| {name} | {r['mb_per_s_median']:.1f} ({r['mb_per_s_min']:.1f}-{r['mb_per_s_max']:.1f}) | "
-            f"{r['blocked_ms_median']:.2f} | {r['blocked_ms_p90']:.2f} | {r['blocked_ms_max']:.2f} | {rounds} |"
+            f"{r['blocked_ms_median']:.2f} | {r['blocked_ms_p90']:.2f} | {r['blocked_ms_max']:.2f} | "
+            f"{rounds} |"
         )
     lines += [
         "",

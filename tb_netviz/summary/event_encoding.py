@@ -41,8 +41,9 @@ def event_chunks(wall_time: float, step: int, serialized_values: Sequence[bytes]
         summary += [_VALUE + _varint(len(value)), value]
     summary_length = sum(len(chunk) for chunk in summary)
     head = b""
-    if wall_time != 0:
-        head += _WALL_TIME + struct.pack("<d", wall_time)
+    wall_time_bits = struct.pack("<d", wall_time)
+    if wall_time_bits != bytes(8):  # proto3 leaves out +0.0 only (not -0.0)
+        head += _WALL_TIME + wall_time_bits
     if step != 0:
         head += _STEP + _varint(step & 0xFFFFFFFFFFFFFFFF)  # int64 is two's complement on the wire
     return [head + _SUMMARY + _varint(summary_length), *summary]

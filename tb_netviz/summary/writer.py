@@ -37,6 +37,21 @@ class NetVizWriter:
 
     Raises:
         LogDirError: ``log_dir`` cannot be created or written.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> writer = NetVizWriter(tempfile.mkdtemp())
+        >>> writer.attention(5, "encoder.self_attn", np.full((2, 3, 3), 1 / 3), tokens=["a", "b", "c"])
+        True
+        >>> writer.feature_maps(5, "features.0", np.random.rand(8, 6, 6), max_channels=4)
+        True
+        >>> writer.histogram(5, "netviz/histograms/fc", np.random.randn(100))
+        True
+        >>> writer.alerts(5, [{"kind": "nonfinite", "layer": "fc", "step": 5}])
+        True
+        >>> writer.close()
+        >>> writer.dropped
+        0
     """
 
     def __init__(self, log_dir: str | os.PathLike, **writer_options: Any) -> None:
@@ -45,7 +60,7 @@ class NetVizWriter:
 
     @property
     def dropped(self) -> int:
-        """Summaries not written (see ``EventWriter``)."""
+        """Summaries not written: queue full, write failure, or logged while closing (see ``EventWriter``)."""
         return self.events.dropped
 
     def gradient_flow(
