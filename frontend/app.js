@@ -3,7 +3,9 @@
 
 import { ApiError, getActivations, getAlerts, getGradientFlow, getRuns } from './api.js';
 import { h, replaceChildren } from './dom.js';
-import { decodeAlerts, decodeTable, filterLayers, nearestStepIndex, runSignature, samplingNotes } from './shape.js';
+import {
+  decodeAlerts, decodeTable, filterLayers, nearestStepIndex, runProblems, runSignature, samplingNotes,
+} from './shape.js';
 import { createAttention } from './views_attention.js';
 import { createBarChart } from './views_bars.js';
 import { createLayerDetail } from './views_detail.js';
@@ -74,7 +76,9 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   }
 
   function render() {
-    state.notes = [...samplingNotes(state.runInfo, state.table), ...(state.notice ? [state.notice] : [])];
+    state.notes = [
+      ...runProblems(state.runInfo), ...samplingNotes(state.runInfo, state.table), ...(state.notice ? [state.notice] : []),
+    ];
     main.hidden = state.phase !== 'ready';
     document.body.dataset.netvizPhase = state.phase;
     const failed = [];

@@ -530,6 +530,16 @@ export function samplingNotes(runInfo, table) {
 }
 
 /**
+ * The plugin's messages about data of the run it could not read (for example,
+ * written by a newer tb-netviz), as notes for the user.
+ * @example runProblems({problems: ['upgrade tb-netviz']}) // ['upgrade tb-netviz']
+ */
+export function runProblems(runInfo) {
+  const problems = runInfo && Array.isArray(runInfo.problems) ? runInfo.problems : [];
+  return problems.map(String);
+}
+
+/**
  * A value that changes whenever a run gains steps or alerts: used by the
  * periodic refresh to decide whether to reload.
  */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import {
   KIND, alertTitle, attentionMatrix, axisFraction, axisTicks, barDomain, barModel, buildHeatmap, cellAt,
   cellKind, cellValue, decodeAlerts, decodeNumber, decodeTable, downsampleSeries, filterLayers, formatExact,
-  formatShort, layerSeries, layerStates, nearestStepIndex, runSignature, samplingNotes, thresholdsFromAlerts,
+  formatShort, layerSeries, layerStates, nearestStepIndex, runProblems, runSignature, samplingNotes, thresholdsFromAlerts,
   usesLog,
 } from '../../frontend/shape.js';
 
@@ -271,4 +271,11 @@ test('cellAt maps a pointer position to a heatmap cell', () => {
   assert.deepEqual(cellAt(99.9, 9.9, grid), { row: 1, col: 9 });
   assert.equal(cellAt(100, 5, grid), null);
   assert.equal(cellAt(-1, 5, grid), null);
+});
+
+test('problems the plugin reports about a run become notes', () => {
+  assert.deepEqual(runProblems({ problems: ['gradient_flow was written by a newer tb-netviz: upgrade'] }),
+    ['gradient_flow was written by a newer tb-netviz: upgrade']);
+  assert.deepEqual(runProblems({}), []);
+  assert.deepEqual(runProblems(null), []);
 });
