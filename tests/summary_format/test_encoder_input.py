@@ -14,7 +14,9 @@ from tensorboard.util import tensor_util
 
 from tb_netviz import summary
 from tb_netviz.summary import encoders
+from tb_netviz.summary.images import encode_png
 from tests.summary_format.event_records import summary_events
+from tests.summary_format.png_decode import decode_png
 
 S = len(summary.GRADIENT_STATS)
 A = len(summary.ACTIVATION_STATS)
@@ -248,3 +250,24 @@ def test_self_attention_tokens_equal_for_both_axes_are_stored_once():
 def test_non_string_tokens_are_stored_as_their_text():
     content = encoders.attention_content("attn", np.ones((1, 2, 2)), [101, 2023])
     assert content["tokens"] == ["101", "2023"]
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 3), (5, 7, 4), (1, 1)], ids=str)
+def test_png_of_grey_rgb_and_rgba_images_decodes_to_the_same_pixels(shape):
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    np.testing.assert_array_equal(decode_png(encode_png(image)), image)
+
+
+@pytest.mark.parametrize(
+    "image, message",
+    [
+        (np.zeros((2, 2), np.float32), "must be uint8"),
+        (np.zeros((2, 2, 2), np.uint8), r"\[H, W, 3\]"),
+        (np.zeros((0, 2), np.uint8), r"got \(0, 2, 1\)"),
+        (np.zeros(4, np.uint8), r"got \(4,\)"),
+    ],
+    ids=["float", "two-channels", "empty", "one-dimensional"],
+)
+def test_png_of_an_unsupported_image_is_refused(image, message):
+    with pytest.raises(ValueError, match=message):
+        encode_png(image)

@@ -80,6 +80,7 @@ def test_directory_removed_mid_run_warns_once_keeps_training_and_counts_dropped(
     assert "was removed" in failure and "training goes on" in failure
     writer.close()
     assert write_warnings(caught)[-1].startswith(f"tb-netviz dropped 8 summaries for {log_dir}")
+    assert caught[-1].filename == __file__  # NetVizWriter.close -> EventWriter.close: still the caller's line
     assert not log_dir.exists()  # the writer does not resurrect a directory the user deleted
 
 
@@ -211,6 +212,19 @@ def test_essential_summary_is_dropped_and_counted_after_its_timeout(tmp_path, ca
     gated.release()
     gated.writer.close()
     assert logged_steps(tmp_path) == [0, 1]
+
+
+def test_close_returns_within_its_timeout_when_the_writer_is_stuck_and_the_data_still_lands(tmp_path):
+    gated = GatedWriter(tmp_path, max_queue=2, essential_timeout=1.0)
+    gated.writer._flush_secs = 0.2
+    start = time.perf_counter()
+    gated.writer.close(timeout=0.3)
+    assert time.perf_counter() - start < 2
+    assert gated.writer.add(lambda: [scalar_value("late", 1.0)], step=9) is False
+    gated.release()
+    gated.writer._thread.join(10)
+    assert not gated.writer._thread.is_alive()
+    assert logged_steps(tmp_path) == [0, 1, 2]
 
 
 def test_dropped_is_exact_when_many_threads_log_into_a_tiny_queue(tmp_path, caught):
