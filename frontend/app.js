@@ -15,7 +15,7 @@ import { createToolbar } from './views_toolbar.js';
 
 const REFRESH_MS = 15000;
 const IDLE_POLLS_BEFORE_PAUSE = 20;
-const MAX_STEPS = 1000;
+const MAX_STEPS = 500;
 const NO_ALERTS = Object.freeze({ alerts: [], byLayer: new Map(), omitted: 0 });
 
 /** Create the dashboard inside `root` and start loading. Returns the controller. */

@@ -108,6 +108,8 @@ export function createAttention() {
     replaceChildren(rowLabels, matrix.rowLabels.map((t, i) => label(t, i, 'att-label')));
     replaceChildren(colLabels, matrix.colLabels.map((t, i) => label(t, i, 'att-label')));
     colLabels.style.width = `${matrix.cols * cell}px`;
+    const longest = Math.max(...matrix.colLabels.map((t) => t.length));
+    colLabels.style.height = `${Math.min(90, 10 + longest * 7)}px`;
     readout.textContent = `${matrix.rows} queries × ${matrix.cols} keys, ${matrix.heads} heads; colour 0 → ${formatShort(matrix.max)}. Hover a cell for its weight.`;
     element.dataset.step = String(answer.step);
   }

@@ -17,7 +17,12 @@ export function createLayerDetail(actions) {
   const activations = h('div', { class: 'chart-grid' });
   const activationsHead = h('h3', { text: 'Activation statistics (probe batch)' });
   const mapsStep = h('select', { attrs: { 'aria-label': 'Feature map step', id: 'nv-fm-step' }, on: { change: () => showMap() } });
-  const mapsImage = h('img', { class: 'feature-maps', attrs: { alt: '' } });
+  const mapsImage = h('img', {
+    class: 'feature-maps',
+    attrs: { alt: '' },
+    // Feature maps are small (a few pixels per channel): enlarge them by a whole factor.
+    on: { load: () => { mapsImage.style.width = `${Math.min(480, mapsImage.naturalWidth * Math.max(1, Math.floor(320 / mapsImage.naturalWidth)))}px`; } },
+  });
   const mapsNote = h('p', { class: 'muted' });
   const maps = h('div', { class: 'feature-maps-box' },
     h('h3', { text: 'Feature maps' }),
