@@ -116,8 +116,12 @@ class TorchSummaryWriter:
         return f"{gfile.__module__}.{gfile.__qualname__}"
 
 
-def one_round(kind, calls: int, weights, value) -> tuple[float, list[float]]:
-    """(MB/s until flushed, seconds blocked per call) for ``calls`` back-to-back 1 MB log calls."""
+def one_round(kind, calls: int, weights, value, pause: float) -> tuple[float, list[float]]:
+    """(MB/s until flushed, seconds blocked per call) for ``calls`` 1 MB log calls.
+
+    ``pause`` seconds of GIL-free waiting follow each call (0: back to back), like a
+    training step whose kernels run outside the interpreter.
+    """
     with tempfile.TemporaryDirectory(prefix="bench-writer-") as log_dir:
         writer = kind(log_dir, weights, value)
         blocked = []
@@ -126,6 +130,8 @@ def one_round(kind, calls: int, weights, value) -> tuple[float, list[float]]:
             before = time.perf_counter()
             writer.log(step)
             blocked.append(time.perf_counter() - before)
+            if pause:
+                time.sleep(pause)
         writer.flush()
         elapsed = time.perf_counter() - start
         writer.close()
@@ -134,21 +140,33 @@ def one_round(kind, calls: int, weights, value) -> tuple[float, list[float]]:
     return calls * PAYLOAD_MB / elapsed, blocked
 
 
-def measure(rounds: int, calls: int) -> dict:
+def blocking_summary(seconds: list[float], round_medians: list[float]) -> dict[str, object]:
+    return {
+        "median": 1e3 * statistics.median(seconds),
+        "p90": 1e3 * float(np.percentile(seconds, 90)),
+        "max": 1e3 * max(seconds),
+        "round_medians": [1e3 * m for m in round_medians],
+    }
+
+
+def measure(rounds: int, calls: int, pause_ms: float) -> dict:
     weights = np.random.default_rng(0).random(SHAPE, dtype=np.float32)
     value = encoders.attention_value("encoder.self_attn", weights)
     kinds = [NetViz, TensorBoardEventFileWriter, TorchSummaryWriter]
+    scenarios = {"burst": 0.0, "paced": pause_ms / 1e3}
     throughput = {k.name: [] for k in kinds}
-    blocked = {k.name: [] for k in kinds}
-    round_medians = {k.name: [] for k in kinds}
+    blocked = {(k.name, s): [] for k in kinds for s in scenarios}
+    round_medians = {(k.name, s): [] for k in kinds for s in scenarios}
     for kind in kinds:  # warm-up: imports, first file, thread start
-        one_round(kind, 2, weights, value)
+        one_round(kind, 2, weights, value, 0.0)
     for r in range(rounds):
         for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
-            mb_per_s, per_call = one_round(kind, calls, weights, value)
-            throughput[kind.name].append(mb_per_s)
-            blocked[kind.name].extend(per_call)
-            round_medians[kind.name].append(statistics.median(per_call))
+            for scenario, pause in scenarios.items():
+                mb_per_s, per_call = one_round(kind, calls, weights, value, pause)
+                if scenario == "burst":
+                    throughput[kind.name].append(mb_per_s)
+                blocked[kind.name, scenario].extend(per_call)
+                round_medians[kind.name, scenario].append(statistics.median(per_call))
     baseline = TensorBoardEventFileWriter.name
     ratios = [n / b for n, b in zip(throughput[NetViz.name], throughput[baseline], strict=True)]
     return {
@@ -158,16 +176,17 @@ def measure(rounds: int, calls: int) -> dict:
         "crc_ms_per_mb": crc_ms_per_mb(),
         "rounds": rounds,
         "calls": calls,
+        "pause_ms": pause_ms,
         "load_average": os.getloadavg(),
         "results": {
             name: {
                 "mb_per_s_median": statistics.median(values),
                 "mb_per_s_min": min(values),
                 "mb_per_s_max": max(values),
-                "blocked_ms_median": 1e3 * statistics.median(blocked[name]),
-                "blocked_ms_p90": 1e3 * float(np.percentile(blocked[name], 90)),
-                "blocked_ms_max": 1e3 * max(blocked[name]),
-                "blocked_ms_round_medians": [1e3 * m for m in round_medians[name]],
+                **{
+                    f"blocked_ms_{s}": blocking_summary(blocked[name, s], round_medians[name, s])
+                    for s in scenarios
+                },
             }
             for name, values in throughput.items()
         },
@@ -196,22 +215,25 @@ def crc_ms_per_mb() -> dict[str, float]:
 
 
 def table(result: dict) -> str:
+    load = ", ".join(f"{x:.1f}" for x in result["load_average"])
     lines = [
         f"TensorFlow importable: {result['tensorflow_visible']}; torch SummaryWriter file layer: "
         f"`{result['torch_file_layer']}`; TensorBoard record checksum: "
-        f"`{result['crc_used_by_tensorboard']}`; "
-        f"load average after the run: {', '.join(f'{x:.1f}' for x in result['load_average'])} "
+        f"`{result['crc_used_by_tensorboard']}`; load average after the run: {load} "
         f"on {os.cpu_count()} cores",
         "",
-        "| writer | MB/s median (min-max) | blocked per call ms: median | p90 | max | round medians |",
-        "|---|---|---|---|---|---|",
+        f"| writer | MB/s, burst: median (min-max) | blocked ms, burst: median / p90 / max | "
+        f"blocked ms, {result['pause_ms']:g} ms steps: median / p90 / max | per-round medians, burst |",
+        "|---|---|---|---|---|",
     ]
     for name, r in result["results"].items():
-        rounds = ", ".join(f"{m:.2f}" for m in r["blocked_ms_round_medians"])
+        burst, paced = r["blocked_ms_burst"], r["blocked_ms_paced"]
         lines.append(
             f"| {name} | {r['mb_per_s_median']:.1f} ({r['mb_per_s_min']:.1f}-{r['mb_per_s_max']:.1f}) | "
-            f"{r['blocked_ms_median']:.2f} | {r['blocked_ms_p90']:.2f} | {r['blocked_ms_max']:.2f} | "
-            f"{rounds} |"
+            f"{burst['median']:.2f} / {burst['p90']:.2f} / {burst['max']:.1f} | "
+            f"{paced['median']:.2f} / {paced['p90']:.2f} / {paced['max']:.1f} | "
+            + ", ".join(f"{m:.2f}" for m in burst["round_medians"])
+            + " |"
         )
     lines += [
         "",
@@ -229,14 +251,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=12, help="1 MB log calls per writer per round")
+    parser.add_argument("--pause-ms", type=float, default=20.0, help="GIL-free step between paced calls")
     parser.add_argument(HIDE_TENSORFLOW, action="store_true", help="(internal) run with TensorFlow hidden")
     parser.add_argument("--json", action="store_true", help="(internal) print one JSON line")
     args = parser.parse_args()
-    result = measure(args.rounds, args.calls)
+    result = measure(args.rounds, args.calls, args.pause_ms)
     if args.json:
         print(json.dumps(result))
         return
-    print(f"## {PAYLOAD_MB:.0f} MB float32 tensors, {args.rounds} interleaved rounds of {args.calls} calls\n")
+    print(
+        f"## {PAYLOAD_MB:.0f} MB float32 tensors, {args.rounds} interleaved rounds of {args.calls} calls, "
+        f"back to back (burst) and after {args.pause_ms:g} ms steps (paced)\n"
+    )
     print("### TensorFlow importable\n")
     print(table(result))
     child = subprocess.run(

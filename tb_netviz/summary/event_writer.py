@@ -208,7 +208,8 @@ class EventWriter:
             return
         _live_writers.discard(self)
         try:
-            self._queue.put(None, timeout=timeout)
+            if self._thread.is_alive():
+                self._queue.put(None, timeout=timeout)
         except queue.Full:
             pass  # the thread also stops on its own once the queue is empty and _closed is set
         self._thread.join(timeout)
