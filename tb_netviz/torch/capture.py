@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -211,21 +211,37 @@ class Capture:
         )
         return None
 
-    @contextlib.contextmanager
-    def _guarded(self, what: str, step: int) -> Iterator[None]:
-        try:
-            yield
-        except Exception as error:  # logging must never end a training run
-            self._warn_once(
-                what,
-                f"tb-netviz: the {what} at step {step} could not be logged "
-                f"({type(error).__name__}: {error}); it is dropped and training goes on",
-            )
+    def _guarded(self, what: str, step: int) -> _Guard:
+        return _Guard(self, what, step)
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
             warn_from_caller(message, NetVizWriteWarning)
+
+
+class _Guard:
+    """Turns an exception in a logging step into one warning per kind; training goes on.
+
+    A class rather than ``contextlib.contextmanager`` so that the warning points at
+    the user's line (``warn_from_caller`` skips tb_netviz frames, not contextlib's).
+    """
+
+    def __init__(self, capture: Capture, what: str, step: int) -> None:
+        self.capture, self.what, self.step = capture, what, step
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, error: BaseException | None, _traceback: object) -> bool:
+        if error is None or not isinstance(error, Exception):
+            return False
+        self.capture._warn_once(
+            self.what,
+            f"tb-netviz: the {self.what} at step {self.step} could not be logged "
+            f"({type(error).__name__}: {error}); it is dropped and training goes on",
+        )
+        return True
 
 
 def _dense_grad(parameter: torch.Tensor) -> bool:

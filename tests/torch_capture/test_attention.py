@@ -80,7 +80,9 @@ def test_transformer_encoder_and_decoder_layers_give_their_attention(tmp_path):
     assert memory.shape == source.shape
 
 
-def test_encoder_stack_in_eval_fast_path_conditions_still_gives_attention_and_keeps_fast_path_setting(tmp_path):
+def test_encoder_stack_in_eval_fast_path_conditions_still_gives_attention_and_keeps_fast_path_setting(
+    tmp_path,
+):
     model = TinyTransformer().eval()
     tokens = torch.randint(0, 11, (2, 7))
     labels = [f"t{i}" for i in range(7)]
@@ -89,7 +91,12 @@ def test_encoder_stack_in_eval_fast_path_conditions_still_gives_attention_and_ke
     assert torch.backends.mha.get_fastpath_enabled()
     run = Run(tmp_path)
     for layer in ("encoder.layers.0.self_attn", "encoder.layers.1.self_attn"):
-        assert run.content(attention_tag(layer)) == {"version": 1, "kind": "attention", "layer": layer, "tokens": labels}
+        assert run.content(attention_tag(layer)) == {
+            "version": 1,
+            "kind": "attention",
+            "layer": layer,
+            "tokens": labels,
+        }
         assert dict(run.values(attention_tag(layer)))[0].shape == (4, 7, 7)
 
 
@@ -102,7 +109,8 @@ def test_token_labels_may_be_a_callable_of_the_first_sample(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "mask_kind", ["none", "causal", "bool", "float"],
+    "mask_kind",
+    ["none", "causal", "bool", "float"],
 )
 def test_sdpa_weights_match_explicit_softmax(mask_kind):
     q, k = torch.randn(2, 3, 5, 8), torch.randn(2, 3, 5, 8)
@@ -148,7 +156,9 @@ def test_sdpa_caller_gets_recomputed_attention_attributed_to_it(tmp_path, causal
     with torch.no_grad():
         q, k, _ = model.block.split(model.embed(x))
     logged = dict(Run(tmp_path).values(attention_tag("block")))[0]
-    np.testing.assert_allclose(logged, explicit_attention(q[0], k[0], causal=causal).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        logged, explicit_attention(q[0], k[0], causal=causal).numpy(), rtol=1e-5, atol=1e-6
+    )
     assert nn.functional.scaled_dot_product_attention.__name__ == "scaled_dot_product_attention"
     assert "wrap_sdpa" not in nn.functional.scaled_dot_product_attention.__qualname__
 

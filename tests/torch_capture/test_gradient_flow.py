@@ -32,7 +32,14 @@ def assert_rows_match(logged: dict, reference: dict, rtol: float = 1e-5) -> None
     for layer, row in logged.items():
         expected = reference[layer]
         assert row["has_grad"] == expected["has_grad"], layer
-        for stat in ("grad_l2", "grad_mean_abs", "grad_max_abs", "param_l2", "grad_to_param", "grad_nonfinite"):
+        for stat in (
+            "grad_l2",
+            "grad_mean_abs",
+            "grad_max_abs",
+            "param_l2",
+            "grad_to_param",
+            "grad_nonfinite",
+        ):
             if stat in expected:
                 assert row[stat] == pytest.approx(expected[stat], rel=rtol, abs=1e-7), (layer, stat)
 
@@ -66,7 +73,11 @@ def test_transformer_statistics_match_reference_and_columns_follow_the_format(tm
     content = run.content(GRADIENT_FLOW_TAG)
     assert content["stats"] == list(GRADIENT_STATS)
     assert content["log_every_n_steps"] == 1
-    assert content["layers"][:3] == ["embed", "encoder.layers.0.self_attn", "encoder.layers.0.self_attn.out_proj"]
+    assert content["layers"][:3] == [
+        "embed",
+        "encoder.layers.0.self_attn",
+        "encoder.layers.0.self_attn.out_proj",
+    ]
     assert content["layers"][-1] == "head"
     assert_rows_match(run.table(GRADIENT_FLOW_TAG, 0), reference)
 
@@ -175,7 +186,9 @@ def test_accumulated_gradients_are_the_ones_logged(tmp_path):
             (nn.functional.mse_loss(mlp(data[half]), target[half]) / 2).backward()
         viz.log_gradients(0)
     nn.functional.mse_loss(reference_mlp(data), target).backward()
-    assert_rows_match(Run(tmp_path / "mlp").table(GRADIENT_FLOW_TAG, 0), reference_gradient_rows(reference_mlp))
+    assert_rows_match(
+        Run(tmp_path / "mlp").table(GRADIENT_FLOW_TAG, 0), reference_gradient_rows(reference_mlp)
+    )
 
 
 def test_clipping_logs_unclipped_statistics_and_the_clipped_global_norm(tmp_path):
@@ -227,8 +240,12 @@ def test_bfloat16_parameters_are_measured_in_float32(tmp_path):
 def test_model_with_500_parameter_tensors_and_long_names(tmp_path):
     depth = 130
     blocks = nn.ModuleDict(
-        {f"residual_block_with_a_rather_long_descriptive_name_{i:03d}": nn.Sequential(
-            nn.Linear(8, 8), nn.LayerNorm(8)) for i in range(depth)}
+        {
+            f"residual_block_with_a_rather_long_descriptive_name_{i:03d}": nn.Sequential(
+                nn.Linear(8, 8), nn.LayerNorm(8)
+            )
+            for i in range(depth)
+        }
     )
 
     class Deep(nn.Module):

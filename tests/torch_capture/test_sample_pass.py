@@ -22,8 +22,13 @@ def all_hooks(model: nn.Module) -> list:
     found = []
     for module in model.modules():
         for attribute in (
-            "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
-            "_state_dict_hooks", "_load_state_dict_pre_hooks", "_forward_hooks_with_kwargs",
+            "_forward_hooks",
+            "_forward_pre_hooks",
+            "_backward_hooks",
+            "_backward_pre_hooks",
+            "_state_dict_hooks",
+            "_load_state_dict_pre_hooks",
+            "_forward_hooks_with_kwargs",
             "_forward_pre_hooks_with_kwargs",
         ):
             found += list(getattr(module, attribute, {}).values())
@@ -37,8 +42,12 @@ def reference_activation(output: torch.Tensor, units_dim: int) -> list[float]:
     zero = x == 0
     units = zero.movedim(units_dim, -1).reshape(-1, x.shape[units_dim])
     return [
-        x.mean().item(), x.std().item(), zero.double().mean().item(), units.all(0).double().mean().item(),
-        x.abs().max().item(), 0.0,
+        x.mean().item(),
+        x.std().item(),
+        zero.double().mean().item(),
+        units.all(0).double().mean().item(),
+        x.abs().max().item(),
+        0.0,
     ]
 
 
@@ -133,8 +142,14 @@ def test_model_pickles_and_saves_as_before_after_close(tmp_path):
     model = SmallCNN()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     keys = list(model.state_dict())
-    with NetViz(model, tmp_path / "run", sample_batch=torch.randn(2, 1, 8, 8), optimizer=optimizer,
-                log_every_n_steps=1, histograms=True) as viz:
+    with NetViz(
+        model,
+        tmp_path / "run",
+        sample_batch=torch.randn(2, 1, 8, 8),
+        optimizer=optimizer,
+        log_every_n_steps=1,
+        histograms=True,
+    ) as viz:
         for step in range(2):
             optimizer.zero_grad()
             model(torch.randn(4, 1, 8, 8)).sum().backward()
@@ -161,19 +176,32 @@ def test_sample_pass_runs_first_every_n_and_at_the_last_step(tmp_path):
 def test_layer_patterns_choose_the_layers_of_every_view(tmp_path):
     model = TinyTransformer()
     patterns = ["encoder.layers.0.*", "!encoder.layers.0.norm*", "head"]
-    with NetViz(model, tmp_path, sample_batch=torch.randint(0, 11, (2, 4)), layers=patterns,
-                log_every_n_steps=1, histograms=True) as viz:
+    with NetViz(
+        model,
+        tmp_path,
+        sample_batch=torch.randint(0, 11, (2, 4)),
+        layers=patterns,
+        log_every_n_steps=1,
+        histograms=True,
+    ) as viz:
         model(torch.randint(0, 11, (2, 4))).sum().backward()
         viz.log_gradients(0)
         viz.log_sample(0)
     run = Run(tmp_path)
     expected = [
-        "encoder.layers.0.self_attn", "encoder.layers.0.self_attn.out_proj", "encoder.layers.0.linear1",
-        "encoder.layers.0.linear2", "head",
+        "encoder.layers.0.self_attn",
+        "encoder.layers.0.self_attn.out_proj",
+        "encoder.layers.0.linear1",
+        "encoder.layers.0.linear2",
+        "head",
     ]
     assert run.content(GRADIENT_FLOW_TAG)["layers"] == expected
-    assert run.content(ACTIVATIONS_TAG)["layers"] == [n for n in expected if n != "encoder.layers.0.self_attn.out_proj"]
-    assert {t for t in run.tags if t.startswith("netviz/attention/")} == {"netviz/attention/encoder.layers.0.self_attn"}
+    assert run.content(ACTIVATIONS_TAG)["layers"] == [
+        n for n in expected if n != "encoder.layers.0.self_attn.out_proj"
+    ]
+    assert {t for t in run.tags if t.startswith("netviz/attention/")} == {
+        "netviz/attention/encoder.layers.0.self_attn"
+    }
     assert histogram_tag("weights", "head") in run.tags and histogram_tag("gradients", "head") in run.tags
     assert histogram_tag("activations", "head") in run.tags
     layer_tags = [t for t in run.tags if t.startswith(("netviz/attention/", "netviz/histograms/"))]
