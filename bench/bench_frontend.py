@@ -38,7 +38,8 @@ import { createHeatmap } from './views_heatmap.js';
 import { VIRIDIS } from './colors.js';
 
 function answer(L, S) {
-  const stats = ['grad_l2', 'grad_mean_abs', 'grad_max_abs', 'param_l2', 'grad_to_param', 'grad_nonfinite', 'has_grad'];
+  const stats = ['grad_l2', 'grad_mean_abs', 'grad_max_abs', 'param_l2', 'grad_to_param',
+    'grad_nonfinite', 'has_grad'];
   const values = [];
   let seed = 1;
   const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
@@ -53,7 +54,8 @@ function answer(L, S) {
     values.push(row);
   }
   return { run: 'bench', layers: Array.from({ length: L }, (_, j) => `layer.${j}`), stats,
-    steps: Array.from({ length: S }, (_, i) => i * 10), wall_times: [], total_steps: S, downsampled: false, values };
+    steps: Array.from({ length: S }, (_, i) => i * 10), wall_times: [], total_steps: S,
+    downsampled: false, values };
 }
 
 window.setup = (L, S) => {
@@ -167,7 +169,7 @@ def main() -> None:
                     baseline.append(page.evaluate("window.renderBaseline()"))
         version = browser.version
         browser.close()
-    ratios = [a / b for a, b in zip(ours, baseline)]
+    ratios = [a / b for a, b in zip(ours, baseline, strict=True)]
     report = {
         "chromium": version,
         "layers": args.layers,

@@ -4,7 +4,13 @@
 import { ApiError, getActivations, getAlerts, getGradientFlow, getRuns } from './api.js';
 import { h, replaceChildren } from './dom.js';
 import {
-  decodeAlerts, decodeTable, filterLayers, nearestStepIndex, runProblems, runSignature, samplingNotes,
+  decodeAlerts,
+  decodeTable,
+  filterLayers,
+  nearestStepIndex,
+  runProblems,
+  runSignature,
+  samplingNotes,
 } from './shape.js';
 import { createAttention } from './views_attention.js';
 import { createBarChart } from './views_bars.js';
@@ -21,9 +27,23 @@ const NO_ALERTS = Object.freeze({ alerts: [], byLayer: new Map(), omitted: 0 });
 /** Create the dashboard inside `root` and start loading. Returns the controller. */
 export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   const state = {
-    phase: 'loading', runs: [], run: null, runInfo: null, table: null, activations: null, alerts: NO_ALERTS,
-    stat: 'grad_l2', log: true, stepIndex: 0, layerIndex: null, pair: false, filter: '',
-    notice: '', notes: [], refreshNote: '', version: 0,
+    phase: 'loading',
+    runs: [],
+    run: null,
+    runInfo: null,
+    table: null,
+    activations: null,
+    alerts: NO_ALERTS,
+    stat: 'grad_l2',
+    log: true,
+    stepIndex: 0,
+    layerIndex: null,
+    pair: false,
+    filter: '',
+    notice: '',
+    notes: [],
+    refreshNote: '',
+    version: 0,
   };
   let followLatest = true;
   let loading = 0;
@@ -56,9 +76,12 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   const attention = createAttention(actions);
   const alerts = createAlerts(actions);
   const layers = createLayerList(actions);
-  const main = h('main', { class: 'layout' },
+  const main = h(
+    'main',
+    { class: 'layout' },
     h('aside', { class: 'sidebar' }, alerts.element, layers.element),
-    h('div', { class: 'content' }, heatmap.element, bars.element, detail.element, attention.element));
+    h('div', { class: 'content' }, heatmap.element, bars.element, detail.element, attention.element),
+  );
   replaceChildren(root, toolbar.element, status, main);
   const views = [toolbar, heatmap, bars, detail, attention, alerts, layers];
 
@@ -77,7 +100,9 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
 
   function render() {
     state.notes = [
-      ...runProblems(state.runInfo), ...samplingNotes(state.runInfo, state.table), ...(state.notice ? [state.notice] : []),
+      ...runProblems(state.runInfo),
+      ...samplingNotes(state.runInfo, state.table),
+      ...(state.notice ? [state.notice] : []),
     ];
     main.hidden = state.phase !== 'ready';
     document.body.dataset.netvizPhase = state.phase;
@@ -93,24 +118,41 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     }
     if (failed.length) {
       console.error('netviz: a view could not be drawn', ...failed);
-      toolbar.update({ ...state, notes: [...state.notes, `A view could not be drawn: ${failed[0].message}`] });
+      toolbar.update({
+        ...state,
+        notes: [...state.notes, `A view could not be drawn: ${failed[0].message}`],
+      });
     }
   }
 
   function showStatus(phase, title, lines = [], action = null) {
     state.phase = phase;
     status.className = `status status-${phase}`;
-    replaceChildren(status,
+    replaceChildren(
+      status,
       title ? h('p', { class: 'status-title', text: title }) : null,
       lines.map((line) => (line instanceof Node ? line : h('p', { text: line }))),
-      action ? h('button', { type: 'button', text: action.label, attrs: { type: 'button' }, on: { click: action.run } }) : null);
+      action
+        ? h('button', {
+            type: 'button',
+            text: action.label,
+            attrs: { type: 'button' },
+            on: { click: action.run },
+          })
+        : null,
+    );
     status.hidden = !title;
     render();
   }
 
   function showError(error, what) {
-    const lines = [error instanceof ApiError ? `${what}: ${error.message} (${error.status || 'no answer'})` : `${what}: ${error.message}`];
-    if (error instanceof ApiError && error.status === 0) lines.push('Check that TensorBoard is still running, then press Retry.');
+    const lines = [
+      error instanceof ApiError
+        ? `${what}: ${error.message} (${error.status || 'no answer'})`
+        : `${what}: ${error.message}`,
+    ];
+    if (error instanceof ApiError && error.status === 0)
+      lines.push('Check that TensorBoard is still running, then press Retry.');
     showStatus('error', 'Something went wrong', lines, { label: 'Retry', run: reload });
   }
 
@@ -131,11 +173,18 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     }
     state.runs = Array.isArray(answer.runs) ? answer.runs : [];
     if (!state.runs.length) {
-      showStatus('empty', 'No NetViz data in this log directory yet.', [
-        'Add the NetViz callback to your training loop, for example:',
-        h('pre', { text: 'from tb_netviz.keras import NetVizCallback   # or tb_netviz.torch\nmodel.fit(x, y, callbacks=[NetVizCallback(log_dir="runs/exp1", sample_batch=x[:8])])' }),
-        'and point tensorboard --logdir at the same folder. This page checks for new data every few seconds; or press Reload.',
-      ], { label: 'Reload', run: reload });
+      showStatus(
+        'empty',
+        'No NetViz data in this log directory yet.',
+        [
+          'Add the NetViz callback to your training loop, for example:',
+          h('pre', {
+            text: 'from tb_netviz.keras import NetVizCallback   # or tb_netviz.torch\nmodel.fit(x, y, callbacks=[NetVizCallback(log_dir="runs/exp1", sample_batch=x[:8])])',
+          }),
+          'and point tensorboard --logdir at the same folder. This page checks for new data every few seconds; or press Reload.',
+        ],
+        { label: 'Reload', run: reload },
+      );
       return;
     }
     const names = state.runs.map((r) => r.run);
@@ -146,15 +195,24 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   async function loadRun(run, { quiet = false } = {}) {
     const ticket = ++loading;
     const runInfo = state.runs.find((r) => r.run === run) || null;
-    const previous = { run: state.run, layer: state.table && state.layerIndex !== null ? state.table.layers[state.layerIndex] : null, step: state.table ? state.table.steps[state.stepIndex] : null };
+    const previous = {
+      run: state.run,
+      layer: state.table && state.layerIndex !== null ? state.table.layers[state.layerIndex] : null,
+      step: state.table ? state.table.steps[state.stepIndex] : null,
+    };
     state.run = run;
     state.runInfo = runInfo;
     if (!quiet) showStatus('loading', `Loading ${run}…`);
     if (!runInfo || !runInfo.gradient_flow) {
       state.table = null;
-      showStatus('empty', `Run “${run}” has no gradient statistics yet.`, [
-        'The NetViz callback writes them at every logged step (log_every_n_steps). If training has just started, wait for the first logged step; this page refreshes on its own.',
-      ], { label: 'Reload', run: reload });
+      showStatus(
+        'empty',
+        `Run “${run}” has no gradient statistics yet.`,
+        [
+          'The NetViz callback writes them at every logged step (log_every_n_steps). If training has just started, wait for the first logged step; this page refreshes on its own.',
+        ],
+        { label: 'Reload', run: reload },
+      );
       return;
     }
     let table;
@@ -177,19 +235,35 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     if (ticket !== loading) return;
     lastLoadMs = performance.now() - started;
     if (!table.steps.length || !table.layers.length) {
-      showStatus('empty', `Run “${run}” has no logged steps yet.`, ['Wait for the first logged training step, or press Reload.'], { label: 'Reload', run: reload });
+      showStatus(
+        'empty',
+        `Run “${run}” has no logged steps yet.`,
+        ['Wait for the first logged training step, or press Reload.'],
+        { label: 'Reload', run: reload },
+      );
       return;
     }
     const sameRun = previous.run === run;
     let stepIndex = table.steps.length - 1;
-    if (sameRun && !followLatest && previous.step !== null) stepIndex = nearestStepIndex(table.steps, previous.step);
+    if (sameRun && !followLatest && previous.step !== null)
+      stepIndex = nearestStepIndex(table.steps, previous.step);
     let layerIndex = sameRun && previous.layer !== null ? table.layers.indexOf(previous.layer) : -1;
     if (layerIndex < 0) layerIndex = defaultLayer(table, alertList);
     const stat = table.stats.includes(state.stat) ? state.stat : table.stats[0];
     if (!sameRun) followLatest = true;
-    Object.assign(state, { table, activations, alerts: alertList, stepIndex, layerIndex, stat, version: state.version + 1 });
+    Object.assign(state, {
+      table,
+      activations,
+      alerts: alertList,
+      stepIndex,
+      layerIndex,
+      stat,
+      version: state.version + 1,
+    });
     if (!sameRun) state.notice = '';
-    state.refreshNote = timer ? `auto-refresh on · updated ${new Date().toLocaleTimeString()}` : state.refreshNote;
+    state.refreshNote = timer
+      ? `auto-refresh on · updated ${new Date().toLocaleTimeString()}`
+      : state.refreshNote;
     status.hidden = true;
     state.phase = 'ready';
     render();
@@ -209,12 +283,20 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     const stepIndex = nearestStepIndex(table.steps, alert.step);
     const notes = [];
     if (table.steps[stepIndex] !== alert.step) {
-      notes.push(`Step ${alert.step} was not kept by TensorBoard; showing the nearest kept step ${table.steps[stepIndex]}.`);
+      notes.push(
+        `Step ${alert.step} was not kept by TensorBoard; showing the nearest kept step ${table.steps[stepIndex]}.`,
+      );
     }
     if (layerIndex < 0) notes.push(`Layer “${alert.layer}” is not in the gradient statistics of this run.`);
-    const filter = layerIndex >= 0 && !filterLayers(table.layers, state.filter).includes(layerIndex) ? '' : state.filter;
+    const filter =
+      layerIndex >= 0 && !filterLayers(table.layers, state.filter).includes(layerIndex) ? '' : state.filter;
     followLatest = stepIndex === table.steps.length - 1;
-    set({ stepIndex, layerIndex: layerIndex >= 0 ? layerIndex : state.layerIndex, notice: notes.join(' '), filter });
+    set({
+      stepIndex,
+      layerIndex: layerIndex >= 0 ? layerIndex : state.layerIndex,
+      notice: notes.join(' '),
+      filter,
+    });
     const row = bars.element.querySelector('.bar-row.selected');
     if (row && row.scrollIntoView) row.scrollIntoView({ block: 'nearest' });
   }
@@ -255,10 +337,13 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   function startTimer() {
     if (timer || !(refreshMs > 0)) return;
     const next = () => {
-      timer = setTimeout(async () => {
-        await poll();
-        if (timer) next();
-      }, Math.max(refreshMs, 10 * lastLoadMs));
+      timer = setTimeout(
+        async () => {
+          await poll();
+          if (timer) next();
+        },
+        Math.max(refreshMs, 10 * lastLoadMs),
+      );
     };
     next();
   }

@@ -4,8 +4,17 @@
 
 // Viridis (van der Walt & Smith, CC0) sampled at 0, 0.1, ..., 1.
 const VIRIDIS_STOPS = [
-  '#440154', '#482475', '#414487', '#355f8d', '#2a788e', '#21918c',
-  '#22a884', '#44bf70', '#7ad151', '#bddf26', '#fde725',
+  '#440154',
+  '#482475',
+  '#414487',
+  '#355f8d',
+  '#2a788e',
+  '#21918c',
+  '#22a884',
+  '#44bf70',
+  '#7ad151',
+  '#bddf26',
+  '#fde725',
 ];
 
 /**
@@ -83,7 +92,9 @@ export function lightness([r, g, b]) {
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function packRgba(r, g, b) {
-  return LITTLE_ENDIAN ? ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0 : ((r << 24) | (g << 16) | (b << 8) | 255) >>> 0;
+  return LITTLE_ENDIAN
+    ? ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0
+    : ((r << 24) | (g << 16) | (b << 8) | 255) >>> 0;
 }
 
 /**

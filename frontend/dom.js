@@ -48,7 +48,10 @@ export function replaceChildren(parent, ...children) {
 
 /** A <select> with options [{value, label}] and the given value selected. */
 export function fillSelect(select, options, value) {
-  replaceChildren(select, options.map((o) => h('option', { text: o.label, props: { value: String(o.value) } })));
+  replaceChildren(
+    select,
+    options.map((o) => h('option', { text: o.label, props: { value: String(o.value) } })),
+  );
   if (value !== undefined && value !== null) select.value = String(value);
   return select;
 }

@@ -11,7 +11,13 @@ export const KIND = Object.freeze({ VALUE: 0, NONE: 1, NONFINITE: 2, BELOW: 3 })
 
 /** Statistics whose size spans decades: drawn on a log axis when log scale is on. */
 export const MAGNITUDE_STATS = new Set([
-  'grad_l2', 'grad_mean_abs', 'grad_max_abs', 'param_l2', 'grad_to_param', 'act_std', 'act_max_abs',
+  'grad_l2',
+  'grad_mean_abs',
+  'grad_max_abs',
+  'param_l2',
+  'grad_to_param',
+  'act_std',
+  'act_max_abs',
 ]);
 
 /** Statistics the vanishing / exploding bands apply to (the alert rules use gradient norms). */
@@ -315,7 +321,14 @@ export function barModel(table, stepIndex, stats, { thresholds = DEFAULT_THRESHO
       row.explodingAbove = average === null ? null : average * thresholds.explodingFactor;
     });
   }
-  return { step: table.steps[stepIndex], stats, rows, bandStat: bandStat || null, vanishingBelow, thresholds };
+  return {
+    step: table.steps[stepIndex],
+    stats,
+    rows,
+    bandStat: bandStat || null,
+    vanishingBelow,
+    thresholds,
+  };
 }
 
 // The exploding rule's reference: an exponential moving average (decay 0.9) of
@@ -450,7 +463,10 @@ export function nearestStepIndex(steps, step) {
  * @example filterLayers(['enc.fc', 'dec.fc', 'enc.norm'], 'enc fc') // [0]
  */
 export function filterLayers(layers, query) {
-  const words = String(query || '').toLowerCase().split(/\s+/).filter(Boolean);
+  const words = String(query || '')
+    .toLowerCase()
+    .split(/\s+/)
+    .filter(Boolean);
   const matches = [];
   layers.forEach((name, index) => {
     const lower = name.toLowerCase();
@@ -546,8 +562,14 @@ export function runProblems(runInfo) {
 export function runSignature(runInfo) {
   if (!runInfo) return '';
   const s = (runInfo.sampling && runInfo.sampling.gradient_flow) || {};
-  return [s.kept, s.last_step, runInfo.alerts, (runInfo.attention_layers || []).length,
-    (runInfo.feature_map_layers || []).length, runInfo.activations].join('|');
+  return [
+    s.kept,
+    s.last_step,
+    runInfo.alerts,
+    (runInfo.attention_layers || []).length,
+    (runInfo.feature_map_layers || []).length,
+    runInfo.activations,
+  ].join('|');
 }
 
 /**
@@ -601,5 +623,8 @@ function tokenLabels(tokens, n) {
  */
 export function cellAt(x, y, { width, height, rows, cols }) {
   if (x < 0 || y < 0 || x >= width || y >= height || !rows || !cols) return null;
-  return { row: Math.min(rows - 1, Math.floor((y / height) * rows)), col: Math.min(cols - 1, Math.floor((x / width) * cols)) };
+  return {
+    row: Math.min(rows - 1, Math.floor((y / height) * rows)),
+    col: Math.min(cols - 1, Math.floor((x / width) * cols)),
+  };
 }

@@ -10,21 +10,49 @@ const MATRIX_PX = 360;
 
 /** Build the attention panel. Returns {element, update(state)}. */
 export function createAttention() {
-  const layer = h('select', { attrs: { id: 'nv-att-layer', 'aria-label': 'Attention layer' }, on: { change: () => loadIndex() } });
-  const step = h('select', { attrs: { id: 'nv-att-step', 'aria-label': 'Attention step' }, on: { change: () => loadMatrix() } });
-  const head = h('select', { attrs: { id: 'nv-att-head', 'aria-label': 'Attention head' }, on: { change: () => draw() } });
-  const canvas = h('canvas', { class: 'attention-canvas', attrs: { tabindex: 0, role: 'img', 'aria-label': 'Attention matrix' } });
+  const layer = h('select', {
+    attrs: { id: 'nv-att-layer', 'aria-label': 'Attention layer' },
+    on: { change: () => loadIndex() },
+  });
+  const step = h('select', {
+    attrs: { id: 'nv-att-step', 'aria-label': 'Attention step' },
+    on: { change: () => loadMatrix() },
+  });
+  const head = h('select', {
+    attrs: { id: 'nv-att-head', 'aria-label': 'Attention head' },
+    on: { change: () => draw() },
+  });
+  const canvas = h('canvas', {
+    class: 'attention-canvas',
+    attrs: { tabindex: 0, role: 'img', 'aria-label': 'Attention matrix' },
+  });
   const rowLabels = h('div', { class: 'att-rows', attrs: { 'aria-label': 'Query tokens' } });
   const colLabels = h('div', { class: 'att-cols', attrs: { 'aria-label': 'Key tokens' } });
   const readout = h('p', { class: 'att-readout', attrs: { 'aria-live': 'polite' } });
   const message = h('p', { class: 'muted' });
-  const grid = h('div', { class: 'att-grid' }, h('div', { class: 'att-corner', text: 'query ↓ / key →' }), colLabels, rowLabels, canvas);
-  const element = h('section', { class: 'panel attention-panel', attrs: { 'aria-label': 'Attention' } },
-    h('div', { class: 'panel-head' }, h('h2', { text: 'Attention' }),
+  const grid = h(
+    'div',
+    { class: 'att-grid' },
+    h('div', { class: 'att-corner', text: 'query ↓ / key →' }),
+    colLabels,
+    rowLabels,
+    canvas,
+  );
+  const element = h(
+    'section',
+    { class: 'panel attention-panel', attrs: { 'aria-label': 'Attention' } },
+    h(
+      'div',
+      { class: 'panel-head' },
+      h('h2', { text: 'Attention' }),
       h('label', { class: 'control' }, h('span', { text: 'Layer' }), layer),
       h('label', { class: 'control' }, h('span', { text: 'Step' }), step),
-      h('label', { class: 'control' }, h('span', { text: 'Head' }), head)),
-    message, grid, readout);
+      h('label', { class: 'control' }, h('span', { text: 'Head' }), head),
+    ),
+    message,
+    grid,
+    readout,
+  );
 
   let state = null;
   let layersKey = '';
@@ -40,10 +68,15 @@ export function createAttention() {
     element.hidden = layers.length === 0;
     if (!layers.length) return;
     const key = `${state.run}|${layers.join('\n')}|${state.version}`;
-    const selectedLayer = state.table && state.layerIndex !== null ? state.table.layers[state.layerIndex] : null;
+    const selectedLayer =
+      state.table && state.layerIndex !== null ? state.table.layers[state.layerIndex] : null;
     if (key !== layersKey) {
       layersKey = key;
-      fillSelect(layer, layers.map((name) => ({ value: name, label: name })), layers.includes(selectedLayer) ? selectedLayer : layers[0]);
+      fillSelect(
+        layer,
+        layers.map((name) => ({ value: name, label: name })),
+        layers.includes(selectedLayer) ? selectedLayer : layers[0],
+      );
       loadIndex();
     } else if (selectedLayer && layers.includes(selectedLayer) && layer.value !== selectedLayer) {
       layer.value = selectedLayer;
@@ -57,16 +90,27 @@ export function createAttention() {
     try {
       index = await getAttentionIndex(state.run, layer.value);
     } catch (error) {
-      if (ticket === token) message.textContent = `Could not load the attention of this layer: ${error.message}`;
+      if (ticket === token)
+        message.textContent = `Could not load the attention of this layer: ${error.message}`;
       return;
     }
     if (ticket !== token) return;
     const steps = index.steps || [];
     const wanted = state.table ? state.table.steps[state.stepIndex] : 0;
-    fillSelect(step, steps.map((s) => ({ value: s, label: String(s) })), steps.length ? steps[nearestStepIndex(steps, wanted)] : undefined);
+    fillSelect(
+      step,
+      steps.map((s) => ({ value: s, label: String(s) })),
+      steps.length ? steps[nearestStepIndex(steps, wanted)] : undefined,
+    );
     const heads = Number(index.heads) || 0;
-    fillSelect(head, [{ value: 'mean', label: 'mean over heads' },
-      ...Array.from({ length: heads }, (_, i) => ({ value: i, label: `head ${i}` }))], 'mean');
+    fillSelect(
+      head,
+      [
+        { value: 'mean', label: 'mean over heads' },
+        ...Array.from({ length: heads }, (_, i) => ({ value: i, label: `head ${i}` })),
+      ],
+      'mean',
+    );
     if (!steps.length) {
       message.textContent = 'No attention matrices were written for this layer.';
       return;
@@ -79,12 +123,15 @@ export function createAttention() {
     try {
       answer = await getAttention(state.run, layer.value, Number(step.value));
     } catch (error) {
-      if (ticket === token) message.textContent = `Could not load the attention at step ${step.value}: ${error.message}`;
+      if (ticket === token)
+        message.textContent = `Could not load the attention at step ${step.value}: ${error.message}`;
       return;
     }
     if (ticket !== token) return;
-    message.textContent = answer.tokens || answer.query_tokens ? ''
-      : 'This run has no token labels: positions are numbered (pass tokens=... to the callback to label them).';
+    message.textContent =
+      answer.tokens || answer.query_tokens
+        ? ''
+        : 'This run has no token labels: positions are numbered (pass tokens=... to the callback to label them).';
     draw();
   }
 
@@ -101,12 +148,23 @@ export function createAttention() {
     image.data.set(matrixPixels(matrix.values, [Math.min(0, matrix.min), matrix.max]));
     context.putImageData(image, 0, 0);
     const every = Math.max(1, Math.ceil(10 / cell));
-    const label = (text, i, cls) => h('span', {
-      class: cls, text: i % every === 0 ? text : '', title: text,
-      props: { style: `height:${cell}px;line-height:${cell}px;font-size:${Math.min(12, Math.max(8, cell - 2))}px` },
-    });
-    replaceChildren(rowLabels, matrix.rowLabels.map((t, i) => label(t, i, 'att-label')));
-    replaceChildren(colLabels, matrix.colLabels.map((t, i) => label(t, i, 'att-label')));
+    const label = (text, i, cls) =>
+      h('span', {
+        class: cls,
+        text: i % every === 0 ? text : '',
+        title: text,
+        props: {
+          style: `height:${cell}px;line-height:${cell}px;font-size:${Math.min(12, Math.max(8, cell - 2))}px`,
+        },
+      });
+    replaceChildren(
+      rowLabels,
+      matrix.rowLabels.map((t, i) => label(t, i, 'att-label')),
+    );
+    replaceChildren(
+      colLabels,
+      matrix.colLabels.map((t, i) => label(t, i, 'att-label')),
+    );
     colLabels.style.width = `${matrix.cols * cell}px`;
     const longest = Math.max(...matrix.colLabels.map((t) => t.length));
     colLabels.style.height = `${Math.min(90, 10 + longest * 7)}px`;
@@ -123,7 +181,12 @@ export function createAttention() {
   canvas.addEventListener('mousemove', (event) => {
     if (!matrix) return;
     const box = canvas.getBoundingClientRect();
-    const at = cellAt(event.clientX - box.left, event.clientY - box.top, { width: box.width, height: box.height, rows: matrix.rows, cols: matrix.cols });
+    const at = cellAt(event.clientX - box.left, event.clientY - box.top, {
+      width: box.width,
+      height: box.height,
+      rows: matrix.rows,
+      cols: matrix.cols,
+    });
     if (at) show(at);
   });
   canvas.addEventListener('keydown', (event) => {

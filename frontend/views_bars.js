@@ -4,7 +4,16 @@
 
 import { h, replaceChildren } from './dom.js';
 import {
-  KIND, axisFraction, axisTicks, barDomain, barModel, formatExact, formatShort, statLabel, thresholdsFromAlerts, usesLog,
+  KIND,
+  axisFraction,
+  axisTicks,
+  barDomain,
+  barModel,
+  formatExact,
+  formatShort,
+  statLabel,
+  thresholdsFromAlerts,
+  usesLog,
 } from './shape.js';
 
 const PAIR = ['grad_max_abs', 'grad_mean_abs'];
@@ -12,13 +21,27 @@ const PAIR = ['grad_max_abs', 'grad_mean_abs'];
 /** Build the bar chart panel. Returns {element, update(state)}. */
 export function createBarChart(actions) {
   const title = h('h2');
-  const pair = h('input', { attrs: { type: 'checkbox', id: 'nv-pair' }, on: { change: () => actions.setPair(pair.checked) } });
-  const pairLabel = h('label', { class: 'control checkbox' }, pair, h('span', { text: 'max |g| and mean |g| side by side' }));
+  const pair = h('input', {
+    attrs: { type: 'checkbox', id: 'nv-pair' },
+    on: { change: () => actions.setPair(pair.checked) },
+  });
+  const pairLabel = h(
+    'label',
+    { class: 'control checkbox' },
+    pair,
+    h('span', { text: 'max |g| and mean |g| side by side' }),
+  );
   const axis = h('div', { class: 'bar-axis', attrs: { 'aria-hidden': 'true' } });
   const rows = h('div', { class: 'bar-rows', attrs: { role: 'list' } });
   const key = h('div', { class: 'bar-key' });
-  const element = h('section', { class: 'panel bars-panel', attrs: { 'aria-label': 'Gradient flow at the selected step' } },
-    h('div', { class: 'panel-head' }, title, pairLabel), key, axis, rows);
+  const element = h(
+    'section',
+    { class: 'panel bars-panel', attrs: { 'aria-label': 'Gradient flow at the selected step' } },
+    h('div', { class: 'panel-head' }, title, pairLabel),
+    key,
+    axis,
+    rows,
+  );
 
   function update(state) {
     const table = state.table;
@@ -32,46 +55,93 @@ export function createBarChart(actions) {
     pair.checked = Boolean(state.pair && canPair);
     const stats = pair.checked ? PAIR : [state.stat];
     const log = stats.every((s) => usesLog(s, state.log));
-    const model = barModel(table, state.stepIndex, stats, { thresholds: thresholdsFromAlerts(state.alerts.alerts) });
+    const model = barModel(table, state.stepIndex, stats, {
+      thresholds: thresholdsFromAlerts(state.alerts.alerts),
+    });
     const domain = barDomain(model, log);
     title.textContent = `Gradient flow at step ${model.step}`;
     element.dataset.step = String(model.step);
     drawKey(key, stats, model, log);
     drawAxis(axis, domain, log);
-    replaceChildren(rows, model.rows.map((row) => drawRow(row, model, domain, log, state, actions)));
+    replaceChildren(
+      rows,
+      model.rows.map((row) => drawRow(row, model, domain, log, state, actions)),
+    );
   }
 
   return { element, update };
 }
 
 function drawKey(key, stats, model, log) {
-  replaceChildren(key,
-    stats.map((s, n) => h('span', { class: 'swatch-item' }, h('span', { class: `swatch series-${n}` }), `${s} (${statLabel(s)})`)),
-    model.vanishingBelow !== null ? h('span', { class: 'swatch-item' }, h('span', { class: 'swatch band-vanishing' }),
-      `vanishing: < ${formatShort(model.vanishingBelow)}`) : null,
-    model.bandStat ? h('span', { class: 'swatch-item' }, h('span', { class: 'swatch band-exploding' }), `exploding: > ${model.thresholds.explodingFactor}× the layer's recent average`) : null,
+  replaceChildren(
+    key,
+    stats.map((s, n) =>
+      h(
+        'span',
+        { class: 'swatch-item' },
+        h('span', { class: `swatch series-${n}` }),
+        `${s} (${statLabel(s)})`,
+      ),
+    ),
+    model.vanishingBelow !== null
+      ? h(
+          'span',
+          { class: 'swatch-item' },
+          h('span', { class: 'swatch band-vanishing' }),
+          `vanishing: < ${formatShort(model.vanishingBelow)}`,
+        )
+      : null,
+    model.bandStat
+      ? h(
+          'span',
+          { class: 'swatch-item' },
+          h('span', { class: 'swatch band-exploding' }),
+          `exploding: > ${model.thresholds.explodingFactor}× the layer's recent average`,
+        )
+      : null,
     h('span', { class: 'swatch-item' }, h('span', { class: 'glyph nonfinite', text: '✕' }), 'non-finite'),
     h('span', { class: 'swatch-item' }, h('span', { class: 'glyph none', text: '∅' }), 'no gradient'),
-    h('span', { class: 'muted', text: log ? 'log scale' : 'linear scale' }));
+    h('span', { class: 'muted', text: log ? 'log scale' : 'linear scale' }),
+  );
 }
 
 function drawAxis(axis, domain, log) {
-  replaceChildren(axis, h('span', { class: 'bar-label' }),
-    h('span', { class: 'bar-track axis-track' },
-      axisTicks(domain, log).map((v) => h('span', {
-        class: 'tick', text: log ? formatDecade(v) : formatShort(v), props: { style: `left:${(axisFraction(v, domain, log) * 100).toFixed(2)}%` },
-      }))));
+  replaceChildren(
+    axis,
+    h('span', { class: 'bar-label' }),
+    h(
+      'span',
+      { class: 'bar-track axis-track' },
+      axisTicks(domain, log).map((v) =>
+        h('span', {
+          class: 'tick',
+          text: log ? formatDecade(v) : formatShort(v),
+          props: { style: `left:${(axisFraction(v, domain, log) * 100).toFixed(2)}%` },
+        }),
+      ),
+    ),
+  );
 }
 
 function drawRow(row, model, domain, log, state, actions) {
   const selected = row.index === state.layerIndex;
   const track = h('span', { class: 'bar-track' });
   if (model.vanishingBelow !== null) {
-    track.appendChild(h('span', { class: 'band band-vanishing', props: { style: `left:0;width:${pct(axisFraction(model.vanishingBelow, domain, log))}` } }));
+    track.appendChild(
+      h('span', {
+        class: 'band band-vanishing',
+        props: { style: `left:0;width:${pct(axisFraction(model.vanishingBelow, domain, log))}` },
+      }),
+    );
   }
   if (row.explodingAbove !== null) {
     const from = axisFraction(row.explodingAbove, domain, log);
-    track.appendChild(h('span', { class: 'band band-exploding', props: { style: `left:${pct(from)};width:${pct(1 - from)}` } }));
+    track.appendChild(
+      h('span', {
+        class: 'band band-exploding',
+        props: { style: `left:${pct(from)};width:${pct(1 - from)}` },
+      }),
+    );
   }
   const lanes = row.cells.length;
   const readout = [];
@@ -82,33 +152,47 @@ function drawRow(row, model, domain, log, state, actions) {
       const start = log ? 0 : axisFraction(0, domain, log);
       const end = axisFraction(cell.value, domain, log);
       const left = Math.min(start, end);
-      track.appendChild(h('span', {
-        class: `bar series-${n}`,
-        props: { style: `left:${pct(left)};width:${pct(Math.max(0.003, Math.abs(end - start)))};top:${top};height:${height}` },
-      }));
+      track.appendChild(
+        h('span', {
+          class: `bar series-${n}`,
+          props: {
+            style: `left:${pct(left)};width:${pct(Math.max(0.003, Math.abs(end - start)))};top:${top};height:${height}`,
+          },
+        }),
+      );
     } else {
-      track.appendChild(h('span', {
-        class: `glyph ${cell.kind === KIND.NONE ? 'none' : 'nonfinite'}`,
-        text: cell.kind === KIND.NONE ? '∅' : '✕',
-        props: { style: `top:${top};height:${height}` },
-      }));
+      track.appendChild(
+        h('span', {
+          class: `glyph ${cell.kind === KIND.NONE ? 'none' : 'nonfinite'}`,
+          text: cell.kind === KIND.NONE ? '∅' : '✕',
+          props: { style: `top:${top};height:${height}` },
+        }),
+      );
     }
     readout.push(`${cell.stat} ${formatExact(cell.value)}`);
   });
-  const states = row.cells.map((c) => (c.kind === KIND.NONE ? 'none' : c.kind === KIND.NONFINITE ? 'nonfinite' : 'value'));
-  return h('button', {
-    class: `bar-row${selected ? ' selected' : ''}`,
-    attrs: {
-      type: 'button', role: 'listitem', 'aria-pressed': selected ? 'true' : 'false',
-      'data-layer': row.layer, 'data-kind': states.join(' '),
-      'aria-label': `${row.layer}: ${readout.join(', ')}`,
+  const states = row.cells.map((c) =>
+    c.kind === KIND.NONE ? 'none' : c.kind === KIND.NONFINITE ? 'nonfinite' : 'value',
+  );
+  return h(
+    'button',
+    {
+      class: `bar-row${selected ? ' selected' : ''}`,
+      attrs: {
+        type: 'button',
+        role: 'listitem',
+        'aria-pressed': selected ? 'true' : 'false',
+        'data-layer': row.layer,
+        'data-kind': states.join(' '),
+        'aria-label': `${row.layer}: ${readout.join(', ')}`,
+      },
+      title: `${row.layer}\n${readout.join('\n')}`,
+      on: { click: () => actions.selectLayer(row.index) },
     },
-    title: `${row.layer}\n${readout.join('\n')}`,
-    on: { click: () => actions.selectLayer(row.index) },
-  },
-  h('span', { class: 'bar-label', text: row.layer }),
-  track,
-  h('span', { class: 'bar-value', text: row.cells.map((c) => formatShort(c.value)).join(' / ') }));
+    h('span', { class: 'bar-label', text: row.layer }),
+    track,
+    h('span', { class: 'bar-value', text: row.cells.map((c) => formatShort(c.value)).join(' / ') }),
+  );
 }
 
 function formatDecade(value) {

@@ -3,7 +3,15 @@
 
 import { featureMapUrl, getFeatureMapSteps } from './api.js';
 import { fillSelect, h, replaceChildren, svg } from './dom.js';
-import { KIND, formatExact, formatShort, layerSeries, nearestStepIndex, statLabel, usesLog } from './shape.js';
+import {
+  KIND,
+  formatExact,
+  formatShort,
+  layerSeries,
+  nearestStepIndex,
+  statLabel,
+  usesLog,
+} from './shape.js';
 
 const W = 260;
 const H = 104;
@@ -16,19 +24,39 @@ export function createLayerDetail(actions) {
   const gradients = h('div', { class: 'chart-grid' });
   const activations = h('div', { class: 'chart-grid' });
   const activationsHead = h('h3', { text: 'Activation statistics (probe batch)' });
-  const mapsStep = h('select', { attrs: { 'aria-label': 'Feature map step', id: 'nv-fm-step' }, on: { change: () => showMap() } });
+  const mapsStep = h('select', {
+    attrs: { 'aria-label': 'Feature map step', id: 'nv-fm-step' },
+    on: { change: () => showMap() },
+  });
   const mapsImage = h('img', {
     class: 'feature-maps',
     attrs: { alt: '' },
     // Feature maps are small (a few pixels per channel): enlarge them by a whole factor.
-    on: { load: () => { mapsImage.style.width = `${Math.min(480, mapsImage.naturalWidth * Math.max(1, Math.floor(320 / mapsImage.naturalWidth)))}px`; } },
+    on: {
+      load: () => {
+        mapsImage.style.width = `${Math.min(480, mapsImage.naturalWidth * Math.max(1, Math.floor(320 / mapsImage.naturalWidth)))}px`;
+      },
+    },
   });
   const mapsNote = h('p', { class: 'muted' });
-  const maps = h('div', { class: 'feature-maps-box' },
+  const maps = h(
+    'div',
+    { class: 'feature-maps-box' },
     h('h3', { text: 'Feature maps' }),
-    h('label', { class: 'control' }, h('span', { text: 'Step' }), mapsStep), mapsNote, mapsImage);
-  const element = h('section', { class: 'panel detail-panel', attrs: { 'aria-label': 'Layer detail' } },
-    title, h('h3', { text: 'Gradient statistics over steps' }), gradients, activationsHead, activations, maps);
+    h('label', { class: 'control' }, h('span', { text: 'Step' }), mapsStep),
+    mapsNote,
+    mapsImage,
+  );
+  const element = h(
+    'section',
+    { class: 'panel detail-panel', attrs: { 'aria-label': 'Layer detail' } },
+    title,
+    h('h3', { text: 'Gradient statistics over steps' }),
+    gradients,
+    activationsHead,
+    activations,
+    maps,
+  );
 
   let mapsKey = '';
   let mapsSteps = [];
@@ -46,24 +74,40 @@ export function createLayerDetail(actions) {
     title.textContent = `Layer detail: ${layer}`;
     element.dataset.layer = layer;
     const step = table.steps[state.stepIndex];
-    replaceChildren(gradients, table.stats.filter((s) => !HIDDEN.has(s)).map((stat) =>
-      chart(stat, layerSeries(table, state.layerIndex, stat), step, usesLog(stat, state.log), (i) => actions.selectStep(i))));
+    replaceChildren(
+      gradients,
+      table.stats
+        .filter((s) => !HIDDEN.has(s))
+        .map((stat) =>
+          chart(stat, layerSeries(table, state.layerIndex, stat), step, usesLog(stat, state.log), (i) =>
+            actions.selectStep(i),
+          ),
+        ),
+    );
     const act = state.activations;
     const actLayer = act ? act.layers.indexOf(layer) : -1;
     activationsHead.hidden = activations.hidden = false;
     if (actLayer >= 0) {
-      replaceChildren(activations, act.stats.map((stat) =>
-        chart(stat, layerSeries(act, actLayer, stat), step, usesLog(stat, state.log), (i) => {
-          actions.selectStep(nearestStepIndex(table.steps, act.steps[i]));
-        })));
+      replaceChildren(
+        activations,
+        act.stats.map((stat) =>
+          chart(stat, layerSeries(act, actLayer, stat), step, usesLog(stat, state.log), (i) => {
+            actions.selectStep(nearestStepIndex(table.steps, act.steps[i]));
+          }),
+        ),
+      );
     } else {
-      replaceChildren(activations, h('p', {
-        class: 'muted',
-        text: act ? 'No activation statistics for this layer.'
-          : 'No activation statistics in this run: pass sample_batch=... to the NetViz callback to record them.',
-      }));
+      replaceChildren(
+        activations,
+        h('p', {
+          class: 'muted',
+          text: act
+            ? 'No activation statistics for this layer.'
+            : 'No activation statistics in this run: pass sample_batch=... to the NetViz callback to record them.',
+        }),
+      );
     }
-    const hasMaps = (state.runInfo && state.runInfo.feature_map_layers || []).includes(layer);
+    const hasMaps = ((state.runInfo && state.runInfo.feature_map_layers) || []).includes(layer);
     maps.hidden = !hasMaps;
     if (hasMaps) loadMaps(state.run, layer, step);
   }
@@ -83,7 +127,10 @@ export function createLayerDetail(actions) {
         mapsNote.textContent = `Could not load the feature maps: ${error.message}`;
         return;
       }
-      fillSelect(mapsStep, mapsSteps.map((s) => ({ value: s, label: String(s) })));
+      fillSelect(
+        mapsStep,
+        mapsSteps.map((s) => ({ value: s, label: String(s) })),
+      );
     }
     if (!mapsSteps.length) {
       mapsNote.textContent = 'No feature maps were written for this layer.';
@@ -109,7 +156,13 @@ export function createLayerDetail(actions) {
 /** A small SVG line chart of one statistic; clicking a point selects its step. */
 function chart(stat, series, selectedStep, log, onPick) {
   const y = (v) => (log ? (v > 0 ? Math.log10(v) : null) : v);
-  const points = series.values.map((v, i) => ({ i, step: series.steps[i], v, kind: series.kinds[i], y: typeof v === 'number' && Number.isFinite(v) ? y(v) : null }));
+  const points = series.values.map((v, i) => ({
+    i,
+    step: series.steps[i],
+    v,
+    kind: series.kinds[i],
+    y: typeof v === 'number' && Number.isFinite(v) ? y(v) : null,
+  }));
   const finite = points.filter((p) => p.y !== null);
   let lo = Math.min(...finite.map((p) => p.y));
   let hi = Math.max(...finite.map((p) => p.y));
@@ -137,27 +190,65 @@ function chart(stat, series, selectedStep, log, onPick) {
   }
   if (d) paths.push(d);
   const fmt = (v) => (log ? formatShort(Math.pow(10, v)) : formatShort(v));
-  const marks = points.filter((p) => p.kind === KIND.NONFINITE || p.kind === KIND.NONE).map((p) =>
-    svg('text', { x: px(p.step), y: PAD.top - 4, class: p.kind === KIND.NONE ? 'mark-none' : 'mark-nonfinite', 'text-anchor': 'middle' },
-      p.kind === KIND.NONE ? '∅' : '✕'));
+  const marks = points
+    .filter((p) => p.kind === KIND.NONFINITE || p.kind === KIND.NONE)
+    .map((p) =>
+      svg(
+        'text',
+        {
+          x: px(p.step),
+          y: PAD.top - 4,
+          class: p.kind === KIND.NONE ? 'mark-none' : 'mark-nonfinite',
+          'text-anchor': 'middle',
+        },
+        p.kind === KIND.NONE ? '∅' : '✕',
+      ),
+    );
   const selected = points.find((p) => p.step === selectedStep);
-  const figure = svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: 'chart', role: 'img',
-    'aria-label': `${stat} over steps${selected ? `; at step ${selectedStep}: ${formatExact(selected.v)}` : ''}` },
-  svg('text', { x: PAD.left, y: 11, class: 'chart-title' }, `${stat}${log ? ' (log)' : ''}`),
-  svg('text', { x: PAD.left - 4, y: PAD.top + 4, class: 'chart-tick', 'text-anchor': 'end' }, fmt(hi)),
-  svg('text', { x: PAD.left - 4, y: H - PAD.bottom, class: 'chart-tick', 'text-anchor': 'end' }, fmt(lo)),
-  svg('line', { x1: PAD.left, x2: W - PAD.right, y1: H - PAD.bottom, y2: H - PAD.bottom, class: 'chart-axis' }),
-  selected ? svg('line', { x1: px(selectedStep), x2: px(selectedStep), y1: PAD.top, y2: H - PAD.bottom, class: 'chart-cursor' }) : null,
-  paths.map((path) => svg('path', { d: path, class: 'chart-line' })),
-  marks,
-  svg('text', { x: PAD.left, y: H - 3, class: 'chart-tick' }, String(s0)),
-  svg('text', { x: W - PAD.right, y: H - 3, class: 'chart-tick', 'text-anchor': 'end' }, String(s1)));
+  const figure = svg(
+    'svg',
+    {
+      viewBox: `0 0 ${W} ${H}`,
+      width: W,
+      height: H,
+      class: 'chart',
+      role: 'img',
+      'aria-label': `${stat} over steps${selected ? `; at step ${selectedStep}: ${formatExact(selected.v)}` : ''}`,
+    },
+    svg('text', { x: PAD.left, y: 11, class: 'chart-title' }, `${stat}${log ? ' (log)' : ''}`),
+    svg('text', { x: PAD.left - 4, y: PAD.top + 4, class: 'chart-tick', 'text-anchor': 'end' }, fmt(hi)),
+    svg('text', { x: PAD.left - 4, y: H - PAD.bottom, class: 'chart-tick', 'text-anchor': 'end' }, fmt(lo)),
+    svg('line', {
+      x1: PAD.left,
+      x2: W - PAD.right,
+      y1: H - PAD.bottom,
+      y2: H - PAD.bottom,
+      class: 'chart-axis',
+    }),
+    selected
+      ? svg('line', {
+          x1: px(selectedStep),
+          x2: px(selectedStep),
+          y1: PAD.top,
+          y2: H - PAD.bottom,
+          class: 'chart-cursor',
+        })
+      : null,
+    paths.map((path) => svg('path', { d: path, class: 'chart-line' })),
+    marks,
+    svg('text', { x: PAD.left, y: H - 3, class: 'chart-tick' }, String(s0)),
+    svg('text', { x: W - PAD.right, y: H - 3, class: 'chart-tick', 'text-anchor': 'end' }, String(s1)),
+  );
   figure.addEventListener('click', (event) => {
     const box = figure.getBoundingClientRect();
     const step = s0 + ((event.clientX - box.left - PAD.left) / (W - PAD.left - PAD.right)) * (s1 - s0);
     onPick(nearestStepIndex(steps, step));
   });
   const value = selected ? formatExact(selected.v) : '—';
-  return h('figure', { class: 'chart-box', title: statLabel(stat) }, figure,
-    h('figcaption', { class: 'muted', text: `step ${selectedStep}: ${value}` }));
+  return h(
+    'figure',
+    { class: 'chart-box', title: statLabel(stat) },
+    figure,
+    h('figcaption', { class: 'muted', text: `step ${selectedStep}: ${value}` }),
+  );
 }

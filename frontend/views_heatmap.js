@@ -4,7 +4,17 @@
 
 import { SPECIAL_COLOURS, VIRIDIS, heatmapPixels } from './colors.js';
 import { cssVar, h, replaceChildren, sizeCanvas } from './dom.js';
-import { KIND, buildHeatmap, cellAt, cellKind, cellValue, formatExact, formatShort, statIndex, statLabel } from './shape.js';
+import {
+  KIND,
+  buildHeatmap,
+  cellAt,
+  cellKind,
+  cellValue,
+  formatExact,
+  formatShort,
+  statIndex,
+  statLabel,
+} from './shape.js';
 
 const GUTTER_MIN = 40;
 const GUTTER_MAX = 190;
@@ -29,15 +39,29 @@ export function heatmapImage(heatmap, canvas = document.createElement('canvas'))
 export function createHeatmap(actions) {
   const canvas = h('canvas', {
     class: 'heatmap-canvas',
-    attrs: { tabindex: 0, role: 'img', 'aria-label': 'Heatmap of layers by steps. Arrow keys move the selection.' },
+    attrs: {
+      tabindex: 0,
+      role: 'img',
+      'aria-label': 'Heatmap of layers by steps. Arrow keys move the selection.',
+    },
   });
-  const tooltip = h('div', { class: 'tooltip', attrs: { role: 'status', 'aria-live': 'polite', hidden: true } });
+  const tooltip = h('div', {
+    class: 'tooltip',
+    attrs: { role: 'status', 'aria-live': 'polite', hidden: true },
+  });
   const legend = h('div', { class: 'legend' });
   const title = h('h2', { text: 'Layers × steps' });
   const wrap = h('div', { class: 'heatmap-wrap' }, canvas, tooltip);
-  const element = h('section', { class: 'panel heatmap-panel', attrs: { 'aria-label': 'Heatmap' } },
-    h('div', { class: 'panel-head' }, title, legend), wrap,
-    h('p', { class: 'hint muted', text: 'Rows: layers, input at the top. Columns: logged steps. Click a cell or use the arrow keys to select a layer and step.' }));
+  const element = h(
+    'section',
+    { class: 'panel heatmap-panel', attrs: { 'aria-label': 'Heatmap' } },
+    h('div', { class: 'panel-head' }, title, legend),
+    wrap,
+    h('p', {
+      class: 'hint muted',
+      text: 'Rows: layers, input at the top. Columns: logged steps. Click a cell or use the arrow keys to select a layer and step.',
+    }),
+  );
 
   const offscreen = document.createElement('canvas');
   let heatmap = null;
@@ -80,7 +104,14 @@ export function createHeatmap(actions) {
     const plotW = width - gutter - 8;
     layout = { gutter, top: 4, width: plotW, height: plotH, rows, cols };
     // The plot's box in CSS pixels, for tests and tools that point at a cell.
-    Object.assign(canvas.dataset, { plotLeft: gutter, plotTop: layout.top, plotWidth: plotW, plotHeight: plotH, rows, cols });
+    Object.assign(canvas.dataset, {
+      plotLeft: gutter,
+      plotTop: layout.top,
+      plotWidth: plotW,
+      plotHeight: plotH,
+      rows,
+      cols,
+    });
     const context = sizeCanvas(canvas, width, plotH + AXIS + 8);
     context.clearRect(0, 0, width, plotH + AXIS + 8);
     context.imageSmoothingEnabled = false;
@@ -127,10 +158,13 @@ export function createHeatmap(actions) {
         context.strokeStyle = '#222';
         context.beginPath();
         if (kind === KIND.NONFINITE) {
-          context.moveTo(x + m, y + m); context.lineTo(x + cellW - m, y + cellH - m);
-          context.moveTo(x + cellW - m, y + m); context.lineTo(x + m, y + cellH - m);
+          context.moveTo(x + m, y + m);
+          context.lineTo(x + cellW - m, y + cellH - m);
+          context.moveTo(x + cellW - m, y + m);
+          context.lineTo(x + m, y + cellH - m);
         } else {
-          context.moveTo(x + m, y + cellH - m); context.lineTo(x + cellW - m, y + m);
+          context.moveTo(x + m, y + cellH - m);
+          context.lineTo(x + cellW - m, y + m);
         }
         context.stroke();
       }
@@ -164,11 +198,20 @@ export function createHeatmap(actions) {
     const kind = cellKind(table, cell.col, cell.row, k);
     const raw = kind === KIND.NONE ? null : cellValue(table, cell.col, cell.row, k);
     const exact = formatExact(raw);
-    replaceChildren(tooltip,
+    replaceChildren(
+      tooltip,
       h('div', { class: 'tt-layer', text: table.layers[cell.row] }),
       h('div', { class: 'tt-step', text: `step ${table.steps[cell.col]}` }),
-      h('div', {}, `${state.stat} = `, h('span', { class: 'tt-value', text: exact, attrs: { 'data-value': exact } })),
-      kind === KIND.VALUE && exact !== formatShort(raw) ? h('div', { class: 'muted', text: `≈ ${formatShort(raw)}` }) : null);
+      h(
+        'div',
+        {},
+        `${state.stat} = `,
+        h('span', { class: 'tt-value', text: exact, attrs: { 'data-value': exact } }),
+      ),
+      kind === KIND.VALUE && exact !== formatShort(raw)
+        ? h('div', { class: 'muted', text: `≈ ${formatShort(raw)}` })
+        : null,
+    );
     tooltip.dataset.layer = table.layers[cell.row];
     tooltip.dataset.step = String(table.steps[cell.col]);
     tooltip.hidden = false;
@@ -200,8 +243,14 @@ export function createHeatmap(actions) {
   canvas.addEventListener('keydown', (event) => {
     if (!state || !state.table) return;
     const moves = {
-      ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1],
-      PageUp: [-10, 0], PageDown: [10, 0], Home: [0, -Infinity], End: [0, Infinity],
+      ArrowUp: [-1, 0],
+      ArrowDown: [1, 0],
+      ArrowLeft: [0, -1],
+      ArrowRight: [0, 1],
+      PageUp: [-10, 0],
+      PageDown: [10, 0],
+      Home: [0, -Infinity],
+      End: [0, Infinity],
     };
     const move = moves[event.key];
     if (!move) return;
@@ -209,9 +258,17 @@ export function createHeatmap(actions) {
     const rows = state.table.layers.length;
     const cols = state.table.steps.length;
     const row = clamp((state.layerIndex ?? 0) + move[0], 0, rows - 1);
-    const col = clamp(state.stepIndex + (Number.isFinite(move[1]) ? move[1] : move[1] > 0 ? cols : -cols), 0, cols - 1);
+    const col = clamp(
+      state.stepIndex + (Number.isFinite(move[1]) ? move[1] : move[1] > 0 ? cols : -cols),
+      0,
+      cols - 1,
+    );
     actions.selectCell(row, col);
-    showTooltip({ row, col }, layout.gutter + col * (layout.width / cols), layout.top + row * (layout.height / rows));
+    showTooltip(
+      { row, col },
+      layout.gutter + col * (layout.width / cols),
+      layout.top + row * (layout.height / rows),
+    );
   });
   canvas.addEventListener('blur', () => {
     tooltip.hidden = true;
@@ -226,17 +283,32 @@ function drawLegend(legend, heatmap) {
   bar.width = 256;
   bar.height = 1;
   const ramp = {
-    rows: 1, cols: 256, min: 0, max: 255, kinds: new Uint8Array(256), scaled: Float32Array.from({ length: 256 }, (_, i) => i),
+    rows: 1,
+    cols: 256,
+    min: 0,
+    max: 255,
+    kinds: new Uint8Array(256),
+    scaled: Float32Array.from({ length: 256 }, (_, i) => i),
   };
   heatmapImage(ramp, bar);
-  const label = (v) => (Number.isFinite(v) ? (heatmap.log ? `1e${v.toFixed(1).replace(/\.0$/, '')}` : formatShort(v)) : '—');
-  const swatch = (colour, text, glyph) => h('span', { class: 'swatch-item' },
-    h('span', { class: 'swatch', text: glyph || '', attrs: { style: `background:${colour}` } }), text);
-  replaceChildren(legend,
-    h('span', { class: 'legend-min', text: label(heatmap.min) }), bar, h('span', { class: 'legend-max', text: label(heatmap.max) }),
+  const label = (v) =>
+    Number.isFinite(v) ? (heatmap.log ? `1e${v.toFixed(1).replace(/\.0$/, '')}` : formatShort(v)) : '—';
+  const swatch = (colour, text, glyph) =>
+    h(
+      'span',
+      { class: 'swatch-item' },
+      h('span', { class: 'swatch', text: glyph || '', attrs: { style: `background:${colour}` } }),
+      text,
+    );
+  replaceChildren(
+    legend,
+    h('span', { class: 'legend-min', text: label(heatmap.min) }),
+    bar,
+    h('span', { class: 'legend-max', text: label(heatmap.max) }),
     swatch(SPECIAL_COLOURS.none, 'no gradient', '∅'),
     swatch(SPECIAL_COLOURS.nonfinite, 'NaN / ∞', '✕'),
-    heatmap.log ? swatch(SPECIAL_COLOURS.below, '≤ 0') : null);
+    heatmap.log ? swatch(SPECIAL_COLOURS.below, '≤ 0') : null,
+  );
 }
 
 function clip(context, text, width) {

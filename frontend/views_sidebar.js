@@ -13,24 +13,50 @@ export function createAlerts(actions) {
   const heading = h('h2', { text: 'Alerts' });
   const list = h('ol', { class: 'alert-list' });
   const note = h('p', { class: 'muted' });
-  const element = h('section', { class: 'panel alerts-panel', attrs: { 'aria-label': 'Alerts' } }, heading, list, note);
+  const element = h(
+    'section',
+    { class: 'panel alerts-panel', attrs: { 'aria-label': 'Alerts' } },
+    heading,
+    list,
+    note,
+  );
   let shown = null;
 
   function update(state) {
     const { alerts, omitted } = state.alerts;
     heading.textContent = `Alerts (${alerts.length})`;
     if (shown !== alerts) {
-      replaceChildren(list, alerts.map((alert, n) => h('li', {},
-        h('button', {
-          class: `alert-link kind-${alert.kind}`,
-          attrs: { type: 'button', 'data-step': alert.step, 'data-layer': alert.layer, 'data-index': n },
-          title: alert.message,
-          on: { click: () => actions.jumpToAlert(alert) },
-        },
-        h('span', { class: 'alert-glyph', text: ALERT_GLYPHS[alert.kind] || '!', attrs: { 'aria-hidden': 'true' } }),
-        h('span', { class: 'alert-kind', text: alertTitle(alert.kind) }),
-        h('span', { class: 'alert-step', text: `step ${alert.step}` }),
-        h('span', { class: 'alert-layer', text: alert.layer })))));
+      replaceChildren(
+        list,
+        alerts.map((alert, n) =>
+          h(
+            'li',
+            {},
+            h(
+              'button',
+              {
+                class: `alert-link kind-${alert.kind}`,
+                attrs: {
+                  type: 'button',
+                  'data-step': alert.step,
+                  'data-layer': alert.layer,
+                  'data-index': n,
+                },
+                title: alert.message,
+                on: { click: () => actions.jumpToAlert(alert) },
+              },
+              h('span', {
+                class: 'alert-glyph',
+                text: ALERT_GLYPHS[alert.kind] || '!',
+                attrs: { 'aria-hidden': 'true' },
+              }),
+              h('span', { class: 'alert-kind', text: alertTitle(alert.kind) }),
+              h('span', { class: 'alert-step', text: `step ${alert.step}` }),
+              h('span', { class: 'alert-layer', text: alert.layer }),
+            ),
+          ),
+        ),
+      );
       shown = alerts;
     }
     const active = state.table ? state.table.steps[state.stepIndex] : null;
@@ -40,9 +66,12 @@ export function createAlerts(actions) {
       button.classList.toggle('current', current);
       button.setAttribute('aria-current', current ? 'true' : 'false');
     }
-    note.textContent = alerts.length === 0
-      ? 'No alerts: no non-finite, vanishing or exploding gradients and no dead units were detected.'
-      : omitted ? `${omitted} later alerts were not recorded (the history is capped).` : '';
+    note.textContent =
+      alerts.length === 0
+        ? 'No alerts: no non-finite, vanishing or exploding gradients and no dead units were detected.'
+        : omitted
+          ? `${omitted} later alerts were not recorded (the history is capped).`
+          : '';
   }
 
   return { element, update };
@@ -57,7 +86,13 @@ export function createLayerList(actions) {
   });
   const heading = h('h2', { text: 'Layers' });
   const list = h('ul', { class: 'layer-list' });
-  const element = h('section', { class: 'panel layers-panel', attrs: { 'aria-label': 'Layers' } }, heading, filter, list);
+  const element = h(
+    'section',
+    { class: 'panel layers-panel', attrs: { 'aria-label': 'Layers' } },
+    heading,
+    filter,
+    list,
+  );
   let sparkKey = '';
   const items = [];
 
@@ -66,19 +101,28 @@ export function createLayerList(actions) {
     const table = state.table;
     const log = usesLog(state.stat, state.log);
     const ink = cssVar('--fg', '#333');
-    replaceChildren(list, table.layers.map((name, j) => {
-      const spark = h('canvas', { class: 'sparkline', attrs: { 'aria-hidden': 'true' } });
-      drawSparkline(spark, layerSeries(table, j, state.stat).values, log, ink);
-      const badge = h('span', { class: 'badge' });
-      const button = h('button', {
-        class: 'layer-item',
-        attrs: { type: 'button', 'data-layer': name, 'data-index': j },
-        on: { click: () => actions.selectLayer(j) },
-      }, h('span', { class: 'layer-name', text: name, title: name }), spark, badge);
-      const item = h('li', {}, button);
-      items.push({ item, button, badge, name });
-      return item;
-    }));
+    replaceChildren(
+      list,
+      table.layers.map((name, j) => {
+        const spark = h('canvas', { class: 'sparkline', attrs: { 'aria-hidden': 'true' } });
+        drawSparkline(spark, layerSeries(table, j, state.stat).values, log, ink);
+        const badge = h('span', { class: 'badge' });
+        const button = h(
+          'button',
+          {
+            class: 'layer-item',
+            attrs: { type: 'button', 'data-layer': name, 'data-index': j },
+            on: { click: () => actions.selectLayer(j) },
+          },
+          h('span', { class: 'layer-name', text: name, title: name }),
+          spark,
+          badge,
+        );
+        const item = h('li', {}, button);
+        items.push({ item, button, badge, name });
+        return item;
+      }),
+    );
   }
 
   function update(state) {
@@ -106,9 +150,15 @@ export function createLayerList(actions) {
       badge.textContent = `${glyph}${count ? ` ${count}!` : ''}`.trim();
       badge.className = `badge ${states[j]}${count ? ' alerted' : ''}`;
       badge.title = [
-        states[j] === 'none' ? 'no gradient at this step' : states[j] === 'nonfinite' ? 'non-finite at this step' : '',
+        states[j] === 'none'
+          ? 'no gradient at this step'
+          : states[j] === 'nonfinite'
+            ? 'non-finite at this step'
+            : '',
         count ? `${count} alert${count > 1 ? 's' : ''}` : '',
-      ].filter(Boolean).join('; ');
+      ]
+        .filter(Boolean)
+        .join('; ');
     });
   }
 
@@ -117,7 +167,9 @@ export function createLayerList(actions) {
 
 function drawSparkline(canvas, values, log, ink) {
   const context = sizeCanvas(canvas, SPARK_W, SPARK_H);
-  const shown = values.map((v) => (typeof v === 'number' && Number.isFinite(v) ? (log ? (v > 0 ? Math.log10(v) : null) : v) : null));
+  const shown = values.map((v) =>
+    typeof v === 'number' && Number.isFinite(v) ? (log ? (v > 0 ? Math.log10(v) : null) : v) : null,
+  );
   const points = downsampleSeries(shown, SPARK_W);
   if (points.length === 0) return;
   let lo = Infinity;

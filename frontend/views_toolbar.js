@@ -7,29 +7,68 @@ const HIDDEN_STATS = new Set(['has_grad']);
 
 /** Build the toolbar; `actions` receives the user's choices. Returns {element, update(state)}. */
 export function createToolbar(actions) {
-  const run = h('select', { attrs: { id: 'nv-run', 'aria-label': 'Run' }, on: { change: () => actions.selectRun(run.value) } });
-  const stat = h('select', { attrs: { id: 'nv-stat', 'aria-label': 'Statistic' }, on: { change: () => actions.setStat(stat.value) } });
-  const log = h('input', { attrs: { id: 'nv-log', type: 'checkbox' }, props: { checked: true }, on: { change: () => actions.setLog(log.checked) } });
+  const run = h('select', {
+    attrs: { id: 'nv-run', 'aria-label': 'Run' },
+    on: { change: () => actions.selectRun(run.value) },
+  });
+  const stat = h('select', {
+    attrs: { id: 'nv-stat', 'aria-label': 'Statistic' },
+    on: { change: () => actions.setStat(stat.value) },
+  });
+  const log = h('input', {
+    attrs: { id: 'nv-log', type: 'checkbox' },
+    props: { checked: true },
+    on: { change: () => actions.setLog(log.checked) },
+  });
   const slider = h('input', {
     class: 'step-slider',
     attrs: { id: 'nv-step', type: 'range', min: 0, max: 0, step: 1, 'aria-label': 'Step' },
     on: { input: () => actions.selectStep(Number(slider.value)) },
   });
-  const previous = h('button', { class: 'icon', text: '◀', attrs: { type: 'button', 'aria-label': 'Previous step' }, on: { click: () => actions.moveStep(-1) } });
-  const next = h('button', { class: 'icon', text: '▶', attrs: { type: 'button', 'aria-label': 'Next step' }, on: { click: () => actions.moveStep(1) } });
+  const previous = h('button', {
+    class: 'icon',
+    text: '◀',
+    attrs: { type: 'button', 'aria-label': 'Previous step' },
+    on: { click: () => actions.moveStep(-1) },
+  });
+  const next = h('button', {
+    class: 'icon',
+    text: '▶',
+    attrs: { type: 'button', 'aria-label': 'Next step' },
+    on: { click: () => actions.moveStep(1) },
+  });
   const stepLabel = h('output', { class: 'step-label', attrs: { for: 'nv-step', 'aria-live': 'polite' } });
-  const reload = h('button', { class: 'reload', text: '⟳ Reload', attrs: { type: 'button', id: 'nv-reload' }, on: { click: () => actions.reload() } });
+  const reload = h('button', {
+    class: 'reload',
+    text: '⟳ Reload',
+    attrs: { type: 'button', id: 'nv-reload' },
+    on: { click: () => actions.reload() },
+  });
   const refresh = h('span', { class: 'refresh-note muted', attrs: { 'aria-live': 'polite' } });
   const notes = h('div', { class: 'notes', attrs: { role: 'note' } });
 
-  const element = h('header', { class: 'toolbar' },
-    h('div', { class: 'controls' },
+  const element = h(
+    'header',
+    { class: 'toolbar' },
+    h(
+      'div',
+      { class: 'controls' },
       h('label', { class: 'control' }, h('span', { text: 'Run' }), run),
       h('label', { class: 'control' }, h('span', { text: 'Statistic' }), stat),
       h('label', { class: 'control checkbox' }, log, h('span', { text: 'Log scale' })),
-      h('div', { class: 'control step' }, h('label', { text: 'Step', attrs: { for: 'nv-step' } }), previous, slider, next, stepLabel),
-      h('div', { class: 'control push' }, refresh, reload)),
-    notes);
+      h(
+        'div',
+        { class: 'control step' },
+        h('label', { text: 'Step', attrs: { for: 'nv-step' } }),
+        previous,
+        slider,
+        next,
+        stepLabel,
+      ),
+      h('div', { class: 'control push' }, refresh, reload),
+    ),
+    notes,
+  );
 
   let shownRuns = null;
   let shownStats = null;
@@ -37,14 +76,22 @@ export function createToolbar(actions) {
   function update(state) {
     const runNames = state.runs.map((r) => r.run);
     if (JSON.stringify(runNames) !== shownRuns) {
-      fillSelect(run, runNames.map((name) => ({ value: name, label: name })), state.run);
+      fillSelect(
+        run,
+        runNames.map((name) => ({ value: name, label: name })),
+        state.run,
+      );
       shownRuns = JSON.stringify(runNames);
     }
     run.value = state.run || '';
     run.disabled = runNames.length === 0;
     const stats = state.table ? state.table.stats.filter((s) => !HIDDEN_STATS.has(s)) : [];
     if (JSON.stringify(stats) !== shownStats) {
-      fillSelect(stat, stats.map((s) => ({ value: s, label: `${s} — ${statLabel(s)}` })), state.stat);
+      fillSelect(
+        stat,
+        stats.map((s) => ({ value: s, label: `${s} — ${statLabel(s)}` })),
+        state.stat,
+      );
       shownStats = JSON.stringify(stats);
     }
     stat.value = state.stat;
@@ -58,7 +105,10 @@ export function createToolbar(actions) {
     stepLabel.textContent = current === null ? '—' : `${current}  (${state.stepIndex + 1}/${steps.length})`;
     slider.setAttribute('aria-valuetext', current === null ? 'no steps' : `step ${current}`);
     refresh.textContent = state.refreshNote || '';
-    replaceChildren(notes, (state.notes || []).map((note) => h('p', { text: note })));
+    replaceChildren(
+      notes,
+      (state.notes || []).map((note) => h('p', { text: note })),
+    );
   }
 
   return { element, update };

@@ -92,14 +92,15 @@ def new_page(browser):
 
 
 def open_dashboard(watched: Watched, server: TensorBoardServer, run: str | None = None):
-    """Load the plugin's iframe document directly (what TensorBoard's tab embeds) and wait until it is ready."""
+    """Load the plugin's iframe document directly (what TensorBoard's tab embeds); wait until ready."""
     page = watched.page
     page.goto(f"{server.url}/data/plugin_entry.html?name=netviz")
     page.wait_for_function("document.body.dataset.netvizPhase === 'ready'", timeout=30_000)
     if run is not None and page.locator("#nv-run").input_value() != run:
         page.select_option("#nv-run", run)
         page.wait_for_function(
-            "run => document.body.dataset.netvizPhase === 'ready' && document.querySelector('#nv-run').value === run",
+            "run => document.body.dataset.netvizPhase === 'ready'"
+            " && document.querySelector('#nv-run').value === run",
             arg=run,
             timeout=30_000,
         )

@@ -18,14 +18,21 @@ function answering(status, body, seen = []) {
 
 test('route URLs are relative to the plugin and encode every parameter', () => {
   assert.equal(routeUrl('runs'), './runs');
-  assert.equal(routeUrl('gradient_flow', { run: 'a b/c&d', max_steps: 500 }), './gradient_flow?run=a+b%2Fc%26d&max_steps=500');
+  assert.equal(
+    routeUrl('gradient_flow', { run: 'a b/c&d', max_steps: 500 }),
+    './gradient_flow?run=a+b%2Fc%26d&max_steps=500',
+  );
   assert.equal(routeUrl('attention', { run: 'r', layer: 'x', step: undefined }), './attention?run=r&layer=x');
   assert.equal(featureMapUrl('r', '<img src=x>', 3), './feature_maps?run=r&layer=%3Cimg+src%3Dx%3E&step=3');
 });
 
 test('getGradientFlow asks for the run with a step cap', async () => {
   const seen = [];
-  const body = await getGradientFlow('exp1', { maxSteps: 200 }, { fetchImpl: answering(200, { run: 'exp1' }, seen) });
+  const body = await getGradientFlow(
+    'exp1',
+    { maxSteps: 200 },
+    { fetchImpl: answering(200, { run: 'exp1' }, seen) },
+  );
   assert.deepEqual(body, { run: 'exp1' });
   assert.deepEqual(seen, ['./gradient_flow?run=exp1&max_steps=200']);
 });

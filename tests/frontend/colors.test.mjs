@@ -2,7 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { SPECIAL_COLOURS, VIRIDIS, colourAt, heatmapPixels, hexToRgb, lightness, matrixPixels } from '../../frontend/colors.js';
+import {
+  SPECIAL_COLOURS,
+  VIRIDIS,
+  colourAt,
+  heatmapPixels,
+  hexToRgb,
+  lightness,
+  matrixPixels,
+} from '../../frontend/colors.js';
 import { KIND } from '../../frontend/shape.js';
 
 function lutColour(i) {
@@ -21,7 +29,10 @@ test('the scale is perceptually ordered: lightness rises at a near-constant rate
   const steps = [];
   for (let i = 1; i < 256; i++) steps.push(lightness(lutColour(i)) - lightness(lutColour(i - 1)));
   // Neighbouring entries may round to the same 8-bit colour; they must never get darker.
-  assert.ok(steps.every((d) => d > -0.01), 'lightness must rise monotonically (readable in grey and by every viewer)');
+  assert.ok(
+    steps.every((d) => d > -0.01),
+    'lightness must rise monotonically (readable in grey and by every viewer)',
+  );
   const mean = steps.reduce((a, b) => a + b) / steps.length;
   // Over ~16-step windows (what a viewer tells apart), the rate stays within 2x of the mean.
   for (let i = 0; i + 16 <= steps.length; i += 16) {
@@ -35,14 +46,20 @@ test('special cells stand apart from the scale', () => {
     for (let i = 0; i < 256; i++) {
       const [r, g, b] = hexToRgb(hex);
       const [R, G, B] = lutColour(i);
-      assert.ok(Math.abs(r - R) + Math.abs(g - G) + Math.abs(b - B) > 60, `${hex} is too close to scale entry ${i}`);
+      assert.ok(
+        Math.abs(r - R) + Math.abs(g - G) + Math.abs(b - B) > 60,
+        `${hex} is too close to scale entry ${i}`,
+      );
     }
   }
 });
 
 test('heatmapPixels paints min, max and the special kinds', () => {
   const heatmap = {
-    rows: 1, cols: 5, min: -2, max: 2,
+    rows: 1,
+    cols: 5,
+    min: -2,
+    max: 2,
     scaled: new Float32Array([-2, 2, 0, 0, 0]),
     kinds: new Uint8Array([KIND.VALUE, KIND.VALUE, KIND.NONE, KIND.NONFINITE, KIND.BELOW]),
   };
@@ -56,14 +73,28 @@ test('heatmapPixels paints min, max and the special kinds', () => {
 });
 
 test('heatmapPixels clamps values outside a given domain', () => {
-  const heatmap = { rows: 1, cols: 2, min: 0, max: 1, scaled: new Float32Array([-5, 5]), kinds: new Uint8Array(2) };
+  const heatmap = {
+    rows: 1,
+    cols: 2,
+    min: 0,
+    max: 1,
+    scaled: new Float32Array([-5, 5]),
+    kinds: new Uint8Array(2),
+  };
   const px = heatmapPixels(heatmap, { domain: [0, 1] });
   assert.deepEqual([px[0], px[1], px[2]], hexToRgb('#440154'));
   assert.deepEqual([px[4], px[5], px[6]], hexToRgb('#fde725'));
 });
 
 test('an all-special heatmap still paints (no NaN domain)', () => {
-  const heatmap = { rows: 1, cols: 1, min: NaN, max: NaN, scaled: new Float32Array(1), kinds: new Uint8Array([KIND.NONE]) };
+  const heatmap = {
+    rows: 1,
+    cols: 1,
+    min: NaN,
+    max: NaN,
+    scaled: new Float32Array(1),
+    kinds: new Uint8Array([KIND.NONE]),
+  };
   assert.deepEqual([...heatmapPixels(heatmap).slice(0, 3)], hexToRgb(SPECIAL_COLOURS.none));
 });
 

@@ -3,21 +3,56 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  KIND, alertTitle, attentionMatrix, axisFraction, axisTicks, barDomain, barModel, buildHeatmap, cellAt,
-  cellKind, cellValue, decodeAlerts, decodeNumber, decodeTable, downsampleSeries, filterLayers, formatExact,
-  formatShort, layerSeries, layerStates, nearestStepIndex, runProblems, runSignature, samplingNotes, thresholdsFromAlerts,
+  KIND,
+  alertTitle,
+  attentionMatrix,
+  axisFraction,
+  axisTicks,
+  barDomain,
+  barModel,
+  buildHeatmap,
+  cellAt,
+  cellKind,
+  cellValue,
+  decodeAlerts,
+  decodeNumber,
+  decodeTable,
+  downsampleSeries,
+  filterLayers,
+  formatExact,
+  formatShort,
+  layerSeries,
+  layerStates,
+  nearestStepIndex,
+  runProblems,
+  runSignature,
+  samplingNotes,
+  thresholdsFromAlerts,
   usesLog,
 } from '../../frontend/shape.js';
 
-const STATS = ['grad_l2', 'grad_mean_abs', 'grad_max_abs', 'param_l2', 'grad_to_param', 'grad_nonfinite', 'has_grad'];
+const STATS = [
+  'grad_l2',
+  'grad_mean_abs',
+  'grad_max_abs',
+  'param_l2',
+  'grad_to_param',
+  'grad_nonfinite',
+  'has_grad',
+];
 
 // A gradient_flow answer as the route sends it: 3 layers x 4 steps.
 function answer() {
   const row = (l2, { nonfinite = 0, has = 1 } = {}) => [l2, l2, l2, 1, l2, nonfinite, has];
   const none = [null, null, null, 1, null, 0, 0];
   return {
-    run: 'exp1', layers: ['embed', 'hidden', 'head'], stats: STATS,
-    steps: [0, 10, 20, 30], wall_times: [1, 2, 3, 4], total_steps: 8, downsampled: true,
+    run: 'exp1',
+    layers: ['embed', 'hidden', 'head'],
+    stats: STATS,
+    steps: [0, 10, 20, 30],
+    wall_times: [1, 2, 3, 4],
+    total_steps: 8,
+    downsampled: true,
     values: [
       [row(1e-6), row(0.5), row(2)],
       [row(1e-7), row('NaN', { nonfinite: 3 }), row(3)],
@@ -50,10 +85,14 @@ test('decodeTable reads values[step][layer][stat] with null marked missing', () 
 
 test('decodeTable names the malformed part of an answer', () => {
   assert.throws(() => decodeTable({ layers: ['a'], stats: ['x'], steps: [0] }), /no "values" list/);
-  assert.throws(() => decodeTable({ layers: ['a'], stats: ['x'], steps: [0, 1], values: [[[1]]] }),
-    /values has 1 steps but steps has 2/);
-  assert.throws(() => decodeTable({ layers: ['a', 'b'], stats: ['x'], steps: [0], values: [[[1]]] }),
-    /values\[0\] must hold 2 layers/);
+  assert.throws(
+    () => decodeTable({ layers: ['a'], stats: ['x'], steps: [0, 1], values: [[[1]]] }),
+    /values has 1 steps but steps has 2/,
+  );
+  assert.throws(
+    () => decodeTable({ layers: ['a', 'b'], stats: ['x'], steps: [0], values: [[[1]]] }),
+    /values\[0\] must hold 2 layers/,
+  );
 });
 
 test('a layer without gradient is neither zero nor non-finite', () => {
@@ -117,12 +156,18 @@ test('downsampleSeries keeps spikes and skips non-finite points', () => {
   assert.ok(points.length <= 40);
   assert.ok(points.some((p) => p.index === 537 && p.value === 100));
   assert.ok(points.every((p) => Number.isFinite(p.value)));
-  assert.deepEqual(downsampleSeries([1, NaN, 3], 10), [{ index: 0, value: 1 }, { index: 2, value: 3 }]);
+  assert.deepEqual(downsampleSeries([1, NaN, 3], 10), [
+    { index: 0, value: 1 },
+    { index: 2, value: 3 },
+  ]);
 });
 
 test('bar model has one row per layer with the kind of each cell', () => {
   const model = barModel(decodeTable(answer()), 1, ['grad_max_abs', 'grad_mean_abs']);
-  assert.deepEqual(model.rows.map((r) => r.layer), ['embed', 'hidden', 'head']);
+  assert.deepEqual(
+    model.rows.map((r) => r.layer),
+    ['embed', 'hidden', 'head'],
+  );
   assert.equal(model.step, 10);
   assert.equal(model.rows[1].cells[0].kind, KIND.NONFINITE);
   assert.equal(model.rows[2].cells[1].value, 3);
@@ -154,7 +199,9 @@ test('bands are not drawn for statistics the alert rules do not use', () => {
 
 test('thresholds come from the alerts when they carry them', () => {
   const found = thresholdsFromAlerts([
-    { kind: 'vanishing', threshold: 1e-3 }, { kind: 'exploding', threshold: 5 }, { kind: 'nonfinite', threshold: 0 },
+    { kind: 'vanishing', threshold: 1e-3 },
+    { kind: 'exploding', threshold: 5 },
+    { kind: 'nonfinite', threshold: 0 },
   ]);
   assert.equal(found.vanishingRatio, 1e-3);
   assert.equal(found.explodingFactor, 5);
@@ -216,7 +263,10 @@ test('decodeAlerts sorts by step and counts per layer', () => {
     ],
     omitted: 2,
   });
-  assert.deepEqual(decoded.alerts.map((a) => a.step), [0, 10, 30]);
+  assert.deepEqual(
+    decoded.alerts.map((a) => a.step),
+    [0, 10, 30],
+  );
   assert.equal(decoded.byLayer.get('hidden'), 2);
   assert.equal(decoded.alerts[2].value, Infinity);
   assert.equal(decoded.omitted, 2);
@@ -241,10 +291,19 @@ test('run signature changes when a run grows', () => {
 
 test('attention matrix of one head and the mean over heads, with token labels', () => {
   const json = {
-    heads: 2, tokens: ['<s>', 'cat', '</s>'],
+    heads: 2,
+    tokens: ['<s>', 'cat', '</s>'],
     values: [
-      [[1, 0, 0], [0.5, 0.5, 0], [0.2, 0.3, 0.5]],
-      [[0, 1, 0], [0.5, 0.5, 0], [0.4, 0.1, 0.5]],
+      [
+        [1, 0, 0],
+        [0.5, 0.5, 0],
+        [0.2, 0.3, 0.5],
+      ],
+      [
+        [0, 1, 0],
+        [0.5, 0.5, 0],
+        [0.4, 0.1, 0.5],
+      ],
     ],
   };
   const head1 = attentionMatrix(json, 1);
@@ -258,10 +317,24 @@ test('attention matrix of one head and the mean over heads, with token labels', 
 });
 
 test('attention labels: cross-attention tokens, or positions when there are none', () => {
-  const cross = attentionMatrix({ query_tokens: ['q0'], key_tokens: ['k0', 'k1'], values: [[[0.3, 0.7]]] }, 0);
+  const cross = attentionMatrix(
+    { query_tokens: ['q0'], key_tokens: ['k0', 'k1'], values: [[[0.3, 0.7]]] },
+    0,
+  );
   assert.deepEqual(cross.rowLabels, ['q0']);
   assert.deepEqual(cross.colLabels, ['k0', 'k1']);
-  const bare = attentionMatrix({ tokens: null, values: [[[1, 0], [0, 1]]] }, 'mean');
+  const bare = attentionMatrix(
+    {
+      tokens: null,
+      values: [
+        [
+          [1, 0],
+          [0, 1],
+        ],
+      ],
+    },
+    'mean',
+  );
   assert.deepEqual(bare.rowLabels, ['0', '1']);
 });
 
@@ -274,8 +347,9 @@ test('cellAt maps a pointer position to a heatmap cell', () => {
 });
 
 test('problems the plugin reports about a run become notes', () => {
-  assert.deepEqual(runProblems({ problems: ['gradient_flow was written by a newer tb-netviz: upgrade'] }),
-    ['gradient_flow was written by a newer tb-netviz: upgrade']);
+  assert.deepEqual(runProblems({ problems: ['gradient_flow was written by a newer tb-netviz: upgrade'] }), [
+    'gradient_flow was written by a newer tb-netviz: upgrade',
+  ]);
   assert.deepEqual(runProblems({}), []);
   assert.deepEqual(runProblems(null), []);
 });
