@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from demo.data import reversal_batch
+from demo.progress import Progress
 from tb_netviz.torch import NetVizCallback
 
 LENGTH = 8
@@ -49,10 +50,21 @@ class Reverser(lightning.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
+class PrintProgress(lightning.Callback):
+    """Prints a progress line every few steps (Lightning's bar shows nothing when piped)."""
+
+    def __init__(self, total_steps: int) -> None:
+        self.progress = Progress("Lightning, reversal", total_steps)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_index) -> None:
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        self.progress.update(trainer.global_step, **metrics)
+
+
 def run(logdir: Path, quick: bool = False) -> Path:
     """Train and write the run ``lightning_reversal``; returns its directory."""
     lightning.seed_everything(0, verbose=False)
-    size = 1024 if quick else 8192
+    size, epochs = (1024, 1) if quick else (4096, 5)
     source, target = reversal_batch(size, LENGTH, VOCAB, seed=0)
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(source), torch.from_numpy(target))
     loader = torch.utils.data.DataLoader(dataset, batch_size=64, shuffle=True)
@@ -66,8 +78,10 @@ def run(logdir: Path, quick: bool = False) -> Path:
         sample_every_n_steps=25,
     )
     trainer = lightning.Trainer(
-        max_epochs=1 if quick else 5,
-        callbacks=[callback],
+        max_epochs=epochs,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[callback, PrintProgress(size // 64 * epochs)],
         logger=False,
         enable_checkpointing=False,
         default_root_dir=str(run_dir),
