@@ -22,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from tb_netviz.plugin.cache import ByteBudgetCache
+
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Encoded responses kept with each table: a repeated request with unchanged
+# data (a dashboard reload, a return to a run) is answered without re-encoding.
+RESPONSE_BYTES_PER_TABLE = 32 << 20
 
 
 class UnreadableDataError(ValueError):
@@ -36,6 +41,7 @@ class LayerTable:
     ``steps`` ascend and are unique (the newest event wins a repeated step);
     ``skipped`` counts events whose shape did not match the metadata (the
     layer set changed mid-run: TensorBoard keeps only the first metadata).
+    ``responses`` keeps encoded response bodies made from this table.
     """
 
     layers: tuple[str, ...]
@@ -45,11 +51,14 @@ class LayerTable:
     values: np.ndarray
     content: dict[str, Any]
     skipped: int = 0
+    responses: ByteBudgetCache = dataclasses.field(
+        default_factory=lambda: ByteBudgetCache(RESPONSE_BYTES_PER_TABLE), compare=False, repr=False
+    )
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the arrays."""
-        return self.steps.nbytes + self.wall_times.nbytes + self.values.nbytes
+        """Memory held by the arrays and, at most, by the kept responses."""
+        return self.steps.nbytes + self.wall_times.nbytes + self.values.nbytes + RESPONSE_BYTES_PER_TABLE
 
 
 def layer_table(content: dict[str, Any], data: Sequence[Any]) -> LayerTable:

@@ -96,18 +96,25 @@ class NetVizPlugin(base_plugin.TBPlugin):
         tags = reader.run_tags(ctx, experiment, run)
         table = reader.layer_table(ctx, experiment, run, tag, tags)
         stats = query.optional_names(args, "stats", table.stats)
-        alerts = reader.alert_history(ctx, experiment, run, tags)
-        body = responses.layer_stats_body(
-            run,
-            table,
-            stats,
-            min_step=min_step,
-            max_step=max_step,
-            max_steps=max_steps,
-            required_steps=[alert["step"] for alert in alerts],
-            null_where_no_gradient=tag == metadata.GRADIENT_FLOW_TAG,
-        )
-        return _json(request, body)
+        required_steps = tuple(alert["step"] for alert in reader.alert_history(ctx, experiment, run, tags))
+        null_where_no_gradient = tag == metadata.GRADIENT_FLOW_TAG
+
+        def encode() -> bytes:
+            body = responses.layer_stats_body(
+                run,
+                table,
+                stats,
+                min_step=min_step,
+                max_step=max_step,
+                max_steps=max_steps,
+                required_steps=required_steps,
+                null_where_no_gradient=null_where_no_gradient,
+            )
+            return responses.gzipped(body)
+
+        key = (run, tuple(stats), min_step, max_step, max_steps, required_steps, null_where_no_gradient)
+        body = table.responses.get_or_load(key, encode, size=len)
+        return http_util.Respond(request, body, JSON, content_encoding="gzip")
 
     def _attention(self, request: Request) -> Response:
         run = query.required_text(request.args, "run")

@@ -330,3 +330,25 @@ def test_numbers_keep_float32_precision(netviz):
     value = body["values"][body["steps"].index(240)][2][0]
     assert value == pytest.approx(np.float32(0.003 * 241), rel=1e-7)
     assert not math.isnan(value)
+
+
+def test_samples_per_plugin_hint_limits_what_is_read(logdir):
+    from tests.plugin_backend.conftest import NetVizClient
+
+    five = NetVizClient(logdir, {"netviz": 5})
+    body = five.json("gradient_flow", run="exp1")
+    assert len(body["steps"]) == 5 and body["steps"][-1] == 240
+    flow = five.json("runs")["runs"][0]["sampling"]["gradient_flow"]
+    assert (flow["kept"], flow["sampled"]) == (5, True)
+    assert five.json("alerts", run="exp1")["alerts"] == logs.alert_history(70)
+
+
+def test_gzip_accepting_clients_get_the_same_json_compressed(netviz):
+    import gzip
+
+    plain = netviz.get("gradient_flow", run="exp1", max_steps=7).get_data()
+    packed = netviz.client.get(
+        "/data/plugin/netviz/gradient_flow?run=exp1&max_steps=7", headers={"Accept-Encoding": "gzip"}
+    )
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.get_data()) == plain
