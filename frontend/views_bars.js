@@ -135,7 +135,9 @@ function drawRow(row, model, domain, log, state, actions) {
     );
   }
   if (row.explodingAbove !== null) {
-    const from = axisFraction(row.explodingAbove, domain, log);
+    // Where a layer's exploding threshold lies inside the vanishing band (a layer that is
+    // already vanishing), the band starts where the vanishing one ends, so they never overlap.
+    const from = axisFraction(Math.max(row.explodingAbove, model.vanishingBelow ?? 0), domain, log);
     track.appendChild(
       h('span', {
         class: 'band band-exploding',

@@ -15,7 +15,7 @@ import {
 
 const W = 260;
 const H = 104;
-const PAD = { left: 44, right: 8, top: 28, bottom: 16 };
+const PAD = { left: 56, right: 8, top: 28, bottom: 16 };
 const HIDDEN = new Set(['has_grad']);
 
 /** Build the layer detail panel. Returns {element, update(state)}. */
@@ -189,7 +189,10 @@ function chart(stat, series, selectedStep, log, onPick) {
     d += `${d ? 'L' : 'M'}${px(p.step).toFixed(1)},${py(p.y).toFixed(1)}`;
   }
   if (d) paths.push(d);
-  const fmt = (v) => (log ? formatShort(Math.pow(10, v)) : formatShort(v));
+  const short = (v) => (log ? formatShort(Math.pow(10, v)) : formatShort(v));
+  // A nearly constant series needs more digits to tell its two ends apart.
+  const fmt =
+    short(hi) === short(lo) ? (v) => String(Number((log ? Math.pow(10, v) : v).toPrecision(6))) : short;
   const marks = points
     .filter((p) => p.kind === KIND.NONFINITE || p.kind === KIND.NONE)
     .map((p) =>
@@ -204,7 +207,8 @@ function chart(stat, series, selectedStep, log, onPick) {
         p.kind === KIND.NONE ? '∅' : '✕',
       ),
     );
-  const selected = points.find((p) => p.step === selectedStep);
+  // Activations are recorded on probe steps only: show the probe step nearest the selected step.
+  const selected = points[nearestStepIndex(steps, selectedStep)];
   const figure = svg(
     'svg',
     {
@@ -213,7 +217,7 @@ function chart(stat, series, selectedStep, log, onPick) {
       height: H,
       class: 'chart',
       role: 'img',
-      'aria-label': `${stat} over steps${selected ? `; at step ${selectedStep}: ${formatExact(selected.v)}` : ''}`,
+      'aria-label': `${stat} over steps${selected ? `; at step ${selected.step}: ${formatExact(selected.v)}` : ''}`,
     },
     svg('text', { x: PAD.left, y: 11, class: 'chart-title' }, `${stat}${log ? ' (log)' : ''}`),
     svg('text', { x: PAD.left - 4, y: PAD.top + 4, class: 'chart-tick', 'text-anchor': 'end' }, fmt(hi)),
@@ -227,8 +231,8 @@ function chart(stat, series, selectedStep, log, onPick) {
     }),
     selected
       ? svg('line', {
-          x1: px(selectedStep),
-          x2: px(selectedStep),
+          x1: px(selected.step),
+          x2: px(selected.step),
           y1: PAD.top,
           y2: H - PAD.bottom,
           class: 'chart-cursor',
@@ -245,10 +249,15 @@ function chart(stat, series, selectedStep, log, onPick) {
     onPick(nearestStepIndex(steps, step));
   });
   const value = selected ? formatExact(selected.v) : '—';
+  const where = !selected
+    ? `step ${selectedStep}`
+    : selected.step === selectedStep
+      ? `step ${selected.step}`
+      : `nearest step ${selected.step}`;
   return h(
     'figure',
     { class: 'chart-box', title: statLabel(stat) },
     figure,
-    h('figcaption', { class: 'muted', text: `step ${selectedStep}: ${value}` }),
+    h('figcaption', { class: 'muted', text: `${where}: ${value}` }),
   );
 }

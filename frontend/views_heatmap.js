@@ -291,8 +291,7 @@ function drawLegend(legend, heatmap) {
     scaled: Float32Array.from({ length: 256 }, (_, i) => i),
   };
   heatmapImage(ramp, bar);
-  const label = (v) =>
-    Number.isFinite(v) ? (heatmap.log ? `1e${v.toFixed(1).replace(/\.0$/, '')}` : formatShort(v)) : '—';
+  const label = (v) => (Number.isFinite(v) ? formatShort(heatmap.log ? Math.pow(10, v) : v) : '—');
   const swatch = (colour, text, glyph) =>
     h(
       'span',

@@ -59,7 +59,12 @@ def browser():
 
 
 class Watched:
-    """A page plus what it did that a test may need to assert never happened."""
+    """A page plus what it did that a test may need to assert never happened.
+
+    ``errors`` collects uncaught exceptions, console errors other than failed
+    resource loads (Chromium logs one for the favicon TensorBoard does not serve
+    at the iframe's path), and every netviz route that answered with an error.
+    """
 
     def __init__(self, page):
         self.page = page
@@ -67,7 +72,16 @@ class Watched:
         self.errors: list[str] = []
         page.on("dialog", self._dialog)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        page.on("console", self._console)
+        page.on("response", self._response)
+
+    def _console(self, message) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.errors.append(message.text)
+
+    def _response(self, response) -> None:
+        if "/data/plugin/netviz/" in response.url and response.status >= 400:
+            self.errors.append(f"{response.status} {response.url}")
 
     def _dialog(self, dialog) -> None:
         self.dialogs.append(dialog.message)

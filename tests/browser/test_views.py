@@ -28,6 +28,7 @@ def test_bar_chart_has_one_bar_per_layer_in_flow_order(dashboard):
     assert [rows.nth(i).get_attribute("data-layer") for i in range(rows.count())] == DEEP
     assert page.locator(".bars-panel .band-vanishing").count() > 0
     save_artifact(page.locator(".bars-panel"), "view_bar_chart.png")
+    assert dashboard.errors == []
 
 
 def test_no_gradient_and_non_finite_layers_are_marked_distinctly(dashboard):
@@ -67,6 +68,7 @@ def test_hovering_a_heatmap_cell_shows_the_exact_value_the_route_returned(dashbo
         shown = tooltip.locator(".tt-value").inner_text()
         assert float(shown) == flow["values"][i][j][stat]
     save_artifact(page.locator(".heatmap-panel"), "view_heatmap_hover.png")
+    assert dashboard.errors == []
 
 
 def test_clicking_a_heatmap_cell_selects_its_layer_and_arrow_keys_move(dashboard):
@@ -109,6 +111,7 @@ def test_attention_viewer_shows_the_token_labels_and_the_hovered_weight(dashboar
     assert readout.startswith("query 3 “sat” → key 1 “the”: ")
     assert float(readout.rsplit(": ", 1)[1]) == answer["values"][2][3][1]
     save_artifact(panel, "view_attention.png")
+    assert dashboard.errors == []
 
 
 def test_clicking_an_alert_selects_its_layer_and_step(dashboard, tensorboard):
@@ -162,6 +165,7 @@ def test_layer_detail_shows_statistics_activations_and_feature_maps(dashboard):
     page.select_option("#nv-fm-step", "100")
     assert "step=100" in image.get_attribute("src")
     save_artifact(detail, "view_layer_detail.png")
+    assert dashboard.errors == []
 
 
 def test_statistic_selector_and_log_scale_redraw_the_views(dashboard):
