@@ -63,11 +63,26 @@ export function createBarChart(actions) {
     element.dataset.step = String(model.step);
     drawKey(key, stats, model, log);
     drawAxis(axis, domain, log);
+    // Rows are rebuilt on every change: keep keyboard focus on the same layer's row.
+    const focused = rows.contains(document.activeElement) ? document.activeElement.dataset.index : null;
     replaceChildren(
       rows,
       model.rows.map((row) => drawRow(row, model, domain, log, state, actions)),
     );
+    if (focused !== null && rows.children[Number(focused)]) rows.children[Number(focused)].focus();
   }
+
+  // Up and down move the selection from row to row, as in a list.
+  rows.addEventListener('keydown', (event) => {
+    const delta = { ArrowUp: -1, ArrowDown: 1 }[event.key];
+    const index = Number(event.target.dataset && event.target.dataset.index);
+    if (!delta || !Number.isInteger(index)) return;
+    const next = rows.children[index + delta];
+    if (!next) return;
+    event.preventDefault();
+    next.focus();
+    actions.selectLayer(index + delta);
+  });
 
   return { element, update };
 }
@@ -185,6 +200,7 @@ function drawRow(row, model, domain, log, state, actions) {
         role: 'listitem',
         'aria-pressed': selected ? 'true' : 'false',
         'data-layer': row.layer,
+        'data-index': row.index,
         'data-kind': states.join(' '),
         'aria-label': `${row.layer}: ${readout.join(', ')}`,
       },

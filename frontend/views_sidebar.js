@@ -96,6 +96,19 @@ export function createLayerList(actions) {
   let sparkKey = '';
   const items = [];
 
+  // Up and down move the selection through the layers the filter shows.
+  list.addEventListener('keydown', (event) => {
+    const delta = { ArrowUp: -1, ArrowDown: 1 }[event.key];
+    const index = Number(event.target.dataset && event.target.dataset.index);
+    if (!delta || !Number.isInteger(index)) return;
+    let next = index + delta;
+    while (items[next] && items[next].item.hidden) next += delta;
+    if (!items[next]) return;
+    event.preventDefault();
+    items[next].button.focus();
+    actions.selectLayer(next);
+  });
+
   function build(state) {
     items.length = 0;
     const table = state.table;

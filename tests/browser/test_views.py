@@ -188,3 +188,23 @@ def test_statistic_selector_and_log_scale_redraw_the_views(dashboard):
     assert page.locator(".bar-key").inner_text().count("|g|") >= 2
     save_artifact(page, "view_whole_tab.png")
     assert not math.isnan(float(page.locator(".heatmap-canvas").get_attribute("data-render-ms")))
+
+
+def test_layer_list_and_bar_rows_follow_the_arrow_keys_and_keep_focus(dashboard):
+    page = dashboard.page
+    page.fill("#nv-filter", "encoder.layers.1")
+    first = page.locator(".layer-item:visible").first
+    first.focus()
+    page.keyboard.press("Enter")
+    assert selected_layer(page) == "encoder.layers.1.self_attn"
+    page.keyboard.press("ArrowDown")
+    assert selected_layer(page) == "encoder.layers.1.linear1"
+    focused = page.evaluate("document.activeElement.dataset.layer")
+    assert focused == "encoder.layers.1.linear1"
+    row = page.locator(".bar-row[data-layer='encoder.layers.1.linear1']")
+    row.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert selected_layer(page) == "encoder.layers.1.norm1"
+    assert page.evaluate("document.activeElement.dataset.layer") == "encoder.layers.1.norm1"
+    assert dashboard.errors == []
