@@ -18,15 +18,13 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import math
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+from tb_netviz.plugin.gc_pause import paused_gc
 
 SIGNIFICANT_DIGITS = 7
 NAN = "NaN"
@@ -37,10 +35,6 @@ NEGATIVE_INFINITY = "-Infinity"
 # dividing back yields the float64 nearest to the rounded decimal, whose repr
 # is short. Values needing a larger scale take a slower exact path.
 _EXACT_POWER = 22
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-_gc_was_enabled = False
 
 
 def encode_number(value: float) -> Any:
@@ -84,35 +78,6 @@ def encode_array(values: np.ndarray, missing: np.ndarray | None = None) -> str:
         if missing is not None:
             as_objects[missing] = None
         return json.dumps(as_objects.tolist())
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while large nested lists are built.
-
-    ``tolist()`` of a [500, 500, k] array creates 250,000 lists; each few
-    hundred trigger a collection that walks every object of the TensorBoard
-    process (its loaded events included), which made encoding 5x slower.
-    Nothing built here is cyclic. Nested pauses from several request threads
-    re-enable the collector when the last one ends, and only if it was on.
-
-    >>> with paused_gc():
-    ...     gc.isenabled()
-    False
-    """
-    global _gc_pausers, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 def round_significant(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:

@@ -29,6 +29,7 @@ from tensorboard.data import provider
 
 from tb_netviz.plugin import data
 from tb_netviz.plugin.cache import ByteBudgetCache
+from tb_netviz.plugin.gc_pause import paused_gc
 from tb_netviz.summary import metadata
 
 IMAGES_PLUGIN = "images"
@@ -36,6 +37,22 @@ SCALARS_PLUGIN = "scalars"
 # Passed as ``downsample`` to return every event TensorBoard kept.
 ALL_KEPT = 1_000_000_000
 DEFAULT_CACHE_BYTES = 1 << 30
+# The most float32 table data one read asks for. The Rust data server answers
+# in one gRPC message of at most 256 MiB, so a larger read would fail outright;
+# above this TensorBoard's provider returns a random sample of the steps (the
+# newest always kept) and the run's sampling summary says so.
+MAX_TABLE_BYTES = 192 << 20
+
+
+def steps_within(max_bytes: int, content: dict[str, Any]) -> int:
+    """How many steps of a ``[layers, stats]`` float32 table fit in ``max_bytes`` (at least 1).
+
+    >>> steps_within(192 << 20, {"layers": ["a"] * 500, "stats": ["s"] * 7})
+    14380
+    """
+    layers, stats = content.get("layers"), content.get("stats")
+    cells = (len(layers) if isinstance(layers, list) else 1) * (len(stats) if isinstance(stats, list) else 1)
+    return max(1, max_bytes // (4 * max(cells, 1)))
 
 
 def downsample_for(sampling_hints: Mapping[str, int] | None, plugin_name: str) -> int:
@@ -106,14 +123,16 @@ class NetVizReader:
         """
         series = _series(self.run_tags(ctx, experiment, run) if tags is None else tags, run, tag)
         content = _content(series, run, tag)
-        key = (experiment, run, tag, series.max_step, series.max_wall_time, self._tensor_downsample)
+        downsample = min(self._tensor_downsample, steps_within(MAX_TABLE_BYTES, content))
+        key = (experiment, run, tag, series.max_step, series.max_wall_time, downsample)
 
         def load() -> data.LayerTable:
-            stored = self._read_tensors(ctx, experiment, run, tag, self._tensor_downsample)
-            try:
-                return data.layer_table(content, stored)
-            except data.UnreadableDataError as error:
-                raise errors.NotFoundError(f"{tag} of run {run!r} cannot be read: {error}") from None
+            with paused_gc():
+                stored = self._read_tensors(ctx, experiment, run, tag, downsample)
+                try:
+                    return data.layer_table(content, stored)
+                except data.UnreadableDataError as error:
+                    raise errors.NotFoundError(f"{tag} of run {run!r} cannot be read: {error}") from None
 
         return self._tables.get_or_load(key, load, size=lambda table: table.nbytes)
 
@@ -204,7 +223,8 @@ class NetVizReader:
                 problems.append(str(error))
                 continue
             summary[kind] = True
-            sampling[kind] = data.sampling_summary(table.steps, table.content, self._keeps_all)
+            capped = len(table.steps) >= steps_within(MAX_TABLE_BYTES, table.content)
+            sampling[kind] = data.sampling_summary(table.steps, table.content, self._keeps_all and not capped)
             flow_order = flow_order or table.layers
         attention = [metadata.layer_from_tag(t, metadata.ATTENTION_TAG_PREFIX) for t in tags]
         summary["attention_layers"] = data.ordered_layers(filter(None, attention), flow_order)

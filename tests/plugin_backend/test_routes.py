@@ -352,3 +352,15 @@ def test_gzip_accepting_clients_get_the_same_json_compressed(netviz):
     )
     assert packed.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(packed.get_data()) == plain
+
+
+def test_a_table_too_large_for_one_read_is_sampled_not_refused(logdir, monkeypatch):
+    from tb_netviz.plugin import reader
+    from tests.plugin_backend.conftest import NetVizClient
+
+    monkeypatch.setattr(reader, "MAX_TABLE_BYTES", 8 * len(logs.LAYERS) * len(GRADIENT_STATS) * 4)
+    capped = NetVizClient(logdir, {"netviz": 0})
+    body = capped.json("gradient_flow", run="exp1")
+    assert len(body["steps"]) == 8 and body["steps"][-1] == 240
+    flow = capped.json("runs")["runs"][0]["sampling"]["gradient_flow"]
+    assert (flow["kept"], flow["sampled"]) == (8, True)
