@@ -4,6 +4,7 @@
 import { matrixPixels } from './colors.js';
 import { getAttention, getAttentionIndex } from './api.js';
 import { fillSelect, h, replaceChildren } from './dom.js';
+import { colourRamp } from './views_heatmap.js';
 import { attentionMatrix, cellAt, formatExact, formatShort, nearestStepIndex } from './shape.js';
 
 const MATRIX_PX = 360;
@@ -29,6 +30,9 @@ export function createAttention() {
   const rowLabels = h('div', { class: 'att-rows', attrs: { 'aria-label': 'Query tokens' } });
   const colLabels = h('div', { class: 'att-cols', attrs: { 'aria-label': 'Key tokens' } });
   const readout = h('p', { class: 'att-readout', attrs: { 'aria-live': 'polite' } });
+  const legendLow = h('span');
+  const legendHigh = h('span');
+  const legend = h('span', { class: 'legend' }, legendLow, colourRamp(), legendHigh);
   const message = h('p', { class: 'muted' });
   const grid = h(
     'div',
@@ -48,6 +52,7 @@ export function createAttention() {
       h('label', { class: 'control' }, h('span', { text: 'Layer' }), layer),
       h('label', { class: 'control' }, h('span', { text: 'Step' }), step),
       h('label', { class: 'control' }, h('span', { text: 'Head' }), head),
+      legend,
     ),
     message,
     grid,
@@ -145,7 +150,10 @@ export function createAttention() {
     canvas.style.height = `${matrix.rows * cell}px`;
     const context = canvas.getContext('2d');
     const image = context.createImageData(matrix.cols, matrix.rows);
-    image.data.set(matrixPixels(matrix.values, [Math.min(0, matrix.min), matrix.max]));
+    const low = Math.min(0, matrix.min);
+    image.data.set(matrixPixels(matrix.values, [low, matrix.max]));
+    legendLow.textContent = formatShort(low);
+    legendHigh.textContent = formatShort(matrix.max);
     context.putImageData(image, 0, 0);
     const every = Math.max(1, Math.ceil(10 / cell));
     const label = (text, i, cls) =>
@@ -168,7 +176,7 @@ export function createAttention() {
     colLabels.style.width = `${matrix.cols * cell}px`;
     const longest = Math.max(...matrix.colLabels.map((t) => t.length));
     colLabels.style.height = `${Math.min(90, 10 + longest * 7)}px`;
-    readout.textContent = `${matrix.rows} queries × ${matrix.cols} keys, ${matrix.heads} heads; colour 0 → ${formatShort(matrix.max)}. Hover a cell for its weight.`;
+    readout.textContent = `${matrix.rows} queries × ${matrix.cols} keys, ${matrix.heads} heads. Hover a cell (or focus the matrix and use the arrow keys) for its weight.`;
     element.dataset.step = String(answer.step);
   }
 

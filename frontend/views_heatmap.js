@@ -6,6 +6,7 @@ import { SPECIAL_COLOURS, VIRIDIS, heatmapPixels } from './colors.js';
 import { cssVar, h, replaceChildren, sizeCanvas } from './dom.js';
 import {
   KIND,
+  nearestStepIndex,
   buildHeatmap,
   cellAt,
   cellKind,
@@ -68,6 +69,7 @@ export function createHeatmap(actions) {
   let key = '';
   let layout = null;
   let state = null;
+  let hover = null;
   const view = { element, update, lastRenderMs: 0 };
 
   function update(next) {
@@ -136,6 +138,7 @@ export function createHeatmap(actions) {
     }
     drawStepAxis(context, table.steps, cellW, muted);
     const accent = cssVar('--accent', '#e8710a');
+    drawAlertMarks(context, cellW, accent);
     context.lineWidth = 2;
     context.strokeStyle = accent;
     const col = state.stepIndex;
@@ -143,6 +146,32 @@ export function createHeatmap(actions) {
     if (state.layerIndex !== null && state.layerIndex >= 0) {
       context.strokeStyle = cssVar('--fg', '#222');
       context.strokeRect(gutter, layout.top + state.layerIndex * cellH, plotW, Math.max(2, cellH));
+    }
+    if (hover) {
+      context.lineWidth = 1;
+      context.strokeStyle = cssVar('--focus', '#1a73e8');
+      context.strokeRect(
+        gutter + hover.col * cellW,
+        layout.top + hover.row * cellH,
+        Math.max(2, cellW),
+        Math.max(2, cellH),
+      );
+    }
+  }
+
+  // A small triangle under each column where an alert fired: where to look first.
+  function drawAlertMarks(context, cellW, colour) {
+    const steps = state.table.steps;
+    const columns = new Set(state.alerts.alerts.map((alert) => nearestStepIndex(steps, alert.step)));
+    const y = layout.top + layout.height;
+    context.fillStyle = colour;
+    for (const i of columns) {
+      const x = layout.gutter + (i + 0.5) * cellW;
+      context.beginPath();
+      context.moveTo(x - 4, y + 6);
+      context.lineTo(x + 4, y + 6);
+      context.lineTo(x, y + 1);
+      context.fill();
     }
   }
 
@@ -175,7 +204,7 @@ export function createHeatmap(actions) {
     context.fillStyle = colour;
     context.textAlign = 'center';
     context.textBaseline = 'top';
-    const y = layout.top + layout.height + 4;
+    const y = layout.top + layout.height + 7;
     const every = Math.max(1, Math.ceil(70 / cellW));
     let lastX = -Infinity;
     for (let i = 0; i < steps.length; i += every) {
@@ -232,9 +261,15 @@ export function createHeatmap(actions) {
     }
     const box = canvas.getBoundingClientRect();
     showTooltip(cell, event.clientX - box.left, event.clientY - box.top);
+    if (!hover || hover.row !== cell.row || hover.col !== cell.col) {
+      hover = cell;
+      draw();
+    }
   });
   canvas.addEventListener('mouseleave', () => {
     tooltip.hidden = true;
+    hover = null;
+    if (state && state.table && heatmap) draw();
   });
   canvas.addEventListener('click', (event) => {
     const cell = cellFromEvent(event);
@@ -277,11 +312,11 @@ export function createHeatmap(actions) {
   return view;
 }
 
-function drawLegend(legend, heatmap) {
+/** A canvas showing the colour scale from its low to its high end (for legends). */
+export function colourRamp() {
   const bar = document.createElement('canvas');
   bar.className = 'legend-bar';
-  bar.width = 256;
-  bar.height = 1;
+  bar.setAttribute('aria-hidden', 'true');
   const ramp = {
     rows: 1,
     cols: 256,
@@ -290,7 +325,11 @@ function drawLegend(legend, heatmap) {
     kinds: new Uint8Array(256),
     scaled: Float32Array.from({ length: 256 }, (_, i) => i),
   };
-  heatmapImage(ramp, bar);
+  return heatmapImage(ramp, bar);
+}
+
+function drawLegend(legend, heatmap) {
+  const bar = colourRamp();
   const label = (v) => (Number.isFinite(v) ? formatShort(heatmap.log ? Math.pow(10, v) : v) : '—');
   const swatch = (colour, text, glyph) =>
     h(
