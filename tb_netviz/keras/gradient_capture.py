@@ -149,7 +149,7 @@ class GradientCapture:
 
     def read(self) -> list[StepRecord]:
         """Every step held in the buffer, oldest first (one host transfer)."""
-        buffer = self.buffer.numpy()
+        buffer = tf.convert_to_tensor(self.buffer).numpy()
         order = self.row_order
         names = [self.layers[row].name for row in order]
         records = []
@@ -227,12 +227,14 @@ class GradientCapture:
         is_logged = tf.equal(step % self.log_every_n_steps, 0)
         is_sampled = tf.equal(step % self.sample_every_n_steps, 0)
 
+        keys = list(gradient_of)
+        layout = [
+            [keys.index(id(v)) for v in layer.variables if id(v) in gradient_of] for layer in self.layers
+        ]
+        params = [[_dense_float32(_tensor(v)) for v in layer.variables] for layer in self.layers]
+
         def statistics() -> tuple[tf.Tensor, tf.Tensor]:
-            square_sum_of = {key: tf.reduce_sum(tf.square(g)) for key, g in gradient_of.items()}
-            rows = [self._layer_row(layer, gradient_of, square_sum_of) for layer in self.layers]
-            squares = list(square_sum_of.values())
-            norm = tf.sqrt(tf.add_n(squares)) if squares else tf.constant(math.nan)
-            return tf.stack(rows) if rows else tf.zeros([0, _STATS]), norm
+            return _statistics(layout, list(gradient_of.values()), params)
 
         def not_logged() -> tuple[tf.Tensor, tf.Tensor]:
             return tf.fill([len(self.layers), _STATS], math.nan), tf.constant(math.nan)
@@ -259,33 +261,55 @@ class GradientCapture:
             flat = _flat_gradient(layer, gradient_of)
             copy.assign(tf.cond(is_sampled, lambda f=flat: f, lambda c=copy: tf.convert_to_tensor(c)))
 
-    def _layer_row(
-        self, layer: WeightLayer, gradient_of: dict[int, tf.Tensor], square_sum_of: dict[int, tf.Tensor]
-    ) -> tf.Tensor:
-        params = [_dense_float32(_tensor(v)) for v in layer.variables]
-        param_l2 = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(p)) for p in params]))
-        keys = [id(v) for v in layer.variables if id(v) in gradient_of]
-        if not keys:
-            return _missing_gradient_row(param_l2)
-        grads = [gradient_of[key] for key in keys]
-        squares = tf.add_n([square_sum_of[key] for key in keys])
-        abs_sum = tf.add_n([tf.reduce_sum(tf.abs(g)) for g in grads])
-        max_abs = tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(g)) for g in grads]))
-        count = tf.add_n([tf.cast(tf.size(g), tf.float32) for g in grads])
-        nonfinite = tf.add_n(
-            [tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(g)), tf.float32)) for g in grads]
-        )
-        grad_l2 = tf.sqrt(squares)
+
+def _statistics(
+    layout: list[list[int]], grads: list[tf.Tensor], params: list[list[tf.Tensor]]
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """The ``[L, S]`` statistics and the global norm; ``layout[l]`` indexes layer l's gradients."""
+    partials = [_partial_sums(g) for g in grads]  # each [sumsq, sum|g|, max|g|, nonfinite, count]
+    rows = []
+    for indices, layer_params in zip(layout, params, strict=True):
+        param_l2 = tf.sqrt(tf.add_n([2.0 * tf.nn.l2_loss(p) for p in layer_params]))
+        if not indices:
+            rows.append(_missing_gradient_row(param_l2))
+            continue
+        own = tf.stack([partials[i] for i in indices])
+        sums, max_abs = tf.reduce_sum(own, axis=0), tf.reduce_max(own[:, 2])
+        grad_l2 = tf.sqrt(sums[0])
         columns = {
             "grad_l2": grad_l2,
-            "grad_mean_abs": abs_sum / count,
+            "grad_mean_abs": sums[1] / sums[4],
             "grad_max_abs": max_abs,
             "param_l2": param_l2,
             "grad_to_param": grad_l2 / param_l2,
-            "grad_nonfinite": nonfinite,
+            "grad_nonfinite": sums[3],
             "has_grad": tf.constant(1.0),
         }
-        return tf.stack([columns[name] for name in GRADIENT_STATS])
+        rows.append(tf.stack([columns[name] for name in GRADIENT_STATS]))
+    norm = tf.sqrt(tf.add_n([p[0] for p in partials])) if partials else tf.constant(math.nan)
+    return (tf.stack(rows) if rows else tf.zeros([0, _STATS])), norm
+
+
+def _partial_sums(grad: tf.Tensor) -> tf.Tensor:
+    # Few passes over the gradient: l2_loss is one fused kernel, |g| is shared by
+    # the sum and the max, and NaN/Inf entries are only counted when the sum of
+    # squares says there are some (or it overflowed).
+    square_sum = 2.0 * tf.nn.l2_loss(grad)
+    magnitude = tf.abs(grad)
+    nonfinite = tf.cond(
+        tf.math.is_finite(square_sum),
+        lambda: tf.constant(0.0),
+        lambda: tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(grad)), tf.float32)),
+    )
+    return tf.stack(
+        [
+            square_sum,
+            tf.reduce_sum(magnitude),
+            tf.reduce_max(magnitude),
+            nonfinite,
+            tf.cast(tf.size(grad), tf.float32),
+        ]
+    )
 
 
 def _missing_gradient_row(param_l2: tf.Tensor) -> tf.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import keras
@@ -200,3 +201,21 @@ def test_a_frozen_layer_has_no_gradient_but_its_weight_norm(tmp_path):
     assert math.isnan(frozen["grad_l2"])
     assert frozen["param_l2"] == pytest.approx(math.sqrt((kernel**2).sum() + (bias**2).sum()), rel=1e-5)
     assert table[0]["out"]["has_grad"] == 1.0
+
+
+def test_non_finite_gradients_are_counted_and_raise_an_alert(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2, name="fc"), keras.layers.Dense(1, name="out")]
+    )
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    x = np.ones((4, 3), np.float32)
+    x[0, 1] = np.inf
+
+    with pytest.warns(UserWarning, match="non-finite gradient in layer 'fc' at step 0"):
+        model.fit(x, np.zeros((4, 1)), batch_size=4, verbose=0, callbacks=[NetVizCallback(tmp_path)])
+
+    _, table = gradient_rows(tmp_path)
+    assert table[0]["fc"]["grad_nonfinite"] > 0 and table[0]["fc"]["has_grad"] == 1.0
+    alerts = json.loads(read_run(tmp_path)["netviz/alerts"][-1].value.item().decode())
+    assert ("nonfinite", "fc", 0) in {(a["kind"], a["layer"], a["step"]) for a in alerts}
