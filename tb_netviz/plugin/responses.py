@@ -103,12 +103,15 @@ def attention_step_body(run: str, layer: str, content: dict[str, Any], datum: An
 
 
 def gzipped(text: str) -> bytes:
-    """``text`` as UTF-8, gzip-compressed the way TensorBoard compresses its responses.
+    """``text`` as UTF-8, gzip-compressed at level 1.
+
+    TensorBoard compresses its own responses at level 3; on these bodies of
+    numbers level 1 is two to four times faster for about 8% more bytes.
 
     >>> gzip.decompress(gzipped('{"a": 1}'))
     b'{"a": 1}'
     """
-    return gzip.compress(text.encode("utf-8"), compresslevel=3, mtime=0)
+    return gzip.compress(text.encode("utf-8"), compresslevel=1, mtime=0)
 
 
 def with_raw_json(fields: dict[str, Any], **raw: str) -> str:
