@@ -40,7 +40,11 @@ def gradient_flow_value(
 def activations_value(
     layers: Sequence[str], values: np.ndarray, stats: Sequence[str] = ACTIVATION_STATS, **content: Any
 ) -> Value:
-    """The ``netviz/activations`` value: float32 ``[layers, stats]``."""
+    """The ``netviz/activations`` value: float32 ``[layers, stats]``.
+
+    >>> activations_value(["relu1"], np.zeros((1, len(ACTIVATION_STATS)))).tensor.tensor_shape.dim[1].size
+    6
+    """
     return _layer_table(metadata.ACTIVATIONS, metadata.ACTIVATIONS_TAG, layers, values, stats, content)
 
 
@@ -49,6 +53,12 @@ def attention_value(layer: str, weights: np.ndarray, tokens: Sequence[str] | Non
 
     ``tokens`` labels both axes of self-attention (length Q == K), or is a pair
     ``(query_tokens, key_tokens)`` for cross-attention.
+
+    >>> value = attention_value("dec.cross_attn", np.ones((2, 1, 3)) / 3, (["le"], ["the", "cat", "."]))
+    >>> value.tag
+    'netviz/attention/dec.cross_attn'
+    >>> json.loads(value.metadata.plugin_data.content)["key_tokens"]
+    ['the', 'cat', '.']
     """
     content = attention_content(layer, weights, tokens)
     md = metadata.create_summary_metadata(metadata.ATTENTION, **content)
@@ -56,7 +66,11 @@ def attention_value(layer: str, weights: np.ndarray, tokens: Sequence[str] | Non
 
 
 def attention_content(layer: str, weights: np.ndarray, tokens: Any = None) -> dict[str, Any]:
-    """Validate one attention summary and return its metadata content fields."""
+    """Validate one attention summary and return its metadata content fields.
+
+    >>> attention_content("attn", np.ones((1, 2, 2)), ["a", "b"])
+    {'layer': 'attn', 'tokens': ['a', 'b']}
+    """
     tag = metadata.attention_tag(layer)
     weights = float32_array(weights, "attention weights")
     if weights.ndim != 3:
@@ -74,6 +88,9 @@ def alerts_value(alerts: Sequence[dict[str, Any]], omitted: int = 0) -> Value:
     the alerts that fired at this event's step are those whose ``step`` equals it.
     ``omitted`` lands in the metadata content, of which TensorBoard keeps only the
     first event's: ``NetVizWriter.alerts`` also writes it as ``netviz/alerts_omitted``.
+
+    >>> alerts_value([{"kind": "nonfinite", "layer": "fc", "step": 3}]).tensor.string_val[0]
+    b'[{"kind": "nonfinite", "layer": "fc", "step": 3}]'
     """
     if isinstance(alerts, (str, bytes, dict)) or not hasattr(alerts, "__iter__"):
         raise TypeError(f"alerts must be a sequence of dicts, got {type(alerts).__name__}")
@@ -119,6 +136,9 @@ def histogram_value(tag: str, values: np.ndarray, bins: int = 30) -> Value:
 
     Non-finite entries cannot be placed in a bucket and are left out; the
     netviz statistics count them.
+
+    >>> histogram_value("h", [0, 1, 1, np.nan], bins=2).tensor.tensor_shape.dim[0].size
+    2
     """
     array = check_histogram_input(tag, values, bins).reshape(-1)
     finite = array[np.isfinite(array)]
@@ -136,7 +156,11 @@ def histogram_value(tag: str, values: np.ndarray, bins: int = 30) -> Value:
 
 
 def check_histogram_input(tag: str, values: np.ndarray, bins: int) -> np.ndarray:
-    """Validate a histogram's input; returns it as float32."""
+    """Validate a histogram's input; returns it as float32.
+
+    >>> check_histogram_input("h", [1, 2], bins=10).dtype
+    dtype('float32')
+    """
     _checked_tag(tag)
     if not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be an int >= 1, got {bins!r}")
@@ -144,7 +168,11 @@ def check_histogram_input(tag: str, values: np.ndarray, bins: int) -> np.ndarray
 
 
 def image_value(tag: str, image: np.ndarray) -> Value:
-    """A PNG image in TensorBoard's own image format (shown in the Images tab too)."""
+    """A PNG image in TensorBoard's own image format: ``[width, height, png]`` strings.
+
+    >>> image_value("img", np.zeros((2, 3), np.uint8)).tensor.string_val[:2]
+    [b'3', b'2']
+    """
     image = np.asarray(image)
     png = encode_png(image)
     md = image_metadata.create_summary_metadata(display_name=_checked_tag(tag), description="")
@@ -158,7 +186,11 @@ def image_value(tag: str, image: np.ndarray) -> Value:
 
 
 def feature_maps_value(layer: str, maps: np.ndarray, max_channels: int = 16) -> Value:
-    """The ``netviz/feature_maps/<layer>`` image of one sample's channels."""
+    """The ``netviz/feature_maps/<layer>`` image of one sample's channels (see ``feature_map_grid``).
+
+    >>> feature_maps_value("conv1", np.random.rand(4, 5, 5)).tag
+    'netviz/feature_maps/conv1'
+    """
     return image_value(metadata.feature_maps_tag(layer), feature_map_grid(maps, max_channels))
 
 
