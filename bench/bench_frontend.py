@@ -65,7 +65,10 @@ window.setup = (L, S) => {
   const decodeMs = performance.now() - t0;
   const view = createHeatmap({ selectCell() {} });
   document.getElementById('host').appendChild(view.element);
-  const state = { table, stat: 'grad_l2', log: true, stepIndex: S - 1, layerIndex: 0, version: 1 };
+  const alerts = Array.from({ length: 20 }, (_, n) => ({ kind: 'vanishing', layer: `layer.${n}`,
+    step: n * 400 }));
+  const state = { table, stat: 'grad_l2', log: true, stepIndex: S - 1, layerIndex: 0, version: 1,
+    alerts: { alerts, byLayer: new Map(), omitted: 0 } };
   window.bench = { table, view, state, flip: 0 };
   view.update(state);
   return { decodeMs, jsonMB: text.length / 1e6 };

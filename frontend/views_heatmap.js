@@ -162,7 +162,8 @@ export function createHeatmap(actions) {
   // A small triangle under each column where an alert fired: where to look first.
   function drawAlertMarks(context, cellW, colour) {
     const steps = state.table.steps;
-    const columns = new Set(state.alerts.alerts.map((alert) => nearestStepIndex(steps, alert.step)));
+    const alerts = (state.alerts && state.alerts.alerts) || [];
+    const columns = new Set(alerts.map((alert) => nearestStepIndex(steps, alert.step)));
     const y = layout.top + layout.height;
     context.fillStyle = colour;
     for (const i of columns) {
