@@ -193,6 +193,9 @@ def bench_process(logdir: Path, repeats: int, steps: int) -> list[str]:
         cold_base.append(timed_http(server.url + BASELINE)[0])
         cold["one"].append(timed_http(server.url + FLOW_ONE)[0])
         times = interleaved(lambda path: timed_http(server.url + path), repeats)
+        runs = json.loads(server.get("/data/plugin/netviz/runs")[1])["runs"]
+        kept = next(r for r in runs if r["run"] == RUN)["sampling"]["gradient_flow"]["kept"]
+    assert kept == steps, f"TensorBoard kept {kept} of {steps} steps"
     return [
         "Real `tensorboard` process, default Rust loader, `--samples_per_plugin=netviz=0`, "
         "HTTP on 127.0.0.1 (cold: the first request after loading; the cold one-column request "
