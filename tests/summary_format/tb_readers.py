@@ -25,8 +25,8 @@ from typing import Any
 import grpc
 import numpy as np
 from tensorboard import context
+from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
 from tensorboard.backend.event_processing import data_provider as multiplexer_data_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.data import grpc_provider, server_ingester
 
 TENSOR_PLUGINS = ("netviz", "histograms")
@@ -71,22 +71,34 @@ def read_run(provider: Any, run: str) -> RunData:
     return data
 
 
-def python_provider(logdir: str) -> Any:
-    """The data provider of ``tensorboard --load_fast=false`` over ``logdir``, loaded once."""
-    keep_all = {plugin: 0 for plugin in TENSOR_PLUGINS + SCALAR_PLUGINS + BLOB_PLUGINS}
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance=keep_all)
+def python_provider(logdir: str, *, keep_all: bool = True) -> Any:
+    """The data provider of ``tensorboard --load_fast=false`` over ``logdir``, loaded once.
+
+    With ``keep_all=False`` it samples as TensorBoard does by default.
+    """
+    if keep_all:
+        guidance = {plugin: 0 for plugin in TENSOR_PLUGINS + SCALAR_PLUGINS + BLOB_PLUGINS}
+    else:
+        guidance = dict(data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE)
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        size_guidance=data_ingester.DEFAULT_SIZE_GUIDANCE, tensor_size_guidance=guidance
+    )
     multiplexer.AddRunsFromDirectory(logdir)
     multiplexer.Reload()
     return multiplexer_data_provider.MultiplexerDataProvider(multiplexer, logdir)
 
 
 @contextlib.contextmanager
-def rust_provider(logdir: str, timeout: float = 60.0) -> Iterator[Any]:
-    """TensorBoard's Rust data server over ``logdir`` (one load pass), as a data provider."""
+def rust_provider(logdir: str, timeout: float = 60.0, *, keep_all: bool = True) -> Iterator[Any]:
+    """TensorBoard's Rust data server over ``logdir`` (one load pass), as a data provider.
+
+    With ``keep_all=False`` it samples as TensorBoard does by default.
+    """
     binary = server_ingester.get_server_binary()
     with tempfile.TemporaryDirectory(prefix="netviz-data-server-") as scratch:
         port_file = os.path.join(scratch, "port")
-        samples = ",".join(f"{p}=all" for p in TENSOR_PLUGINS + SCALAR_PLUGINS + BLOB_PLUGINS)
+        plugins = TENSOR_PLUGINS + SCALAR_PLUGINS + BLOB_PLUGINS
+        samples = ",".join(f"{p}=all" for p in plugins) if keep_all else ""
         command = [
             binary.path,
             f"--logdir={logdir}",
