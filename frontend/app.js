@@ -134,7 +134,6 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       lines.map((line) => (line instanceof Node ? line : h('p', { text: line }))),
       action
         ? h('button', {
-            type: 'button',
             text: action.label,
             attrs: { type: 'button' },
             on: { click: action.run },
@@ -181,7 +180,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
           h('pre', {
             text: 'from tb_netviz.keras import NetVizCallback   # or tb_netviz.torch\nmodel.fit(x, y, callbacks=[NetVizCallback(log_dir="runs/exp1", sample_batch=x[:8])])',
           }),
-          'and point tensorboard --logdir at the same folder. This page checks for new data every few seconds; or press Reload.',
+          'and point tensorboard --logdir at the same folder. This page looks for new data on its own for a few minutes; after that, press Reload.',
         ],
         { label: 'Reload', run: reload },
       );
