@@ -207,4 +207,5 @@ def test_layer_list_and_bar_rows_follow_the_arrow_keys_and_keep_focus(dashboard)
     page.keyboard.press("ArrowDown")
     assert selected_layer(page) == "encoder.layers.1.norm1"
     assert page.evaluate("document.activeElement.dataset.layer") == "encoder.layers.1.norm1"
+    save_artifact(page.locator(".layers-panel"), "view_layer_list.png")
     assert dashboard.errors == []
