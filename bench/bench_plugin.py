@@ -179,7 +179,7 @@ def _size_table(raw: dict[str, int], gzipped: dict[str, int]) -> str:
     rows = ["| response | JSON bytes | gzip bytes (as sent to a browser) |", "|---|---|---|"]
     for label, path in (("all 7 columns", FLOW_ALL), ("stats=grad_l2", FLOW_ONE)):
         rows.append(
-            f"| {label}, 500 steps x 500 layers | {raw[path] / 1e6:.2f} MB | {gzipped[path] / 1e6:.2f} MB |"
+            f"| {label}, default step cap | {raw[path] / 1e6:.2f} MB | {gzipped[path] / 1e6:.2f} MB |"
         )
     return "\n".join(rows)
 

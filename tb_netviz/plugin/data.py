@@ -123,14 +123,14 @@ def parse_alert_history(text: bytes | str) -> list[dict[str, Any]]:
     """The alerts in one ``netviz/alerts`` string, oldest first.
 
     Entries that are not objects with an integer ``step`` are left out; NaN or
-    infinite numbers come back as the strings ``"NaN"``, ``"Infinity"``,
-    ``"-Infinity"``. Text that is not a JSON list raises UnreadableDataError.
+    infinite numbers (``1e999`` included) come back as the strings ``"NaN"``,
+    ``"Infinity"``, ``"-Infinity"``. Text that is not a JSON list raises UnreadableDataError.
 
     >>> parse_alert_history('[{"kind": "nonfinite", "step": 7}, {"step": "x"}, 3]')
     [{'kind': 'nonfinite', 'step': 7}]
     """
     try:
-        parsed = json.loads(text, parse_constant=str)
+        parsed = json.loads(text, parse_constant=str, parse_float=_finite_or_name)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise UnreadableDataError(f"the alerts are not JSON: {error}") from None
     if not isinstance(parsed, list):
@@ -159,6 +159,11 @@ def _names(content: dict[str, Any], field: str) -> tuple[str, ...]:
 def _newest_per_step(steps: np.ndarray) -> np.ndarray:
     reversed_first = np.unique(steps[::-1], return_index=True)[1]
     return len(steps) - 1 - reversed_first
+
+
+def _finite_or_name(text: str) -> float | str:
+    value = float(text)
+    return value if math.isfinite(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def _is_int64(value: Any) -> bool:

@@ -22,7 +22,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import Request, Response, wrappers
 
-from tb_netviz.plugin import query, responses, static_files
+from tb_netviz.plugin import json_values, query, responses, static_files
 from tb_netviz.plugin.reader import NetVizReader
 from tb_netviz.summary import metadata
 
@@ -123,7 +123,8 @@ class NetVizPlugin(base_plugin.TBPlugin):
         ctx, experiment, reader = self._scope(request)
         content, stored = reader.attention(ctx, experiment, run, layer)
         if step is None:
-            return _json(request, json.dumps(responses.attention_steps_body(run, layer, content, stored)))
+            body = responses.attention_steps_body(run, layer, content, stored)
+            return _json(request, json.dumps(body, allow_nan=False))
         datum = _at_step(stored, step, f"run {run!r} has no attention for layer {layer!r} at step {step}")
         return _json(request, responses.attention_step_body(run, layer, content, datum))
 
@@ -138,9 +139,9 @@ class NetVizPlugin(base_plugin.TBPlugin):
                 "run": run,
                 "layer": layer,
                 "steps": [int(d.step) for d in stored],
-                "wall_times": [float(d.wall_time) for d in stored],
+                "wall_times": [json_values.encode_number(d.wall_time) for d in stored],
             }
-            return _json(request, json.dumps(body))
+            return _json(request, json.dumps(body, allow_nan=False))
         datum = _at_step(stored, step, f"run {run!r} has no feature maps for layer {layer!r} at step {step}")
         png = reader.read_blob(ctx, datum.values[2].blob_key)
         return http_util.Respond(request, png, "image/png")
@@ -149,7 +150,7 @@ class NetVizPlugin(base_plugin.TBPlugin):
         run = query.required_text(request.args, "run")
         ctx, experiment, reader = self._scope(request)
         alerts, omitted = reader.alerts(ctx, experiment, run)
-        return _json(request, json.dumps({"run": run, "alerts": alerts, "omitted": omitted}))
+        return _json(request, json.dumps({"run": run, "alerts": alerts, "omitted": omitted}, allow_nan=False))
 
     def _scope(self, request: Request) -> tuple[object, str, NetVizReader]:
         if self._reader is None:

@@ -62,7 +62,7 @@ def layer_stats_body(
         "layers": list(table.layers),
         "stats": list(stats),
         "steps": table.steps[picked].tolist(),
-        "wall_times": table.wall_times[picked].tolist(),
+        "wall_times": [json_values.encode_number(w) for w in table.wall_times[picked].tolist()],
         "total_steps": int(candidates.size),
         "downsampled": bool(picked.size < candidates.size),
     }
@@ -93,7 +93,7 @@ def attention_step_body(run: str, layer: str, content: dict[str, Any], datum: An
         "run": run,
         "layer": layer,
         "step": int(datum.step),
-        "wall_time": float(datum.wall_time),
+        "wall_time": json_values.encode_number(datum.wall_time),
         "heads": heads,
         "queries": queries,
         "keys": keys,

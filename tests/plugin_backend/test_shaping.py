@@ -110,6 +110,7 @@ def test_sampling_is_unknown_without_a_logging_interval_unless_all_is_kept():
 def test_alert_history_keeps_well_formed_alerts_in_step_order_and_encodes_non_finite():
     text = '[{"step": 9, "value": NaN}, {"step": 2}, {"step": 1.5}, {"step": true}, "x", {"step": 1e400}]'
     assert data.parse_alert_history(text) == [{"step": 2}, {"step": 9, "value": "NaN"}]
+    assert data.parse_alert_history('[{"step": 1, "value": -1e999}]') == [{"step": 1, "value": "-Infinity"}]
     with pytest.raises(data.UnreadableDataError):
         data.parse_alert_history("{}")
     with pytest.raises(data.UnreadableDataError):
