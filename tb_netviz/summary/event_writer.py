@@ -3,10 +3,14 @@
 Log calls put a small work item on a bounded queue and return; a daemon
 thread encodes the protos, frames the records and writes them.
 
-Queue policy when it is full (the disk is slower than the logging): an
-ordinary summary is dropped at once and counted, so the training thread never
-waits; an *essential* one (alerts) waits up to ``essential_timeout`` seconds
-for room before it too is dropped and counted.
+The queue is bounded twice: by ``max_queue`` items and by ``max_queue_bytes``
+of array data waiting to be encoded (the bytes each call declares), so a slow
+disk cannot make it hold gigabytes of attention matrices. Policy when it is
+full (the disk is slower than the logging): an ordinary summary is dropped at
+once and counted, so the training thread never waits; an *essential* one
+(alerts, small) is not held to the byte bound and waits up to
+``essential_timeout`` seconds for an item's room before it too is dropped and
+counted.
 
 Failures: a log directory that cannot be created or written raises
 ``LogDirError`` at construction. A later write failure (disk full, file size
@@ -76,6 +80,9 @@ class EventWriter:
     Args:
         log_dir: the run directory; created if missing.
         max_queue: work items that may wait for the writer thread (default 1024).
+        max_queue_bytes: array bytes (as declared by ``add(..., nbytes=)``) that may
+            wait for the writer thread (default 256 MiB); one item larger than this
+            is still taken when nothing else waits.
         flush_secs: the longest time written data stays in memory (default 5).
         essential_timeout: seconds an essential item waits for queue room (default 10).
         filename_suffix: appended to the event file name (default ``.netviz``),
@@ -98,12 +105,15 @@ class EventWriter:
         log_dir: str | os.PathLike,
         *,
         max_queue: int = 1024,
+        max_queue_bytes: int = 256 << 20,
         flush_secs: float = 5.0,
         essential_timeout: float = 10.0,
         filename_suffix: str = ".netviz",
     ) -> None:
         if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
             raise ValueError(f"max_queue must be an int >= 1, got {max_queue!r}")
+        if isinstance(max_queue_bytes, bool) or not isinstance(max_queue_bytes, int) or max_queue_bytes < 1:
+            raise ValueError(f"max_queue_bytes must be an int >= 1, got {max_queue_bytes!r}")
         if not flush_secs > 0:
             raise ValueError(f"flush_secs must be > 0, got {flush_secs!r}")
         if not essential_timeout >= 0:
@@ -115,6 +125,8 @@ class EventWriter:
         self._flush_secs = flush_secs
         self._essential_timeout = essential_timeout
         self._queue: queue.Queue = queue.Queue(max_queue)
+        self._max_queue_bytes = max_queue_bytes
+        self._queued_bytes = 0
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._pending_events = 0
@@ -147,11 +159,14 @@ class EventWriter:
         wall_time: float | None = None,
         *,
         essential: bool = False,
+        nbytes: int = 0,
     ) -> bool:
         """Queue one event; ``build_values`` runs on the writer thread.
 
-        Returns True if queued, False if dropped (see the queue policy above),
-        if the writer is closed, or in a forked child.
+        ``nbytes`` is the size of the array data ``build_values`` holds, counted
+        against ``max_queue_bytes`` until it is encoded. Returns True if queued,
+        False if dropped (see the queue policy above), if the writer is closed,
+        or in a forked child.
 
         Raises:
             TypeError, ValueError: ``step`` is not an int64 integer.
@@ -162,11 +177,18 @@ class EventWriter:
         if self._closed:
             return False
         item = (build_values, checked_step(step), time.time() if wall_time is None else float(wall_time))
+        nbytes = 0 if essential else max(int(nbytes), 0)
         try:
-            if essential:
-                self._queue.put(item, timeout=self._essential_timeout)
-            else:
-                self._queue.put_nowait(item)
+            if not self._reserve_bytes(nbytes):
+                raise queue.Full
+            try:
+                if essential:
+                    self._queue.put((*item, nbytes), timeout=self._essential_timeout)
+                else:
+                    self._queue.put_nowait((*item, nbytes))
+            except queue.Full:
+                self._release_bytes(nbytes)
+                raise
             return True
         except queue.Full:
             self._count_dropped(1)
@@ -246,7 +268,9 @@ class EventWriter:
                     last_flush = time.monotonic()
                     continue
                 if item != "tick":
-                    self._encode(*item)
+                    *work, nbytes = item
+                    self._encode(*work)
+                    self._release_bytes(nbytes)
                 if self._pending_bytes >= _FLUSH_BYTES or time.monotonic() - last_flush >= self._flush_secs:
                     self._flush_pending()
                     last_flush = time.monotonic()
@@ -311,6 +335,17 @@ class EventWriter:
                 f"tb-netviz: {reason}; summaries are dropped and training goes on",
                 NetVizWriteWarning,
             )
+
+    def _reserve_bytes(self, nbytes: int) -> bool:
+        with self._lock:
+            if nbytes and self._queued_bytes and self._queued_bytes + nbytes > self._max_queue_bytes:
+                return False
+            self._queued_bytes += nbytes
+            return True
+
+    def _release_bytes(self, nbytes: int) -> None:
+        with self._lock:
+            self._queued_bytes -= nbytes
 
     def _count_dropped(self, count: int) -> None:
         with self._lock:

@@ -99,7 +99,9 @@ class NetVizWriter:
         weights = _owned_float32(weights, "attention weights")
         content = encoders.attention_content(layer, weights, tokens)
         labels = _tokens_from_content(content)
-        return self.events.add(lambda: [encoders.attention_value(layer, weights, labels)], step)
+        return self.events.add(
+            lambda: [encoders.attention_value(layer, weights, labels)], step, nbytes=weights.nbytes
+        )
 
     def feature_maps(self, step: int, layer: str, maps: np.ndarray, max_channels: int = 16) -> bool:
         """One sample's feature maps ``[C, ...]`` as a PNG grid under ``netviz/feature_maps/<layer>``.
@@ -109,7 +111,9 @@ class NetVizWriter:
         metadata.feature_maps_tag(layer)
         maps = _owned_float32(maps, "feature maps")
         check_feature_maps(maps, max_channels)
-        return self.events.add(lambda: [encoders.feature_maps_value(layer, maps, max_channels)], step)
+        return self.events.add(
+            lambda: [encoders.feature_maps_value(layer, maps, max_channels)], step, nbytes=maps.nbytes
+        )
 
     def scalar(self, step: int, tag: str, value: float) -> bool:
         """A float32 scalar (Scalars tab)."""
@@ -120,7 +124,9 @@ class NetVizWriter:
         """A histogram of ``values`` (Histograms tab); bucketing runs on the writer thread."""
         values = _owned_float32(values, f"histogram {tag!r}")
         encoders.check_histogram_input(tag, values, bins)
-        return self.events.add(lambda: [encoders.histogram_value(tag, values, bins)], step)
+        return self.events.add(
+            lambda: [encoders.histogram_value(tag, values, bins)], step, nbytes=values.nbytes
+        )
 
     def alerts(self, step: int, alerts: Sequence[dict[str, Any]], omitted: int = 0) -> bool:
         """The run's alert history so far; essential: waits for queue room rather than drop.

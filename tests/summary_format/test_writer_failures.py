@@ -158,9 +158,11 @@ def test_a_summary_that_fails_to_encode_is_counted_and_the_writer_goes_on(tmp_pa
 class GatedWriter:
     """An EventWriter whose thread is stuck on a slow summary until ``release()``."""
 
-    def __init__(self, log_dir, max_queue, essential_timeout):
+    def __init__(self, log_dir, max_queue, essential_timeout, **options):
         self.gate = threading.Event()
-        self.writer = EventWriter(log_dir, max_queue=max_queue, essential_timeout=essential_timeout)
+        self.writer = EventWriter(
+            log_dir, max_queue=max_queue, essential_timeout=essential_timeout, **options
+        )
         started = threading.Event()
 
         def slow():
@@ -190,6 +192,38 @@ def test_full_queue_drops_an_ordinary_summary_at_once_and_counts_it(tmp_path, ca
     gated.release()
     gated.writer.close()
     assert logged_steps(tmp_path) == [0, 1, 2]
+
+
+def test_queued_array_bytes_are_bounded_too_and_free_again_once_written(tmp_path, caught):
+    writer = EventWriter(tmp_path, max_queue_bytes=1000)
+    gate = threading.Event()
+    writer.add(lambda: gate.wait(10) and [scalar_value("gate", 0.0)], step=0)
+    assert writer.add(lambda: [scalar_value("a", 1.0)], step=1, nbytes=600)
+    assert not writer.add(lambda: [scalar_value("b", 1.0)], step=2, nbytes=600)  # 1200 > 1000
+    assert writer.add(lambda: [scalar_value("c", 1.0)], step=3, nbytes=400)  # exactly 1000
+    assert writer.add(
+        lambda: [scalar_value("alert", 1.0)], step=4, essential=True
+    )  # never held back by bytes
+    assert writer.dropped == 1 and "fell behind" in write_warnings(caught)[0]
+    gate.set()
+    writer.flush()
+    assert writer.add(lambda: [scalar_value("d", 1.0)], step=5, nbytes=5000)  # alone, larger than the bound
+    writer.close()
+    assert logged_steps(tmp_path) == [0, 1, 3, 4, 5]
+
+
+def test_netviz_writer_counts_its_arrays_against_the_byte_bound(tmp_path, caught):
+    with NetVizWriter(tmp_path, max_queue_bytes=1) as writer:
+        gate = threading.Event()
+        writer.events.add(lambda: gate.wait(10) and [scalar_value("gate", 0.0)], step=0)
+        weights = np.ones((1, 4, 4), np.float32)
+        assert writer.attention(1, "attn", weights)  # alone in the byte budget: taken
+        assert not writer.histogram(2, "h", np.ones(10))
+        assert not writer.feature_maps(3, "conv", np.ones((1, 4, 4)))
+        assert writer.scalar(4, "loss", 1.0)  # no array data
+        gate.set()
+    assert writer.dropped == 2
+    assert logged_steps(tmp_path) == [0, 1, 4]
 
 
 def test_full_queue_makes_an_essential_summary_wait_for_room(tmp_path):
@@ -274,7 +308,13 @@ def test_context_manager_writes_everything_and_closes_even_when_the_body_raises(
 
 @pytest.mark.parametrize(
     "option",
-    [{"max_queue": 0}, {"max_queue": 2.5}, {"flush_secs": 0}, {"essential_timeout": -1}],
+    [
+        {"max_queue": 0},
+        {"max_queue": 2.5},
+        {"max_queue_bytes": 0},
+        {"flush_secs": 0},
+        {"essential_timeout": -1},
+    ],
     ids=str,
 )
 def test_writer_options_out_of_range_are_rejected_at_construction(tmp_path, option):
