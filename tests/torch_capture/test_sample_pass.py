@@ -77,7 +77,8 @@ def test_activation_statistics_match_reference_after_the_following_activation(tm
 def test_dead_relu_units_are_counted_and_alerted(tmp_path):
     model = nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 1))
     with torch.no_grad():
-        model[0].bias[:8] = -100.0  # 8 of 10 units never fire
+        model[0].bias[:8] = -100.0  # 8 of 10 units never fire, the other 2 always do
+        model[0].bias[8:] = 100.0
     with pytest.warns(UserWarning, match="dead units in layer '0'"):
         with NetViz(model, tmp_path, sample_batch=torch.randn(16, 4)) as viz:
             viz.log_sample(0)
