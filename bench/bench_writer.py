@@ -6,8 +6,11 @@ writer alike):
 
 - throughput: MB written per second, from the first log call until ``flush()``
   has put everything on disk;
-- blocking: how long the calling thread spends inside each log call, for a
-  burst of back-to-back calls (the worst case for a writer with a short queue).
+- blocking: how long the calling thread spends inside each log call (wall
+  time), for a burst of back-to-back calls (the worst case for a writer with a
+  short queue) and for calls between GIL-free pauses; for the burst also the
+  calling thread's own CPU time per call, which tells the writer's cost apart
+  from waiting for a core on a busy machine.
 
 Every writer gets the same ``Summary.Value`` (a float32 ``[4, 256, 256]``
 tensor); NetVizWriter is called through its public ``attention`` call, which
@@ -116,20 +119,21 @@ class TorchSummaryWriter:
         return f"{gfile.__module__}.{gfile.__qualname__}"
 
 
-def one_round(kind, calls: int, weights, value, pause: float) -> tuple[float, list[float]]:
-    """(MB/s until flushed, seconds blocked per call) for ``calls`` 1 MB log calls.
+def one_round(kind, calls: int, weights, value, pause: float) -> tuple[float, list[float], list[float]]:
+    """(MB/s until flushed, seconds blocked per call, caller CPU seconds per call) for ``calls`` 1 MB calls.
 
     ``pause`` seconds of GIL-free waiting follow each call (0: back to back), like a
     training step whose kernels run outside the interpreter.
     """
     with tempfile.TemporaryDirectory(prefix="bench-writer-") as log_dir:
         writer = kind(log_dir, weights, value)
-        blocked = []
+        blocked, cpu = [], []
         start = time.perf_counter()
         for step in range(calls):
-            before = time.perf_counter()
+            before, cpu_before = time.perf_counter(), time.thread_time()
             writer.log(step)
             blocked.append(time.perf_counter() - before)
+            cpu.append(time.thread_time() - cpu_before)
             if pause:
                 time.sleep(pause)
         writer.flush()
@@ -137,7 +141,7 @@ def one_round(kind, calls: int, weights, value, pause: float) -> tuple[float, li
         writer.close()
         written = sum(os.path.getsize(os.path.join(log_dir, n)) for n in os.listdir(log_dir))
         assert written >= calls * PAYLOAD_MB * 2**20, f"{kind.name} wrote only {written} bytes"
-    return calls * PAYLOAD_MB / elapsed, blocked
+    return calls * PAYLOAD_MB / elapsed, blocked, cpu
 
 
 def blocking_summary(seconds: list[float], round_medians: list[float]) -> dict[str, object]:
@@ -157,14 +161,16 @@ def measure(rounds: int, calls: int, pause_ms: float) -> dict:
     throughput = {k.name: [] for k in kinds}
     blocked = {(k.name, s): [] for k in kinds for s in scenarios}
     round_medians = {(k.name, s): [] for k in kinds for s in scenarios}
+    caller_cpu = {k.name: [] for k in kinds}
     for kind in kinds:  # warm-up: imports, first file, thread start
         one_round(kind, 2, weights, value, 0.0)
     for r in range(rounds):
         for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
             for scenario, pause in scenarios.items():
-                mb_per_s, per_call = one_round(kind, calls, weights, value, pause)
+                mb_per_s, per_call, cpu = one_round(kind, calls, weights, value, pause)
                 if scenario == "burst":
                     throughput[kind.name].append(mb_per_s)
+                    caller_cpu[kind.name].extend(cpu)
                 blocked[kind.name, scenario].extend(per_call)
                 round_medians[kind.name, scenario].append(statistics.median(per_call))
     baseline = TensorBoardEventFileWriter.name
@@ -187,6 +193,8 @@ def measure(rounds: int, calls: int, pause_ms: float) -> dict:
                     f"blocked_ms_{s}": blocking_summary(blocked[name, s], round_medians[name, s])
                     for s in scenarios
                 },
+                "caller_cpu_ms_burst_median": 1e3 * statistics.median(caller_cpu[name]),
+                "caller_cpu_ms_burst_p90": 1e3 * float(np.percentile(caller_cpu[name], 90)),
             }
             for name, values in throughput.items()
         },
@@ -223,8 +231,9 @@ def table(result: dict) -> str:
         f"on {os.cpu_count()} cores",
         "",
         f"| writer | MB/s, burst: median (min-max) | blocked ms, burst: median / p90 / max | "
-        f"blocked ms, {result['pause_ms']:g} ms steps: median / p90 / max | per-round medians, burst |",
-        "|---|---|---|---|---|",
+        f"blocked ms, {result['pause_ms']:g} ms steps: median / p90 / max | per-round medians, burst | "
+        "caller CPU ms per call, burst: median / p90 |",
+        "|---|---|---|---|---|---|",
     ]
     for name, r in result["results"].items():
         burst, paced = r["blocked_ms_burst"], r["blocked_ms_paced"]
@@ -233,7 +242,7 @@ def table(result: dict) -> str:
             f"{burst['median']:.2f} / {burst['p90']:.2f} / {burst['max']:.1f} | "
             f"{paced['median']:.2f} / {paced['p90']:.2f} / {paced['max']:.1f} | "
             + ", ".join(f"{m:.2f}" for m in burst["round_medians"])
-            + " |"
+            + f" | {r['caller_cpu_ms_burst_median']:.2f} / {r['caller_cpu_ms_burst_p90']:.2f} |"
         )
     lines += [
         "",
