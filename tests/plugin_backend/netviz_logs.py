@@ -4,7 +4,8 @@ Runs of the log directory:
 - ``exp1``: gradient flow at 25 steps (0, 10, ..., 240; ``log_every_n_steps=10``)
   over three layers, with a zero gradient, a layer without gradient and
   non-finite values; activations, attention (self) and feature maps at steps
-  0, 100, 200; alerts at steps 30 and 70 (cumulative history); scalars.
+  0, 100, 200; alerts at steps 30 and 70 (cumulative history, the last one
+  saying 4 alerts were left out); scalars.
 - ``nested/exp2``: gradient flow at three irregular steps and a cross-attention
   layer; no ``log_every_n_steps`` (the stride is inferred), no alerts.
 - ``scalars_only``: a scalar and nothing else of netviz: not a netviz run.
@@ -26,6 +27,7 @@ LAYERS = ["conv1", "enc.attn", "head"]
 STEPS = list(range(0, 250, 10))
 PROBE_STEPS = [0, 100, 200]
 ALERT_STEPS = [30, 70]
+ALERTS_OMITTED = 4  # as if the writer had capped the history; written with the last alerts
 TOKENS = ["the", "cat", "sat"]
 NO_GRADIENT = (40, "head")
 ZERO_GRADIENT = (20, "enc.attn")
@@ -103,7 +105,9 @@ def _write_exp1(run_dir: Path) -> None:
             writer.gradient_flow(step, LAYERS, table, log_every_n_steps=10)
             writer.scalar(step, "netviz/global_grad_norm", float(np.nansum(table[:, 0])))
             if step in ALERT_STEPS:
-                writer.alerts(step, alert_history(step))
+                writer.alerts(
+                    step, alert_history(step), omitted=ALERTS_OMITTED if step == ALERT_STEPS[-1] else 0
+                )
             if step in PROBE_STEPS:
                 activations = np.array([activation_row(step, layer) for layer in LAYERS], np.float32)
                 writer.activations(step, LAYERS, activations)
