@@ -15,29 +15,43 @@ from tb_netviz.plugin.loader import NetVizLoader
 from tests.plugin_backend import netviz_logs
 
 
-def python_data_provider(
+def python_multiplexer(
     logdir: Path, samples_per_plugin: dict[str, int]
-) -> data_provider.MultiplexerDataProvider:
-    """The provider ``tensorboard --load_fast=false`` builds, with the same size guidance."""
+) -> plugin_event_multiplexer.EventMultiplexer:
+    """The event multiplexer ``tensorboard --load_fast=false`` builds, with the same size guidance, loaded."""
     tensor_guidance = {**data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE, **samples_per_plugin}
     multiplexer = plugin_event_multiplexer.EventMultiplexer(
         size_guidance=data_ingester.DEFAULT_SIZE_GUIDANCE, tensor_size_guidance=tensor_guidance
     )
     multiplexer.AddRunsFromDirectory(str(logdir))
     multiplexer.Reload()
-    return data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    return multiplexer
+
+
+def python_data_provider(
+    logdir: Path, samples_per_plugin: dict[str, int]
+) -> data_provider.MultiplexerDataProvider:
+    """The data provider ``tensorboard --load_fast=false`` builds over ``logdir``."""
+    return data_provider.MultiplexerDataProvider(python_multiplexer(logdir, samples_per_plugin), str(logdir))
 
 
 class NetVizClient:
     """The TensorBoard WSGI app holding only the netviz plugin, behind werkzeug's test client."""
 
     def __init__(self, logdir: Path, samples_per_plugin: dict[str, int]) -> None:
-        provider = python_data_provider(logdir, samples_per_plugin)
+        self.logdir = logdir
+        self.multiplexer = python_multiplexer(logdir, samples_per_plugin)
+        provider = data_provider.MultiplexerDataProvider(self.multiplexer, str(logdir))
         context = base_plugin.TBContext(
             data_provider=provider, logdir=str(logdir), sampling_hints=samples_per_plugin
         )
         self.plugin = NetVizLoader().load(context)
         self.client = Client(application.TensorBoardWSGI([self.plugin], data_provider=provider))
+
+    def reload(self) -> None:
+        """Load events written since, as TensorBoard's reload loop does."""
+        self.multiplexer.AddRunsFromDirectory(str(self.logdir))
+        self.multiplexer.Reload()
 
     def get(self, route: str, **params):
         """GET ``/data/plugin/netviz/<route>``; returns the werkzeug response."""

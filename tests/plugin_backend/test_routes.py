@@ -364,3 +364,24 @@ def test_a_table_too_large_for_one_read_is_sampled_not_refused(logdir, monkeypat
     assert len(body["steps"]) == 8 and body["steps"][-1] == 240
     flow = capped.json("runs")["runs"][0]["sampling"]["gradient_flow"]
     assert (flow["kept"], flow["sampled"]) == (8, True)
+
+
+def test_events_loaded_after_a_first_request_are_served(tmp_path):
+    from tb_netviz.summary import NetVizWriter
+    from tests.plugin_backend.conftest import NetVizClient
+
+    def write(steps):
+        with NetVizWriter(tmp_path / "growing") as writer:
+            for step in steps:
+                table = np.array([logs.gradient_row(step, layer) for layer in logs.LAYERS], np.float32)
+                writer.gradient_flow(step, logs.LAYERS, table, log_every_n_steps=10)
+
+    write([0, 10])
+    growing = NetVizClient(tmp_path, {"netviz": 0})
+    assert growing.json("gradient_flow", run="growing")["steps"] == [0, 10]
+    write([20, 30])
+    growing.reload()
+    body = growing.json("gradient_flow", run="growing")
+    assert body["steps"] == [0, 10, 20, 30]
+    assert_table_matches(body["values"], body["steps"], body["layers"], logs.gradient_row, GRADIENT_STATS)
+    assert growing.json("runs")["runs"][0]["sampling"]["gradient_flow"]["kept"] == 4
