@@ -48,14 +48,33 @@ values = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
     st.text(st.characters(exclude_categories=("Cs",)), max_size=30),
 )
-queries = st.lists(st.tuples(st.sampled_from(PARAMETERS), values), max_size=6).map(urllib.parse.urlencode)
-raw_queries = st.binary(max_size=40).map(lambda b: urllib.parse.quote_from_bytes(b, safe="=&"))
-paths = st.one_of(
-    st.sampled_from(ROUTES),
-    st.text(st.characters(exclude_categories=("Cs",)), max_size=30).map(
-        lambda text: "static/" + urllib.parse.quote(text, safe="/")
-    ),
+
+
+def likely(known: list[str]):
+    """A known-good value four times in five, else anything."""
+    return st.integers(0, 4).flatmap(lambda roll: values if roll == 4 else st.sampled_from(known))
+
+
+# Well-formed requests on real runs and layers, so that the 200 paths are explored too.
+plausible_queries = st.fixed_dictionaries(
+    {"run": likely(["exp1", "nested/exp2", "future", "scalars_only", "nope"])},
+    optional={
+        "layer": likely(["enc.attn", "conv1", "cross", "head"]),
+        "step": likely(["0", "7", "100", "240", "5"]),
+        "stats": likely(["grad_l2", "has_grad,param_l2", "act_mean,act_std"]),
+        "min_step": likely(["0", "5", "-5"]),
+        "max_step": likely(["100", "240", "30"]),
+        "max_steps": likely(["1", "3", "500"]),
+    },
+).map(urllib.parse.urlencode)
+arbitrary_queries = st.lists(st.tuples(st.sampled_from(PARAMETERS), values), max_size=6).map(
+    urllib.parse.urlencode
 )
+raw_queries = st.binary(max_size=40).map(lambda b: urllib.parse.quote_from_bytes(b, safe="=&"))
+any_static_path = st.text(st.characters(exclude_categories=("Cs",)), max_size=30).map(
+    lambda text: "static/" + urllib.parse.quote(text, safe="/")
+)
+paths = st.integers(0, 4).flatmap(lambda roll: any_static_path if roll == 4 else st.sampled_from(ROUTES))
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -73,7 +92,7 @@ def check_answer(response) -> None:
 
 
 @FUZZ
-@given(path=paths, query=st.one_of(queries, raw_queries))
+@given(path=paths, query=st.one_of(plausible_queries, plausible_queries, arbitrary_queries, raw_queries))
 def test_any_get_answers_200_400_404_with_valid_json(netviz, path, query):
     check_answer(netviz.client.get(f"/data/plugin/netviz/{path}?{query}"))
 
@@ -81,9 +100,37 @@ def test_any_get_answers_200_400_404_with_valid_json(netviz, path, query):
 @FUZZ
 @given(
     path=st.sampled_from(ROUTES),
-    query=queries,
+    query=st.one_of(plausible_queries, arbitrary_queries),
     method=st.sampled_from(["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]),
 )
 def test_any_other_method_answers_405(netviz, path, query, method):
     response = netviz.client.open(f"/data/plugin/netviz/{path}?{query}", method=method)
     assert response.status_code == 405
+
+
+GRADIENT_COLUMNS = ["grad_l2", "grad_mean_abs", "grad_max_abs", "param_l2", "grad_to_param", "grad_nonfinite"]
+
+
+@FUZZ
+@given(
+    run=st.sampled_from(["exp1", "nested/exp2"]),
+    stats=st.lists(st.sampled_from(GRADIENT_COLUMNS + ["has_grad"]), min_size=1, max_size=4),
+    min_step=st.one_of(st.none(), st.integers(-10, 250)),
+    span=st.one_of(st.none(), st.integers(0, 260)),
+    max_steps=st.integers(1, 30),
+)
+def test_any_well_formed_table_request_answers_a_consistent_table(
+    netviz, run, stats, min_step, span, max_steps
+):
+    params = {"run": run, "stats": ",".join(stats), "max_steps": max_steps}
+    if min_step is not None:
+        params["min_step"] = min_step
+    if span is not None:
+        params["max_step"] = (min_step or 0) + span
+    body = netviz.json("gradient_flow", **params)
+    low, high = params.get("min_step", -(2**63)), params.get("max_step", 2**63)
+    assert body["stats"] == list(dict.fromkeys(stats))
+    assert all(low <= step <= high for step in body["steps"]) and body["steps"] == sorted(set(body["steps"]))
+    assert len(body["steps"]) <= max(max_steps, 4) and len(body["values"]) == len(body["steps"])
+    assert all(len(row) == len(body["stats"]) for step in body["values"] for row in step)
+    assert body["downsampled"] == (len(body["steps"]) < body["total_steps"])
