@@ -56,7 +56,10 @@ def check_feature_maps(maps: np.ndarray, max_channels: int = 16) -> np.ndarray:
     >>> check_feature_maps(np.zeros((3, 4, 4))).shape
     (3, 4, 4)
     """
-    maps = np.asarray(maps)
+    try:
+        maps = np.asarray(maps)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"feature maps must be a rectangular numeric array: {error}") from None
     if not (np.issubdtype(maps.dtype, np.number) or maps.dtype == np.bool_) or np.iscomplexobj(maps):
         raise TypeError(f"feature maps must be a real numeric array, got dtype {maps.dtype}")
     if maps.ndim not in (2, 3, 4) or 0 in maps.shape:

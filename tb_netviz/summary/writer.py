@@ -106,11 +106,11 @@ class NetVizWriter:
     def feature_maps(self, step: int, layer: str, maps: np.ndarray, max_channels: int = 16) -> bool:
         """One sample's feature maps ``[C, ...]`` as a PNG grid under ``netviz/feature_maps/<layer>``.
 
-        The grid is drawn and encoded on the writer thread.
+        Only the ``max_channels`` channels drawn are copied; the grid is drawn and
+        encoded on the writer thread.
         """
         metadata.feature_maps_tag(layer)
-        maps = _owned_float32(maps, "feature maps")
-        check_feature_maps(maps, max_channels)
+        maps = _owned_float32(check_feature_maps(maps, max_channels)[:max_channels], "feature maps")
         return self.events.add(
             lambda: [encoders.feature_maps_value(layer, maps, max_channels)], step, nbytes=maps.nbytes
         )

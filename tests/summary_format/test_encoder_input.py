@@ -123,8 +123,9 @@ BAD_CALLS = {
     "maps-no-channels": (
         lambda w: w.feature_maps(0, "c", np.ones((0, 3, 3))),
         ValueError,
-        "must not be empty",
+        r"non-empty.*got shape \(0, 3, 3\)",
     ),
+    "maps-ragged": (lambda w: w.feature_maps(0, "c", [[[1.0]], [[1.0, 2.0]]]), ValueError, "rectangular"),
     "maps-strings": (lambda w: w.feature_maps(0, "c", np.full((1, 2, 2), "x")), TypeError, "numeric"),
     "maps-complex": (lambda w: w.feature_maps(0, "c", np.ones((1, 2, 2), complex)), TypeError, "numeric"),
     "maps-zero-channels-asked": (
