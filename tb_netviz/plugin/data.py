@@ -90,17 +90,20 @@ def layer_table(content: dict[str, Any], data: Sequence[Any]) -> LayerTable:
 def sampling_summary(steps: np.ndarray, content: dict[str, Any], keeps_all: bool) -> dict[str, Any]:
     """How many steps TensorBoard kept of a series, and whether it dropped some.
 
-    ``expected`` is the number of steps written between the first and the last
-    kept step, known when the writer recorded ``log_every_n_steps`` (the
-    callbacks do); without it ``expected`` and ``sampled`` are None (unknown),
-    unless ``keeps_all`` (``--samples_per_plugin=netviz=0``) says nothing was dropped.
+    ``log_every_n_steps`` is the interval the writer recorded for the series:
+    the content's ``log_every_n_steps`` (gradient flow) or ``sample_every_n_steps``
+    (activations of the probe batch). ``expected`` is the number of steps written
+    between the first and the last kept step, known when that interval is;
+    without it ``expected`` and ``sampled`` are None (unknown), unless
+    ``keeps_all`` (``--samples_per_plugin=netviz=0``) says nothing was dropped.
 
     >>> summary = sampling_summary(np.array([0, 30, 90]), {"log_every_n_steps": 10}, keeps_all=False)
     >>> summary["expected"], summary["sampled"]
     (10, True)
     """
-    every = content.get("log_every_n_steps")
-    every = every if isinstance(every, int) and not isinstance(every, bool) and every > 0 else None
+    every = _positive_int(content.get("log_every_n_steps")) or _positive_int(
+        content.get("sample_every_n_steps")
+    )
     kept = len(steps)
     first = int(steps[0]) if kept else None
     last = int(steps[-1]) if kept else None
@@ -164,6 +167,10 @@ def _newest_per_step(steps: np.ndarray) -> np.ndarray:
 def _finite_or_name(text: str) -> float | str:
     value = float(text)
     return value if math.isfinite(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _is_int64(value: Any) -> bool:

@@ -110,7 +110,7 @@ def _write_exp1(run_dir: Path) -> None:
                 )
             if step in PROBE_STEPS:
                 activations = np.array([activation_row(step, layer) for layer in LAYERS], np.float32)
-                writer.activations(step, LAYERS, activations)
+                writer.activations(step, LAYERS, activations, sample_every_n_steps=100)
                 writer.attention(step, "enc.attn", attention_weights(step), tokens=TOKENS)
                 maps = np.random.default_rng(step).random((4, 5, 6)).astype(np.float32)
                 writer.feature_maps(step, "conv1", maps)

@@ -63,12 +63,20 @@ def test_runs_describe_what_each_run_holds(netviz):
                 "kept": 3,
                 "first_step": 0,
                 "last_step": 200,
-                "log_every_n_steps": None,
-                "expected": None,
+                "log_every_n_steps": 100,
+                "expected": 3,
                 "sampled": False,
             },
         },
     }
+
+
+def test_sampling_without_a_recorded_interval_is_unknown_unless_all_is_kept(netviz, sampled_netviz):
+    def exp2_flow(client):
+        return client.json("runs")["runs"][2]["sampling"]["gradient_flow"]
+
+    assert exp2_flow(netviz)["expected"] is None and exp2_flow(netviz)["sampled"] is False
+    assert exp2_flow(sampled_netviz)["sampled"] is None
 
 
 def test_run_written_by_a_newer_format_is_listed_with_the_problem(netviz):
