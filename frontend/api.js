@@ -57,14 +57,28 @@ export function getRuns(options) {
   return getJson('runs', {}, options);
 }
 
-/** Per-layer gradient statistics of a run (all columns), at most `maxSteps` steps. */
-export function getGradientFlow(run, { maxSteps = 500 } = {}, options) {
-  return getJson('gradient_flow', { run, max_steps: maxSteps }, options);
+/**
+ * Per-layer gradient statistics of a run, at most `maxSteps` steps.
+ * `stats` picks columns (default: all); `minStep` / `maxStep` bound the steps (inclusive).
+ * @example getGradientFlow('exp1', {stats: ['grad_l2'], minStep: 40}) // GET ./gradient_flow?run=exp1&max_steps=500&stats=grad_l2&min_step=40
+ */
+export function getGradientFlow(run, { maxSteps = 500, stats, minStep, maxStep } = {}, options) {
+  return getJson('gradient_flow', tableParams(run, { maxSteps, stats, minStep, maxStep }), options);
 }
 
-/** Per-layer activation statistics of a run's probe batch. */
-export function getActivations(run, { maxSteps = 500 } = {}, options) {
-  return getJson('activations', { run, max_steps: maxSteps }, options);
+/** Per-layer activation statistics of a run's probe batch (same parameters as getGradientFlow). */
+export function getActivations(run, { maxSteps = 500, stats, minStep, maxStep } = {}, options) {
+  return getJson('activations', tableParams(run, { maxSteps, stats, minStep, maxStep }), options);
+}
+
+function tableParams(run, { maxSteps, stats, minStep, maxStep }) {
+  return {
+    run,
+    max_steps: maxSteps,
+    stats: stats && stats.length ? stats.join(',') : undefined,
+    min_step: minStep,
+    max_step: maxStep,
+  };
 }
 
 /** The run's whole alert history. */

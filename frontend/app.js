@@ -4,12 +4,17 @@
 import { ApiError, getActivations, getAlerts, getGradientFlow, getRuns } from './api.js';
 import { h, replaceChildren } from './dom.js';
 import {
+  GRADIENT_STATS,
+  appendSteps,
+  canAppend,
   decodeAlerts,
   decodeTable,
   filterLayers,
   nearestStepIndex,
+  neededStats,
   runProblems,
   runSignature,
+  sameColumns,
   samplingNotes,
 } from './shape.js';
 import { createAttention } from './views_attention.js';
@@ -33,6 +38,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     runInfo: null,
     table: null,
     activations: null,
+    columns: GRADIENT_STATS,
     alerts: NO_ALERTS,
     stat: 'grad_l2',
     log: true,
@@ -50,12 +56,16 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   let timer = null;
   let idlePolls = 0;
   let lastLoadMs = 0;
+  // The `sampling` entry of the run (runs route) when its tables were last loaded in full or
+  // appended to: what a refresh compares against to decide whether appending is safe.
+  let loadedSampling = {};
+  const columnsByRun = new Map();
 
   const actions = {
     selectRun: (run) => loadRun(run),
-    setStat: (stat) => set({ stat }),
+    setStat: (stat) => showColumns({ stat, pair: state.pair }),
     setLog: (log) => set({ log }),
-    setPair: (pair) => set({ pair }),
+    setPair: (pair) => showColumns({ stat: state.stat, pair }),
     setFilter: (filter) => set({ filter }),
     selectStep: (stepIndex) => selectStep(stepIndex),
     moveStep: (delta) => selectStep(state.stepIndex + delta),
@@ -191,7 +201,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     if (reloadRun || run !== state.run) await loadRun(run);
   }
 
-  async function loadRun(run, { quiet = false } = {}) {
+  async function loadRun(run, { quiet = false, refresh = false } = {}) {
     const ticket = ++loading;
     const runInfo = state.runs.find((r) => r.run === run) || null;
     const previous = {
@@ -214,25 +224,18 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       );
       return;
     }
-    let table;
-    let activations = null;
-    let alertList = NO_ALERTS;
+    const sameRun = previous.run === run;
+    let loaded;
     const started = performance.now();
     try {
-      const [flow, act, al] = await Promise.all([
-        getGradientFlow(run, { maxSteps: MAX_STEPS }),
-        runInfo.activations ? getActivations(run, { maxSteps: MAX_STEPS }).catch(() => null) : null,
-        getAlerts(run).catch(() => null),
-      ]);
-      table = decodeTable(flow);
-      activations = act ? decodeTable(act) : null;
-      alertList = al ? decodeAlerts(al) : NO_ALERTS;
+      loaded = await loadTables(run, runInfo, { append: refresh && sameRun && state.phase === 'ready' });
     } catch (error) {
       if (ticket === loading) showError(error, `Could not load run “${run}”`);
       return;
     }
     if (ticket !== loading) return;
     lastLoadMs = performance.now() - started;
+    const { table, activations, alerts: alertList, stat } = loaded;
     if (!table.steps.length || !table.layers.length) {
       showStatus(
         'empty',
@@ -242,21 +245,21 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       );
       return;
     }
-    const sameRun = previous.run === run;
     let stepIndex = table.steps.length - 1;
     if (sameRun && !followLatest && previous.step !== null)
       stepIndex = nearestStepIndex(table.steps, previous.step);
     let layerIndex = sameRun && previous.layer !== null ? table.layers.indexOf(previous.layer) : -1;
     if (layerIndex < 0) layerIndex = defaultLayer(table, alertList);
-    const stat = table.stats.includes(state.stat) ? state.stat : table.stats[0];
     if (!sameRun) followLatest = true;
     Object.assign(state, {
       table,
       activations,
       alerts: alertList,
+      columns: columnsByRun.get(run) || GRADIENT_STATS,
       stepIndex,
       layerIndex,
       stat,
+      pair: state.pair && table.stats.includes('grad_max_abs'),
       version: state.version + 1,
     });
     if (!sameRun) state.notice = '';
@@ -266,6 +269,110 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     status.hidden = true;
     state.phase = 'ready';
     render();
+  }
+
+  // The run's tables with only the gradient columns the views show. On a refresh
+  // (`append`), only the steps after the last one shown are fetched and appended,
+  // unless appending could hide a change (see shape.canAppend / appendSteps).
+  async function loadTables(run, runInfo, { append }) {
+    const sampling = runInfo.sampling || {};
+    const before = loadedSampling;
+    const wanted = neededStats(state.stat, { pair: state.pair });
+    const alertsAnswer = getAlerts(run).catch(() => null);
+    const columns = knownColumns(run, sampling);
+    const activations = runInfo.activations
+      ? loadActivations(run, append ? state.activations : null, before.activations, sampling.activations)
+      : null;
+    let table = null;
+    if (append && sameColumns(state.table, wanted)) {
+      table = await appendedTable(getGradientFlow, run, state.table, before.gradient_flow, sampling.gradient_flow);
+    }
+    let stat = state.stat;
+    if (!table) ({ table, stat } = await fullGradientFlow(run, state.stat, state.pair));
+    const [al, act] = await Promise.all([alertsAnswer, activations, columns]);
+    loadedSampling = sampling;
+    return { table, activations: act, alerts: al ? decodeAlerts(al) : NO_ALERTS, stat };
+  }
+
+  // Activation statistics are optional: a failure leaves the detail panel without them.
+  async function loadActivations(run, shown, before, now) {
+    try {
+      const appended = shown ? await appendedTable(getActivations, run, shown, before, now) : null;
+      return appended || decodeTable(await getActivations(run, { maxSteps: MAX_STEPS }));
+    } catch (ignored) {
+      return null;
+    }
+  }
+
+  // Fetch only the steps after `table`'s last and append them; null when the
+  // whole table must be fetched again.
+  async function appendedTable(fetchTable, run, table, before, now) {
+    if (!canAppend(table, before, now, MAX_STEPS)) return null;
+    const since = table.steps[table.steps.length - 1] + 1;
+    const answer = await fetchTable(run, { maxSteps: MAX_STEPS, stats: table.stats, minStep: since });
+    return appendSteps(table, decodeTable(answer), now);
+  }
+
+  // The whole gradient table of the columns `stat` (and the pair) need. A
+  // statistic the run does not have falls back to the first column, grad_l2.
+  async function fullGradientFlow(run, stat, pair) {
+    try {
+      const answer = await getGradientFlow(run, { maxSteps: MAX_STEPS, stats: neededStats(stat, { pair }) });
+      return { table: decodeTable(answer), stat };
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 400) || stat === GRADIENT_STATS[0]) throw error;
+      const answer = await getGradientFlow(run, { maxSteps: MAX_STEPS, stats: [GRADIENT_STATS[0]] });
+      return { table: decodeTable(answer), stat: GRADIENT_STATS[0] };
+    }
+  }
+
+  // The run's own column list (a newer writer may append columns), read once
+  // per run from a one-step answer; the format's list until then.
+  async function knownColumns(run, sampling) {
+    if (columnsByRun.has(run)) return columnsByRun.get(run);
+    const last = sampling.gradient_flow && sampling.gradient_flow.last_step;
+    try {
+      const answer = await getGradientFlow(run, { maxSteps: 1, minStep: last ?? undefined, maxStep: last ?? undefined });
+      if (Array.isArray(answer.stats) && answer.stats.length) columnsByRun.set(run, answer.stats.map(String));
+    } catch (ignored) {
+      // The format's list stays in use; the views still work with it.
+    }
+    return columnsByRun.get(run) || GRADIENT_STATS;
+  }
+
+  // A statistic or the side-by-side pair was chosen: fetch the columns it needs
+  // (only when the table lacks them) and redraw, keeping the layer and step.
+  async function showColumns({ stat, pair }) {
+    const table = state.table;
+    if (!table || neededStats(stat, { pair }).every((s) => table.stats.includes(s))) {
+      set({ stat, pair });
+      return;
+    }
+    const ticket = ++loading;
+    const run = state.run;
+    state.refreshNote = `loading ${stat}…`;
+    render();
+    let loaded;
+    try {
+      loaded = await fullGradientFlow(run, stat, pair);
+    } catch (error) {
+      if (ticket === loading) showError(error, `Could not load ${stat} of run “${run}”`);
+      return;
+    }
+    if (ticket !== loading) return;
+    const next = loaded.table;
+    const layer = state.layerIndex !== null ? table.layers[state.layerIndex] : null;
+    const layerIndex = layer !== null ? next.layers.indexOf(layer) : -1;
+    loadedSampling = (state.runInfo && state.runInfo.sampling) || {};
+    set({
+      table: next,
+      stat: loaded.stat,
+      pair,
+      stepIndex: Math.max(0, nearestStepIndex(next.steps, table.steps[state.stepIndex])),
+      layerIndex: layerIndex >= 0 ? layerIndex : 0,
+      version: state.version + 1,
+      refreshNote: timer ? `auto-refresh on · updated ${new Date().toLocaleTimeString()}` : '',
+    });
   }
 
   // The layer of the latest alert is where a user wants to look first; else the first layer.
@@ -328,7 +435,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       await loadRuns(true);
       return;
     }
-    await loadRun(state.run, { quiet: true });
+    await loadRun(state.run, { quiet: true, refresh: true });
   }
 
   // Polls are chained, not on a fixed interval: a run whose data takes long to

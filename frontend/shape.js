@@ -23,6 +23,103 @@ export const MAGNITUDE_STATS = new Set([
 /** Statistics the vanishing / exploding bands apply to (the alert rules use gradient norms). */
 export const BAND_STATS = new Set(['grad_l2', 'grad_mean_abs', 'grad_max_abs']);
 
+/**
+ * The gradient statistics of the format (tb_netviz.summary.columns.GRADIENT_STATS), in order.
+ * Used until a run's own column list is known; columns are only ever appended to it.
+ */
+export const GRADIENT_STATS = Object.freeze([
+  'grad_l2',
+  'grad_mean_abs',
+  'grad_max_abs',
+  'param_l2',
+  'grad_to_param',
+  'grad_nonfinite',
+  'has_grad',
+]);
+
+/** The two statistics the bar chart shows side by side. */
+export const PAIR_STATS = Object.freeze(['grad_max_abs', 'grad_mean_abs']);
+
+/**
+ * The gradient columns the visible views need: the selected statistic, the
+ * side-by-side pair when it is on, and has_grad where the route cannot say
+ * "no gradient" by itself (it sends null for every other column, but keeps param_l2).
+ * @example neededStats('grad_l2') // ['grad_l2']
+ * @example neededStats('param_l2', {pair: true}) // ['param_l2', 'grad_max_abs', 'grad_mean_abs', 'has_grad']
+ */
+export function neededStats(stat, { pair = false } = {}) {
+  const needed = [stat];
+  if (pair) needed.push(...PAIR_STATS);
+  if (stat === 'param_l2') needed.push('has_grad');
+  return [...new Set(needed)];
+}
+
+/**
+ * Whether `table` holds exactly the columns `stats` (in any order).
+ * @example sameColumns({stats: ['a', 'b']}, ['b', 'a']) === true
+ */
+export function sameColumns(table, stats) {
+  return Boolean(table) && table.stats.length === stats.length && stats.every((s) => table.stats.includes(s));
+}
+
+/**
+ * Whether a periodic refresh may fetch only the steps after the table's last
+ * one and append them, given the route's `sampling` entry for the table before
+ * and now (`runs`). No when the table was thinned (`downsampled`), when
+ * TensorBoard samples the run (it may have dropped kept steps), when the run
+ * shrank or restarted, or when the appended table would exceed `maxSteps`.
+ * @example canAppend({downsampled: false, steps: [0, 10]}, {kept: 2, first_step: 0, last_step: 10}, {kept: 3, first_step: 0, last_step: 20, sampled: false}, 500) === true
+ */
+export function canAppend(table, before, now, maxSteps) {
+  if (!table || table.downsampled || !table.steps.length || !before || !now) return false;
+  if (now.sampled) return false;
+  if (!(now.kept >= before.kept) || now.first_step !== before.first_step) return false;
+  if (!(now.last_step >= table.steps[table.steps.length - 1])) return false;
+  return now.kept <= maxSteps;
+}
+
+/**
+ * Append the decoded answer for the steps after `base`'s last step to `base`.
+ * Returns the merged table, or null when the two cannot be joined (different
+ * layers or columns, a thinned answer, steps out of order) or when the result
+ * does not account for exactly the `now.kept` steps TensorBoard holds up to
+ * `now.last_step` (steps were dropped or inserted): then refetch the whole table.
+ * An increment without steps returns `base` itself.
+ * @example appendSteps(base, decodeTable(answerAfterStep30), {kept: 6, last_step: 50}).steps // [0, 10, 20, 30, 40, 50]
+ */
+export function appendSteps(base, increment, now = null) {
+  if (!base || !increment || base.downsampled || increment.downsampled) return null;
+  if (!sameList(base.layers, increment.layers) || !sameList(base.stats, increment.stats)) return null;
+  const last = base.steps.length ? base.steps[base.steps.length - 1] : -Infinity;
+  if (increment.steps.length && !(increment.steps[0] > last)) return null;
+  const steps = increment.steps.length ? base.steps.concat(increment.steps) : base.steps;
+  if (now && typeof now.kept === 'number' && typeof now.last_step === 'number') {
+    const held = steps.filter((step) => step <= now.last_step).length;
+    if (held !== now.kept) return null;
+  }
+  if (!increment.steps.length) return base;
+  return {
+    ...base,
+    steps,
+    wallTimes: base.wallTimes.concat(increment.wallTimes),
+    totalSteps: base.totalSteps + increment.totalSteps,
+    downsampled: false,
+    values: concatTyped(base.values, increment.values),
+    missing: concatTyped(base.missing, increment.missing),
+  };
+}
+
+function sameList(a, b) {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function concatTyped(a, b) {
+  const out = new a.constructor(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
 /** Default alert thresholds (tb_netviz.summary.alerts.AlertThresholds). */
 export const DEFAULT_THRESHOLDS = Object.freeze({ vanishingRatio: 1e-4, explodingFactor: 10, patience: 3 });
 

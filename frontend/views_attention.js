@@ -71,7 +71,12 @@ export function createAttention() {
     state = next;
     const layers = (state.runInfo && state.runInfo.attention_layers) || [];
     element.hidden = layers.length === 0;
-    if (!layers.length) return;
+    if (!layers.length) {
+      // A load still under way belongs to the run shown before: drop its answer.
+      token++;
+      layersKey = '';
+      return;
+    }
     const key = `${state.run}|${layers.join('\n')}|${state.version}`;
     const selectedLayer =
       state.table && state.layerIndex !== null ? state.table.layers[state.layerIndex] : null;
@@ -91,9 +96,10 @@ export function createAttention() {
 
   async function loadIndex() {
     const ticket = ++token;
+    const run = state.run;
     message.textContent = 'Loading attention…';
     try {
-      index = await getAttentionIndex(state.run, layer.value);
+      index = await getAttentionIndex(run, layer.value);
     } catch (error) {
       if (ticket === token)
         message.textContent = `Could not load the attention of this layer: ${error.message}`;
@@ -120,13 +126,15 @@ export function createAttention() {
       message.textContent = 'No attention matrices were written for this layer.';
       return;
     }
-    loadMatrix();
+    loadMatrix(run);
   }
 
-  async function loadMatrix() {
+  // `run` is the run whose steps fill the step list (the shown run unless told).
+  async function loadMatrix(run = state.run) {
     const ticket = ++token;
+    if (run !== state.run) return;
     try {
-      answer = await getAttention(state.run, layer.value, Number(step.value));
+      answer = await getAttention(run, layer.value, Number(step.value));
     } catch (error) {
       if (ticket === token)
         message.textContent = `Could not load the attention at step ${step.value}: ${error.message}`;

@@ -5,6 +5,7 @@
 import { h, replaceChildren } from './dom.js';
 import {
   KIND,
+  PAIR_STATS,
   axisFraction,
   axisTicks,
   barDomain,
@@ -16,7 +17,7 @@ import {
   usesLog,
 } from './shape.js';
 
-const PAIR = ['grad_max_abs', 'grad_mean_abs'];
+const PAIR = PAIR_STATS;
 
 /** Build the bar chart panel. Returns {element, update(state)}. */
 export function createBarChart(actions) {
@@ -50,10 +51,12 @@ export function createBarChart(actions) {
       return;
     }
     element.hidden = false;
-    const canPair = PAIR.every((s) => table.stats.includes(s));
+    // The pair is offered when the run has both columns; they are fetched when it is switched on.
+    const canPair = PAIR.every((s) => (state.columns || table.stats).includes(s));
     pairLabel.hidden = !canPair;
-    pair.checked = Boolean(state.pair && canPair);
-    const stats = pair.checked ? PAIR : [state.stat];
+    const paired = Boolean(state.pair) && PAIR.every((s) => table.stats.includes(s));
+    pair.checked = paired;
+    const stats = paired ? PAIR : [state.stat];
     const log = stats.every((s) => usesLog(s, state.log));
     const model = barModel(table, state.stepIndex, stats, {
       thresholds: thresholdsFromAlerts(state.alerts.alerts),

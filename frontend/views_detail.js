@@ -74,6 +74,8 @@ export function createLayerDetail(actions) {
     title.textContent = `Layer detail: ${layer}`;
     element.dataset.layer = layer;
     const step = table.steps[state.stepIndex];
+    // Only the columns the views need are fetched; the others are one click away.
+    const others = (state.columns || []).filter((s) => !HIDDEN.has(s) && !table.stats.includes(s));
     replaceChildren(
       gradients,
       table.stats
@@ -83,6 +85,22 @@ export function createLayerDetail(actions) {
             actions.selectStep(i),
           ),
         ),
+      others.length
+        ? h(
+            'div',
+            { class: 'other-stats' },
+            h('span', { class: 'muted', text: 'Pick another statistic:' }),
+            others.map((stat) =>
+              h('button', {
+                class: 'link-button',
+                text: stat,
+                title: statLabel(stat),
+                attrs: { type: 'button', 'data-stat': stat },
+                on: { click: () => actions.setStat(stat) },
+              }),
+            ),
+          )
+        : null,
     );
     const act = state.activations;
     const actLayer = act ? act.layers.indexOf(layer) : -1;

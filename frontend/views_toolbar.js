@@ -85,7 +85,8 @@ export function createToolbar(actions) {
     }
     run.value = state.run || '';
     run.disabled = runNames.length === 0;
-    const stats = state.table ? state.table.stats.filter((s) => !HIDDEN_STATS.has(s)) : [];
+    // Every column of the run is offered; the dashboard fetches one when it is chosen.
+    const stats = state.table ? (state.columns || state.table.stats).filter((s) => !HIDDEN_STATS.has(s)) : [];
     if (JSON.stringify(stats) !== shownStats) {
       fillSelect(
         stat,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
+from urllib.parse import parse_qsl, urlsplit
 
 from tests.browser import netviz_logs
-from tests.browser.conftest import REPO, open_dashboard, save_artifact
+from tests.browser.conftest import open_dashboard, save_artifact
 from tests.tb_server import TensorBoardServer
-
-DOCS_SCREENSHOT = REPO / "docs" / "screenshots" / "netviz.png"
 
 
 def netviz_frame(page):
@@ -29,10 +26,8 @@ def test_netviz_tab_appears_in_tensorboard_and_shows_the_dashboard(new_page, ten
     assert frame.locator("#nv-run").input_value() == "deep"
     assert frame.locator(".bar-row").count() == len(netviz_logs.LAYERS)
     assert frame.locator(".alert-link").count() > 0
-    path = save_artifact(page, "tab_in_tensorboard.png")
-    if os.environ.get("NETVIZ_UPDATE_DOCS_SCREENSHOT") == "1":
-        DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS_SCREENSHOT)
+    # The README's screenshot is taken from the demo's logs (test_demo_screenshot.py).
+    save_artifact(page, "tab_in_tensorboard.png")
     assert watched.errors == []
 
 
@@ -79,12 +74,36 @@ def test_sampled_run_says_how_many_steps_were_kept_and_how_to_keep_all(new_page,
     save_artifact(page.locator(".toolbar"), "toolbar_sampling_note.png")
 
 
-def test_growing_run_is_refreshed_without_reloading(new_page, tensorboard, logdir):
+def gradient_flow_queries(watched) -> list[dict[str, str]]:
+    """Start recording the query of every gradient_flow request the page makes."""
+    queries: list[dict[str, str]] = []
+
+    def record(request) -> None:
+        url = urlsplit(request.url)
+        if url.path.endswith("/data/plugin/netviz/gradient_flow"):
+            queries.append(dict(parse_qsl(url.query)))
+
+    watched.page.on("request", record)
+    return queries
+
+
+def test_growing_run_is_refreshed_by_fetching_only_the_new_steps(new_page, tensorboard, logdir):
     watched = new_page(refresh_ms=1000)
+    queries = gradient_flow_queries(watched)
     page = open_dashboard(watched, tensorboard, "growing")
     assert page.locator(".step-label").inner_text().startswith("40 ")
+    loaded = len(queries)
+    shown = [q for q in queries if q["run"] == "growing" and q.get("max_steps") != "1"]
+    assert shown and all(q["stats"] == "grad_l2" and "min_step" not in q for q in shown)
     netviz_logs.write_growing_run(logdir / "growing", steps=range(50, 80, 10))
     page.wait_for_function(
         "document.querySelector('.step-label').textContent.startsWith('70 ')", timeout=60_000
     )
     assert page.locator(".bars-panel h2").inner_text() == "Gradient flow at step 70"
+    refreshes = [q for q in queries[loaded:] if q["run"] == "growing" and q.get("max_steps") != "1"]
+    assert refreshes and all(q["stats"] == "grad_l2" for q in refreshes)
+    assert refreshes[0].get("min_step") == "41", refreshes
+    assert all("min_step" in q for q in refreshes), refreshes
+    steps = page.locator("#nv-step")
+    assert steps.get_attribute("max") == str(len(range(0, 80, 10)) - 1)
+    assert watched.errors == []

@@ -37,6 +37,16 @@ test('getGradientFlow asks for the run with a step cap', async () => {
   assert.deepEqual(seen, ['./gradient_flow?run=exp1&max_steps=200']);
 });
 
+test('getGradientFlow asks only for the chosen columns and the steps after a given one', async () => {
+  const seen = [];
+  await getGradientFlow(
+    'exp1',
+    { maxSteps: 500, stats: ['grad_l2', 'has_grad'], minStep: 41 },
+    { fetchImpl: answering(200, {}, seen) },
+  );
+  assert.deepEqual(seen, ['./gradient_flow?run=exp1&max_steps=500&stats=grad_l2%2Chas_grad&min_step=41']);
+});
+
 test('an error answer raises ApiError with the route message and status', async () => {
   const fetchImpl = answering(404, { error: 'unknown run "nope"' });
   await assert.rejects(getJson('gradient_flow', { run: 'nope' }, { fetchImpl }), (error) => {

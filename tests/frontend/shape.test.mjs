@@ -3,14 +3,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
+  GRADIENT_STATS,
   KIND,
   alertTitle,
+  appendSteps,
   attentionMatrix,
   axisFraction,
   axisTicks,
   barDomain,
   barModel,
   buildHeatmap,
+  canAppend,
   cellAt,
   cellKind,
   cellValue,
@@ -24,8 +27,10 @@ import {
   layerSeries,
   layerStates,
   nearestStepIndex,
+  neededStats,
   runProblems,
   runSignature,
+  sameColumns,
   samplingNotes,
   thresholdsFromAlerts,
   usesLog,
@@ -352,4 +357,91 @@ test('problems the plugin reports about a run become notes', () => {
   ]);
   assert.deepEqual(runProblems({}), []);
   assert.deepEqual(runProblems(null), []);
+});
+
+// Refresh: the answer for the steps after the shown ones, as the route sends it with min_step.
+function later(steps, { downsampled = false, layers = ['embed', 'hidden', 'head'] } = {}) {
+  const row = (l2) => [l2, l2, l2, 1, l2, 0, 1];
+  return {
+    run: 'exp1',
+    layers,
+    stats: STATS,
+    steps,
+    wall_times: steps.map((s) => s / 10),
+    total_steps: downsampled ? steps.length * 2 : steps.length,
+    downsampled,
+    values: steps.map((s) => layers.map((_, j) => row(s + j))),
+  };
+}
+
+function complete() {
+  return decodeTable({ ...answer(), total_steps: 4, downsampled: false });
+}
+
+test('neededStats asks for the shown statistic, the pair when on, and has_grad only for param_l2', () => {
+  assert.deepEqual(neededStats('grad_l2'), ['grad_l2']);
+  assert.deepEqual(neededStats('grad_max_abs', { pair: true }), ['grad_max_abs', 'grad_mean_abs']);
+  assert.deepEqual(neededStats('param_l2'), ['param_l2', 'has_grad']);
+  assert.deepEqual(GRADIENT_STATS, STATS);
+});
+
+test('sameColumns ignores order', () => {
+  assert.equal(sameColumns({ stats: ['a', 'b'] }, ['b', 'a']), true);
+  assert.equal(sameColumns({ stats: ['a', 'b'] }, ['a']), false);
+  assert.equal(sameColumns(null, ['a']), false);
+});
+
+test('appended steps follow the shown ones with their values, kinds and wall times', () => {
+  const merged = appendSteps(complete(), decodeTable(later([40, 50])), { kept: 6, last_step: 50 });
+  assert.deepEqual(merged.steps, [0, 10, 20, 30, 40, 50]);
+  assert.deepEqual(merged.wallTimes, [1, 2, 3, 4, 4, 5]);
+  assert.equal(merged.totalSteps, 6);
+  assert.equal(merged.downsampled, false);
+  assert.equal(merged.values.length, 6 * 3 * STATS.length);
+  // the old cells are unchanged, the new ones are at their place
+  assert.equal(cellKind(merged, 2, 1, 0), KIND.NONE);
+  assert.ok(Number.isNaN(cellValue(merged, 1, 1, 0)));
+  assert.equal(cellValue(merged, 4, 2, 0), 42);
+  assert.equal(cellValue(merged, 5, 0, 0), 50);
+  const heatmap = buildHeatmap(merged, 'grad_l2', { log: false });
+  assert.equal(heatmap.cols, 6);
+  assert.equal(heatmap.scaled[2 * 6 + 5], 52);
+});
+
+test('an empty increment keeps the table as it is', () => {
+  const base = complete();
+  assert.equal(appendSteps(base, decodeTable(later([])), { kept: 4, last_step: 30 }), base);
+});
+
+test('appending is refused when the steps would not match what TensorBoard holds', () => {
+  const base = complete();
+  // a thinned answer, different layers or columns, steps that do not follow
+  assert.equal(appendSteps(base, decodeTable(later([40, 50], { downsampled: true }))), null);
+  assert.equal(appendSteps(base, decodeTable(later([40], { layers: ['embed', 'head', 'new'] }))), null);
+  const fewer = decodeTable(later([40]));
+  assert.equal(appendSteps(base, { ...fewer, stats: ['grad_l2'] }), null);
+  assert.equal(appendSteps(base, decodeTable(later([30, 40]))), null);
+  // TensorBoard holds 7 steps up to 50 but the merge would have 6: one was inserted earlier
+  assert.equal(appendSteps(base, decodeTable(later([40, 50])), { kept: 7, last_step: 50 }), null);
+  // a step written after the runs answer is fine: only steps up to its last_step are counted
+  assert.deepEqual(
+    appendSteps(base, decodeTable(later([40, 50])), { kept: 5, last_step: 40 }).steps,
+    [0, 10, 20, 30, 40, 50],
+  );
+  // a thinned base table is never appended to
+  assert.equal(appendSteps(decodeTable(answer()), decodeTable(later([40]))), null);
+});
+
+test('canAppend only when the run grew at its end, unsampled and within the step cap', () => {
+  const base = complete();
+  const before = { kept: 4, first_step: 0, last_step: 30, sampled: false };
+  const grown = { kept: 6, first_step: 0, last_step: 50, sampled: false };
+  assert.equal(canAppend(base, before, grown, 500), true);
+  assert.equal(canAppend(base, before, { ...grown, kept: 3 }, 500), false); // shrank
+  assert.equal(canAppend(base, before, { ...grown, first_step: 5 }, 500), false); // restarted
+  assert.equal(canAppend(base, before, { ...grown, last_step: 20 }, 500), false); // rewound
+  assert.equal(canAppend(base, before, { ...grown, sampled: true }, 500), false); // TensorBoard drops steps
+  assert.equal(canAppend(base, before, grown, 5), false); // would pass the cap: the server thins
+  assert.equal(canAppend(decodeTable(answer()), before, grown, 500), false); // thinned already
+  assert.equal(canAppend(base, undefined, grown, 500), false);
 });
