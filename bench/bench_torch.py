@@ -1,12 +1,17 @@
 """Step-time overhead of ``NetViz.log_gradients`` every step, against other gradient loggers.
 
 One process, interleaved: each round runs every variant for ``--steps`` training
-steps in a shuffled order, and each variant's median step time is divided by
-the plain loop's median of the same round. Reported: the median ratio over
-rounds and its spread (min..max). Models (each >= 5M parameters, CPU):
+steps (default 1) in a shuffled order, and each variant's step time is divided
+by the plain loop's step time of the same round, so that slow drifts of a
+shared machine cancel. Reported: the median ratio over rounds and its
+interquartile range. For netviz, the time spent inside ``log_gradients`` itself
+is also reported relative to the plain step ("direct"), a measure that the
+noise of the other steps does not blur. Models (each >= 5M parameters, CPU):
 
 * cnn: 6 conv layers with BatchNorm, global pooling, a linear classifier;
-* transformer: token embedding, 6 ``nn.TransformerEncoderLayer`` (d=256), a linear head.
+* transformer: token embedding, 6 ``nn.TransformerEncoderLayer`` (d=256), a linear head;
+* many_tensors (``--models many_tensors``): 130 residual Linear + LayerNorm blocks with
+  long names, 522 parameter tensors, 8.6M parameters.
 
 Variants (same architecture and initial weights, one model copy each):
 
@@ -18,7 +23,7 @@ Variants (same architecture and initial weights, one model copy each):
   with the values brought to Python floats as a logger does.
 
 Usage:
-    .venv/bin/python bench/bench_torch.py --rounds 5 --steps 8 --out docs/bench/torch_results.json
+    .venv/bin/python bench/bench_torch.py --rounds 30 --out docs/bench/torch_results.json
 """
 
 from __future__ import annotations
@@ -70,6 +75,31 @@ def build_transformer() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     return Transformer(), tokens, tokens
 
 
+class ManyTensors(nn.Module):
+    """130 residual blocks of Linear + LayerNorm under long names: 520 parameter tensors."""
+
+    def __init__(self, width: int = 256, depth: int = 130) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleDict(
+            {
+                f"residual_block_with_a_long_descriptive_name_{i:03d}": nn.Sequential(
+                    nn.Linear(width, width), nn.LayerNorm(width)
+                )
+                for i in range(depth)
+            }
+        )
+        self.head = nn.Linear(width, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks.values():
+            x = x + torch.relu(block(x))
+        return self.head(x)
+
+
+def build_many_tensors() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    return ManyTensors(), torch.randn(64, 256), torch.randint(0, 10, (64,))
+
+
 def loss_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     out = model(x)
     return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
@@ -82,6 +112,7 @@ class Variant:
         self.name, self.model, self.x, self.y = name, model, x, y
         self.optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
         self.count = 0
+        self.logging_seconds: list[float] = []
         self.viz = (
             NetViz(model, os.path.join(log_dir, name), log_every_n_steps=1) if name == "netviz" else None
         )
@@ -98,7 +129,9 @@ class Variant:
         loss = loss_of(self.model, self.x, self.y)
         loss.backward()
         if self.viz is not None:
+            logging_start = time.perf_counter()
             self.viz.log_gradients(self.count)
+            self.logging_seconds.append(time.perf_counter() - logging_start)
         elif self.name == "lightning_grad_norm":
             from lightning.pytorch.utilities import grad_norm
 
@@ -132,6 +165,8 @@ def measure(build, names: list[str], rounds: int, steps: int, log_dir: str) -> d
     ratios: dict[str, list[float]] = {name: [] for name in names if name != "plain"}
     plain_ms: list[float] = []
     order = list(names)
+    for variant in variants.values():
+        variant.logging_seconds.clear()
     for _ in range(rounds):
         random.shuffle(order)
         medians = {name: statistics.median(variants[name].step() for _ in range(steps)) for name in order}
@@ -140,28 +175,35 @@ def measure(build, names: list[str], rounds: int, steps: int, log_dir: str) -> d
             ratios[name].append(medians[name] / medians["plain"])
     for variant in variants.values():
         variant.close()
-    return {
+    result = {
         "parameters": params,
         "parameter_tensors": tensors,
         "plain_step_ms_median": statistics.median(plain_ms),
-        "ratios": {
-            name: {"median": statistics.median(v), "min": min(v), "max": max(v), "per_round": v}
-            for name, v in ratios.items()
-        },
+        "ratios": {name: _summary(v) for name, v in ratios.items()},
     }
+    if "netviz" in variants:
+        logging_ms = statistics.median(variants["netviz"].logging_seconds) * 1e3
+        result["netviz_log_gradients_ms_median"] = logging_ms
+        result["netviz_direct_overhead"] = logging_ms / result["plain_step_ms_median"]
+    return result
+
+
+def _summary(values: list[float]) -> dict:
+    quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return {"median": statistics.median(values), "q1": quartiles[0], "q3": quartiles[2], "per_round": values}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--models", default="cnn,transformer")
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--models", default="cnn,transformer,many_tensors")
     parser.add_argument("--variants", default="plain,netviz,wandb,lightning_grad_norm")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
     args = parser.parse_args()
     os.environ.setdefault("WANDB_SILENT", "true")
     random.seed(0)
-    builders = {"cnn": build_cnn, "transformer": build_transformer}
+    builders = {"cnn": build_cnn, "transformer": build_transformer, "many_tensors": build_many_tensors}
     names = args.variants.split(",")
     results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "models": {}}
     with tempfile.TemporaryDirectory() as log_dir:
@@ -173,12 +215,16 @@ def main() -> None:
                 f"{result['parameter_tensors']} tensors, plain step {result['plain_step_ms_median']:.0f} ms"
             )
             for name, ratio in result["ratios"].items():
+                print(f"  {name:20s} x{ratio['median']:.3f}  (IQR {ratio['q1']:.3f} .. {ratio['q3']:.3f})")
+            if "netviz_direct_overhead" in result:
                 print(
-                    f"  {name:20s} x{ratio['median']:.3f}  (min {ratio['min']:.3f}, max {ratio['max']:.3f})"
+                    f"  netviz log_gradients itself: {result['netviz_log_gradients_ms_median']:.1f} ms "
+                    f"= {100 * result['netviz_direct_overhead']:.2f}% of the plain step"
                 )
-    if args.out:
-        with open(args.out, "w") as handle:
-            json.dump(results, handle, indent=1)
+            sys.stdout.flush()
+            if args.out:
+                with open(args.out, "w") as handle:
+                    json.dump(results, handle, indent=1)
 
 
 if __name__ == "__main__":

@@ -176,7 +176,7 @@ class Capture:
         if names:
             rows = torch.stack([result.activations[name].to(torch.float32) for name in names])
             rows = rows.cpu().numpy()
-            writer.activations(step, names, rows)
+            writer.activations(step, names, rows, sample_every_n_steps=self.options.sample_every_n_steps)
             if self.detector.check_activations(step, names, rows):
                 writer.alerts(step, self.detector.history, self.detector.omitted)
         for name, maps in result.feature_maps.items():

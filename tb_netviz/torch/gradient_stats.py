@@ -1,10 +1,13 @@
 """Per-layer gradient statistics in a few fused device operations and one host transfer.
 
-``torch._foreach_norm`` gives the L2 norm of every gradient tensor in one call;
-the sum and the maximum of |g| come from ``abs()`` of each large tensor, chunk
-by chunk into a reused workspace, and from one ``abs()`` of the concatenation
-of all small tensors (``_foreach_norm`` with ``ord=1`` is several times slower
-on CPU, and a fresh temporary per tensor costs page faults at every step). The per-tensor
+Each gradient is read from memory once: |g| is written into a small reused
+workspace (a large tensor chunk by chunk, equal-sized tensors stacked as rows,
+so hundreds of layers cost a few operations), and the sum of squares, the sum
+and the max of each row are then read from cache. Small tensors are
+concatenated and reduced entry by entry; gradients of layers not shown only
+get ``torch._foreach_norm`` (for the global norm). ``_foreach_norm`` with
+``ord=1`` is several times slower on CPU, and a fresh temporary per tensor
+costs page faults at every step. The per-tensor
 or per-entry results are summed (or maxed) into their layers with
 ``index_add_`` / ``scatter_reduce_``, on the model's device. The four per-layer
 sums reach the host in one ``.cpu()`` of one small tensor; everything after
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -42,9 +45,9 @@ from tb_netviz.torch.layers import Layer
 
 _COL = {name: index for index, name in enumerate(GRADIENT_STATS)}
 _SUM_SQ, _SUM_ABS, _MAX_ABS, _PARAM_SQ = range(4)
-# Entries from which a gradient tensor is reduced on its own; smaller tensors are
-# concatenated and reduced into their layers together, which saves a dispatch each.
-_LARGE_TENSOR = 1 << 15
+# Entries from which a gradient tensor goes through the workspace; smaller ones are
+# concatenated and reduced into their layers entry by entry.
+_LARGE_TENSOR = 1 << 12
 # |g| of a large tensor is formed chunk by chunk in a reused workspace: a fresh
 # temporary the size of the tensor costs page faults at every step.
 _CHUNK = 1 << 20
@@ -133,37 +136,64 @@ class GradientStatistics:
     def _device_sums(self, device: torch.device, indices: list[int]) -> torch.Tensor:
         grads = [_dense(self._params[i].grad) for i in indices]
         sums = torch.zeros(4, len(self.layers), dtype=torch.float32, device=device)
-        layer_index = self._layer_index(device, indices)
-        l2 = torch.stack(torch._foreach_norm(grads, 2, dtype=torch.float32))
-        sums[_SUM_SQ].index_add_(0, layer_index, l2.square())
-        chosen = [
-            (i, g) for i, g in zip(indices, grads, strict=True) if self._param_selected[i] and g.numel()
-        ]
-        large = [(i, g) for i, g in chosen if g.numel() >= _LARGE_TENSOR]
-        small = [(i, g) for i, g in chosen if g.numel() < _LARGE_TENSOR]
+        large, small, others = [], [], []
+        for i, grad in zip(indices, grads, strict=True):
+            if not self._param_selected[i] or grad.numel() == 0:
+                others.append((i, grad))
+            elif grad.numel() >= _LARGE_TENSOR:
+                large.append((i, grad))
+            else:
+                small.append((i, grad))
+        if others:
+            norms = torch.stack(torch._foreach_norm([g for _, g in others], 2, dtype=torch.float32))
+            sums[_SUM_SQ].index_add_(0, self._layer_index(device, [i for i, _ in others]), norms.square())
         if large:
             self._large_sums(device, large, sums)
         if small:
             magnitudes = torch.cat([g.reshape(-1) for _, g in small]).abs().float()
             element_index = self._element_index(device, [i for i, _ in small])
+            sums[_SUM_SQ].index_add_(0, element_index, magnitudes.square())
             sums[_SUM_ABS].index_add_(0, element_index, magnitudes)
             sums[_MAX_ABS].scatter_reduce_(0, element_index, magnitudes, "amax")
         return sums
 
     def _large_sums(self, device: torch.device, large: list, sums: torch.Tensor) -> None:
-        sum_abs, max_abs, owners = [], [], []
+        """Per row of the workspace (a chunk, or one of several equal-sized tensors): the sum of
+        squares, the sum and the max of |g|; the rows are read from cache after one copy."""
+        sum_sq, sum_abs, max_abs, owners = [], [], [], []
+        for owners_of_rows, rows in self._workspace_batches(device, large):
+            sum_sq.append(torch.linalg.vector_norm(rows, 2, dim=1, dtype=torch.float32).square())
+            sum_abs.append(rows.sum(dim=1, dtype=torch.float32))
+            max_abs.append(rows.amax(dim=1))
+            owners += owners_of_rows
+        index = self._layer_index(device, owners)
+        sums[_SUM_SQ].index_add_(0, index, torch.cat(sum_sq))
+        sums[_SUM_ABS].index_add_(0, index, torch.cat(sum_abs))
+        sums[_MAX_ABS].scatter_reduce_(0, index, torch.cat(max_abs).float(), "amax")
+
+    def _workspace_batches(
+        self, device: torch.device, large: list
+    ) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """|g| of the gradients in the workspace as ``[rows, n]``: a tensor larger than the
+        workspace one chunk at a time, smaller tensors of one size and dtype stacked together."""
+        same_size: dict[tuple, list] = {}
         for i, grad in large:
             flat = grad.reshape(-1)
-            workspace = self._workspace(device, grad.dtype)
-            for start in range(0, flat.numel(), _CHUNK):
-                part = flat[start : start + _CHUNK]
-                magnitude = torch.abs(part, out=workspace[: part.numel()])
-                sum_abs.append(magnitude.sum(dtype=torch.float32))
-                max_abs.append(magnitude.amax())
-                owners.append(i)
-        index = self._layer_index(device, owners)
-        sums[_SUM_ABS].index_add_(0, index, torch.stack(sum_abs))
-        sums[_MAX_ABS].scatter_reduce_(0, index, torch.stack(max_abs).float(), "amax")
+            if flat.numel() >= _CHUNK:
+                workspace = self._workspace(device, grad.dtype)
+                for start in range(0, flat.numel(), _CHUNK):
+                    part = flat[start : start + _CHUNK]
+                    yield [i], torch.abs(part, out=workspace[: part.numel()]).view(1, -1)
+            else:
+                same_size.setdefault((flat.numel(), grad.dtype), []).append((i, flat))
+        for (size, dtype), members in same_size.items():
+            per_batch = _CHUNK // size
+            workspace = self._workspace(device, dtype)
+            for start in range(0, len(members), per_batch):
+                batch = members[start : start + per_batch]
+                rows = workspace[: len(batch) * size].view(len(batch), size)
+                torch.stack([flat for _, flat in batch], out=rows)
+                yield [i for i, _ in batch], rows.abs_()
 
     def _workspace(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         key = (str(device), dtype)
