@@ -132,6 +132,7 @@ class EventWriter:
         self._pending_events = 0
         self._size = self._committed = 0
         self._file_removed = False
+        self._described_tags: set[str] = set()
         self._lock = threading.Lock()
         self._dropped = 0
         self._write_error: str | None = None
@@ -280,7 +281,7 @@ class EventWriter:
 
     def _encode(self, build_values: BuildValues, step: int, wall_time: float) -> None:
         try:
-            values = [value.SerializeToString() for value in build_values()]
+            values = [self._serialize(value) for value in build_values()]
             chunks = record_chunks(event_chunks(wall_time, step, values))
         except Exception as error:  # a bad summary must not stop the writer thread
             self._fail(f"a summary could not be encoded ({type(error).__name__}: {error})", 1)
@@ -288,6 +289,15 @@ class EventWriter:
         self._pending += chunks
         self._pending_bytes += sum(len(chunk) for chunk in chunks)
         self._pending_events += 1
+
+    def _serialize(self, value: summary_pb2.Summary.Value) -> bytes:
+        # TensorBoard keeps only the first metadata of a tag, so later events leave
+        # it out (as tf.summary does): a 500-layer table's names are written once.
+        if value.tag in self._described_tags:
+            value.ClearField("metadata")
+        elif value.HasField("metadata"):
+            self._described_tags.add(value.tag)
+        return value.SerializeToString()
 
     def _flush_pending(self) -> None:
         if not self._pending:
@@ -328,6 +338,7 @@ class EventWriter:
                 pass
 
     def _fail(self, reason: str, count: int) -> None:
+        self._described_tags.clear()  # the lost events may have carried a tag's only metadata
         self._count_dropped(count)
         if self._write_error is None:
             self._write_error = reason
