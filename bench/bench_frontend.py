@@ -9,8 +9,17 @@ its own colour. Each round times both (order alternating); the report gives the
 median, the spread (min / max) and the ratio of medians. Decoding the route's JSON
 (``shape.decodeTable``) is reported apart: it happens once per load, not per render.
 
+With ``--load LOGDIR`` it measures instead what opening the dashboard costs on a
+real TensorBoard (``--samples_per_plugin=netviz=0``) serving a run of ``--layers``
+x ``--steps`` written with ``NetVizWriter`` (written first if LOGDIR has no run):
+the bytes of the plugin's JSON answers (as transferred, gzip, and decoded) and
+the time from navigation to the first drawn heatmap, for the dashboard of git
+revision ``--before`` (served from git in place of ``frontend/``) and the working
+tree's, interleaved, each round in a fresh browser context (empty HTTP cache).
+
 Usage:
     .venv/bin/python bench/bench_frontend.py [--layers 500] [--steps 1000] [--rounds 15]
+    .venv/bin/python bench/bench_frontend.py --load /tmp/nv_load --layers 500 --steps 10000 --rounds 5
 """
 
 from __future__ import annotations
@@ -18,11 +27,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
 from playwright.sync_api import sync_playwright
 
-FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
+REPO = Path(__file__).resolve().parents[1]
+FRONTEND = REPO / "frontend"
+# The dashboard before it fetched only the shown columns (the commit before that change).
+BEFORE_PAYLOAD_CHANGE = "4da2620"
 ORIGIN = "http://netviz.bench"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -150,7 +166,12 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=500)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--load", type=Path, help="measure opening the dashboard over this logdir")
+    parser.add_argument("--before", default=BEFORE_PAYLOAD_CHANGE, help="git revision of the baseline")
     args = parser.parse_args()
+    if args.load:
+        print(json.dumps(measure_load(args), indent=2))
+        return
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -188,5 +209,150 @@ def main() -> None:
     print(json.dumps(report, indent=2))
 
 
+# ---- Opening the dashboard on a real TensorBoard (--load) ----
+
+LOAD_RUN = "bench"
+
+# Records when the dashboard first reports itself ready, i.e. right after its first
+# render with the heatmap drawn (the phase attribute is set in the same render).
+READY_PROBE = """
+new MutationObserver(() => {
+  if (!window.__netvizReadyMs && document.body && document.body.dataset.netvizPhase === 'ready')
+    window.__netvizReadyMs = performance.now();
+}).observe(document, { attributes: true, subtree: true, attributeFilter: ['data-netviz-phase'] });
+"""
+
+
+def write_load_run(run_dir: Path, layers: int, steps: int) -> None:
+    """A run of ``layers`` x ``steps`` gradient statistics, one logged step each, via NetVizWriter."""
+    from tb_netviz.summary import NetVizWriter
+
+    rng = np.random.default_rng(0)
+    names = [f"block.{j // 4}.{('conv', 'norm', 'proj', 'mlp')[j % 4]}" for j in range(layers)]
+    depth = np.arange(layers, dtype=np.float32) / layers
+    with NetVizWriter(run_dir, max_queue=4096) as writer:
+        for step in range(steps):
+            l2 = 10 ** (-6 + 5 * depth + 0.3 * rng.standard_normal(layers).astype(np.float32))
+            param = 1 + depth * 10
+            table = np.stack([l2, l2 / 30, l2 * 4, param, l2 / param, 0 * l2, 1 + 0 * l2], axis=1)
+            table[3] = [np.nan, np.nan, np.nan, 1.0, np.nan, 0.0, 0.0]  # a layer without gradient
+            writer.gradient_flow(step, names, table.astype(np.float32), log_every_n_steps=1)
+            if step % 500 == 499:
+                writer.flush()
+        writer.flush()
+        assert writer.dropped == 0, f"{writer.dropped} summaries were dropped"
+
+
+def frontend_files(revision: str | None) -> dict[str, bytes]:
+    """The dashboard's files: of a git revision, or of the working tree when None."""
+    if revision is None:
+        return {p.name: p.read_bytes() for p in FRONTEND.iterdir() if p.suffix in (".js", ".css")}
+    listing = subprocess.run(
+        ["git", "ls-tree", "--name-only", revision, "frontend/"], cwd=REPO, check=True, capture_output=True
+    ).stdout.decode()
+    return {
+        Path(name).name: subprocess.run(
+            ["git", "show", f"{revision}:{name}"], cwd=REPO, check=True, capture_output=True
+        ).stdout
+        for name in listing.split()
+    }
+
+
+def is_data(url: str) -> bool:
+    """Whether a URL is one of the plugin's data routes (not its static files)."""
+    return "/data/plugin/netviz/" in url and "/static/" not in url
+
+
+def open_once(browser, url: str, files: dict[str, bytes], layers: int) -> dict:
+    """Open the dashboard in a fresh context; returns its time to first heatmap and payload."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(READY_PROBE)
+
+    def serve_static(route) -> None:
+        name = route.request.url.split("/static/", 1)[1].split("?")[0]
+        kind = "application/javascript" if name.endswith(".js") else "text/css"
+        route.fulfill(status=200, body=files[name], content_type=kind)
+
+    context.route("**/data/plugin/netviz/static/*", serve_static)
+    page = context.new_page()
+    responses = []
+    page.on(
+        "response",
+        lambda r: "/data/plugin/netviz/" in r.url and "/static/" not in r.url and responses.append(r),
+    )
+    page.goto(f"{url}/data/plugin_entry.html?name=netviz")
+    page.wait_for_function("window.__netvizReadyMs > 0", timeout=600_000, polling=100)
+    ready_ms = page.evaluate("window.__netvizReadyMs")
+    rows = int(page.locator(".heatmap-canvas").get_attribute("data-rows"))
+    assert rows == layers, f"the heatmap has {rows} rows, not {layers}"
+    page.wait_for_load_state("networkidle")
+    transferred = sum(r.request.sizes()["responseBodySize"] for r in responses)
+    decoded = sum(len(r.body()) for r in responses)
+    flow = [r.url.split("?", 1)[1] for r in responses if "/gradient_flow?" in r.url]
+    context.close()
+    return {"ready_ms": ready_ms, "transferred": transferred, "decoded": decoded, "gradient_flow": flow}
+
+
+def measure_load(args) -> dict:
+    from tests.tb_server import TensorBoardServer
+
+    run_dir = args.load / LOAD_RUN
+    if not run_dir.is_dir():
+        started = time.monotonic()
+        write_load_run(run_dir, args.layers, args.steps)
+        print(f"wrote {run_dir} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    variants = {"before": frontend_files(args.before), "after": frontend_files(None)}
+    with TensorBoardServer(args.load, extra_args=["--samples_per_plugin=netviz=0"], timeout=900) as server:
+
+        def loaded() -> bool:
+            runs = json.loads(server.get("/data/plugin/netviz/runs")[1])["runs"]
+            return bool(runs) and runs[0]["sampling"]["gradient_flow"]["kept"] == args.steps
+
+        started = time.monotonic()
+        server.wait_for(loaded, f"TensorBoard to load all {args.steps} steps")
+        load_s = time.monotonic() - started
+        # Read the table once, so that no variant pays TensorBoard's first read of it.
+        started = time.monotonic()
+        server.get(f"/data/plugin/netviz/gradient_flow?run={LOAD_RUN}&stats=has_grad&max_steps=1")
+        table_read_s = time.monotonic() - started
+        results: dict[str, list[dict]] = {name: [] for name in variants}
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            for round_ in range(args.rounds):
+                order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
+                for name in order:
+                    results[name].append(open_once(browser, server.url, variants[name], args.layers))
+            version = browser.version
+            browser.close()
+    report = {
+        "chromium": version,
+        "layers": args.layers,
+        "steps": args.steps,
+        "rounds": args.rounds,
+        "tensorboard_load_s": round(load_s, 1),
+        "first_table_read_s": round(table_read_s, 1),
+    }
+    for name, rounds in results.items():
+        # The first visit of each variant includes the server encoding its answer; later ones are
+        # answered from the plugin's response cache, as a reload or a second user would be.
+        warm = [r["ready_ms"] for r in rounds[1:]] or [rounds[0]["ready_ms"]]
+        report[name] = {
+            "gradient_flow_requests": rounds[0]["gradient_flow"],
+            "json_mb_decoded": round(rounds[0]["decoded"] / 1e6, 2),
+            "mb_transferred_gzip": round(rounds[0]["transferred"] / 1e6, 2),
+            "first_heatmap_ms_first_visit": round(rounds[0]["ready_ms"]),
+            "first_heatmap_ms_cached": summary(warm),
+        }
+    before = statistics.median(r["ready_ms"] for r in results["before"][1:] or results["before"])
+    after = statistics.median(r["ready_ms"] for r in results["after"][1:] or results["after"])
+    report["ratio_first_heatmap_after_over_before"] = round(after / before, 3)
+    report["ratio_json_after_over_before"] = round(
+        results["after"][0]["decoded"] / results["before"][0]["decoded"], 4
+    )
+    return report
+
+
 if __name__ == "__main__":
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
     main()

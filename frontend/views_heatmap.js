@@ -21,6 +21,8 @@ const GUTTER_MIN = 40;
 const GUTTER_MAX = 190;
 const AXIS = 22;
 const MAX_HEIGHT = 520;
+const OUTLINE_LIGHT = '#ffffff';
+const OUTLINE_DARK = '#202124';
 
 /**
  * Paint a heatmap (shape.buildHeatmap) into an offscreen canvas of cols x rows
@@ -139,13 +141,13 @@ export function createHeatmap(actions) {
     drawStepAxis(context, table.steps, cellW, muted);
     const accent = cssVar('--accent', '#e8710a');
     drawAlertMarks(context, cellW, accent);
-    context.lineWidth = 2;
-    context.strokeStyle = accent;
+    // The cells are viridis in both themes, from near-black purple to yellow: each
+    // outline is a light and a dark line together, so it shows at either end of the scale.
     const col = state.stepIndex;
-    context.strokeRect(gutter + col * cellW, layout.top, Math.max(2, cellW), plotH);
+    outline(context, [gutter + col * cellW, layout.top, Math.max(2, cellW), plotH], OUTLINE_DARK, accent);
     if (state.layerIndex !== null && state.layerIndex >= 0) {
-      context.strokeStyle = cssVar('--fg', '#222');
-      context.strokeRect(gutter, layout.top + state.layerIndex * cellH, plotW, Math.max(2, cellH));
+      const row = [gutter, layout.top + state.layerIndex * cellH, plotW, Math.max(2, cellH)];
+      outline(context, row, OUTLINE_LIGHT, OUTLINE_DARK);
     }
     if (hover) {
       context.lineWidth = 1;
@@ -348,6 +350,16 @@ function drawLegend(legend, heatmap) {
     swatch(SPECIAL_COLOURS.nonfinite, 'NaN / ∞', '✕'),
     heatmap.log ? swatch(SPECIAL_COLOURS.below, '≤ 0') : null,
   );
+}
+
+// A rectangle drawn as a wide `outer` line under a narrow `inner` one.
+function outline(context, [x, y, w, h], outer, inner) {
+  context.lineWidth = 4;
+  context.strokeStyle = outer;
+  context.strokeRect(x, y, w, h);
+  context.lineWidth = 2;
+  context.strokeStyle = inner;
+  context.strokeRect(x, y, w, h);
 }
 
 function clip(context, text, width) {
