@@ -8,11 +8,10 @@ Three configurations train the same >= 1M-parameter CNN on synthetic data:
 * ``tensorboard``: ``fit`` with ``keras.callbacks.TensorBoard(histogram_freq=1)``.
 
 Each round runs one ``fit`` of every configuration, in a rotating order, each on
-its own model. The time per step is measured from the end of the first step (so
-the one-off tracing is left out) to the end of ``on_train_end`` (so end-of-fit
-writing is in). The overhead of a configuration is its time per step over the
-plain one's in the same round; the script reports the median and the spread
-over rounds.
+its own model. The time per step (wall and whole-process CPU) is measured in steady state
+(see ``StepTimer``); the one-off cost of ending ``fit`` is reported apart. The overhead of a configuration
+is its time per step over the plain one's in the same round; the script reports
+the median and the spread over rounds.
 
 Usage:
     .venv/bin/python bench/bench_keras.py [--rounds 7] [--steps 40] [--batch 32]
@@ -34,39 +33,78 @@ import numpy as np  # noqa: E402
 from tb_netviz.keras import NetVizCallback  # noqa: E402
 
 
-def cnn(seed: int) -> keras.Model:
+def conv_net() -> list[keras.layers.Layer]:
+    """1.13M parameters, nearly all in convolutions (the usual shape of a CNN)."""
+    return [
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv2"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(128, 3, padding="same", activation="relu", name="conv3"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(256, 3, padding="same", activation="relu", name="conv4"),
+        keras.layers.Conv2D(320, 3, padding="same", activation="relu", name="conv5"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(10, name="logits"),
+    ]
+
+
+def dense_head_net() -> list[keras.layers.Layer]:
+    """1.07M parameters, 98% of them in one dense layer with little compute: the worst case,
+    where the optimizer's (and netviz's) per-parameter work is a large part of each step."""
+    return [
+        keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv2"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv3"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(256, activation="relu", name="fc"),
+        keras.layers.Dense(10, name="logits"),
+    ]
+
+
+MODELS = {"conv": conv_net, "dense-head": dense_head_net}
+
+
+def cnn(seed: int, kind: str = "conv") -> keras.Model:
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((32, 32, 3)),
-            keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv2"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv3"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(256, activation="relu", name="fc"),
-            keras.layers.Dense(10, name="logits"),
-        ]
-    )
+    model = keras.Sequential([keras.Input((32, 32, 3)), *MODELS[kind]()])
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
 
 class StepTimer(keras.callbacks.Callback):
-    """Seconds per step from the end of the first step to the end of training."""
+    """Wall and CPU seconds per step in steady state, and the one-off cost of ending ``fit``.
+
+    The steady-state window runs from the end of the first step (tracing and the
+    first probe pass left out) to the end of the epoch (so the TensorBoard
+    callback's epoch-end histograms are in). The one-off cost is what the other
+    callbacks' ``on_train_end`` take (netviz: the final probe pass and flushing).
+    CPU time is the whole process's (every thread: TensorFlow's pools, the
+    netviz writer thread), so it counts all the work a callback adds and is far
+    less disturbed than wall time by other programs sharing the cores.
+    Put it last in the callback list.
+    """
 
     def on_train_begin(self, logs=None):
         self.start, self.steps = None, 0
 
     def on_train_batch_end(self, batch, logs=None):
         if self.start is None:
-            self.start = time.perf_counter()
+            self.start, self.cpu_start = time.perf_counter(), time.process_time()
         else:
             self.steps += 1
 
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_end = time.perf_counter()
+        self.per_step = {
+            "wall": (self.epoch_end - self.start) / self.steps,
+            "cpu": (time.process_time() - self.cpu_start) / self.steps,
+        }
+
     def on_train_end(self, logs=None):
-        self.seconds_per_step = (time.perf_counter() - self.start) / self.steps
+        self.end_of_fit = time.perf_counter() - self.epoch_end
 
 
 def main() -> None:
@@ -76,14 +114,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=40, help="steps per fit (one epoch)")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--model", choices=sorted(MODELS), default="conv")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.steps * args.batch, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, size=len(x))
     root = tempfile.mkdtemp(prefix="bench_keras_")
-    models = {name: cnn(seed=1) for name in ("plain", "netviz", "tensorboard")}
-    print(f"parameters: {models['plain'].count_params():,}; steps per fit: {args.steps}; batch {args.batch}")
+    models = {name: cnn(seed=1, kind=args.model) for name in ("plain", "netviz", "tensorboard")}
+    print(
+        f"model {args.model}: {models['plain'].count_params():,} parameters; "
+        f"{args.steps} steps per fit; batch {args.batch}; {args.rounds} rounds"
+    )
 
     def callbacks(name: str, round_index: int) -> list[keras.callbacks.Callback]:
         log_dir = os.path.join(root, f"{name}_{round_index}")
@@ -93,30 +135,36 @@ def main() -> None:
             return [keras.callbacks.TensorBoard(log_dir=log_dir, histogram_freq=1)]
         return []
 
-    def run(name: str, round_index: int) -> float:
+    def run(name: str, round_index: int) -> dict[str, float]:
         timer = StepTimer()
         models[name].fit(
             x, y, batch_size=args.batch, epochs=1, verbose=0, callbacks=[*callbacks(name, round_index), timer]
         )
-        return timer.seconds_per_step
+        return {**timer.per_step, "end_of_fit": timer.end_of_fit}
 
     for name in models:  # warm-up: first traces, thread pools, allocator
         run(name, -1)
-    per_step: dict[str, list[float]] = {name: [] for name in models}
+    per_step: dict[str, list[dict[str, float]]] = {name: [] for name in models}
     names = list(models)
     for round_index in range(args.rounds):
         order = names[round_index % 3 :] + names[: round_index % 3]
         for name in order:
             per_step[name].append(run(name, round_index))
 
-    print(f"{'config':<12} {'ms/step median':>15} {'overhead median':>16} {'overhead min..max':>20}")
+    for clock in ("cpu", "wall"):
+        print(f"\n{clock} time per step")
+        print(f"{'config':<12} {'ms/step median':>15} {'overhead median':>16} {'overhead min..max':>20}")
+        for name in names:
+            times = [t[clock] for t in per_step[name]]
+            ratios = [t[clock] / p[clock] for t, p in zip(per_step[name], per_step["plain"], strict=True)]
+            print(
+                f"{name:<12} {1000 * statistics.median(times):>15.2f} "
+                f"{100 * (statistics.median(ratios) - 1):>15.1f}% "
+                f"{100 * (min(ratios) - 1):>9.1f}%..{100 * (max(ratios) - 1):.1f}%"
+            )
+    print("\none-off cost of ending fit (on_train_end), ms, median")
     for name in names:
-        ratios = [t / p for t, p in zip(per_step[name], per_step["plain"], strict=True)]
-        print(
-            f"{name:<12} {1000 * statistics.median(per_step[name]):>15.2f} "
-            f"{100 * (statistics.median(ratios) - 1):>15.1f}% "
-            f"{100 * (min(ratios) - 1):>9.1f}%..{100 * (max(ratios) - 1):.1f}%"
-        )
+        print(f"{name:<12} {1000 * statistics.median(t['end_of_fit'] for t in per_step[name]):>8.1f}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
-import warnings
 from typing import Any
 
 import keras
@@ -18,6 +17,7 @@ from tb_netviz.keras.probe import activation_statistics, channel_axis, feature_m
 from tb_netviz.summary import AlertDetector, CaptureOptions, NetVizWriter
 from tb_netviz.summary.columns import ACTIVATION_STATS
 from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG
+from tb_netviz.summary.user_warnings import warn_from_caller
 
 SKIPPED_OVERFLOW_STEPS_TAG = "netviz/skipped_overflow_steps"
 HISTOGRAM_TAG_PREFIX = "netviz/histograms/"
@@ -39,7 +39,11 @@ class NetVizCallback(keras.callbacks.Callback):
 
     Rows are the layers that own trainable weights directly, named by their
     Keras layer path relative to the model (``head/dense``), in the order they
-    are first called in the training step. Steps are ``optimizer.iterations``
+    are first called in the training step (Keras's tracking order for layers the
+    step never calls). Probe steps: every ``sample_every_n_steps``, the first
+    logged step of each ``fit`` and its end; with ``steps_per_execution > 1`` a probe
+    runs once per execution that holds such a step, labelled with its last step.
+    Steps are ``optimizer.iterations``
     before the update (0-based), as on the PyTorch side. At the end of ``fit``
     (or when the train step raises) the model's train function and the
     optimizer are exactly as before, so ``model.save`` and a later ``fit``
@@ -62,6 +66,12 @@ class NetVizCallback(keras.callbacks.Callback):
         ValueError: an invalid option value; at the start of ``fit``: no ``log_dir``
             and no TensorBoard callback, a layer pattern matching nothing, a
             ``sample_batch`` the model cannot take, or a backend other than TensorFlow.
+
+    What is written (besides the netviz tags of ``tb_netviz.summary``): with a
+    ``LossScaleOptimizer`` the float32 scalar ``netviz/skipped_overflow_steps``
+    (cumulative count of skipped steps) at every logged step; with
+    ``histograms=True``, ``netviz/histograms/{weights,gradients,activations}/<layer>``
+    at probe steps (gradients of the last sampled step).
 
     Logging problems during training never stop ``fit``: each kind warns once
     (``RuntimeWarning`` naming what was dropped) and training goes on.
@@ -153,18 +163,22 @@ class NetVizCallback(keras.callbacks.Callback):
             sample_every_n_steps=self.options.sample_every_n_steps,
             keep_gradients=self.options.histograms,
         )
-        writer = NetVizWriter(log_dir)
         session = _FitSession(
             model=model,
             capture=capture,
-            writer=writer,
+            writer=NetVizWriter(log_dir),
             attention=attention,
             original_train_function=model.train_function,
             next_step=int(capture.optimizer.iterations.numpy()),
             exact_steps=not capture.loss_scaled and self.params.get("steps") is not None,
         )
-        model.make_train_function(force=True)
-        model.train_function = self._train_function_with_capture(model.train_function, capture)
+        try:
+            model.make_train_function(force=True)
+            model.train_function = self._train_function_with_capture(model.train_function, capture)
+        except BaseException:
+            model.train_function = session.original_train_function
+            session.writer.close()
+            raise
         session.our_train_function = model.train_function
         return session
 
@@ -211,14 +225,15 @@ class NetVizCallback(keras.callbacks.Callback):
         for record in records:
             if record.logged:
                 self._log_gradients(session, record)
-        sampled = [r.step for r in records if self.options.is_sample_step(r.step)]
-        if self.sample_batch is not None and (sampled or session.last_probe_step is None):
-            if sampled or any(r.logged for r in records):
-                self._guarded("probe views", self._log_probe, session, records[-1].step)
+        first_logged = session.last_probe_step is None and any(r.logged for r in records)
+        if self.sample_batch is not None and (
+            first_logged or any(self.options.is_sample_step(r.step) for r in records)
+        ):
+            self._guarded("probe views", self._log_probe, session, records[-1].step)
         if self.options.histograms and any(r.sampled for r in records):
             step = max(r.step for r in records if r.sampled)
             for name, values in session.capture.read_gradients().items():
-                session.writer.histogram(step, f"{HISTOGRAM_TAG_PREFIX}{name}/gradients", values)
+                session.writer.histogram(step, f"{HISTOGRAM_TAG_PREFIX}gradients/{name}", values)
 
     def _log_gradients(self, session: _FitSession, record: StepRecord) -> None:
         writer = session.writer
@@ -248,11 +263,11 @@ class NetVizCallback(keras.callbacks.Callback):
             if maps is not None:
                 writer.feature_maps(step, layer.name, maps, max_channels=self.options.max_channels)
             if self.options.histograms:
-                writer.histogram(step, f"{HISTOGRAM_TAG_PREFIX}{layer.name}/activations", output)
+                writer.histogram(step, f"{HISTOGRAM_TAG_PREFIX}activations/{layer.name}", output)
                 weights = np.concatenate([np.ravel(v.numpy()) for v in layer.variables])
-                writer.histogram(step, f"{HISTOGRAM_TAG_PREFIX}{layer.name}/weights", weights)
+                writer.histogram(step, f"{HISTOGRAM_TAG_PREFIX}weights/{layer.name}", weights)
         names = [layer.name for layer in layers]
-        writer.activations(step, names, rows)
+        writer.activations(step, names, rows, sample_every_n_steps=self.options.sample_every_n_steps)
         if self.detector.check_activations(step, names, rows):
             writer.alerts(step, self.detector.history, self.detector.omitted)
         self._log_attention(session, step, result.attention)
@@ -283,7 +298,7 @@ class NetVizCallback(keras.callbacks.Callback):
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            warn_from_caller(message, RuntimeWarning)
 
 
 @dataclasses.dataclass

@@ -101,9 +101,6 @@ class GradientCapture:
         self.loss_scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         self.outer_optimizer = model.optimizer
         self.optimizer = model.optimizer.inner_optimizer if self.loss_scaled else model.optimizer
-        self._row_of_variable = {
-            id(variable): row for row, layer in enumerate(self.layers) for variable in layer.variables
-        }
         self._call_order: list[int] | None = None
         with model.distribute_strategy.scope():
             self.buffer = _replica_variable(

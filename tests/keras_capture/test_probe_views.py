@@ -180,7 +180,7 @@ def test_histograms_of_weights_gradients_and_activations_when_asked(tmp_path):
     events = fit_once(model, x, y, tmp_path, histograms=True)
 
     for kind in ("weights", "gradients", "activations"):
-        logged = events[f"netviz/histograms/fc/{kind}"]
+        logged = events[f"netviz/histograms/{kind}/fc"]
         assert logged[0].plugin == "histograms" and logged[0].step == 0
         assert logged[0].value[:, 2].sum() == {"weights": 16, "gradients": 16, "activations": 16}[kind]
 
