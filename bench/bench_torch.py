@@ -8,10 +8,11 @@ interquartile range. For netviz, the time spent inside ``log_gradients`` itself
 is also reported relative to the plain step ("direct"), a measure that the
 noise of the other steps does not blur. Models (each >= 5M parameters, CPU):
 
-* cnn: 6 conv layers with BatchNorm, global pooling, a linear classifier;
+* cnn: 6 conv layers with BatchNorm, global pooling, a linear classifier; batch 32 x 3x32x32;
 * transformer: token embedding, 6 ``nn.TransformerEncoderLayer`` (d=256), a linear head;
-* many_tensors (``--models many_tensors``): 130 residual Linear + LayerNorm blocks with
-  long names, 522 parameter tensors, 8.6M parameters.
+  batch 8 x 64 tokens;
+* many_tensors: 130 residual Linear + LayerNorm blocks with
+  long names, 522 parameter tensors, 8.6M parameters; batch 256 x 256.
 
 Variants (same architecture and initial weights, one model copy each):
 
@@ -53,8 +54,8 @@ def build_cnn() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
         stride = 2 if index in (1, 2, 3) else 1
         layers += [nn.Conv2d(inp, out, 3, stride=stride, padding=1), nn.BatchNorm2d(out), nn.ReLU()]
     model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 1000))
-    x = torch.randn(8, 3, 32, 32)
-    y = torch.randint(0, 1000, (8,))
+    x = torch.randn(32, 3, 32, 32)
+    y = torch.randint(0, 1000, (32,))
     return model, x, y
 
 
@@ -97,7 +98,7 @@ class ManyTensors(nn.Module):
 
 
 def build_many_tensors() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    return ManyTensors(), torch.randn(64, 256), torch.randint(0, 10, (64,))
+    return ManyTensors(), torch.randn(256, 256), torch.randint(0, 10, (256,))
 
 
 def loss_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
