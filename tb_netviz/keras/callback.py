@@ -120,6 +120,7 @@ class NetVizCallback(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self._session is not None:
             self._session.batch_begin = batch
+            self._session.batch_started = True
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         session = self._session
@@ -174,7 +175,7 @@ class NetVizCallback(keras.callbacks.Callback):
         )
         try:
             model.make_train_function(force=True)
-            model.train_function = self._train_function_with_capture(model.train_function, capture)
+            model.train_function = self._train_function_with_capture(model.train_function, session)
         except BaseException:
             model.train_function = session.original_train_function
             session.writer.close()
@@ -193,23 +194,32 @@ class NetVizCallback(keras.callbacks.Callback):
         chosen = set(self.options.select_layers([layer.name for layer in layers] + [n for n, _ in attention]))
         return [layer for layer in layers if layer.name in chosen], [a for a in attention if a[0] in chosen]
 
-    def _train_function_with_capture(self, train_function: Any, capture: GradientCapture) -> Any:
+    def _train_function_with_capture(self, train_function: Any, session: _FitSession) -> Any:
         def train_function_with_capture(iterator: Any) -> Any:
+            if not session.batch_started:
+                # Called outside a fit that runs this callback (another callback
+                # raised and ended that fit early): give the model its own back.
+                self._end_session(session)
+                return session.original_train_function(iterator)
+            session.batch_started = False
             try:
-                with capture.installed():
+                with session.capture.installed():
                     return train_function(iterator)
             except (StopIteration, tf.errors.OutOfRangeError):
                 raise  # the end of the data, not a failure
             except BaseException:
-                self._end_session()
+                self._end_session(session)
                 raise
 
         return train_function_with_capture
 
-    def _end_session(self) -> None:
-        session, self._session = self._session, None
-        if session is None:
+    def _end_session(self, session: _FitSession | None = None) -> None:
+        session = session or self._session
+        if self._session is session:
+            self._session = None
+        if session is None or session.ended:
             return
+        session.ended = True
         if session.model.train_function is session.our_train_function:
             session.model.train_function = session.original_train_function
         session.writer.close()
@@ -314,6 +324,8 @@ class _FitSession:
     exact_steps: bool
     our_train_function: Any = None
     batch_begin: int | None = None
+    batch_started: bool = False
+    ended: bool = False
     last_step: int = -1
     last_probe_step: int | None = None
 

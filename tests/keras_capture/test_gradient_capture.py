@@ -219,3 +219,28 @@ def test_non_finite_gradients_are_counted_and_raise_an_alert(tmp_path):
     assert table[0]["fc"]["grad_nonfinite"] > 0 and table[0]["fc"]["has_grad"] == 1.0
     alerts = json.loads(read_run(tmp_path)["netviz/alerts"][-1].value.item().decode())
     assert ("nonfinite", "fc", 0) in {(a["kind"], a["layer"], a["step"]) for a in alerts}
+
+
+class FailAtSecondBatch(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 1:
+            raise RuntimeError("another callback failed")
+
+
+def test_after_another_callback_aborts_fit_a_plain_fit_gets_the_model_back(tmp_path):
+    model, plain = small_cnn(seed=5), small_cnn(seed=5)
+    for m in (model, plain):
+        m.compile(keras.optimizers.SGD(0.1), "mse")
+    original_train_function = model.make_train_function() or model.train_function
+    callbacks = [NetVizCallback(tmp_path, log_every_n_steps=1), FailAtSecondBatch()]
+
+    with pytest.raises(RuntimeError, match="another callback failed"):
+        model.fit(X, Y, batch_size=BATCH, shuffle=False, verbose=0, callbacks=callbacks)
+    plain.fit(X[: 2 * BATCH], Y[: 2 * BATCH], batch_size=BATCH, shuffle=False, verbose=0)
+    model.fit(X, Y, batch_size=BATCH, shuffle=False, verbose=0)
+    plain.fit(X, Y, batch_size=BATCH, shuffle=False, verbose=0)
+
+    assert model.train_function is original_train_function
+    for a, b in zip(model.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert sorted(gradient_rows(tmp_path)[1]) == [0, 1]
