@@ -181,6 +181,13 @@ def test_statistic_selector_and_log_scale_redraw_the_views(dashboard):
     page.locator("#nv-log").uncheck()
     assert "(log10)" not in page.locator(".heatmap-panel h2").inner_text()
     page.locator("#nv-log").check()
+    # param_l2 is kept where no gradient came: the dashboard fetches has_grad to mark those layers.
+    page.select_option("#nv-stat", "param_l2")
+    expect(title).to_have_text(re.compile("^Layers × steps: parameter L2 norm"))
+    frozen = page.locator(f".bar-row[data-layer='{netviz_logs.NO_GRADIENT_LAYER}']")
+    assert frozen.get_attribute("data-kind") == "none"
+    page.select_option("#nv-stat", "grad_l2")
+    expect(title).to_have_text(re.compile("^Layers × steps: gradient L2 norm"))
     page.locator("#nv-pair").check()
     expect(page.locator("#nv-pair")).to_be_checked()
     first = page.locator(".bar-row").first
