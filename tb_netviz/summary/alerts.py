@@ -57,7 +57,8 @@ class AlertThresholds:
         dead_fraction: a layer whose fraction of dead units (zero for the whole
             probe batch) reaches this value fires ``dead_units`` (default 0.5).
         patience: logged steps a vanishing condition must last before it fires,
-            and logged steps of history a layer needs before it can explode (default 3).
+            logged steps of history a layer needs before it can explode, and checks a
+            condition must stay clear before its alert can fire again (default 3).
 
     Raises:
         ValueError: a threshold outside its meaningful range.
@@ -87,8 +88,9 @@ class AlertDetector:
     """Decides which alerts fire at each logged step and keeps the run's history.
 
     An alert of one kind for one layer fires when its condition starts and is
-    re-armed only once the condition has cleared, so a persistent problem is
-    reported once, not at every step. Each (kind, layer) also raises one
+    re-armed only once the condition has stayed clear for ``patience`` checks, so
+    a persistent problem, or a value hovering at a threshold, is reported once,
+    not at every step. Each (kind, layer) also raises one
     ``NetVizAlertWarning`` per detector when ``warn`` is true.
     """
 
@@ -100,6 +102,7 @@ class AlertDetector:
         self.omitted = 0
         self._warn = warn
         self._active: set[tuple[str, str]] = set()
+        self._clear_streak: dict[tuple[str, str], int] = {}
         self._warned: set[tuple[str, str]] = set()
         self._vanishing_streak: dict[str, int] = {}
         self._norm_average: dict[str, float] = {}
@@ -159,8 +162,14 @@ class AlertDetector:
     ) -> list[dict[str, Any]]:
         key = (kind, layer)
         if not condition:
-            self._active.discard(key)
+            if key in self._active:
+                # Re-arm only after the condition stayed clear for `patience` checks, so a
+                # value hovering at a threshold is one alert, not one per crossing.
+                self._clear_streak[key] = self._clear_streak.get(key, 0) + 1
+                if self._clear_streak[key] >= self.thresholds.patience:
+                    self._active.discard(key)
             return []
+        self._clear_streak[key] = 0
         if key in self._active:
             return []
         self._active.add(key)

@@ -40,20 +40,21 @@ def fired_steps(detector, layers, rows_per_step, check="check_gradients"):
     return fired
 
 
-def test_non_finite_gradient_fires_once_while_it_lasts_and_again_after_it_cleared():
-    detector = summary.AlertDetector(warn=False)
-    rows = [[grad_row(np.nan, nonfinite=n)] for n in (4, 4, 0, 2)]
-    rows[2] = [grad_row(1.0)]
-    assert fired_steps(detector, ["fc"], rows) == [(0, "nonfinite", "fc"), (3, "nonfinite", "fc")]
+def test_non_finite_gradient_fires_once_while_it_lasts_and_again_after_it_stayed_clear():
+    detector = summary.AlertDetector(summary.AlertThresholds(patience=3), warn=False)
+    bad, good = [grad_row(np.nan, nonfinite=4)], [grad_row(1.0)]
+    rows = [bad, bad, good, [grad_row(np.nan, nonfinite=2)], good, good, good, bad]
+    # one clean step (2) does not re-arm; three (4, 5, 6) do
+    assert fired_steps(detector, ["fc"], rows) == [(0, "nonfinite", "fc"), (7, "nonfinite", "fc")]
     assert detector.history[0]["value"] == 4.0 and "4 NaN/Inf entries" in detector.history[0]["message"]
 
 
 def test_vanishing_fires_after_patience_steps_once_and_re_arms_after_recovery():
     detector = summary.AlertDetector(summary.AlertThresholds(patience=3), warn=False)
     tiny, normal = grad_row(1e-7), grad_row(1.0)
-    rows = [[tiny, normal]] * 4 + [[normal, normal]] + [[tiny, normal]] * 3
+    rows = [[tiny, normal]] * 4 + [[normal, normal]] * 3 + [[tiny, normal]] * 3
     fired = fired_steps(detector, ["in", "out"], rows)
-    assert [f for f in fired if f[1] == "vanishing"] == [(2, "vanishing", "in"), (7, "vanishing", "in")]
+    assert [f for f in fired if f[1] == "vanishing"] == [(2, "vanishing", "in"), (9, "vanishing", "in")]
     assert (4, "exploding", "in") in fired  # a 1e7-fold recovery is also a jump over its own average
     first = detector.history[0]
     assert first["value"] == pytest.approx(1e-7) and first["threshold"] == 1e-4
@@ -69,9 +70,9 @@ def test_a_step_without_gradient_is_not_vanishing_and_restarts_the_patience_coun
 
 def test_exploding_needs_history_fires_on_a_jump_over_the_running_average_and_re_arms():
     detector = summary.AlertDetector(summary.AlertThresholds(patience=3, exploding_factor=10), warn=False)
-    norms = [1.0, 1.0, 1.0, 20.0, 25.0, 1000.0]
+    norms = [1.0, 1.0, 1.0, 20.0, 2.0, 2.0, 2.0, 2000.0]
     rows = [[grad_row(norm)] for norm in norms]
-    assert fired_steps(detector, ["fc"], rows) == [(3, "exploding", "fc"), (5, "exploding", "fc")]
+    assert fired_steps(detector, ["fc"], rows) == [(3, "exploding", "fc"), (7, "exploding", "fc")]
     assert detector.history[0]["value"] == pytest.approx(20.0)
 
 
@@ -82,9 +83,16 @@ def test_a_jump_before_enough_history_is_not_exploding():
 
 def test_dead_units_fire_at_the_threshold_once_and_re_arm():
     detector = summary.AlertDetector(summary.AlertThresholds(dead_fraction=0.5), warn=False)
-    rows = [[act_row(f)] for f in (0.2, 0.5, 0.9, 0.1, 0.6, math.nan)]
+    rows = [[act_row(f)] for f in (0.2, 0.5, 0.9, 0.1, 0.6, 0.1, 0.1, 0.1, 0.7, math.nan)]
     fired = fired_steps(detector, ["relu"], rows, check="check_activations")
-    assert fired == [(1, "dead_units", "relu"), (4, "dead_units", "relu")]
+    assert fired == [(1, "dead_units", "relu"), (8, "dead_units", "relu")]
+
+
+def test_a_value_hovering_at_a_threshold_is_one_alert_not_one_per_crossing():
+    detector = summary.AlertDetector(summary.AlertThresholds(dead_fraction=0.5, patience=3), warn=False)
+    rows = [[act_row(f)] for f in (0.6, 0.4, 0.6, 0.4, 0.4, 0.6, 0.4, 0.6)]
+    fired = fired_steps(detector, ["relu"], rows, check="check_activations")
+    assert fired == [(0, "dead_units", "relu")]
 
 
 def test_history_is_capped_keeping_the_first_alerts_and_counting_the_rest():
@@ -100,7 +108,7 @@ def test_history_is_capped_keeping_the_first_alerts_and_counting_the_rest():
 
 
 def test_each_kind_and_layer_warns_once_pointing_at_the_callers_line():
-    detector = summary.AlertDetector()
+    detector = summary.AlertDetector(summary.AlertThresholds(patience=1))
     rows = [[grad_row(np.nan, 1), grad_row(np.nan, 1)], [grad_row(1.0), grad_row(1.0)]] * 2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
