@@ -24,15 +24,22 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
     parser.add_argument("--logdir", type=Path, required=True, help="where to write the runs")
     parser.add_argument("--quick", action="store_true", help="train only briefly (for tests)")
-    parser.add_argument("--only", nargs="+", choices=sorted(DEMOS), default=list(DEMOS),
-                        help="which demos to run (default: all)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(DEMOS),
+        default=list(DEMOS),
+        help="which demos to run (default: all)",
+    )
     args = parser.parse_args(argv)
     start = time.monotonic()
     runs = []
     for name in args.only:
         runs.append(importlib.import_module(DEMOS[name]).run(args.logdir, quick=args.quick))
-    print(f"all demos done in {time.monotonic() - start:.0f}s; now run:\n"
-          f"  tensorboard --logdir {args.logdir}", flush=True)
+    print(
+        f"all demos done in {time.monotonic() - start:.0f}s; now run:\n  tensorboard --logdir {args.logdir}",
+        flush=True,
+    )
     return runs
 
 

@@ -38,8 +38,9 @@ def run(logdir: Path, quick: bool = False) -> Path:
         metrics=["accuracy"],
     )
     run_dir = logdir / "keras_digits_cnn"
-    callback = NetVizCallback(log_dir=str(run_dir), sample_batch=x[:16], log_every_n_steps=5,
-                              sample_every_n_steps=25)
+    callback = NetVizCallback(
+        log_dir=str(run_dir), sample_batch=x[:16], log_every_n_steps=5, sample_every_n_steps=25
+    )
     print("[Keras, digits CNN] training", flush=True)
     model.fit(x, labels, batch_size=32, epochs=1 if quick else 4, callbacks=[callback], verbose=2)
     print(f"[Keras, digits CNN] done: wrote {run_dir}", flush=True)

@@ -1,4 +1,4 @@
-"""One progress line per demo, updated in place on a terminal and every few steps otherwise.
+"""One progress line every few steps while a demo trains.
 
 Example:
     >>> progress = Progress("example", total=2, every=1)
@@ -8,7 +8,6 @@ Example:
 
 from __future__ import annotations
 
-import sys
 import time
 
 
@@ -24,8 +23,10 @@ class Progress:
         if step % self.every and step != self.total:
             return
         shown = "  ".join(f"{key} {value:.4g}" for key, value in metrics.items())
-        print(f"[{self.name}] step {step}/{self.total}  {shown}  {time.monotonic() - self.start:.1f}s",
-              flush=True)
+        print(
+            f"[{self.name}] step {step}/{self.total}  {shown}  {time.monotonic() - self.start:.1f}s",
+            flush=True,
+        )
 
     def done(self, message: str) -> None:
         """Report the end of the demo."""

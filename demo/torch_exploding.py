@@ -9,6 +9,7 @@ pointing at the step and the layer where it happened.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -25,7 +26,14 @@ PEAK_LR = 0.05
 def build_model() -> nn.Sequential:
     """A three-layer ReLU MLP predicting the digit as a number."""
     return nn.Sequential(
-        nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)
+        OrderedDict(
+            flatten=nn.Flatten(),
+            fc1=nn.Linear(64, 64),
+            relu1=nn.ReLU(),
+            fc2=nn.Linear(64, 64),
+            relu2=nn.ReLU(),
+            regressor=nn.Linear(64, 1),
+        )
     )
 
 
@@ -47,8 +55,9 @@ def run(logdir: Path, quick: bool = False) -> Path:
     run_dir = logdir / "torch_exploding_lr"
     progress = Progress("plain PyTorch, exploding", steps, every=20)
     generator = torch.Generator().manual_seed(0)
-    with NetViz(model, log_dir=run_dir, sample_batch=x[:32], log_every_n_steps=1,
-                sample_every_n_steps=10) as viz:
+    with NetViz(
+        model, log_dir=run_dir, sample_batch=x[:32], log_every_n_steps=1, sample_every_n_steps=10
+    ) as viz:
         for step in range(steps):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, warmup)

@@ -8,6 +8,7 @@ and the ``vanishing`` alert fires for the early layers.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -22,12 +23,13 @@ WIDTH = 64
 
 
 def build_model() -> nn.Sequential:
-    """``DEPTH`` Linear+Sigmoid blocks and a linear classifier."""
-    blocks: list[nn.Module] = [nn.Flatten()]
-    for index in range(DEPTH):
-        blocks += [nn.Linear(64 if index == 0 else WIDTH, WIDTH), nn.Sigmoid()]
-    blocks.append(nn.Linear(WIDTH, 10))
-    return nn.Sequential(*blocks)
+    """``DEPTH`` Linear+Sigmoid blocks (``fc01`` ... ``fc12``) and a linear classifier."""
+    blocks: dict[str, nn.Module] = {"flatten": nn.Flatten()}
+    for index in range(1, DEPTH + 1):
+        blocks[f"fc{index:02d}"] = nn.Linear(64 if index == 1 else WIDTH, WIDTH)
+        blocks[f"sigmoid{index:02d}"] = nn.Sigmoid()
+    blocks["classifier"] = nn.Linear(WIDTH, 10)
+    return nn.Sequential(OrderedDict(blocks))
 
 
 def run(logdir: Path, quick: bool = False) -> Path:
@@ -41,8 +43,9 @@ def run(logdir: Path, quick: bool = False) -> Path:
     run_dir = logdir / "torch_vanishing_mlp"
     progress = Progress("plain PyTorch, vanishing", steps)
     generator = torch.Generator().manual_seed(0)
-    with NetViz(model, log_dir=run_dir, sample_batch=x[:32], log_every_n_steps=2,
-                sample_every_n_steps=20) as viz:
+    with NetViz(
+        model, log_dir=run_dir, sample_batch=x[:32], log_every_n_steps=2, sample_every_n_steps=20
+    ) as viz:
         for step in range(steps):
             batch = torch.randint(0, len(x), (64,), generator=generator)
             loss = nn.functional.cross_entropy(model(x[batch]), y[batch])

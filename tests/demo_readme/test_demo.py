@@ -23,7 +23,10 @@ def demo_logs(tmp_path_factory) -> data_provider.MultiplexerDataProvider:
     logdir = tmp_path_factory.mktemp("demo")
     result = subprocess.run(
         [sys.executable, "-m", "demo", "--quick", "--logdir", str(logdir)],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     assert "all demos done" in result.stdout
@@ -96,8 +99,11 @@ def test_vanishing_alert_fires_for_the_first_layer_of_the_sigmoid_mlp(demo_logs)
 
 def test_exploding_run_alerts_exploding_then_nonfinite(demo_logs):
     alerts = _alerts(demo_logs, "torch_exploding_lr")
-    first = {kind: min(a["step"] for a in alerts if a["kind"] == kind) for kind in ("exploding", "nonfinite")
-             if any(a["kind"] == kind for a in alerts)}
+    first = {
+        kind: min(a["step"] for a in alerts if a["kind"] == kind)
+        for kind in ("exploding", "nonfinite")
+        if any(a["kind"] == kind for a in alerts)
+    }
     assert set(first) == {"exploding", "nonfinite"}, alerts
     assert first["exploding"] < first["nonfinite"]
     assert 20 <= first["exploding"] <= 40  # the learning rate starts rising at step 20 in --quick

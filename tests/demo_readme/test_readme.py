@@ -26,16 +26,20 @@ def test_readme_opens_with_the_demo_command_and_the_test_command():
 
 def test_readme_has_a_snippet_for_each_framework():
     imports = " ".join(SNIPPETS)
-    for name in ("tb_netviz.torch import NetViz", "tb_netviz.torch import NetVizCallback",
-                 "tb_netviz.keras import NetVizCallback"):
+    for name in (
+        "tb_netviz.torch import NetViz",
+        "tb_netviz.torch import NetVizCallback",
+        "tb_netviz.keras import NetVizCallback",
+    ):
         assert name in imports
 
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[f"snippet{i}" for i in range(len(SNIPPETS))])
 def test_snippet_runs_as_written_and_writes_netviz_data(snippet, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", snippet], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-5000:]
     event_files = list((tmp_path / "runs").rglob("*tfevents*"))
     assert event_files, "the snippet wrote no event file"
