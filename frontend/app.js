@@ -41,6 +41,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     columns: GRADIENT_STATS,
     alerts: NO_ALERTS,
     stat: 'grad_l2',
+    pendingStat: null,
     log: true,
     stepIndex: 0,
     layerIndex: null,
@@ -236,6 +237,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     if (ticket !== loading) return;
     lastLoadMs = performance.now() - started;
     const { table, activations, alerts: alertList, stat } = loaded;
+    loadedSampling = loaded.sampling;
     if (!table.steps.length || !table.layers.length) {
       showStatus(
         'empty',
@@ -259,6 +261,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       stepIndex,
       layerIndex,
       stat,
+      pendingStat: null,
       pair: state.pair && table.stats.includes('grad_max_abs'),
       version: state.version + 1,
     });
@@ -277,7 +280,8 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   async function loadTables(run, runInfo, { append }) {
     const sampling = runInfo.sampling || {};
     const before = loadedSampling;
-    const wanted = neededStats(state.stat, { pair: state.pair });
+    const chosen = state.pendingStat || state.stat;
+    const wanted = neededStats(chosen, { pair: state.pair });
     const alertsAnswer = getAlerts(run).catch(() => null);
     const columns = knownColumns(run, sampling);
     const activations = runInfo.activations
@@ -285,13 +289,13 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       : null;
     let table = null;
     if (append && sameColumns(state.table, wanted)) {
-      table = await appendedTable(getGradientFlow, run, state.table, before.gradient_flow, sampling.gradient_flow);
+      const [shown, now] = [state.table, sampling.gradient_flow];
+      table = await appendedTable(getGradientFlow, run, shown, before.gradient_flow, now);
     }
-    let stat = state.stat;
-    if (!table) ({ table, stat } = await fullGradientFlow(run, state.stat, state.pair));
+    let stat = chosen;
+    if (!table) ({ table, stat } = await fullGradientFlow(run, chosen, state.pair));
     const [al, act] = await Promise.all([alertsAnswer, activations, columns]);
-    loadedSampling = sampling;
-    return { table, activations: act, alerts: al ? decodeAlerts(al) : NO_ALERTS, stat };
+    return { table, activations: act, alerts: al ? decodeAlerts(al) : NO_ALERTS, stat, sampling };
   }
 
   // Activation statistics are optional: a failure leaves the detail panel without them.
@@ -332,7 +336,8 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     if (columnsByRun.has(run)) return columnsByRun.get(run);
     const last = sampling.gradient_flow && sampling.gradient_flow.last_step;
     try {
-      const answer = await getGradientFlow(run, { maxSteps: 1, minStep: last ?? undefined, maxStep: last ?? undefined });
+      const bound = last ?? undefined;
+      const answer = await getGradientFlow(run, { maxSteps: 1, minStep: bound, maxStep: bound });
       if (Array.isArray(answer.stats) && answer.stats.length) columnsByRun.set(run, answer.stats.map(String));
     } catch (ignored) {
       // The format's list stays in use; the views still work with it.
@@ -350,13 +355,17 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     }
     const ticket = ++loading;
     const run = state.run;
-    state.refreshNote = `loading ${stat}…`;
-    render();
+    const shownPair = state.pair;
+    // The controls show the choice at once; the views change when its data is in.
+    set({ pair, pendingStat: stat, refreshNote: `loading ${stat}…` });
     let loaded;
     try {
       loaded = await fullGradientFlow(run, stat, pair);
     } catch (error) {
-      if (ticket === loading) showError(error, `Could not load ${stat} of run “${run}”`);
+      if (ticket === loading) {
+        Object.assign(state, { pair: shownPair, pendingStat: null });
+        showError(error, `Could not load ${stat} of run “${run}”`);
+      }
       return;
     }
     if (ticket !== loading) return;
@@ -370,6 +379,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       pair,
       stepIndex: Math.max(0, nearestStepIndex(next.steps, table.steps[state.stepIndex])),
       layerIndex: layerIndex >= 0 ? layerIndex : 0,
+      pendingStat: null,
       version: state.version + 1,
       refreshNote: timer ? `auto-refresh on · updated ${new Date().toLocaleTimeString()}` : '',
     });

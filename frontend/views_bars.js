@@ -54,8 +54,9 @@ export function createBarChart(actions) {
     // The pair is offered when the run has both columns; they are fetched when it is switched on.
     const canPair = PAIR.every((s) => (state.columns || table.stats).includes(s));
     pairLabel.hidden = !canPair;
-    const paired = Boolean(state.pair) && PAIR.every((s) => table.stats.includes(s));
-    pair.checked = paired;
+    // The box shows the choice while its columns load; the bars follow once they are in.
+    pair.checked = Boolean(state.pair) && canPair;
+    const paired = pair.checked && PAIR.every((s) => table.stats.includes(s));
     const stats = paired ? PAIR : [state.stat];
     const log = stats.every((s) => usesLog(s, state.log));
     const model = barModel(table, state.stepIndex, stats, {

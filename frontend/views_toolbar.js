@@ -95,7 +95,7 @@ export function createToolbar(actions) {
       );
       shownStats = JSON.stringify(stats);
     }
-    stat.value = state.stat;
+    stat.value = state.pendingStat || state.stat;
     stat.disabled = stats.length === 0;
     log.checked = state.log;
     const steps = state.table ? state.table.steps : [];

@@ -129,6 +129,20 @@ def dashboard(new_page, tensorboard):
     return watched
 
 
+def netviz_frame(page, timeout_ms: int = 60_000):
+    """The plugin iframe TensorBoard creates for the NetViz tab, once it has navigated to the plugin.
+
+    The iframe element exists before its frame has the plugin's URL, so the frame is polled for.
+    """
+    page.wait_for_selector("iframe[src*='plugin_entry.html?name=netviz']", timeout=timeout_ms)
+    for _ in range(timeout_ms // 100):
+        frame = next((f for f in page.frames if "plugin_entry.html?name=netviz" in f.url), None)
+        if frame is not None:
+            return frame
+        page.wait_for_timeout(100)
+    raise AssertionError("TensorBoard's NetViz iframe never loaded the plugin's page")
+
+
 def save_artifact(target, name: str) -> Path:
     """Save a screenshot of a page or element under test-artifacts/browser/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

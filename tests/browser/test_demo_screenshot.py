@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, REPO, Watched
+from tests.browser.conftest import ARTIFACTS, REPO, Watched, netviz_frame
 from tests.tb_server import TensorBoardServer
 
 VANISHING = "torch_vanishing_mlp"
@@ -81,8 +81,7 @@ def netviz_tab(browser, demo_tensorboard):
     page = watched.page
     page.goto(f"{demo_tensorboard.url}/#netviz")
     page.get_by_role("tab", name="NetViz").wait_for(timeout=60_000)
-    page.wait_for_selector("iframe[src*='plugin_entry.html?name=netviz']", timeout=60_000)
-    frame = next(f for f in page.frames if "plugin_entry.html?name=netviz" in f.url)
+    frame = netviz_frame(page)
     frame.wait_for_function("document.body.dataset.netvizPhase === 'ready'", timeout=60_000)
     yield watched, frame
     context.close()

@@ -5,14 +5,8 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.browser import netviz_logs
-from tests.browser.conftest import open_dashboard, save_artifact
+from tests.browser.conftest import netviz_frame, open_dashboard, save_artifact
 from tests.tb_server import TensorBoardServer
-
-
-def netviz_frame(page):
-    """The plugin iframe TensorBoard creates for the NetViz tab."""
-    page.wait_for_selector("iframe[src*='plugin_entry.html?name=netviz']", timeout=60_000)
-    return next(frame for frame in page.frames if "plugin_entry.html?name=netviz" in frame.url)
 
 
 def test_netviz_tab_appears_in_tensorboard_and_shows_the_dashboard(new_page, tensorboard):
