@@ -244,3 +244,20 @@ def test_after_another_callback_aborts_fit_a_plain_fit_gets_the_model_back(tmp_p
     for a, b in zip(model.get_weights(), plain.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert sorted(gradient_rows(tmp_path)[1]) == [0, 1]
+
+
+def test_unknown_length_data_with_validation_logs_the_right_steps(tmp_path):
+    model = small_cnn()
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+
+    def batches():
+        for start in range(0, len(X), BATCH):
+            yield X[start : start + BATCH], Y[start : start + BATCH]
+
+    callback = NetVizCallback(tmp_path, sample_batch=X[:2], log_every_n_steps=2)
+    model.fit(batches(), validation_data=(X[:BATCH], Y[:BATCH]), verbose=0, callbacks=[callback])
+
+    steps = int(model.optimizer.iterations.numpy())  # Keras may replay the batch it peeked at
+    assert sorted(gradient_rows(tmp_path)[1]) == [s for s in range(steps) if s % 2 == 0]
+    activation_steps = [e.step for e in read_run(tmp_path)["netviz/activations"]]
+    assert activation_steps == [0, steps - 1]  # the first logged step, and the end of training
