@@ -140,8 +140,8 @@ class GradientStatistics:
         for i, grad in zip(indices, grads, strict=True):
             if not self._param_selected[i] or grad.numel() == 0:
                 others.append((i, grad))
-            elif grad.numel() >= _LARGE_TENSOR:
-                large.append((i, grad))
+            elif grad.numel() >= _LARGE_TENSOR or self._params[i].grad.is_sparse:
+                large.append((i, grad))  # a sparse gradient's values: sized unlike its parameter
             else:
                 small.append((i, grad))
         if others:
@@ -172,10 +172,10 @@ class GradientStatistics:
         sums[_MAX_ABS].scatter_reduce_(0, index, torch.cat(max_abs).float(), "amax")
 
     def _workspace_batches(
-        self, device: torch.device, large: list
+        self, device: torch.device, large: list, absolute: bool = True
     ) -> Iterator[tuple[list[int], torch.Tensor]]:
-        """|g| of the gradients in the workspace as ``[rows, n]``: a tensor larger than the
-        workspace one chunk at a time, smaller tensors of one size and dtype stacked together."""
+        """Copies (|x| if ``absolute``) of the tensors in the workspace as ``[rows, n]``: a tensor
+        larger than the workspace one chunk at a time, smaller ones of one size and dtype stacked."""
         same_size: dict[tuple, list] = {}
         for i, grad in large:
             flat = grad.reshape(-1)
@@ -183,7 +183,9 @@ class GradientStatistics:
                 workspace = self._workspace(device, grad.dtype)
                 for start in range(0, flat.numel(), _CHUNK):
                     part = flat[start : start + _CHUNK]
-                    yield [i], torch.abs(part, out=workspace[: part.numel()]).view(1, -1)
+                    rows = workspace[: part.numel()]
+                    rows = torch.abs(part, out=rows) if absolute else rows.copy_(part)
+                    yield [i], rows.view(1, -1)
             else:
                 same_size.setdefault((flat.numel(), grad.dtype), []).append((i, flat))
         for (size, dtype), members in same_size.items():
@@ -193,7 +195,7 @@ class GradientStatistics:
                 batch = members[start : start + per_batch]
                 rows = workspace[: len(batch) * size].view(len(batch), size)
                 torch.stack([flat for _, flat in batch], out=rows)
-                yield [i for i, _ in batch], rows.abs_()
+                yield [i for i, _ in batch], rows.abs_() if absolute else rows
 
     def _workspace(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         key = (str(device), dtype)
@@ -202,10 +204,18 @@ class GradientStatistics:
         return self._workspaces[key]
 
     def _param_sums(self, device: torch.device, indices: list[int]) -> torch.Tensor:
-        params = [self._params[i].detach() for i in indices]
         sums = torch.zeros(4, len(self.layers), dtype=torch.float32, device=device)
-        norms = torch.stack(torch._foreach_norm(params, 2, dtype=torch.float32))
-        sums[_PARAM_SQ].index_add_(0, self._layer_index(device, indices), norms.square())
+        large = [(i, self._params[i].detach()) for i in indices if self._numel[i] >= _LARGE_TENSOR]
+        small = [i for i in indices if 0 < self._numel[i] < _LARGE_TENSOR]
+        if large:
+            sum_sq, owners = [], []
+            for owners_of_rows, rows in self._workspace_batches(device, large, absolute=False):
+                sum_sq.append(torch.linalg.vector_norm(rows, 2, dim=1, dtype=torch.float32).square())
+                owners += owners_of_rows
+            sums[_PARAM_SQ].index_add_(0, self._layer_index(device, owners), torch.cat(sum_sq))
+        if small:
+            values = torch.cat([self._params[i].detach().reshape(-1) for i in small]).float()
+            sums[_PARAM_SQ].index_add_(0, self._element_index(device, small), values.square())
         return sums
 
     def _layer_index(self, device: torch.device, indices: list[int]) -> torch.Tensor:

@@ -267,3 +267,15 @@ def test_model_with_500_parameter_tensors_and_long_names(tmp_path):
     logged = Run(tmp_path).table(GRADIENT_FLOW_TAG, 0)
     assert len(logged) == 2 * depth
     assert_rows_match(logged, reference, rtol=1e-4)
+
+
+def test_sparse_embedding_gradient_is_measured_over_the_whole_table(tmp_path):
+    model = nn.Embedding(20, 4, sparse=True)
+    with NetViz(model, tmp_path, log_every_n_steps=1) as viz:
+        model(torch.tensor([1, 5, 5])).sum().backward()
+        viz.log_gradients(0)
+        dense = model.weight.grad.to_dense()
+    row = Run(tmp_path).table(GRADIENT_FLOW_TAG, 0)["Embedding"]
+    assert row["grad_l2"] == pytest.approx(dense.norm().item(), rel=1e-5)
+    assert row["grad_mean_abs"] == pytest.approx(dense.abs().mean().item(), rel=1e-5)
+    assert row["grad_max_abs"] == pytest.approx(dense.abs().max().item(), rel=1e-5)
