@@ -14,7 +14,7 @@ import tensorflow as tf
 from tb_netviz.keras.gradient_capture import GradientCapture, StepRecord
 from tb_netviz.keras.layers import WeightLayer, attention_layers, weight_layers
 from tb_netviz.keras.probe import activation_statistics, channel_axis, feature_maps, first_sample, run_probe
-from tb_netviz.summary import AlertDetector, CaptureOptions, NetVizWriter
+from tb_netviz.summary import AlertDetector, CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.columns import ACTIVATION_STATS
 from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG
 from tb_netviz.summary.user_warnings import warn_from_caller
@@ -74,7 +74,7 @@ class NetVizCallback(keras.callbacks.Callback):
     at probe steps (gradients of the last sampled step).
 
     Logging problems during training never stop ``fit``: each kind warns once
-    (``RuntimeWarning`` naming what was dropped) and training goes on.
+    (``NetVizWriteWarning``, a ``RuntimeWarning``, naming what was dropped) and training goes on.
 
     Example::
 
@@ -109,6 +109,7 @@ class NetVizCallback(keras.callbacks.Callback):
         self.detector = AlertDetector(self.options.alert_thresholds)
         self.logged_steps: list[int] = []
         self._warned: set[str] = set()
+        self._tokens: list[str] | None = None
         self._session: _FitSession | None = None
 
     # Keras hooks: short; the work is in the helpers below.
@@ -283,18 +284,24 @@ class NetVizCallback(keras.callbacks.Callback):
         self._log_attention(session, step, result.attention)
 
     def _log_attention(self, session: _FitSession, step: int, scores: dict[str, np.ndarray]) -> None:
-        tokens = self.options.tokens_for(first_sample(self.sample_batch)) if scores else None
         for name, batch_scores in scores.items():
             weights = batch_scores[0][: self.options.max_heads]
-            labels = tokens
-            if labels is not None and len(labels) not in weights.shape[1:]:
-                self._warn_once(
-                    f"tokens for {name}",
-                    f"tb-netviz: {len(labels)} tokens do not label the {weights.shape[1]} x "
-                    f"{weights.shape[2]} attention of layer {name!r}; it is logged without tokens",
-                )
-                labels = None
-            session.writer.attention(step, name, weights, labels)
+            session.writer.attention(step, name, weights, self._tokens_for(name, weights))
+
+    def _tokens_for(self, layer: str, weights: np.ndarray) -> list[str] | None:
+        """The token labels if they label both axes of ``weights`` (as on the PyTorch side)."""
+        if self.options.tokens is None:
+            return None
+        if self._tokens is None:
+            self._tokens = self.options.tokens_for(first_sample(self.sample_batch))
+        if weights.shape[1] == weights.shape[2] == len(self._tokens):
+            return self._tokens
+        self._warn_once(
+            f"tokens:{layer}",
+            f"tb-netviz: tokens has {len(self._tokens)} labels but the attention of layer {layer!r} "
+            f"is {weights.shape[1]} queries x {weights.shape[2]} keys; it is written without labels",
+        )
+        return None
 
     def _guarded(self, what: str, log: Any, *args: Any) -> None:
         try:
@@ -308,7 +315,7 @@ class NetVizCallback(keras.callbacks.Callback):
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warn_from_caller(message, RuntimeWarning)
+            warn_from_caller(message, NetVizWriteWarning)
 
 
 @dataclasses.dataclass

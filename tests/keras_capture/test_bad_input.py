@@ -92,7 +92,10 @@ def test_a_failing_token_function_warns_once_and_training_goes_on(tmp_path):
 def test_tokens_of_the_wrong_length_are_dropped_with_a_warning(tmp_path):
     callback = NetVizCallback(tmp_path, sample_batch=X[:2], log_every_n_steps=1, tokens=["a", "b"])
 
-    with pytest.warns(RuntimeWarning, match="2 tokens do not label the 6 x 6 attention"):
+    with pytest.warns(
+        RuntimeWarning,
+        match="tokens has 2 labels but the attention of layer 'attention' is 6 queries x 6 keys",
+    ):
         attention_model().fit(X, Y, batch_size=8, verbose=0, callbacks=[callback])
 
     logged = read_run(tmp_path)["netviz/attention/attention"]
