@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -205,8 +206,28 @@ def _layer_table(
             f"{kind} values must have shape (layers, stats) = ({len(layers)}, {len(stats)}), "
             f"got {values.shape}"
         )
-    md = metadata.create_summary_metadata(kind, layers=layers, stats=stats, **content)
-    return _float_tensor_value(tag, md, values)
+    return _float_tensor_value(tag, _table_metadata(kind, tuple(layers), tuple(stats), content), values)
+
+
+def _table_metadata(
+    kind: str, layers: tuple[str, ...], stats: tuple[str, ...], content: dict
+) -> summary_pb2.SummaryMetadata:
+    # A callback logs the same layers at every step: build the (large) JSON once.
+    try:
+        key = (kind, layers, stats, json.dumps(content, sort_keys=True, allow_nan=False))
+    except (TypeError, ValueError):
+        key = None  # not JSON: create_summary_metadata raises the clear error
+    if key is None:
+        return metadata.create_summary_metadata(kind, layers=list(layers), stats=list(stats), **content)
+    return _cached_table_metadata(*key)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_table_metadata(
+    kind: str, layers: tuple[str, ...], stats: tuple[str, ...], content_json: str
+) -> summary_pb2.SummaryMetadata:
+    content = json.loads(content_json)
+    return metadata.create_summary_metadata(kind, layers=list(layers), stats=list(stats), **content)
 
 
 def float32_array(values: Any, what: str) -> np.ndarray:

@@ -77,7 +77,7 @@ def written(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("round_trip")
     expected = {"tensors": {}, "content": {}, "plugin": {}, "alerts": [], "scalars": {}, "images": {}}
     tensors = expected["tensors"]
-    detector = summary.AlertDetector(warn=False)
+    detector = summary.AlertDetector(summary.AlertThresholds(patience=1), warn=False)
     with summary.NetVizWriter(logdir / RUN) as writer:
         for step in GRAD_STEPS:
             table = gradient_table(step)
