@@ -41,6 +41,11 @@ ALERT_KINDS = (NONFINITE, VANISHING, EXPLODING, DEAD_UNITS)
 MAX_ALERT_HISTORY = 1000
 
 
+# A vanishing layer counts as recovered only once its ratio is this many times the
+# threshold; a ratio that wanders around the threshold would otherwise re-fire.
+_VANISHING_RECOVERY = 10.0
+
+
 class NetVizAlertWarning(UserWarning):
     """Emitted once per kind of alert and layer when a training problem is detected."""
 
@@ -141,7 +146,10 @@ class AlertDetector:
         below = ratio < limit  # NaN (no gradient) compares False and resets the streak
         streak = self._vanishing_streak.get(layer, 0) + 1 if below else 0
         self._vanishing_streak[layer] = streak
-        return self._edge(step, VANISHING, layer, streak >= self.thresholds.patience, ratio, limit)
+        vanishing = streak >= self.thresholds.patience
+        if (VANISHING, layer) in self._active and not ratio >= limit * _VANISHING_RECOVERY:
+            vanishing = True  # hovering just above the threshold is not a recovery
+        return self._edge(step, VANISHING, layer, vanishing, ratio, limit)
 
     def _exploding(self, step: int, layer: str, norm: float) -> list[dict[str, Any]]:
         if not math.isfinite(norm):

@@ -88,6 +88,15 @@ def test_dead_units_fire_at_the_threshold_once_and_re_arm():
     assert fired == [(1, "dead_units", "relu"), (8, "dead_units", "relu")]
 
 
+def test_a_vanishing_ratio_wandering_around_the_threshold_is_one_alert():
+    detector = summary.AlertDetector(summary.AlertThresholds(vanishing_ratio=1e-4, patience=3), warn=False)
+    ratios = [5e-5] * 3 + [2e-4] * 4 + [5e-5] * 3 + [5e-3] * 3 + [5e-5] * 3
+    rows = [[grad_row(ratio), grad_row(1.0)] for ratio in ratios]
+    fired = [f for f in fired_steps(detector, ["in", "out"], rows) if f[1] == "vanishing"]
+    # 2e-4 is above the threshold but not a recovery; 5e-3 (over 10x the threshold) is
+    assert fired == [(2, "vanishing", "in"), (15, "vanishing", "in")]
+
+
 def test_a_value_hovering_at_a_threshold_is_one_alert_not_one_per_crossing():
     detector = summary.AlertDetector(summary.AlertThresholds(dead_fraction=0.5, patience=3), warn=False)
     rows = [[act_row(f)] for f in (0.6, 0.4, 0.6, 0.4, 0.4, 0.6, 0.4, 0.6)]
