@@ -17,6 +17,7 @@ from tb_netviz.keras.probe import activation_statistics, channel_axis, feature_m
 from tb_netviz.summary import AlertDetector, CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.columns import ACTIVATION_STATS
 from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG
+from tb_netviz.summary.options import AttentionLabels
 from tb_netviz.summary.user_warnings import warn_from_caller
 
 SKIPPED_OVERFLOW_STEPS_TAG = "netviz/skipped_overflow_steps"
@@ -109,7 +110,7 @@ class NetVizCallback(keras.callbacks.Callback):
         self.detector = AlertDetector(self.options.alert_thresholds)
         self.logged_steps: list[int] = []
         self._warned: set[str] = set()
-        self._tokens: list[str] | None = None
+        self._labels = AttentionLabels(self.options, lambda: first_sample(self.sample_batch), self._warn_once)
         self._session: _FitSession | None = None
 
     # Keras hooks: short; the work is in the helpers below.
@@ -286,22 +287,7 @@ class NetVizCallback(keras.callbacks.Callback):
     def _log_attention(self, session: _FitSession, step: int, scores: dict[str, np.ndarray]) -> None:
         for name, batch_scores in scores.items():
             weights = batch_scores[0][: self.options.max_heads]
-            session.writer.attention(step, name, weights, self._tokens_for(name, weights))
-
-    def _tokens_for(self, layer: str, weights: np.ndarray) -> list[str] | None:
-        """The token labels if they label both axes of ``weights`` (as on the PyTorch side)."""
-        if self.options.tokens is None:
-            return None
-        if self._tokens is None:
-            self._tokens = self.options.tokens_for(first_sample(self.sample_batch))
-        if weights.shape[1] == weights.shape[2] == len(self._tokens):
-            return self._tokens
-        self._warn_once(
-            f"tokens:{layer}",
-            f"tb-netviz: tokens has {len(self._tokens)} labels but the attention of layer {layer!r} "
-            f"is {weights.shape[1]} queries x {weights.shape[2]} keys; it is written without labels",
-        )
-        return None
+            session.writer.attention(step, name, weights, self._labels.for_matrix(name, *weights.shape[1:]))
 
     def _guarded(self, what: str, log: Any, *args: Any) -> None:
         try:

@@ -116,3 +116,45 @@ def _check_count(name: str, value: Any) -> None:
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+class AttentionLabels:
+    """The ``tokens`` labels of the probe sample, matched to each attention matrix.
+
+    The labels are computed once, from the first sample, the first time a
+    matrix asks for them. A matrix whose queries and keys are not both as many
+    as the labels (cross-attention, pooling) is written without labels, and
+    ``warn(key, message)`` is called so the caller can say so once per layer.
+
+    Example:
+        >>> said = []
+        >>> options = CaptureOptions(tokens=["a", "b"])
+        >>> labels = AttentionLabels(options, lambda: None, lambda key, message: said.append(key))
+        >>> labels.for_matrix("attn", 2, 2)
+        ['a', 'b']
+        >>> labels.for_matrix("cross", 2, 3) is None, said
+        (True, ['tokens:cross'])
+    """
+
+    def __init__(
+        self, options: CaptureOptions, first_sample: Callable[[], Any], warn: Callable[[str, str], None]
+    ) -> None:
+        self._options = options
+        self._first_sample = first_sample
+        self._warn = warn
+        self._labels: list[str] | None = None
+
+    def for_matrix(self, layer: str, queries: int, keys: int) -> list[str] | None:
+        """The labels for a ``[heads, queries, keys]`` matrix of ``layer``, or None."""
+        if self._options.tokens is None:
+            return None
+        if self._labels is None:
+            self._labels = self._options.tokens_for(self._first_sample())
+        if queries == keys == len(self._labels):
+            return self._labels
+        self._warn(
+            f"tokens:{layer}",
+            f"tb-netviz: tokens has {len(self._labels)} labels but the attention of layer {layer!r} "
+            f"is {queries} queries x {keys} keys; it is written without labels",
+        )
+        return None

@@ -30,7 +30,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -42,6 +41,7 @@ from tb_netviz.summary import (
     NetVizWriter,
     NetVizWriteWarning,
 )
+from tb_netviz.summary.options import AttentionLabels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.gradient_stats import GradientStatistics, GradientTable, MeasuredGradients
 from tb_netviz.torch.layers import discover_layers, module_names, order_layers
@@ -111,7 +111,7 @@ class Capture:
         self._pending: tuple[int, MeasuredGradients] | None = None
         self._last_sampled: int | None = None
         self._warned: set[str] = set()
-        self._tokens: list[str] | None = None
+        self._labels = AttentionLabels(options, lambda: first_sample(self.sample_batch), self._warn_once)
 
     @property
     def layer_names(self) -> list[str]:
@@ -183,7 +183,7 @@ class Capture:
             writer.feature_maps(step, name, maps.float().cpu().numpy(), self.options.max_channels)
         for name, weights in result.attention.items():
             weights = weights.float().cpu().numpy()
-            writer.attention(step, name, weights, self._tokens_for(name, weights))
+            writer.attention(step, name, weights, self._labels.for_matrix(name, *weights.shape[1:]))
         for name, output in result.outputs.items():
             writer.histogram(step, histogram_tag("activations", name), output.float().cpu().numpy())
 
@@ -196,20 +196,6 @@ class Capture:
                 self.writer.histogram(
                     step, histogram_tag("gradients", layer.name), torch.cat(grads).cpu().numpy()
                 )
-
-    def _tokens_for(self, layer: str, weights: np.ndarray) -> list[str] | None:
-        if self.options.tokens is None:
-            return None
-        if self._tokens is None:
-            self._tokens = self.options.tokens_for(first_sample(self.sample_batch))
-        if weights.shape[1] == weights.shape[2] == len(self._tokens):
-            return self._tokens
-        self._warn_once(
-            f"tokens:{layer}",
-            f"tb-netviz: tokens has {len(self._tokens)} labels but the attention of layer {layer!r} "
-            f"is {weights.shape[1]} queries x {weights.shape[2]} keys; it is written without labels",
-        )
-        return None
 
     def _guarded(self, what: str, step: int) -> _Guard:
         return _Guard(self, what, step)
