@@ -49,3 +49,16 @@ def test_snippet_runs_as_written_and_writes_netviz_data(snippet, tmp_path):
         accumulator.Reload()
         tags |= set(accumulator.Tags()["tensors"])
     assert "netviz/gradient_flow" in tags, tags
+
+
+def test_readme_shows_the_benchmark_table_of_docs_benchmarks():
+    benchmarks = (REPO / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    table = [line for line in benchmarks.splitlines() if line.startswith("|")]
+    assert len(table) >= 8
+    for line in table:
+        assert line in README, f"README's benchmark table is out of date: {line[:80]}"
+
+
+def test_readme_screenshot_exists():
+    assert (REPO / "docs" / "screenshots" / "netviz.png").stat().st_size > 10_000
+    assert "docs/screenshots/netviz.png" in README
