@@ -34,12 +34,14 @@ GRADIENT_STATS: tuple[str, ...] = (
 )
 
 # One row per layer of the ``netviz/activations`` tensor, computed on the probe batch.
-#   act_mean, act_std   mean and standard deviation of the output
-#   act_zero_frac       fraction of output entries that are exactly zero
+#   act_mean, act_std   mean and population standard deviation (divide by n, not n - 1)
+#                       of the FINITE output entries; NaN if there is none
+#   act_zero_frac       fraction of all output entries that are exactly zero
 #   act_dead_frac       fraction of units (channels / features) that are zero for every
 #                       sample and position of the probe batch: dead ReLUs
-#   act_max_abs         max |x|
+#   act_max_abs         max |x| over the finite entries; NaN if there is none
 #   act_nonfinite       number of NaN or Inf output entries
+# Both frameworks follow these definitions exactly (tests compare against numpy references).
 ACTIVATION_STATS: tuple[str, ...] = (
     "act_mean",
     "act_std",
