@@ -120,6 +120,8 @@ class AlertDetector:
         has_grad = col["has_grad"] > 0
         l2 = col["grad_l2"]
         finite = has_grad & np.isfinite(l2) & (col["grad_nonfinite"] == 0)
+        # Every entry finite but the norm beyond float range: the largest explosion there is.
+        overflowed = has_grad & np.isposinf(l2) & (col["grad_nonfinite"] == 0)
         largest = float(l2[finite].max()) if finite.any() else 0.0
         fired = []
         for i, layer in enumerate(layers):
@@ -127,7 +129,7 @@ class AlertDetector:
             fired += self._edge(step, NONFINITE, layer, nonfinite, col["grad_nonfinite"][i], 0.0)
             ratio = float(l2[i] / largest) if finite[i] and largest > 0 else math.nan
             fired += self._vanishing(step, layer, ratio)
-            fired += self._exploding(step, layer, float(l2[i]) if finite[i] else math.nan)
+            fired += self._exploding(step, layer, float(l2[i]) if finite[i] else math.nan, overflowed[i])
         return self._record(fired)
 
     def check_activations(self, step: int, layers: Sequence[str], values: np.ndarray) -> list[dict[str, Any]]:
@@ -151,7 +153,9 @@ class AlertDetector:
             vanishing = True  # hovering just above the threshold is not a recovery
         return self._edge(step, VANISHING, layer, vanishing, ratio, limit)
 
-    def _exploding(self, step: int, layer: str, norm: float) -> list[dict[str, Any]]:
+    def _exploding(self, step: int, layer: str, norm: float, overflowed: bool) -> list[dict[str, Any]]:
+        if overflowed:
+            return self._edge(step, EXPLODING, layer, True, math.inf, self.thresholds.exploding_factor)
         if not math.isfinite(norm):
             return []
         average = self._norm_average.get(layer)
@@ -228,6 +232,11 @@ def _message(kind: str, layer: str, step: int, value: float, threshold: float) -
         return (
             f"vanishing gradient in layer {layer!r} at step {step}: its gradient norm is "
             f"{value:.2e} of the largest layer's (threshold {threshold:.0e})"
+        )
+    if kind == EXPLODING and math.isinf(value):
+        return (
+            f"exploding gradient in layer {layer!r} at step {step}: its gradient norm overflowed "
+            "the float range although every entry is finite"
         )
     if kind == EXPLODING:
         return (

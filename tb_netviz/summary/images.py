@@ -76,12 +76,13 @@ def check_feature_maps(maps: np.ndarray, max_channels: int = 16) -> np.ndarray:
 
 def _normalise_each(maps: np.ndarray) -> np.ndarray:
     finite = np.isfinite(maps)
-    safe = np.where(finite, maps, np.nan)
+    # min/max over the finite entries only; an all-non-finite channel gets 0..1 (drawn black)
+    low = np.where(finite, maps, np.inf).min(axis=(1, 2), keepdims=True)
+    high = np.where(finite, maps, -np.inf).max(axis=(1, 2), keepdims=True)
+    low, high = np.where(np.isfinite(low), low, 0.0), np.where(np.isfinite(high), high, 1.0)
+    span = high - low
     with np.errstate(all="ignore"):
-        low = np.nanmin(safe, axis=(1, 2), keepdims=True)
-        high = np.nanmax(safe, axis=(1, 2), keepdims=True)
-        span = high - low
-        scaled = np.where(span > 0, (safe - low) / np.where(span > 0, span, 1), 0.5)
+        scaled = np.where(span > 0, (maps - low) / np.where(span > 0, span, 1), 0.5)
     scaled = np.where(finite, scaled, 0.0)
     return np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)
 

@@ -175,3 +175,13 @@ def test_statistics_of_the_wrong_shape_or_type_are_refused():
 def test_thresholds_outside_their_range_are_refused(option, message):
     with pytest.raises(ValueError, match=message):
         summary.AlertThresholds(**option)
+
+
+def test_a_finite_gradient_whose_norm_overflowed_is_exploding_not_non_finite():
+    detector = summary.AlertDetector(warn=False)
+    overflowed = grad_row(1.0)
+    overflowed[G.index("grad_l2")] = math.inf  # every entry finite (grad_nonfinite 0), norm past float32
+    fired = fired_steps(detector, ["fc"], [[overflowed]])
+    assert fired == [(0, "exploding", "fc")]
+    assert detector.history[0]["value"] is None  # JSON has no Infinity
+    assert "overflowed" in detector.history[0]["message"]
