@@ -10,21 +10,25 @@ from setuptools import find_packages, setup
 TORCH = ["torch>=2.1"]
 LIGHTNING = TORCH + ["lightning>=2.1"]
 KERAS = ["keras>=3.0", "tensorflow-cpu>=2.16; platform_machine=='x86_64'"]
-DEV = LIGHTNING + KERAS + [
-    "hypothesis>=6",
-    "playwright>=1.40",
-    "psutil>=5",
-    "pytest>=7",
-    "pytest-timeout>=2",
-    "ruff>=0.4",
-    "scikit-learn>=1.3",
-    "wandb>=0.16",
-]
+DEV = (
+    LIGHTNING
+    + KERAS
+    + [
+        "hypothesis>=6",
+        "playwright>=1.40",
+        "psutil>=5",
+        "pytest>=7",
+        "pytest-timeout>=2",
+        "ruff>=0.4",
+        "scikit-learn>=1.3",
+        "wandb>=0.16",
+    ]
+)
 
 setup(
     name="tb-netviz",
     version="0.1.0",
-    description="See gradients, activations, feature maps and attention inside a training network, in TensorBoard.",
+    description="See gradients, activations, feature maps and attention inside a network, in TensorBoard.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",

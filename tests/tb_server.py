@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -46,19 +47,31 @@ class TensorBoardServer:
         self.extra_args = list(extra_args)
         self.timeout = timeout
         self.process: subprocess.Popen | None = None
-        self.log_path = Path(self.logdir) / f".tensorboard-{self.port}.log"
+        # The server's output goes beside, not into, the served logdir.
+        self.log_path = Path(tempfile.gettempdir()) / f"netviz-tensorboard-{self.port}.log"
 
-    def __enter__(self) -> "TensorBoardServer":
+    def __enter__(self) -> TensorBoardServer:
         command = [
-            sys.executable, "-m", "tensorboard.main",
-            "--logdir", self.logdir, "--host", "127.0.0.1", "--port", str(self.port),
-            "--load_fast", "true" if self.load_fast else "false",
-            "--reload_interval", "1", *self.extra_args,
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            self.logdir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--load_fast",
+            "true" if self.load_fast else "false",
+            "--reload_interval",
+            "1",
+            *self.extra_args,
         ]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         try:
             self._wait_until_ready()
         except BaseException:
@@ -89,7 +102,8 @@ class TensorBoardServer:
             except (OSError, ValueError):
                 pass
             time.sleep(0.5)
-        raise TimeoutError(f"timed out waiting for {what}:\n{self.log_path.read_text(errors='replace')[-4000:]}")
+        output = self.log_path.read_text(errors="replace")[-4000:]
+        raise TimeoutError(f"timed out waiting for {what}:\n{output}")
 
     def _wait_until_ready(self) -> None:
         self.wait_for(lambda: self.get("/data/plugins_listing")[0] == 200, "tensorboard to answer")
