@@ -83,6 +83,9 @@ def run_probe(
 def activation_statistics(output: np.ndarray, unit_axis: int = -1) -> np.ndarray:
     """One row of ``ACTIVATION_STATS`` for a layer's output on the probe batch.
 
+    As defined in ``tb_netviz.summary.columns``: mean, population std and max
+    |x| over the finite entries only (NaN if there is none); the zero fraction
+    over all entries; NaN and Inf entries counted in ``act_nonfinite``.
     ``act_dead_frac`` is the fraction of units along ``unit_axis`` (the channel
     axis: last for Keras's channels_last) that are exactly zero for every
     sample and position.
@@ -90,19 +93,25 @@ def activation_statistics(output: np.ndarray, unit_axis: int = -1) -> np.ndarray
     >>> x = np.array([[0.0, 1.0], [0.0, -3.0]])
     >>> dict(zip(ACTIVATION_STATS, activation_statistics(x).round(3)))["act_dead_frac"]
     np.float64(0.5)
+    >>> row = dict(zip(ACTIVATION_STATS, activation_statistics(np.array([[np.nan, 2.0], [0.0, -4.0]]))))
+    >>> float(row["act_mean"]), float(row["act_max_abs"]), float(row["act_nonfinite"])
+    (-0.6666666666666666, 4.0, 1.0)
     """
     values = np.asarray(output, dtype=np.float64)
     if values.ndim < 2:
         values = values.reshape(-1, 1)
     units = np.moveaxis(values, unit_axis, -1).reshape(-1, values.shape[unit_axis])
+    finite_mask = np.isfinite(values)
+    finite = values[finite_mask]
+    has_finite = finite.size > 0
     with np.errstate(invalid="ignore", over="ignore"):
         columns = {
-            "act_mean": values.mean(),
-            "act_std": values.std(),
+            "act_mean": finite.mean() if has_finite else np.nan,
+            "act_std": finite.std(ddof=0) if has_finite else np.nan,
             "act_zero_frac": np.mean(values == 0),
             "act_dead_frac": np.mean(np.all(units == 0, axis=0)),
-            "act_max_abs": np.abs(values).max(),
-            "act_nonfinite": np.count_nonzero(~np.isfinite(values)),
+            "act_max_abs": np.abs(finite).max() if has_finite else np.nan,
+            "act_nonfinite": values.size - finite.size,
         }
     return np.array([columns[name] for name in ACTIVATION_STATS], dtype=np.float64)
 
