@@ -1,9 +1,11 @@
 """Activation statistics of one layer's output on the probe batch, on the model's device.
 
-Mean, standard deviation and max |x| are taken over the finite entries, so one
-NaN does not hide what the rest of the layer does; ``act_nonfinite`` counts the
-others. ``act_dead_frac`` is the fraction of units that are exactly zero for
-every sample and position of the probe batch: units are channels (dim 1) for
+Mean, population standard deviation (divided by n, not n - 1) and max |x| are
+taken over the finite entries, so one NaN does not hide what the rest of the
+layer does; they are NaN when no entry is finite. ``act_zero_frac`` is over all
+entries and ``act_nonfinite`` counts the non-finite ones (see ``columns.py``).
+``act_dead_frac`` is the fraction of units that are exactly zero for every
+sample and position of the probe batch: units are channels (dim 1) for
 convolution and normalisation layers with ``[N, C, ...]`` outputs, the last
 dimension otherwise.
 
@@ -11,7 +13,7 @@ Example:
     >>> import torch
     >>> row = activation_row(torch.tensor([[0.0, 1.0], [0.0, 3.0]]), units_dim=-1)
     >>> [round(v, 3) for v in row.tolist()]
-    [1.0, 1.414, 0.5, 0.5, 3.0, 0.0]
+    [1.0, 1.225, 0.5, 0.5, 3.0, 0.0]
 """
 
 from __future__ import annotations
@@ -40,14 +42,17 @@ def activation_row(output: torch.Tensor, units_dim: int = -1) -> torch.Tensor:
     x = x.float() if x.dtype != torch.float64 else x
     finite = torch.isfinite(x)
     count = finite.sum()
-    clean = torch.where(finite, x, torch.zeros((), dtype=x.dtype, device=x.device))
-    mean = clean.sum() / count
-    variance = torch.where(finite, (x - mean).square(), torch.zeros((), dtype=x.dtype, device=x.device)).sum()
-    std = torch.sqrt(variance / (count - 1).clamp(min=1))
+    zero_value = torch.zeros((), dtype=x.dtype, device=x.device)
+    clean = torch.where(finite, x, zero_value)
+    mean = clean.sum() / count  # 0 / 0 = NaN when no entry is finite
+    variance = torch.where(finite, (x - mean).square(), zero_value).sum() / count
+    std = torch.sqrt(variance)
     zero = x == 0
     zero_frac = zero.float().mean()
     dead_frac = _dead_fraction(zero, units_dim)
-    max_abs = clean.abs().amax() if x.numel() else torch.zeros((), device=x.device)
+    # amax of the zeroed entries is 0 with no finite entry: the definition asks for NaN.
+    max_abs = clean.abs().amax() if x.numel() else torch.zeros((), dtype=x.dtype, device=x.device)
+    max_abs = torch.where(count > 0, max_abs, torch.full((), float("nan"), dtype=x.dtype, device=x.device))
     nonfinite = x.numel() - count
     return torch.stack([mean, std, zero_frac, dead_frac, max_abs, nonfinite.to(x.dtype)]).float()
 

@@ -38,16 +38,18 @@ def all_hooks(model: nn.Module) -> list:
 
 
 def reference_activation(output: torch.Tensor, units_dim: int) -> list[float]:
-    x = output.double()
+    """The ACTIVATION_STATS row as columns.py defines it, computed with numpy in float64."""
+    x = output.detach().double().numpy()
+    finite = x[np.isfinite(x)]
     zero = x == 0
-    units = zero.movedim(units_dim, -1).reshape(-1, x.shape[units_dim])
+    units = np.moveaxis(zero, units_dim, -1).reshape(-1, x.shape[units_dim])
     return [
-        x.mean().item(),
-        x.std().item(),
-        zero.double().mean().item(),
-        units.all(0).double().mean().item(),
-        x.abs().max().item(),
-        0.0,
+        float(finite.mean()) if finite.size else float("nan"),
+        float(np.std(finite, ddof=0)) if finite.size else float("nan"),
+        float(zero.mean()),
+        float(units.all(0).mean()),
+        float(np.abs(finite).max()) if finite.size else float("nan"),
+        float(x.size - finite.size),
     ]
 
 
@@ -219,3 +221,36 @@ def test_activation_rows_are_computed_on_device_and_reach_host_in_one_transfer(t
     values = dict(Run(tmp_path).values(ACTIVATIONS_TAG))
     assert values[0].shape == (10, len(ACTIVATION_STATS))
     np.testing.assert_array_equal(values[0], values[1])
+
+
+def test_activation_std_is_the_population_std_of_the_finite_entries(tmp_path):
+    class WithNaN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 5)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    model = WithNaN()
+    with torch.no_grad():
+        model.fc.bias[2] = float("nan")  # one output unit is NaN for every sample
+    batch = torch.randn(3, 3)  # few entries: n and n - 1 differ by a fifth
+    with NetViz(model, tmp_path, sample_batch=batch) as viz:
+        viz.log_sample(0)
+    with torch.no_grad():
+        expected = reference_activation(model.fc(batch), -1)
+    row = Run(tmp_path).table(ACTIVATIONS_TAG, 0)["fc"]
+    assert row["act_nonfinite"] == 3
+    assert [row[stat] for stat in ACTIVATION_STATS] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_activation_statistics_of_an_output_without_finite_entries_are_nan(tmp_path):
+    model = nn.Sequential(nn.Linear(2, 2))
+    with torch.no_grad():
+        model[0].bias.fill_(float("inf"))
+    with NetViz(model, tmp_path, sample_batch=torch.randn(4, 2)) as viz:
+        viz.log_sample(0)
+    row = Run(tmp_path).table(ACTIVATIONS_TAG, 0)["0"]
+    assert np.isnan([row["act_mean"], row["act_std"], row["act_max_abs"]]).all()
+    assert row["act_nonfinite"] == 8 and row["act_zero_frac"] == 0.0
