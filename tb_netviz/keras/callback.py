@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import weakref
 from typing import Any
 
 import keras
@@ -126,15 +127,24 @@ class NetVizCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         session = self._session
-        if session is not None and session.may_have_new_rows(batch, self.options):
+        if (
+            session is not None
+            and session.capture is not None
+            and session.may_have_new_rows(batch, self.options)
+        ):
             self._guarded("gradient statistics", self._log_new_steps, session)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        # Each finished epoch is on disk even if a later callback aborts fit.
+        if self._session is not None:
+            self._guarded("flushes", self._session.writer.flush)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         session = self._session
         if session is None:
             return
         try:
-            if self.sample_batch is not None:
+            if self.sample_batch is not None and session.capture is not None:
                 final_step = int(session.capture.optimizer.iterations.numpy()) - 1
                 if final_step >= 0 and final_step != session.last_probe_step:
                     self._guarded("probe views", self._log_probe, session, final_step)
@@ -157,8 +167,44 @@ class NetVizCallback(keras.callbacks.Callback):
             )
         if self.sample_batch is not None:
             _check_probe_runs(model, self.sample_batch)
-        layers, attention = self._selected_layers(model)
-        capture = GradientCapture(
+        loss_scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        applying = model.optimizer.inner_optimizer if loss_scaled else model.optimizer
+        deferred = not model.built and not weight_layers(model)
+        if not deferred:
+            self._selected_layers(model)  # bad layer patterns fail before anything changes
+        writer = NetVizWriter(log_dir)
+        session = _FitSession(
+            model=model,
+            capture=None,
+            writer=writer,
+            attention=[],
+            original_train_function=model.train_function,
+            next_step=int(applying.iterations.numpy()),
+            exact_steps=not loss_scaled and self.params.get("steps") is not None,
+        )
+        # A fit that another callback aborts never calls on_train_end: close the
+        # file at the latest when the session is collected or Python exits.
+        session.finalizer = weakref.finalize(session, writer.close)
+        try:
+            if deferred:
+                # A subclassed model is built by its first traced step; the rows
+                # are only known then (see _train_function_building_first).
+                model.train_function = self._train_function_building_first(session)
+                session.our_train_function = model.train_function
+            else:
+                self._install_capture(session)
+        except BaseException:
+            model.train_function = session.original_train_function
+            session.ended = True
+            writer.close()
+            raise
+        return session
+
+    def _install_capture(self, session: _FitSession) -> None:
+        """Choose the rows, create the in-graph capture and wrap a fresh train function."""
+        model = session.model
+        layers, session.attention = self._selected_layers(model)
+        session.capture = GradientCapture(
             model,
             layers,
             log_every_n_steps=self.options.log_every_n_steps,
@@ -166,24 +212,36 @@ class NetVizCallback(keras.callbacks.Callback):
             sample_every_n_steps=self.options.sample_every_n_steps,
             keep_gradients=self.options.histograms,
         )
-        session = _FitSession(
-            model=model,
-            capture=capture,
-            writer=NetVizWriter(log_dir),
-            attention=attention,
-            original_train_function=model.train_function,
-            next_step=int(capture.optimizer.iterations.numpy()),
-            exact_steps=not capture.loss_scaled and self.params.get("steps") is not None,
-        )
-        try:
-            model.make_train_function(force=True)
-            model.train_function = self._train_function_with_capture(model.train_function, session)
-        except BaseException:
-            model.train_function = session.original_train_function
-            session.writer.close()
-            raise
+        model.make_train_function(force=True)
+        model.train_function = self._train_function_with_capture(model.train_function, session)
         session.our_train_function = model.train_function
-        return session
+
+    def _train_function_building_first(self, session: _FitSession) -> Any:
+        def train_function_building_model(iterator: Any) -> Any:
+            if not session.batch_started:
+                self._end_session(session)
+                return session.original_train_function(iterator)
+            model = session.model
+            try:
+                with model.distribute_strategy.scope():
+                    model._symbolic_build(data_batch=iterator.element_spec)
+            except Exception as error:  # building is only for logging: training goes on
+                self._warn_once(
+                    "unbuilt model",
+                    f"tb-netviz: model {model.name!r} could not be built before its first step "
+                    f"({type(error).__name__}: {error}); gradient flow is not logged in this fit. "
+                    "Build the model before fit, or pass NetVizCallback(sample_batch=x[:8]).",
+                )
+                self._end_session(session)
+                return session.original_train_function(iterator)
+            try:
+                self._install_capture(session)
+            except BaseException:
+                self._end_session(session)
+                raise
+            return model.train_function(iterator)
+
+        return train_function_building_model
 
     def _selected_layers(self, model: keras.Model) -> tuple[list[WeightLayer], list[tuple[str, Any]]]:
         layers = weight_layers(model)
@@ -225,6 +283,8 @@ class NetVizCallback(keras.callbacks.Callback):
         if session.model.train_function is session.our_train_function:
             session.model.train_function = session.original_train_function
         session.writer.close()
+        if session.finalizer is not None:
+            session.finalizer.detach()
 
     # Logging.
 
@@ -309,13 +369,14 @@ class _FitSession:
     """The state of one ``fit`` call: the capture, the writer and where the host is in the steps."""
 
     model: keras.Model
-    capture: GradientCapture
+    capture: GradientCapture | None  # None until a model built by its first step is built
     writer: NetVizWriter
     attention: list[tuple[str, Any]]
     original_train_function: Any
     next_step: int
     exact_steps: bool
     our_train_function: Any = None
+    finalizer: weakref.finalize | None = None
     batch_begin: int | None = None
     batch_started: bool = False
     ended: bool = False
