@@ -279,3 +279,33 @@ def test_sparse_embedding_gradient_is_measured_over_the_whole_table(tmp_path):
     assert row["grad_l2"] == pytest.approx(dense.norm().item(), rel=1e-5)
     assert row["grad_mean_abs"] == pytest.approx(dense.abs().mean().item(), rel=1e-5)
     assert row["grad_max_abs"] == pytest.approx(dense.abs().max().item(), rel=1e-5)
+
+
+def test_huge_finite_gradients_report_finite_float64_norms_and_no_nonfinite_entries(tmp_path):
+    # Entries of 1e20 fit float32, but their squares (1e40) do not: a float32 sum of
+    # squares would report an infinite norm for a finite gradient.
+    model = nn.Sequential(nn.Linear(100, 100), nn.Linear(100, 3))  # a large and a small tensor path
+    with NetViz(model, tmp_path, log_every_n_steps=1) as viz:
+        model(torch.randn(4, 100)).sum().backward()
+        for parameter in model.parameters():
+            parameter.grad.fill_(1e20)
+        viz.log_gradients(0)
+        reference = reference_gradient_rows(model)
+    logged = Run(tmp_path).table(GRADIENT_FLOW_TAG, 0)
+    assert_rows_match(logged, reference)
+    for layer, row in logged.items():
+        assert np.isfinite([row["grad_l2"], row["grad_to_param"]]).all(), layer
+        assert row["grad_nonfinite"] == 0, layer
+    assert logged["0"]["grad_l2"] == pytest.approx(1e20 * math.sqrt(100 * 100 + 100), rel=1e-6)
+
+
+def test_float64_model_with_large_tensors_matches_float64_reference(tmp_path):
+    model = nn.Sequential(nn.Linear(100, 100), nn.Linear(100, 3)).double()
+    with NetViz(model, tmp_path, log_every_n_steps=1, layers=["1"]) as viz:
+        model(torch.randn(4, 100, dtype=torch.float64)).sum().backward()
+        viz.log_gradients(0)
+        reference = reference_gradient_rows(model)
+    assert_rows_match(Run(tmp_path).table(GRADIENT_FLOW_TAG, 0), reference)
+    assert Run(tmp_path).values(GLOBAL_GRAD_NORM_TAG)[0][1] == pytest.approx(
+        math.sqrt(sum(p.grad.double().square().sum().item() for p in model.parameters())), rel=1e-5
+    )
