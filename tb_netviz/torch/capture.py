@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from tb_netviz.summary import (
     CLIPPED_GRAD_NORM_TAG,
@@ -98,7 +99,11 @@ class Capture:
         extra = [names[m] for m in attention if names[m] not in layer_names]
         chosen = set(options.select_layers(layer_names + extra))
         self.layers = [layer for layer in layers if layer.name in chosen]
-        self.stats = GradientStatistics(layers, [i for i, layer in enumerate(layers) if layer.name in chosen])
+        self._all_layers = layers
+        self._selected = [i for i, layer in enumerate(layers) if layer.name in chosen]
+        self._stats: GradientStatistics | None = None
+        if not any(is_lazy(p) for layer in layers for p in layer.parameters):
+            self._stats = GradientStatistics(layers, self._selected)
         self.request = ProbeRequest(
             activations=self.layers,
             feature_maps=[layer for layer in self.layers if layer.is_conv],
@@ -112,6 +117,25 @@ class Capture:
         self._last_sampled: int | None = None
         self._warned: set[str] = set()
         self._labels = AttentionLabels(options, lambda: first_sample(self.sample_batch), self._warn_once)
+
+    @property
+    def stats(self) -> GradientStatistics:
+        """The gradient statistics of the layers, built at first use if the model had lazy
+        parameters (``nn.LazyLinear``...) that the sample batch did not initialise.
+
+        Raises:
+            ValueError: a lazy parameter is still uninitialised (no forward pass ran yet).
+        """
+        if self._stats is None:
+            lazy = [layer.name for layer in self._all_layers if any(is_lazy(p) for p in layer.parameters)]
+            if lazy:
+                raise ValueError(
+                    f"the lazy layers {lazy} are not initialised yet, so their gradients cannot be "
+                    "measured: run a forward pass before logging gradients (or pass sample_batch, "
+                    "which initialises them when NetViz is created)"
+                )
+            self._stats = GradientStatistics(self._all_layers, self._selected)
+        return self._stats
 
     @property
     def layer_names(self) -> list[str]:

@@ -30,7 +30,9 @@ class NetViz:
         sample_batch: a fixed probe batch for activations, feature maps and attention
             (called as ``model(x)``, ``model(*x)`` for a tuple, ``model(**x)`` for a dict);
             None logs gradient flow only. It is run once here to check it and to
-            find the layers' forward order.
+            find the layers' forward order; it also initialises lazy modules
+            (``nn.LazyLinear``...). Without it, lazy modules are measured from the
+            first ``log_gradients`` after the model's first forward pass.
         optimizer: give it when you clip gradients between ``log_gradients`` and
             ``optimizer.step()``: the global norm of the gradients the optimizer steps
             with is then logged too (``netviz/clipped_grad_norm``), in the same host
