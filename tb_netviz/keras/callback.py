@@ -51,6 +51,23 @@ class NetVizCallback(keras.callbacks.Callback):
     optimizer are exactly as before, so ``model.save`` and a later ``fit``
     without this callback are unaffected.
 
+    A model that is not built when ``fit`` starts (a subclassed model, no
+    ``sample_batch``) is built symbolically from the dataset's element spec
+    just before its first step, as Keras does under a distribution strategy;
+    the rows are chosen then and step 0 is logged. If that build fails, one
+    ``NetVizWriteWarning`` says so and that ``fit`` runs without NetViz logging.
+
+    Limit: when ANOTHER callback raises, Keras ends ``fit`` without
+    ``on_train_end``. Then the optimizer is already as before (it is only
+    changed inside a train step), every finished epoch is on disk when this
+    callback's ``on_epoch_end`` ran before the failure (steps of an
+    unfinished epoch may still be queued), and the model keeps this
+    callback's train function until its next train step (the next ``fit``,
+    with or without this callback), which gives the model its own function
+    back, runs it, and closes the event file. The file is also closed when
+    the session is garbage-collected or at interpreter exit. Nothing is
+    logged for steps run after the aborted ``fit``.
+
     Args:
         log_dir: the run directory. Default: the training log directory of a
             ``keras.callbacks.TensorBoard`` in the same ``fit`` call

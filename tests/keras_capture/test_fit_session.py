@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import warnings
 
 import keras
@@ -98,3 +99,41 @@ def test_after_another_callback_fails_at_epoch_end_the_model_and_the_log_are_who
     assert int(model.optimizer.iterations.numpy()) == 4
     assert sorted(gradient_rows(tmp_path)[1]) == [0, 1]  # complete, and nothing of the plain fit
     assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 1
+
+
+class TrainingOnly(TwoDense):
+    """Cannot run in inference mode, which is how Keras builds a model symbolically."""
+
+    def call(self, x, training=None):
+        if not training:
+            raise TypeError("this model only runs in training mode")
+        return super().call(x)
+
+
+def test_a_model_that_cannot_be_built_symbolically_warns_once_and_trains_unlogged(tmp_path):
+    model = TrainingOnly()
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    callback = NetVizCallback(tmp_path, log_every_n_steps=1)
+
+    with pytest.warns(
+        RuntimeWarning, match="(?s)could not be built .*pass NetVizCallback\\(sample_batch"
+    ) as caught:
+        model.fit(X, Y, batch_size=4, epochs=2, verbose=0, callbacks=[callback])
+
+    assert len([w for w in caught if issubclass(w.category, RuntimeWarning)]) == 1
+    assert int(model.optimizer.iterations.numpy()) == 4
+    assert "netviz/gradient_flow" not in read_run(tmp_path)
+    assert "apply" not in vars(model.optimizer)
+
+
+def test_an_aborted_fit_writes_a_complete_event_file_once_the_model_is_collected(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, name="out")])
+    model.compile("sgd", "mse")
+    callbacks = [FailAtEpochEnd(), NetVizCallback(tmp_path, log_every_n_steps=1)]  # no epoch flush
+    with pytest.raises(RuntimeError, match="failed at the end of an epoch"):
+        model.fit(X, Y, batch_size=4, verbose=0, callbacks=callbacks)
+
+    del model, callbacks  # the session is unreachable now: no further fit will end it
+    gc.collect()
+
+    assert sorted(gradient_rows(tmp_path)[1]) == [0, 1]
