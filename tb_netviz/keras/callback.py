@@ -84,7 +84,8 @@ class NetVizCallback(keras.callbacks.Callback):
         TypeError: an unknown option, or an option or ``log_dir`` of the wrong type.
         ValueError: an invalid option value; at the start of ``fit``: no ``log_dir``
             and no TensorBoard callback, a layer pattern matching nothing, a
-            ``sample_batch`` the model cannot take, or a backend other than TensorFlow.
+            ``sample_batch`` the model cannot take, or a backend other than TensorFlow
+            (for a model built by its first step, layer patterns are checked at that step).
 
     What is written (besides the netviz tags of ``tb_netviz.summary``): with a
     ``LossScaleOptimizer`` the float32 scalar ``netviz/skipped_overflow_steps``
