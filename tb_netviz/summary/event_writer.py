@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import itertools
 import operator
 import os
@@ -230,11 +231,11 @@ class EventWriter:
         if os.getpid() != self._owner_pid:
             return
         _live_writers.discard(self)
-        try:
+        # With the queue full the stop marker cannot go in; the thread also stops on its
+        # own once it has drained the queue, because _closed is set.
+        with contextlib.suppress(queue.Full):
             if self._thread.is_alive():
                 self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            pass  # the thread also stops on its own once the queue is empty and _closed is set
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self._count_dropped(_discard_queued(self._queue))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -11,6 +10,7 @@ import torch
 from torch import nn
 
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter
+from tb_netviz.summary.event_writer import checked_step
 from tb_netviz.torch.capture import Capture
 
 
@@ -151,12 +151,7 @@ class NetViz:
         self._capture.complete_gradients(clipped=True)
 
     def _seen(self, step: int) -> int:
-        if isinstance(step, bool):
-            raise TypeError(f"step must be an int, got {step!r}")
-        try:
-            step = operator.index(step)
-        except TypeError:
-            raise TypeError(f"step must be an int, got {type(step).__name__} {step!r}") from None
+        step = checked_step(step)
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}")
         self._last_step = step if self._last_step is None else max(self._last_step, step)

@@ -32,7 +32,10 @@ def test_entry_point_is_registered_for_tensorboard():
     assert entry.load().__name__ == "NetVizLoader"
 
 
-@pytest.mark.skipif(not SERVED, reason="the frontend folder holds no .js/.css file yet")
+def test_the_dashboard_entry_module_and_stylesheet_are_among_the_served_files():
+    assert "index.js" in SERVED and "style.css" in SERVED
+
+
 @pytest.mark.parametrize("name", SERVED)
 def test_each_dashboard_file_is_served_with_its_fixed_content_type(netviz, name):
     response = netviz.get(f"static/{name}")
