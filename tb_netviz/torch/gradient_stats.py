@@ -1,14 +1,14 @@
 """Per-layer gradient statistics in a few fused device operations and one host transfer.
 
-Each gradient is read from memory once: |g| is written into a small reused
-workspace (a large tensor chunk by chunk, equal-sized tensors stacked as rows,
-so hundreds of layers cost a few operations), and the sum of squares, the sum
-and the max of each row are then read from cache. Small tensors are
-concatenated and reduced entry by entry; gradients of layers not shown only
-get ``torch._foreach_norm`` (for the global norm). ``_foreach_norm`` with
-``ord=1`` is several times slower on CPU, and a fresh temporary per tensor
-costs page faults at every step. The per-tensor
-or per-entry results are summed (or maxed) into their layers with
+Each gradient is read from memory once: |g| is written straight into a small
+reused workspace (a large tensor chunk by chunk, equal-sized tensors as rows
+side by side, so hundreds of layers cost a few operations), and the sum of
+squares, the sum and the max of each row are then read from cache. Small
+tensors are concatenated and reduced entry by entry; gradients of layers not
+shown, and every weight (for ``param_l2``), get one ``torch._foreach_norm``.
+``_foreach_norm`` with ``ord=1`` or ``ord=inf`` is several times slower on
+CPU, and a fresh temporary per tensor costs page faults at every step. The
+per-tensor or per-entry results are summed (or maxed) into their layers with
 ``index_add_`` / ``scatter_reduce_``, on the model's device. The four per-layer
 sums reach the host in one ``.cpu()`` of one small tensor; everything after
 that (square roots, means, ratios, the "no gradient" rows) is numpy.
@@ -94,23 +94,28 @@ class GradientStatistics:
         chosen = np.zeros(len(self.layers), bool)
         chosen[self.selected] = True
         self._param_selected = chosen[self._layer_of]
+        self._selected_param_indices = np.flatnonzero(self._param_selected).tolist()
         self._index_cache: dict[tuple, torch.Tensor] = {}
         self._workspaces: dict[tuple, torch.Tensor] = {}
 
     def measure(self) -> MeasuredGradients:
         """Start the statistics of the current gradients on their device (no host sync)."""
         present = [i for i, p in enumerate(self._params) if p.grad is not None]
-        parts = []
-        for device, indices in _by_device(self._params, present).items():
-            parts.append(self._device_sums(device, indices))
-        for device, indices in _by_device(self._params, self._selected_params()).items():
-            parts.append(self._param_sums(device, indices))
-        home = parts[0].device if parts else torch.device("cpu")
-        sums = torch.zeros(4, len(self.layers), dtype=torch.float32, device=home)
-        for part in parts:
-            part = part if part.device == home else part.to(home)
-            sums[_MAX_ABS] = torch.maximum(sums[_MAX_ABS], part[_MAX_ABS])
-            sums[[_SUM_SQ, _SUM_ABS, _PARAM_SQ]] += part[[_SUM_SQ, _SUM_ABS, _PARAM_SQ]]
+        gradients = _by_device(self._params, present)
+        weights = _by_device(self._params, self._selected_param_indices)
+        devices = list(dict.fromkeys([*gradients, *weights]))
+        home = devices[0] if devices else torch.device("cpu")
+        sums = self._zero_sums(home)
+        for device in devices:
+            part = sums if device == home else self._zero_sums(device)
+            if device in gradients:
+                self._gradient_sums(device, gradients[device], part)
+            if device in weights:
+                self._weight_sums(device, weights[device], part)
+            if part is not sums:
+                part = part.to(home)
+                sums[_MAX_ABS] = torch.maximum(sums[_MAX_ABS], part[_MAX_ABS])
+                sums[[_SUM_SQ, _SUM_ABS, _PARAM_SQ]] += part[[_SUM_SQ, _SUM_ABS, _PARAM_SQ]]
         return MeasuredGradients(sums, present)
 
     def global_norm(self) -> torch.Tensor:
@@ -132,12 +137,11 @@ class GradientStatistics:
         extra = host[4 * len(self.layers) :]
         return self._table(sums, measured.present, float(extra[0]) if extra.size else None)
 
-    def _selected_params(self) -> list[int]:
-        return [i for i in range(len(self._params)) if self._param_selected[i]]
+    def _zero_sums(self, device: torch.device) -> torch.Tensor:
+        return torch.zeros(4, len(self.layers), dtype=torch.float32, device=device)
 
-    def _device_sums(self, device: torch.device, indices: list[int]) -> torch.Tensor:
+    def _gradient_sums(self, device: torch.device, indices: list[int], sums: torch.Tensor) -> None:
         grads = [_dense(self._params[i].grad) for i in indices]
-        sums = torch.zeros(4, len(self.layers), dtype=torch.float32, device=device)
         large, small, others = [], [], []
         for i, grad in zip(indices, grads, strict=True):
             if not self._param_selected[i] or grad.numel() == 0:
@@ -157,7 +161,6 @@ class GradientStatistics:
             sums[_SUM_SQ].index_add_(0, element_index, magnitudes.square())
             sums[_SUM_ABS].index_add_(0, element_index, magnitudes)
             sums[_MAX_ABS].scatter_reduce_(0, element_index, magnitudes, "amax")
-        return sums
 
     def _large_sums(self, device: torch.device, large: list, sums: torch.Tensor) -> None:
         """Per row of the workspace (a chunk, or one of several equal-sized tensors): the sum of
@@ -174,11 +177,9 @@ class GradientStatistics:
         sums[_SUM_ABS].index_add_(0, index, torch.cat(sum_abs))
         sums[_MAX_ABS].scatter_reduce_(0, index, torch.cat(max_abs).float(), "amax")
 
-    def _workspace_batches(
-        self, device: torch.device, large: list, absolute: bool = True
-    ) -> Iterator[tuple[list[int], torch.Tensor]]:
-        """Copies (|x| if ``absolute``) of the tensors in the workspace as ``[rows, n]``: a tensor
-        larger than the workspace one chunk at a time, smaller ones of one size and dtype stacked."""
+    def _workspace_batches(self, device: torch.device, large: list) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """|x| of the tensors, written into the workspace as ``[rows, n]``: a tensor larger than
+        the workspace one chunk at a time, smaller ones of one size and dtype as rows side by side."""
         same_size: dict[tuple, list] = {}
         for i, grad in large:
             flat = grad.reshape(-1)
@@ -186,8 +187,7 @@ class GradientStatistics:
                 workspace = self._workspace(device, grad.dtype)
                 for start in range(0, flat.numel(), _CHUNK):
                     part = flat[start : start + _CHUNK]
-                    rows = workspace[: part.numel()]
-                    rows = torch.abs(part, out=rows) if absolute else rows.copy_(part)
+                    rows = torch.abs(part, out=workspace[: part.numel()])
                     yield [i], rows.view(1, -1)
             else:
                 same_size.setdefault((flat.numel(), grad.dtype), []).append((i, flat))
@@ -197,8 +197,9 @@ class GradientStatistics:
             for start in range(0, len(members), per_batch):
                 batch = members[start : start + per_batch]
                 rows = workspace[: len(batch) * size].view(len(batch), size)
-                torch.stack([flat for _, flat in batch], out=rows)
-                yield [i for i, _ in batch], rows.abs_() if absolute else rows
+                for row, (_, flat) in zip(rows, batch, strict=True):
+                    torch.abs(flat, out=row)  # one pass: no stacked copy made absolute afterwards
+                yield [i for i, _ in batch], rows
 
     def _workspace(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         key = (str(device), dtype)
@@ -206,21 +207,9 @@ class GradientStatistics:
             self._workspaces[key] = torch.empty(_CHUNK, dtype=dtype, device=device)
         return self._workspaces[key]
 
-    def _param_sums(self, device: torch.device, indices: list[int]) -> torch.Tensor:
-        sums = torch.zeros(4, len(self.layers), dtype=torch.float32, device=device)
-        large = [(i, self._params[i].detach()) for i in indices if self._numel[i] >= _LARGE_TENSOR]
-        small = [i for i in indices if 0 < self._numel[i] < _LARGE_TENSOR]
-        if large:
-            sum_sq, owners = [], []
-            for owners_of_rows, rows in self._workspace_batches(device, large, absolute=False):
-                wide = _reduction_dtype(rows)
-                sum_sq.append(torch.linalg.vector_norm(rows, 2, dim=1, dtype=wide).square().float())
-                owners += owners_of_rows
-            sums[_PARAM_SQ].index_add_(0, self._layer_index(device, owners), torch.cat(sum_sq))
-        if small:
-            values = torch.cat([self._params[i].detach().reshape(-1) for i in small]).float()
-            sums[_PARAM_SQ].index_add_(0, self._element_index(device, small), values.square())
-        return sums
+    def _weight_sums(self, device: torch.device, indices: list[int], sums: torch.Tensor) -> None:
+        norms = torch.stack(_l2_norms([self._params[i].detach() for i in indices]))
+        sums[_PARAM_SQ].index_add_(0, self._layer_index(device, indices), norms.square())
 
     def _layer_index(self, device: torch.device, indices: list[int]) -> torch.Tensor:
         """The layer of each of the parameters ``indices``, as a device tensor (cached)."""
