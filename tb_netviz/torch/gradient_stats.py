@@ -177,7 +177,9 @@ class GradientStatistics:
         sums[_SUM_ABS].index_add_(0, index, torch.cat(sum_abs))
         sums[_MAX_ABS].scatter_reduce_(0, index, torch.cat(max_abs).float(), "amax")
 
-    def _workspace_batches(self, device: torch.device, large: list) -> Iterator[tuple[list[int], torch.Tensor]]:
+    def _workspace_batches(
+        self, device: torch.device, large: list
+    ) -> Iterator[tuple[list[int], torch.Tensor]]:
         """|x| of the tensors, written into the workspace as ``[rows, n]``: a tensor larger than
         the workspace one chunk at a time, smaller ones of one size and dtype as rows side by side."""
         same_size: dict[tuple, list] = {}
