@@ -98,6 +98,7 @@ class GradientStatistics:
         self._index_cache: dict[tuple, torch.Tensor] = {}
         self._workspaces: dict[tuple, torch.Tensor] = {}
 
+    @torch.no_grad()
     def measure(self) -> MeasuredGradients:
         """Start the statistics of the current gradients on their device (no host sync)."""
         present = [i for i, p in enumerate(self._params) if p.grad is not None]
@@ -118,6 +119,7 @@ class GradientStatistics:
                 sums[[_SUM_SQ, _SUM_ABS, _PARAM_SQ]] += part[[_SUM_SQ, _SUM_ABS, _PARAM_SQ]]
         return MeasuredGradients(sums, present)
 
+    @torch.no_grad()
     def global_norm(self) -> torch.Tensor:
         """The L2 norm of all gradients now held, as a device scalar (e.g. after clipping)."""
         grads = [_dense(p.grad) for p in self._params if p.grad is not None]
@@ -210,7 +212,7 @@ class GradientStatistics:
         return self._workspaces[key]
 
     def _weight_sums(self, device: torch.device, indices: list[int], sums: torch.Tensor) -> None:
-        norms = torch.stack(_l2_norms([self._params[i].detach() for i in indices]))
+        norms = torch.stack(_l2_norms([self._params[i] for i in indices]))
         sums[_PARAM_SQ].index_add_(0, self._layer_index(device, indices), norms.square())
 
     def _layer_index(self, device: torch.device, indices: list[int]) -> torch.Tensor:
@@ -264,6 +266,7 @@ class GradientStatistics:
         global_norm = float(np.sqrt(sums[_SUM_SQ][has_grad].sum())) if has_grad.any() else None
         return GradientTable(rows, global_norm, clipped)
 
+    @torch.no_grad()
     def _refine(self, layers: np.ndarray, present: list[int], sums: np.ndarray) -> dict[int, int]:
         """Recompute, in float64, the sums of ``layers`` whose float32 sums were not finite, in place.
 
@@ -279,7 +282,7 @@ class GradientStatistics:
         owners, values = [], []
         for i in np.flatnonzero(np.isin(self._layer_of, layers)).tolist():
             parameter = self._params[i]
-            parameter_norm = torch.linalg.vector_norm(parameter.detach(), 2, dtype=torch.float64)
+            parameter_norm = torch.linalg.vector_norm(parameter, 2, dtype=torch.float64)
             if i in has_grad:
                 grad = _dense(parameter.grad)
                 magnitude_max = grad.abs().amax().double() if grad.numel() else parameter_norm.new_zeros(())
@@ -327,7 +330,7 @@ def _reduction_dtype(rows: torch.Tensor) -> torch.dtype:
 
 
 def _dense(grad: torch.Tensor) -> torch.Tensor:
-    grad = grad.detach()
+    """The gradient's values (a sparse gradient's stored ones); callers run under ``no_grad``."""
     if grad.is_sparse:
         return grad.coalesce().values()
     return grad
