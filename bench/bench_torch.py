@@ -6,7 +6,9 @@ by the plain loop's step time of the same round, so that slow drifts of a
 shared machine cancel. Reported: the median ratio over rounds and its
 interquartile range. For netviz, the time spent inside ``log_gradients`` itself
 is also reported relative to the plain step ("direct"), a measure that the
-noise of the other steps does not blur. Models (each >= 5M parameters, CPU):
+noise of the other steps does not blur, next to its floor: the time to read
+every gradient and every weight once (``torch._foreach_norm`` of each, timed
+outside the step), below which no exact per-layer statistic can go. Models (each >= 5M parameters, CPU):
 
 * cnn: 6 conv layers with BatchNorm, global pooling, a linear classifier; batch 32 x 3x32x32;
 * transformer: token embedding, 6 ``nn.TransformerEncoderLayer`` (d=256), a linear head;
@@ -101,6 +103,18 @@ def build_many_tensors() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     return ManyTensors(), torch.randn(256, 256), torch.randint(0, 10, (256,))
 
 
+def read_once_seconds(model: nn.Module) -> float:
+    """Time to read every gradient and every weight once (``_foreach_norm`` of each, one sync):
+    the floor of any exact per-layer gradient and weight statistic on this device."""
+    start = time.perf_counter()
+    with torch.no_grad():
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        weights = list(model.parameters())
+        norms = torch._foreach_norm(grads) + torch._foreach_norm(weights)
+        float(torch.stack(norms).sum())
+    return time.perf_counter() - start
+
+
 def loss_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     out = model(x)
     return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
@@ -114,6 +128,7 @@ class Variant:
         self.optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
         self.count = 0
         self.logging_seconds: list[float] = []
+        self.floor_seconds: list[float] = []
         self.viz = (
             NetViz(model, os.path.join(log_dir, name), log_every_n_steps=1) if name == "netviz" else None
         )
@@ -133,6 +148,9 @@ class Variant:
             logging_start = time.perf_counter()
             self.viz.log_gradients(self.count)
             self.logging_seconds.append(time.perf_counter() - logging_start)
+            pause = time.perf_counter()
+            self.floor_seconds.append(read_once_seconds(self.model))
+            start += time.perf_counter() - pause  # the floor probe is not part of the step
         elif self.name == "lightning_grad_norm":
             from lightning.pytorch.utilities import grad_norm
 
@@ -168,6 +186,7 @@ def measure(build, names: list[str], rounds: int, steps: int, log_dir: str) -> d
     order = list(names)
     for variant in variants.values():
         variant.logging_seconds.clear()
+        variant.floor_seconds.clear()
     for _ in range(rounds):
         random.shuffle(order)
         medians = {name: statistics.median(variants[name].step() for _ in range(steps)) for name in order}
@@ -186,6 +205,9 @@ def measure(build, names: list[str], rounds: int, steps: int, log_dir: str) -> d
         logging_ms = statistics.median(variants["netviz"].logging_seconds) * 1e3
         result["netviz_log_gradients_ms_median"] = logging_ms
         result["netviz_direct_overhead"] = logging_ms / result["plain_step_ms_median"]
+        floor_ms = statistics.median(variants["netviz"].floor_seconds) * 1e3
+        result["read_once_ms_median"] = floor_ms
+        result["read_once_overhead"] = floor_ms / result["plain_step_ms_median"]
     return result
 
 
@@ -221,6 +243,10 @@ def main() -> None:
                 print(
                     f"  netviz log_gradients itself: {result['netviz_log_gradients_ms_median']:.1f} ms "
                     f"= {100 * result['netviz_direct_overhead']:.2f}% of the plain step"
+                )
+                print(
+                    f"  floor, every gradient and weight read once: {result['read_once_ms_median']:.1f} ms "
+                    f"= {100 * result['read_once_overhead']:.2f}% of the plain step"
                 )
             sys.stdout.flush()
             if args.out:
