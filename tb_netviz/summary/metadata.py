@@ -38,6 +38,8 @@ CLIPPED_GRAD_NORM_TAG = "netviz/clipped_grad_norm"
 ALERTS_OMITTED_TAG = "netviz/alerts_omitted"
 ATTENTION_TAG_PREFIX = "netviz/attention/"
 FEATURE_MAPS_TAG_PREFIX = "netviz/feature_maps/"
+# Content key of the layer tables: the ``AlertThresholds`` fields the run was checked with.
+ALERT_THRESHOLDS_KEY = "alert_thresholds"
 
 
 class MetadataVersionError(ValueError):

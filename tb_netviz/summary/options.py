@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tb_netviz.summary.alerts import AlertThresholds
+from tb_netviz.summary.metadata import ALERT_THRESHOLDS_KEY
 
 
 @dataclasses.dataclass
@@ -102,6 +103,27 @@ class CaptureOptions:
     def is_sample_step(self, step: int) -> bool:
         """Whether the probe pass runs at optimizer step ``step`` (0-based)."""
         return step % self.sample_every_n_steps == 0
+
+    def gradient_flow_content(self) -> dict[str, Any]:
+        """What ``netviz/gradient_flow`` metadata says about these options: the logging
+        interval and the alert thresholds in force, so that a dashboard draws the
+        bands the run was checked against.
+
+        >>> CaptureOptions(log_every_n_steps=5).gradient_flow_content()["alert_thresholds"]["patience"]
+        3
+        """
+        return {"log_every_n_steps": self.log_every_n_steps, **self._thresholds_content()}
+
+    def activations_content(self) -> dict[str, Any]:
+        """What ``netviz/activations`` metadata says about these options (see ``gradient_flow_content``).
+
+        >>> CaptureOptions(sample_every_n_steps=50).activations_content()["sample_every_n_steps"]
+        50
+        """
+        return {"sample_every_n_steps": self.sample_every_n_steps, **self._thresholds_content()}
+
+    def _thresholds_content(self) -> dict[str, Any]:
+        return {ALERT_THRESHOLDS_KEY: dataclasses.asdict(self.alert_thresholds)}
 
     def tokens_for(self, sample: Any) -> list[str] | None:
         """The token labels for ``sample`` (the first sample of the probe batch)."""

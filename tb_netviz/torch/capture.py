@@ -185,7 +185,7 @@ class Capture:
         writer = self.writer
         names = self.layer_names
         if names:
-            writer.gradient_flow(step, names, table.values, log_every_n_steps=self.options.log_every_n_steps)
+            writer.gradient_flow(step, names, table.values, **self.options.gradient_flow_content())
         if table.global_norm is not None:
             writer.scalar(step, GLOBAL_GRAD_NORM_TAG, table.global_norm)
         if table.clipped_norm is not None:
@@ -200,7 +200,7 @@ class Capture:
         if names:
             rows = torch.stack([result.activations[name].to(torch.float32) for name in names])
             rows = rows.cpu().numpy()
-            writer.activations(step, names, rows, sample_every_n_steps=self.options.sample_every_n_steps)
+            writer.activations(step, names, rows, **self.options.activations_content())
             if self.detector.check_activations(step, names, rows):
                 writer.alerts(step, self.detector.history, self.detector.omitted)
         for name, maps in result.feature_maps.items():

@@ -8,7 +8,7 @@ import warnings
 import torch
 from torch import nn
 
-from tb_netviz.summary import ALERTS_TAG, AlertThresholds, NetVizAlertWarning
+from tb_netviz.summary import ACTIVATIONS_TAG, ALERTS_TAG, GRADIENT_FLOW_TAG, AlertThresholds, NetVizAlertWarning
 from tb_netviz.torch import NetViz
 from tests.torch_capture.events import Run
 
@@ -60,3 +60,17 @@ def test_sudden_gradient_growth_raises_an_exploding_alert_once(tmp_path):
     exploding = [a for a in alerts_of(tmp_path) if a["kind"] == "exploding"]
     assert {a["layer"] for a in exploding} == {"0", "2"}
     assert {a["step"] for a in exploding} == {10}
+
+
+def test_the_thresholds_in_force_are_written_with_both_tables(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 1))
+    thresholds = AlertThresholds(vanishing_ratio=1e-3, exploding_factor=4.0, dead_fraction=0.9, patience=2)
+    with NetViz(model, tmp_path, torch.randn(2, 4), log_every_n_steps=1, alert_thresholds=thresholds) as viz:
+        model(torch.randn(8, 4)).sum().backward()
+        viz.log_gradients(0)
+        viz.log_sample(0)
+    expected = {"vanishing_ratio": 1e-3, "exploding_factor": 4.0, "dead_fraction": 0.9, "patience": 2}
+    run = Run(tmp_path)
+    assert run.content(GRADIENT_FLOW_TAG)["alert_thresholds"] == expected
+    assert run.content(ACTIVATIONS_TAG)["alert_thresholds"] == expected
+    assert run.content(GRADIENT_FLOW_TAG)["log_every_n_steps"] == 1
