@@ -137,7 +137,21 @@ class GradientStatistics:
         host = packed.cpu().numpy().astype(np.float64)
         sums = host[: 4 * len(self.layers)].reshape(4, len(self.layers))
         extra = host[4 * len(self.layers) :]
-        return self._table(sums, measured.present, float(extra[0]) if extra.size else None)
+        clipped = float(extra[0]) if extra.size else None
+        if clipped is not None and not math.isfinite(clipped):
+            clipped = self._exact_global_norm()
+        return self._table(sums, measured.present, clipped)
+
+    @torch.no_grad()
+    def _exact_global_norm(self) -> float:
+        """``global_norm`` in float64, for when its float32 sums overflowed (finite gradients with
+        a norm above ~1.8e19) or some gradient is not finite: a second transfer, in such steps only."""
+        norms = [
+            torch.linalg.vector_norm(_dense(p.grad), 2, dtype=torch.float64).cpu()
+            for p in self._params
+            if p.grad is not None
+        ]
+        return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else math.nan
 
     def _zero_sums(self, device: torch.device) -> torch.Tensor:
         return torch.zeros(4, len(self.layers), dtype=torch.float32, device=device)

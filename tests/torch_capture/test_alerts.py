@@ -8,7 +8,13 @@ import warnings
 import torch
 from torch import nn
 
-from tb_netviz.summary import ACTIVATIONS_TAG, ALERTS_TAG, GRADIENT_FLOW_TAG, AlertThresholds, NetVizAlertWarning
+from tb_netviz.summary import (
+    ACTIVATIONS_TAG,
+    ALERTS_TAG,
+    GRADIENT_FLOW_TAG,
+    AlertThresholds,
+    NetVizAlertWarning,
+)
 from tb_netviz.torch import NetViz
 from tests.torch_capture.events import Run
 

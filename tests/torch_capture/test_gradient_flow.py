@@ -309,3 +309,19 @@ def test_float64_model_with_large_tensors_matches_float64_reference(tmp_path):
     assert Run(tmp_path).values(GLOBAL_GRAD_NORM_TAG)[0][1] == pytest.approx(
         math.sqrt(sum(p.grad.double().square().sum().item() for p in model.parameters())), rel=1e-5
     )
+
+
+def test_clipped_global_norm_beyond_float32_squares_is_finite(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    with NetViz(model, tmp_path, log_every_n_steps=1, optimizer=optimizer) as viz:
+        model(torch.ones(2, 4)).sum().backward()
+        for parameter in model.parameters():
+            parameter.grad.fill_(1e20)  # finite, but the square of the norm is not in float32
+        viz.log_gradients(0)
+        optimizer.step()
+    entries = sum(p.numel() for p in model.parameters())
+    expected = 1e20 * math.sqrt(entries)
+    run = Run(tmp_path)
+    assert run.scalars(CLIPPED_GRAD_NORM_TAG)[0] == pytest.approx(expected, rel=1e-5)
+    assert run.scalars(GLOBAL_GRAD_NORM_TAG)[0] == pytest.approx(expected, rel=1e-5)
