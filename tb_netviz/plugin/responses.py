@@ -6,11 +6,11 @@ text, so the encoder walks each number once.
 Example:
     >>> import numpy as np
     >>> from tb_netviz.plugin.data import LayerTable
-    >>> table = LayerTable(("fc",), ("grad_l2", "has_grad"), np.array([0, 10]), np.array([1.0, 2.0]),
-    ...                    np.array([[[0.5, 1]], [[np.nan, 0]]], np.float32), {})
+    >>> rows = (np.float32([[0.5, 1]]), np.float32([[np.nan, 0]]))
+    >>> table = LayerTable(("fc",), ("grad_l2", "has_grad"), np.array([0, 10]), np.ones(2), rows, {})
     >>> body = layer_stats_body("r", table, ["grad_l2"], max_steps=10, null_where_no_gradient=True)
     >>> body[body.index('"total_steps"'):]
-    '"total_steps": 2, "downsampled": false, "values": [[[0.5]], [[null]]]}'
+    '"total_steps": 2, "downsampled": false, "values": [[[5e-1]],[[null]]]}'
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def layer_stats_body(
     candidates = np.flatnonzero(in_range)
     picked = candidates[pick_step_indices(table.steps[candidates], max_steps, required_steps)]
     columns = [table.stats.index(name) for name in stats]
-    values = table.values[picked][:, :, columns]
+    values = table.values_at(picked, columns)
     missing = _no_gradient_mask(table, picked, stats) if null_where_no_gradient else None
     head = {
         "run": run,
@@ -128,7 +128,7 @@ def with_raw_json(fields: dict[str, Any], **raw: str) -> str:
 def _no_gradient_mask(table: LayerTable, picked: np.ndarray, stats: Sequence[str]) -> np.ndarray | None:
     if "has_grad" not in table.stats:
         return None
-    no_gradient = table.values[picked][:, :, table.stats.index("has_grad")] == 0
+    no_gradient = table.values_at(picked, [table.stats.index("has_grad")])[:, :, 0] == 0
     nulled = np.array([name not in KEPT_WITHOUT_GRADIENT for name in stats])
     return no_gradient[:, :, None] & nulled[None, None, :]
 

@@ -1,55 +1,17 @@
-"""The pure parts of the plugin: JSON encoding, step downsampling, tables, parameters, cache."""
+"""The pure parts of the plugin: step downsampling, tables, parameters, cache."""
 
 from __future__ import annotations
-
-import json
-import math
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 from tensorboard import errors
 from tensorboard.data.provider import TensorDatum
 
-from tb_netviz.plugin import data, json_values, query
+from tb_netviz.plugin import data, query
 from tb_netviz.plugin.cache import ByteBudgetCache
 from tb_netviz.plugin.downsample import pick_step_indices
-
-float32_arrays = hnp.arrays(
-    np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=4), elements=st.floats(width=32)
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(values=float32_arrays, data_=st.data())
-def test_encoded_arrays_are_strict_json_that_keeps_every_kind_of_value(values, data_):
-    missing = data_.draw(hnp.arrays(bool, values.shape))
-    decoded = np.array(
-        json.loads(json_values.encode_array(values, missing), parse_constant=lambda c: 1 / 0), dtype=object
-    )
-    assert decoded.shape == values.shape
-    for got, want, absent in zip(decoded.ravel(), values.ravel().tolist(), missing.ravel(), strict=True):
-        if absent:
-            assert got is None
-        elif math.isnan(want):
-            assert got == "NaN"
-        elif math.isinf(want):
-            assert got == ("Infinity" if want > 0 else "-Infinity")
-        else:
-            assert got == pytest.approx(want, rel=5e-7, abs=0) and np.float32(got) == pytest.approx(
-                want, rel=1e-6
-            )
-
-
-def test_encoding_keeps_zero_and_negative_zero_as_numbers():
-    assert json_values.encode_array(np.array([0.0, -0.0, 1e-45], np.float32)) == "[0.0, -0.0, 1.401298e-45]"
-
-
-def test_encoded_numbers_are_short():
-    text = json_values.encode_array(np.float32([0.1, 1 / 3, 123456.789, 2.5e-20, 3.4e38]))
-    assert text == "[0.1, 0.3333333, 123456.8, 2.5e-20, 3.4e+38]"
 
 
 @settings(max_examples=300, deadline=None)
@@ -87,7 +49,7 @@ def test_table_keeps_the_newest_event_of_a_repeated_step_and_skips_mismatched_sh
         [datum(0, 1.0), datum(5, 2.0), datum(5, 3.0), datum(9, 4.0, shape=(3, 1))],
     )
     assert table.steps.tolist() == [0, 5]
-    assert table.values[:, 0, 0].tolist() == [1.0, 3.0]
+    assert table.values_at([0, 1])[:, 0, 0].tolist() == [1.0, 3.0]
     assert table.skipped == 1
 
 
