@@ -1,9 +1,11 @@
 """The sample pass: one forward of ``sample_batch`` that records what the views need.
 
 Activation statistics describe each layer's output, or, when that output goes
-straight into an activation module (``nn.ReLU``, ``nn.GELU``, ... see
-``ACTIVATION_MODULES``), that module's output: a dead ReLU unit then shows as a
-dead unit. Functional activations (``F.relu`` inside ``forward``) are not seen.
+straight into an activation (an ``nn.ReLU``, ``nn.GELU``... module, see
+``ACTIVATION_MODULES``, or a function such as ``F.relu``, ``torch.tanh`` or
+``x.relu()`` called in ``forward``, see ``ACTIVATION_FUNCTIONS``), the
+activation's output: a dead ReLU unit then shows as a dead unit. Functions are
+seen through a ``TorchFunctionMode`` that exists only during the pass.
 Feature maps are the conv layer's own output.
 
 It runs in eval mode under ``torch.no_grad()`` with the MultiheadAttention fast
@@ -37,6 +39,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from tb_netviz.torch.activation_stats import activation_row, output_tensor
 from tb_netviz.torch.attention import AttentionRecorder
@@ -65,6 +68,49 @@ ACTIVATION_MODULES = (
     nn.Threshold,
     nn.LogSigmoid,
     nn.Tanhshrink,
+)
+
+
+_functional = torch.nn.functional
+# Elementwise activations called as functions; the first argument is the input.
+ACTIVATION_FUNCTIONS = frozenset(
+    {
+        _functional.relu,
+        _functional.relu_,
+        _functional.relu6,
+        _functional.leaky_relu,
+        _functional.leaky_relu_,
+        _functional.elu,
+        _functional.elu_,
+        _functional.selu,
+        _functional.celu,
+        _functional.gelu,
+        _functional.silu,
+        _functional.mish,
+        _functional.hardswish,
+        _functional.hardsigmoid,
+        _functional.hardtanh,
+        _functional.hardtanh_,
+        _functional.sigmoid,
+        _functional.tanh,
+        _functional.softplus,
+        _functional.softsign,
+        _functional.threshold,
+        _functional.logsigmoid,
+        _functional.tanhshrink,
+        torch.relu,
+        torch.relu_,
+        torch.sigmoid,
+        torch.sigmoid_,
+        torch.tanh,
+        torch.tanh_,
+        torch.Tensor.relu,
+        torch.Tensor.relu_,
+        torch.Tensor.sigmoid,
+        torch.Tensor.sigmoid_,
+        torch.Tensor.tanh,
+        torch.Tensor.tanh_,
+    }
 )
 
 
@@ -124,9 +170,9 @@ def run_probe(
     hooks: list[Any] = []
     with _sample_mode(model), _removed_after(hooks):
         _track_modules(model, stack, result.entered, hooks)
-        _record_outputs(request, result, hooks)
+        outputs = _record_outputs(request, result, hooks)
         recorder.attach(hooks)
-        with _sdpa_wrapped(recorder), forward_context():
+        with _sdpa_wrapped(recorder), _FunctionalActivations(outputs, request), forward_context():
             try:
                 call_model(model, to_device(batch, _device_of(model)))
             except Exception as error:
@@ -201,7 +247,7 @@ def _track_modules(model: nn.Module, stack: list, entered: list, hooks: list) ->
         hooks.append(module.register_forward_hook(leave, always_call=True))
 
 
-def _record_outputs(request: ProbeRequest, result: ProbeResult, hooks: list) -> None:
+def _record_outputs(request: ProbeRequest, result: ProbeResult, hooks: list) -> _OutputRecorder:
     recorder = _OutputRecorder(request, result)
     for layer in request.activations:
         hooks.append(layer.module.register_forward_hook(recorder.statistics_hook(layer)))
@@ -211,6 +257,22 @@ def _record_outputs(request: ProbeRequest, result: ProbeResult, hooks: list) -> 
         for module in request.model_modules:
             if isinstance(module, ACTIVATION_MODULES):
                 hooks.append(module.register_forward_hook(recorder.after_activation))
+    return recorder
+
+
+class _FunctionalActivations(TorchFunctionMode):
+    """Hands the output of an ``ACTIVATION_FUNCTIONS`` call on a layer's output to the recorder."""
+
+    def __init__(self, recorder: _OutputRecorder, request: ProbeRequest) -> None:
+        super().__init__()
+        self.recorder = recorder
+        self.active = bool(request.activations)
+
+    def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None):
+        output = func(*args, **(kwargs or {}))
+        if self.active and args and func in ACTIVATION_FUNCTIONS:
+            self.recorder.after_activation(None, args, output)
+        return output
 
 
 class _OutputRecorder:
@@ -240,7 +302,7 @@ class _OutputRecorder:
 
         return record
 
-    def after_activation(self, _module: nn.Module, args: Any, output: Any) -> None:
+    def after_activation(self, _module: nn.Module | None, args: Any, output: Any) -> None:
         source = self.produced.get(id(args[0])) if args else None
         tensor = output_tensor(output)
         if source is None or tensor is None or source[1].name in self.activated:

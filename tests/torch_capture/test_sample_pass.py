@@ -89,6 +89,50 @@ def test_dead_relu_units_are_counted_and_alerted(tmp_path):
     assert any("dead_units" in alert.decode() for _, value in run.values("netviz/alerts") for alert in value)
 
 
+class FunctionalActivations(nn.Module):
+    """Activations called as functions and methods, as most hand-written forwards do."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 10)
+        self.fc2 = nn.Linear(10, 6)
+        self.fc3 = nn.Linear(6, 6)
+        self.head = nn.Linear(6, 1)
+
+    def forward(self, x):
+        x = nn.functional.relu(self.fc1(x))
+        x = self.fc2(x).tanh()
+        skip = self.fc3(x)
+        return self.head(torch.sigmoid(skip + 1.0))  # the sum is not a layer's output
+
+
+def test_functional_activations_are_described_like_activation_modules(tmp_path):
+    model = FunctionalActivations()
+    with torch.no_grad():
+        model.fc1.bias[:8] = -100.0  # 8 of 10 units never fire after F.relu
+        model.fc1.bias[8:] = 100.0
+    batch = torch.randn(16, 4)
+    with pytest.warns(UserWarning, match="dead units in layer 'fc1'"):
+        with NetViz(model, tmp_path, sample_batch=batch) as viz:
+            viz.log_sample(0)
+    with torch.no_grad():
+        fc1 = torch.relu(model.fc1(batch))
+        fc2 = torch.tanh(model.fc2(fc1))
+        fc3 = model.fc3(fc2)
+        head = model.head(torch.sigmoid(fc3 + 1.0))
+    expected = {
+        "fc1": reference_activation(fc1, -1),
+        "fc2": reference_activation(fc2, -1),
+        "fc3": reference_activation(fc3, -1),
+        "head": reference_activation(head, -1),
+    }
+    logged = Run(tmp_path).table(ACTIVATIONS_TAG, 0)
+    assert logged["fc1"]["act_dead_frac"] == pytest.approx(0.8)
+    for layer, values in expected.items():
+        assert [logged[layer][stat] for stat in ACTIVATION_STATS] == pytest.approx(values, rel=1e-4, abs=1e-6)
+    assert not torch.overrides._get_current_function_mode_stack()
+
+
 def test_nonfinite_activations_are_counted_and_excluded_from_mean(tmp_path):
     class Broken(nn.Module):
         def __init__(self):
