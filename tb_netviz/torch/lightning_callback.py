@@ -6,6 +6,12 @@ When Lightning clips (``gradient_clip_val`` set, or ``configure_gradient_clippin
 overridden) the global norm of the clipped gradients is read in
 ``on_train_batch_end``, once the optimizer has stepped with them, and joins the
 statistics in their single host transfer. Only global rank zero computes and writes.
+
+Strategies that shard the parameters (FSDP, DeepSpeed, ``ModelParallelStrategy``)
+are not supported: each rank holds only a shard of every gradient, so rank
+zero's statistics would be of a shard, and a sample pass on rank zero alone
+would wait forever for the other ranks' all-gathers. Under such a strategy the
+callback warns once and logs nothing; training goes on.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy, Strategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter
+from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
+from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.capture import Capture
 
 
@@ -92,6 +100,15 @@ class NetVizCallback(pl.Callback):
         return self._capture.layer_names if self._capture else []
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        sharding = sharding_strategy(trainer.strategy)
+        if sharding is not None:
+            if trainer.is_global_zero:
+                warn_from_caller(
+                    f"tb-netviz: {sharding} shards the parameters across processes, which NetViz does "
+                    "not support yet; nothing is logged in this fit (training is not affected)",
+                    NetVizWriteWarning,
+                )
+            return
         precision = trainer.strategy.precision_plugin
         capture = Capture(pl_module, self.options, self.sample_batch, precision.forward_context)
         self._clipping = bool(trainer.gradient_clip_val) or is_overridden(
@@ -142,6 +159,20 @@ class NetVizCallback(pl.Callback):
             capture.finish(last_step)
         finally:
             capture.writer.close()
+
+
+def sharding_strategy(strategy: Strategy) -> str | None:
+    """The class name of ``strategy`` if it shards parameters across processes, else None.
+
+    >>> from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy
+    >>> sharding_strategy(FSDPStrategy()), sharding_strategy(DDPStrategy())
+    ('FSDPStrategy', None)
+    """
+    name = type(strategy).__name__
+    # DeepSpeedStrategy cannot be imported without deepspeed installed: matched by name.
+    if isinstance(strategy, (FSDPStrategy, ModelParallelStrategy)) or "DeepSpeed" in name:
+        return name
+    return None
 
 
 def _default_log_dir(trainer: pl.Trainer) -> str:

@@ -11,9 +11,17 @@ import sys
 import pytest
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy
 
-from tb_netviz.summary import ACTIVATIONS_TAG, CLIPPED_GRAD_NORM_TAG, GLOBAL_GRAD_NORM_TAG, GRADIENT_FLOW_TAG
+from tb_netviz.summary import (
+    ACTIVATIONS_TAG,
+    CLIPPED_GRAD_NORM_TAG,
+    GLOBAL_GRAD_NORM_TAG,
+    GRADIENT_FLOW_TAG,
+    NetVizWriteWarning,
+)
 from tb_netviz.torch import NetVizCallback, SampleBatchError
+from tb_netviz.torch.lightning_callback import sharding_strategy
 from tests.torch_capture.events import Run, event_files
 from tests.torch_capture.lightning_models import Classifier, RecordGradients, classifier_data, trainer
 from tests.torch_capture.models import reference_gradient_rows
@@ -129,3 +137,20 @@ def test_ddp_two_processes_one_writer_with_synchronised_gradients(tmp_path):
     assert_rows_match(
         Run(tmp_path / "netviz").table(GRADIENT_FLOW_TAG, 0), reference_gradient_rows(model), rtol=1e-4
     )
+
+
+class DeepSpeedStandIn(SingleDeviceStrategy):
+    """A single-process strategy named like DeepSpeed's (FSDP and DeepSpeed need GPUs)."""
+
+
+def test_a_sharding_strategy_is_refused_with_one_warning_and_training_goes_on(tmp_path):
+    callback = NetVizCallback(sample_batch=classifier_data(4).tensors[0], log_every_n_steps=1)
+    model = Classifier()
+    fit = trainer(tmp_path, [callback], strategy=DeepSpeedStandIn(device=torch.device("cpu")), max_steps=3)
+    with pytest.warns(NetVizWriteWarning, match="DeepSpeedStandIn shards the parameters") as caught:
+        fit.fit(model, loader())
+    assert fit.global_step == 3
+    assert len([w for w in caught if issubclass(w.category, NetVizWriteWarning)]) == 1
+    assert event_files(str(tmp_path)) == [] and all_hooks(model) == []
+    assert sharding_strategy(FSDPStrategy()) == "FSDPStrategy"
+    assert sharding_strategy(DDPStrategy()) is None
