@@ -213,9 +213,33 @@ export function decodeTable(json) {
     wallTimes: Array.isArray(json.wall_times) ? json.wall_times.map(Number) : [],
     totalSteps: typeof json.total_steps === 'number' ? json.total_steps : steps.length,
     downsampled: Boolean(json.downsampled),
+    alertThresholds: decodeThresholds(json.alert_thresholds),
     values,
     missing,
   };
+}
+
+/**
+ * The `alert_thresholds` a run's table carries (written by the callbacks), in the
+ * dashboard's names; null when absent or malformed (older logs).
+ * @example decodeThresholds({vanishing_ratio: 1e-3, exploding_factor: 5, patience: 2}).explodingFactor === 5
+ */
+export function decodeThresholds(json) {
+  if (!json || typeof json !== 'object') return null;
+  const found = {
+    vanishingRatio: json.vanishing_ratio,
+    explodingFactor: json.exploding_factor,
+    patience: json.patience,
+  };
+  const valid =
+    typeof found.vanishingRatio === 'number' &&
+    typeof found.explodingFactor === 'number' &&
+    found.vanishingRatio > 0 &&
+    found.vanishingRatio < 1 &&
+    found.explodingFactor > 1 &&
+    Number.isInteger(found.patience) &&
+    found.patience >= 1;
+  return valid ? found : null;
 }
 
 function requireArray(json, field) {
@@ -366,7 +390,16 @@ export function downsampleSeries(values, maxPoints) {
 }
 
 /**
- * Alert thresholds in force for a run: those carried by its alerts, else the defaults.
+ * Alert thresholds in force for a run: those its table carries (the options the
+ * callback ran with), else those carried by its alerts, else the defaults.
+ */
+export function runThresholds(table, alerts) {
+  return (table && table.alertThresholds) || thresholdsFromAlerts(alerts);
+}
+
+/**
+ * Alert thresholds carried by a run's alerts, else the defaults (logs older than
+ * the thresholds in the table's metadata).
  */
 export function thresholdsFromAlerts(alerts) {
   const found = { ...DEFAULT_THRESHOLDS };

@@ -12,8 +12,8 @@ import {
   barModel,
   formatExact,
   formatShort,
+  runThresholds,
   statLabel,
-  thresholdsFromAlerts,
   usesLog,
 } from './shape.js';
 
@@ -60,7 +60,7 @@ export function createBarChart(actions) {
     const stats = paired ? PAIR : [state.stat];
     const log = stats.every((s) => usesLog(s, state.log));
     const model = barModel(table, state.stepIndex, stats, {
-      thresholds: thresholdsFromAlerts(state.alerts.alerts),
+      thresholds: runThresholds(table, state.alerts.alerts),
     });
     const domain = barDomain(model, log);
     title.textContent = `Gradient flow at step ${model.step}`;

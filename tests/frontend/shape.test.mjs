@@ -20,6 +20,7 @@ import {
   decodeAlerts,
   decodeNumber,
   decodeTable,
+  decodeThresholds,
   downsampleSeries,
   filterLayers,
   formatExact,
@@ -32,6 +33,7 @@ import {
   runSignature,
   sameColumns,
   samplingNotes,
+  runThresholds,
   thresholdsFromAlerts,
   usesLog,
 } from '../../frontend/shape.js';
@@ -211,6 +213,30 @@ test('thresholds come from the alerts when they carry them', () => {
   assert.equal(found.vanishingRatio, 1e-3);
   assert.equal(found.explodingFactor, 5);
   assert.equal(thresholdsFromAlerts([]).vanishingRatio, 1e-4);
+});
+
+test('thresholds written with the table win over those of the alerts and the defaults', () => {
+  const json = {
+    ...answer(),
+    alert_thresholds: { vanishing_ratio: 1e-2, exploding_factor: 4, dead_fraction: 0.5, patience: 2 },
+  };
+  const table = decodeTable(json);
+  assert.deepEqual(table.alertThresholds, { vanishingRatio: 1e-2, explodingFactor: 4, patience: 2 });
+  const fromAlerts = [{ kind: 'vanishing', threshold: 1e-3 }];
+  assert.deepEqual(runThresholds(table, fromAlerts), table.alertThresholds);
+  assert.equal(runThresholds(decodeTable(answer()), fromAlerts).vanishingRatio, 1e-3);
+  assert.equal(runThresholds(decodeTable(answer()), []).explodingFactor, 10);
+  const model = barModel(table, 2, ['grad_l2'], { thresholds: runThresholds(table, []) });
+  assert.equal(model.thresholds.explodingFactor, 4);
+});
+
+test('malformed thresholds in a table are ignored, not trusted', () => {
+  assert.equal(decodeThresholds(null), null);
+  assert.equal(decodeThresholds('x'), null);
+  assert.equal(decodeThresholds({ vanishing_ratio: 2, exploding_factor: 4, patience: 2 }), null);
+  assert.equal(decodeThresholds({ vanishing_ratio: 1e-3, exploding_factor: 1, patience: 2 }), null);
+  assert.equal(decodeThresholds({ vanishing_ratio: 1e-3, exploding_factor: 4, patience: 1.5 }), null);
+  assert.equal(decodeThresholds({ vanishing_ratio: '1e-3', exploding_factor: 4, patience: 2 }), null);
 });
 
 test('bar domain spans whole decades on a log axis', () => {
