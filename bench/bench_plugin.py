@@ -11,7 +11,10 @@ Two servers are measured:
   is a fresh plugin (empty table cache: read through the provider, shape,
   encode); "warm" reuses the table cache (shape and encode only).
 - a real ``tensorboard`` process with its default Rust loader, timed around
-  the HTTP request on 127.0.0.1; its first request is the cold one.
+  the HTTP request on 127.0.0.1. Only a process's first request is cold, so
+  the process is started ``--process-starts`` times, and each start's first
+  request is in turn ``runs`` (what the dashboard asks first: it reads the
+  tables for the sampling summary), all columns, one column.
 
 The baseline, interleaved with the plugin requests in the same server, is
 TensorBoard's own Scalars route reading the run's ``netviz/global_grad_norm``
@@ -19,7 +22,7 @@ scalar (10,000 steps): each plugin time is also given as a ratio to it.
 
 Usage:
     .venv/bin/python bench/bench_plugin.py [--layers 500] [--steps 10000] [--repeats 11]
-        [--logdir /tmp/netviz_bench_logs] [--skip-process]
+        [--process-starts 9] [--logdir /tmp/netviz_bench_logs] [--skip-process]
 """
 
 from __future__ import annotations
@@ -37,18 +40,27 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tensorboard.backend import application  # noqa: E402
+from tensorboard.context import RequestContext  # noqa: E402
+from tensorboard.data import server_ingester  # noqa: E402
+from tensorboard.data.provider import RunTagFilter  # noqa: E402
 from tensorboard.plugins import base_plugin  # noqa: E402
 from tensorboard.plugins.scalar import scalars_plugin  # noqa: E402
+from tensorboard.util import grpc_util  # noqa: E402
 from werkzeug.test import Client  # noqa: E402
 
+from tb_netviz.plugin import data  # noqa: E402
+from tb_netviz.plugin.gc_pause import paused_gc  # noqa: E402
 from tb_netviz.plugin.loader import NetVizLoader  # noqa: E402
-from tb_netviz.summary import GRADIENT_STATS, NetVizWriter  # noqa: E402
+from tb_netviz.plugin.reader import ALL_KEPT  # noqa: E402
+from tb_netviz.summary import GRADIENT_STATS, NetVizWriter, metadata  # noqa: E402
 from tests.plugin_backend.conftest import python_data_provider  # noqa: E402
 from tests.tb_server import TensorBoardServer  # noqa: E402
 
 RUN = "big"
+RUNS = "/data/plugin/netviz/runs"
 FLOW_ALL = "/data/plugin/netviz/gradient_flow?run=big"
 FLOW_ONE = "/data/plugin/netviz/gradient_flow?run=big&stats=grad_l2"
+COLD = {"runs": RUNS, "all": FLOW_ALL, "one": FLOW_ONE}
 BASELINE = "/data/plugin/scalars/scalars?run=big&tag=netviz/global_grad_norm"
 GZIP = {"Accept-Encoding": "gzip"}
 BASELINE_LABEL = "Scalars route, global_grad_norm, 1,000 kept points (baseline)"
@@ -125,8 +137,9 @@ def wsgi_client(provider):
 def interleaved(get, repeats: int) -> dict[str, list[float]]:
     """Times of the baseline, a new request on a cached table, and a repeated request, interleaved."""
     times: dict[str, list[float]] = {"baseline": []}
-    for label in ("all", "one"):
+    for label, path in (("all", FLOW_ALL), ("one", FLOW_ONE)):
         times[f"{label} new"], times[f"{label} repeat"] = [], []
+        get(path)  # so that "repeat" always finds the body kept
     for i in range(repeats):
         for label, path in (("all", FLOW_ALL), ("one", FLOW_ONE)):
             times["baseline"].append(get(BASELINE)[0])
@@ -137,13 +150,18 @@ def interleaved(get, repeats: int) -> dict[str, list[float]]:
     return times
 
 
-def rows(times: dict[str, list[float]], cold: dict[str, list[float]], cold_base: list[float]) -> list[str]:
+def rows(
+    times: dict[str, list[float]], cold: dict[str, list[float]], cold_base: dict[str, list[float]]
+) -> list[str]:
     base = times["baseline"]
     lines = [TABLE_HEAD, "|---|---|---|---|---|", summarize(BASELINE_LABEL, base, [])]
-    for offset, (label, name) in enumerate((("all", "all 7 columns"), ("one", "stats=grad_l2"))):
+    lines.append(
+        summarize("runs, cold: reads the tables through the provider", cold["runs"], cold_base["runs"])
+    )
+    for label, name in (("all", "all 7 columns"), ("one", "stats=grad_l2")):
         lines += [
             summarize(
-                f"gradient_flow, {name}, cold: read through the provider", cold[label], cold_base[offset::2]
+                f"gradient_flow, {name}, cold: read through the provider", cold[label], cold_base[label]
             ),
             summarize(f"gradient_flow, {name}, new request, table cached", times[f"{label} new"], base[0::2]),
             summarize(f"gradient_flow, {name}, same request again", times[f"{label} repeat"], base[1::2]),
@@ -155,12 +173,12 @@ def bench_in_process(logdir: Path, repeats: int) -> list[str]:
     started = time.perf_counter()
     provider = python_data_provider(logdir, {"netviz": 0})
     load_seconds = time.perf_counter() - started
-    cold: dict[str, list[float]] = {"all": [], "one": []}
-    cold_base = []
+    cold: dict[str, list[float]] = {label: [] for label in COLD}
+    cold_base: dict[str, list[float]] = {label: [] for label in COLD}
     for _ in range(max(3, repeats // 3)):
-        for label, path in (("all", FLOW_ALL), ("one", FLOW_ONE)):
+        for label, path in COLD.items():
             fresh = wsgi_client(provider)
-            cold_base.append(timed_wsgi(fresh, BASELINE)[0])
+            cold_base[label].append(timed_wsgi(fresh, BASELINE)[0])
             cold[label].append(timed_wsgi(fresh, path)[0])
     client = wsgi_client(provider)
     times = interleaved(lambda path: timed_wsgi(client, path), repeats)
@@ -184,25 +202,95 @@ def _size_table(raw: dict[str, int], gzipped: dict[str, int]) -> str:
     return "\n".join(rows)
 
 
-def bench_process(logdir: Path, repeats: int, steps: int) -> list[str]:
+def bench_process(logdir: Path, repeats: int, steps: int, starts: int) -> list[str]:
     args = ["--samples_per_plugin=netviz=0"]
-    with TensorBoardServer(logdir, extra_args=args, timeout=600) as server:
-        server.wait_for(lambda: _fully_loaded(server, steps), "the benchmark run to load", timeout=600)
-        cold_base = [timed_http(server.url + BASELINE)[0]]
-        cold = {"all": [timed_http(server.url + FLOW_ALL)[0]], "one": []}
-        cold_base.append(timed_http(server.url + BASELINE)[0])
-        cold["one"].append(timed_http(server.url + FLOW_ONE)[0])
-        times = interleaved(lambda path: timed_http(server.url + path), repeats)
-        runs = json.loads(server.get("/data/plugin/netviz/runs")[1])["runs"]
-        kept = next(r for r in runs if r["run"] == RUN)["sampling"]["gradient_flow"]["kept"]
-    assert kept == steps, f"TensorBoard kept {kept} of {steps} steps"
+    cold: dict[str, list[float]] = {label: [] for label in COLD}
+    cold_base: dict[str, list[float]] = {label: [] for label in COLD}
+    for start in range(starts):
+        label = list(COLD)[start % len(COLD)]
+        with TensorBoardServer(logdir, extra_args=args, timeout=600) as server:
+            server.wait_for(lambda: _fully_loaded(server, steps), "the benchmark run to load", timeout=600)
+            cold_base[label].append(timed_http(server.url + BASELINE)[0])
+            cold[label].append(timed_http(server.url + COLD[label])[0])
+            runs = json.loads(server.get(RUNS)[1])["runs"]
+            kept = next(r for r in runs if r["run"] == RUN)["sampling"]["gradient_flow"]["kept"]
+            assert kept == steps, f"TensorBoard kept {kept} of {steps} steps"
+            if start == starts - 1:
+                times = interleaved(lambda path: timed_http(server.url + path), repeats)
     return [
-        "Real `tensorboard` process, default Rust loader, `--samples_per_plugin=netviz=0`, "
-        "HTTP on 127.0.0.1 (cold: the first request after loading; the cold one-column request "
-        "finds the table already read by the all-columns one):",
+        f"Real `tensorboard` process, default Rust loader, `--samples_per_plugin=netviz=0`, "
+        f"HTTP on 127.0.0.1 (cold: the first request after loading, over {starts} starts of the process):",
         "",
         *rows(times, cold, cold_base),
     ]
+
+
+def provider_floor(provider, repeats: int) -> dict[str, list[float]]:
+    """Times of the provider's read of every gradient-flow event alone, and of shaping them into a table.
+
+    The read is what a cold request cannot avoid: the response must hold the
+    first, the last and every alert step, which a sampled read may drop.
+    """
+    ctx = RequestContext()
+    only_run = RunTagFilter(runs=[RUN], tags=[metadata.GRADIENT_FLOW_TAG])
+    listing = provider.list_tensors(
+        ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME, run_tag_filter=only_run
+    )
+    content = metadata.parse_plugin_metadata(listing[RUN][metadata.GRADIENT_FLOW_TAG].plugin_content)
+    times: dict[str, list[float]] = {"read": [], "table": []}
+    for _ in range(repeats):
+        with paused_gc():
+            start = time.perf_counter()
+            stored = provider.read_tensors(
+                ctx,
+                experiment_id="",
+                plugin_name=metadata.PLUGIN_NAME,
+                downsample=ALL_KEPT,
+                run_tag_filter=only_run,
+            )[RUN][metadata.GRADIENT_FLOW_TAG]
+            read = time.perf_counter()
+            data.layer_table(content, stored)
+            times["read"].append(read - start)
+            times["table"].append(time.perf_counter() - read)
+        del stored
+    return times
+
+
+def rust_data_provider(logdir: Path, steps: int):
+    """The gRPC provider over TensorBoard's Rust data server, as ``tensorboard`` starts it, fully loaded.
+
+    The server exits with this process (TensorBoard starts it with ``--die-after-stdin``).
+    """
+    ingester = server_ingester.SubprocessServerDataIngester(
+        server_ingester.get_server_binary(),
+        str(logdir),
+        reload_interval=5,
+        channel_creds_type=grpc_util.ChannelCredsType.LOCAL,
+        samples_per_plugin={"netviz": 0},
+    )
+    ingester.start()
+    provider = ingester.data_provider
+    only_run = RunTagFilter(runs=[RUN], tags=[metadata.GRADIENT_FLOW_TAG])
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        listing = provider.list_tensors(
+            RequestContext(), experiment_id="", plugin_name=metadata.PLUGIN_NAME, run_tag_filter=only_run
+        )
+        series = listing.get(RUN, {}).get(metadata.GRADIENT_FLOW_TAG)
+        if series is not None and series.max_step == steps - 1:
+            return provider
+        time.sleep(0.5)
+    raise TimeoutError("the Rust data server did not load the benchmark run in 600 s")
+
+
+def floor_rows(python_floor: dict[str, list[float]], rust_floor: dict[str, list[float]]) -> list[str]:
+    lines = ["| step of a cold read | median ms | min-max ms | n |", "|---|---|---|---|"]
+    for name, floor in (("Python provider", python_floor), ("Rust data server (gRPC)", rust_floor)):
+        for key, what in (("read", "read_tensors of all 10,000 steps"), ("table", "data.layer_table")):
+            ms = [t * 1000 for t in floor[key]]
+            spread = f"{min(ms):.0f}-{max(ms):.0f}"
+            lines.append(f"| {name}: {what} | {statistics.median(ms):.0f} | {spread} | {len(ms)} |")
+    return lines
 
 
 def _fully_loaded(server, steps: int) -> bool:
@@ -217,6 +305,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--logdir", type=Path, default=Path("/tmp/netviz_bench_logs"))
+    parser.add_argument(
+        "--process-starts", type=int, default=9, help="real tensorboard starts (cold samples)"
+    )
     parser.add_argument("--skip-process", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -225,7 +316,15 @@ def main() -> None:
     lines = [f"{args.layers} layers x {args.steps} steps, default step cap (500).", ""]
     lines += bench_in_process(args.logdir, args.repeats)
     if not args.skip_process:
-        lines += [""] + bench_process(args.logdir, args.repeats, args.steps)
+        lines += [""] + bench_process(args.logdir, args.repeats, args.steps, max(1, args.process_starts))
+        python_floor = provider_floor(python_data_provider(args.logdir, {"netviz": 0}), args.repeats)
+        rust_floor = provider_floor(rust_data_provider(args.logdir, args.steps), args.repeats)
+        lines += [
+            "",
+            "The floor of a cold request: the provider's read alone, then the table built from it:",
+            "",
+        ]
+        lines += floor_rows(python_floor, rust_floor)
     print("\n".join(lines))
 
 
