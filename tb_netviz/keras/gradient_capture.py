@@ -51,8 +51,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tb_netviz.keras.gradient_statistics import LayerGradientStatistics
 from tb_netviz.keras.layers import WeightLayer, instance_override, intercepting_calls
-from tb_netviz.summary.columns import GRADIENT_STATS, describe_missing_gradient
+from tb_netviz.summary.columns import GRADIENT_STATS
 
 META_COLUMNS = ("step", "global_grad_norm", "logged", "skipped_overflow_steps", "sampled")
 _STATS = len(GRADIENT_STATS)
@@ -224,19 +225,11 @@ class GradientCapture:
         is_logged = tf.equal(step % self.log_every_n_steps, 0)
         is_sampled = tf.equal(step % self.sample_every_n_steps, 0)
 
-        keys = list(gradient_of)
-        layout = [
-            [keys.index(id(v)) for v in layer.variables if id(v) in gradient_of] for layer in self.layers
-        ]
-        params = [[_dense_float32(_tensor(v)) for v in layer.variables] for layer in self.layers]
-
-        def statistics() -> tuple[tf.Tensor, tf.Tensor]:
-            return _statistics(layout, list(gradient_of.values()), params)
-
-        def not_logged() -> tuple[tf.Tensor, tf.Tensor]:
-            return tf.fill([len(self.layers), _STATS], math.nan), tf.constant(math.nan)
-
-        rows, norm = tf.cond(is_logged, statistics, not_logged)
+        statistics = LayerGradientStatistics(self.layers, gradient_of)
+        if self.log_every_n_steps == 1:
+            rows, norm = statistics.compute()  # every step is logged: no branch to take
+        else:
+            rows, norm = tf.cond(is_logged, statistics.compute, self._not_logged)
         meta = tf.stack(
             [
                 tf.cast(step, tf.float32),
@@ -253,66 +246,13 @@ class GradientCapture:
         if self.gradient_copies:
             self._copy_gradients(gradient_of, is_sampled)
 
+    def _not_logged(self) -> tuple[tf.Tensor, tf.Tensor]:
+        return tf.fill([len(self.layers), _STATS], math.nan), tf.constant(math.nan)
+
     def _copy_gradients(self, gradient_of: dict[int, tf.Tensor], is_sampled: tf.Tensor) -> None:
         for layer, copy in zip(self.layers, self.gradient_copies, strict=True):
             flat = _flat_gradient(layer, gradient_of)
             copy.assign(tf.cond(is_sampled, lambda f=flat: f, lambda c=copy: tf.convert_to_tensor(c)))
-
-
-def _statistics(
-    layout: list[list[int]], grads: list[tf.Tensor], params: list[list[tf.Tensor]]
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """The ``[L, S]`` statistics and the global norm; ``layout[l]`` indexes layer l's gradients."""
-    partials = [_partial_sums(g) for g in grads]  # each [sumsq, sum|g|, max|g|, nonfinite, count]
-    rows = []
-    for indices, layer_params in zip(layout, params, strict=True):
-        param_l2 = tf.sqrt(tf.add_n([2.0 * tf.nn.l2_loss(p) for p in layer_params]))
-        if not indices:
-            rows.append(_missing_gradient_row(param_l2))
-            continue
-        own = tf.stack([partials[i] for i in indices])
-        sums, max_abs = tf.reduce_sum(own, axis=0), tf.reduce_max(own[:, 2])
-        grad_l2 = tf.sqrt(sums[0])
-        columns = {
-            "grad_l2": grad_l2,
-            "grad_mean_abs": sums[1] / sums[4],
-            "grad_max_abs": max_abs,
-            "param_l2": param_l2,
-            "grad_to_param": grad_l2 / param_l2,
-            "grad_nonfinite": sums[3],
-            "has_grad": tf.constant(1.0),
-        }
-        rows.append(tf.stack([columns[name] for name in GRADIENT_STATS]))
-    norm = tf.sqrt(tf.add_n([p[0] for p in partials])) if partials else tf.constant(math.nan)
-    return (tf.stack(rows) if rows else tf.zeros([0, _STATS])), norm
-
-
-def _partial_sums(grad: tf.Tensor) -> tf.Tensor:
-    # Few passes over the gradient: l2_loss is one fused kernel, |g| is shared by
-    # the sum and the max, and NaN/Inf entries are only counted when the sum of
-    # squares says there are some (or it overflowed).
-    square_sum = 2.0 * tf.nn.l2_loss(grad)
-    magnitude = tf.abs(grad)
-    nonfinite = tf.cond(
-        tf.math.is_finite(square_sum),
-        lambda: tf.constant(0.0),
-        lambda: tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(grad)), tf.float32)),
-    )
-    return tf.stack(
-        [
-            square_sum,
-            tf.reduce_sum(magnitude),
-            tf.reduce_max(magnitude),
-            nonfinite,
-            tf.cast(tf.size(grad), tf.float32),
-        ]
-    )
-
-
-def _missing_gradient_row(param_l2: tf.Tensor) -> tf.Tensor:
-    row = [tf.constant(value, tf.float32) for value in describe_missing_gradient()]
-    row[GRADIENT_STATS.index("param_l2")] = param_l2
-    return tf.stack(row)
 
 
 def _replica_variable(initial: np.ndarray, name: str) -> tf.Variable:
