@@ -2,8 +2,9 @@
 
 The run: ``--layers`` x ``--steps`` gradient statistics (default 500 x 10,000,
 all 7 columns, about 140 MB of events) with a few alerts, read with every event
-kept (``--samples_per_plugin=netviz=0``). Requests use the default step cap
-(500 steps) and accept gzip, as a browser does.
+kept (``--samples_per_plugin=netviz=0``). Requests (all columns, one column,
+all columns of three layers with ``layers=``) use the default step cap (500
+steps) and accept gzip, as a browser does.
 
 Two servers are measured:
 - in process: the plugin inside TensorBoard's WSGI app over the Python data
@@ -60,7 +61,13 @@ RUN = "big"
 RUNS = "/data/plugin/netviz/runs"
 FLOW_ALL = "/data/plugin/netviz/gradient_flow?run=big"
 FLOW_ONE = "/data/plugin/netviz/gradient_flow?run=big&stats=grad_l2"
+FLOW_FEW = "/data/plugin/netviz/gradient_flow?run=big&layers=block0.layer0,block62.layer2,block124.layer3"
 COLD = {"runs": RUNS, "all": FLOW_ALL, "one": FLOW_ONE}
+TABLE_REQUESTS = {
+    "all": ("all 7 columns", FLOW_ALL),
+    "one": ("stats=grad_l2", FLOW_ONE),
+    "few": ("layers= 3 layers, all columns", FLOW_FEW),
+}
 BASELINE = "/data/plugin/scalars/scalars?run=big&tag=netviz/global_grad_norm"
 GZIP = {"Accept-Encoding": "gzip"}
 BASELINE_LABEL = "Scalars route, global_grad_norm, 1,000 kept points (baseline)"
@@ -135,17 +142,18 @@ def wsgi_client(provider):
 
 
 def interleaved(get, repeats: int) -> dict[str, list[float]]:
-    """Times of the baseline, a new request on a cached table, and a repeated request, interleaved."""
-    times: dict[str, list[float]] = {"baseline": []}
-    for label, path in (("all", FLOW_ALL), ("one", FLOW_ONE)):
-        times[f"{label} new"], times[f"{label} repeat"] = [], []
+    """Times of a new request on a cached table and of a repeated request, each after its own baseline."""
+    times: dict[str, list[float]] = {}
+    for label, (_, path) in TABLE_REQUESTS.items():
+        for kind in ("new", "repeat"):
+            times[f"{label} {kind}"], times[f"{label} {kind} baseline"] = [], []
         get(path)  # so that "repeat" always finds the body kept
     for i in range(repeats):
-        for label, path in (("all", FLOW_ALL), ("one", FLOW_ONE)):
-            times["baseline"].append(get(BASELINE)[0])
+        for label, (_, path) in TABLE_REQUESTS.items():
+            times[f"{label} new baseline"].append(get(BASELINE)[0])
             # A step range that changes nothing but the request: the table is cached, the body is not.
             times[f"{label} new"].append(get(f"{path}&min_step=-{i + 1}")[0])
-            times["baseline"].append(get(BASELINE)[0])
+            times[f"{label} repeat baseline"].append(get(BASELINE)[0])
             times[f"{label} repeat"].append(get(path)[0])
     return times
 
@@ -153,19 +161,26 @@ def interleaved(get, repeats: int) -> dict[str, list[float]]:
 def rows(
     times: dict[str, list[float]], cold: dict[str, list[float]], cold_base: dict[str, list[float]]
 ) -> list[str]:
-    base = times["baseline"]
-    lines = [TABLE_HEAD, "|---|---|---|---|---|", summarize(BASELINE_LABEL, base, [])]
+    baselines = [t for key, ts in times.items() if key.endswith(" baseline") for t in ts]
+    lines = [TABLE_HEAD, "|---|---|---|---|---|", summarize(BASELINE_LABEL, baselines, [])]
     lines.append(
         summarize("runs, cold: reads the tables through the provider", cold["runs"], cold_base["runs"])
     )
-    for label, name in (("all", "all 7 columns"), ("one", "stats=grad_l2")):
-        lines += [
-            summarize(
-                f"gradient_flow, {name}, cold: read through the provider", cold[label], cold_base[label]
-            ),
-            summarize(f"gradient_flow, {name}, new request, table cached", times[f"{label} new"], base[0::2]),
-            summarize(f"gradient_flow, {name}, same request again", times[f"{label} repeat"], base[1::2]),
-        ]
+    for label, (name, _) in TABLE_REQUESTS.items():
+        if label in cold:
+            lines.append(
+                summarize(
+                    f"gradient_flow, {name}, cold: read through the provider", cold[label], cold_base[label]
+                )
+            )
+        for kind, what in (("new", "new request, table cached"), ("repeat", "same request again")):
+            lines.append(
+                summarize(
+                    f"gradient_flow, {name}, {what}",
+                    times[f"{label} {kind}"],
+                    times[f"{label} {kind} baseline"],
+                )
+            )
     return lines
 
 
@@ -182,8 +197,8 @@ def bench_in_process(logdir: Path, repeats: int) -> list[str]:
             cold[label].append(timed_wsgi(fresh, path)[0])
     client = wsgi_client(provider)
     times = interleaved(lambda path: timed_wsgi(client, path), repeats)
-    gzipped = {path: timed_wsgi(client, path)[1] for path in (FLOW_ALL, FLOW_ONE)}
-    raw = {path: len(client.get(path).get_data()) for path in (FLOW_ALL, FLOW_ONE)}
+    gzipped = {path: timed_wsgi(client, path)[1] for _, path in TABLE_REQUESTS.values()}
+    raw = {path: len(client.get(path).get_data()) for _, path in TABLE_REQUESTS.values()}
     return [
         f"In process, Python data provider (the event files took {load_seconds:.0f} s to load):",
         "",
@@ -195,7 +210,7 @@ def bench_in_process(logdir: Path, repeats: int) -> list[str]:
 
 def _size_table(raw: dict[str, int], gzipped: dict[str, int]) -> str:
     rows = ["| response | JSON bytes | gzip bytes (as sent to a browser) |", "|---|---|---|"]
-    for label, path in (("all 7 columns", FLOW_ALL), ("stats=grad_l2", FLOW_ONE)):
+    for label, path in TABLE_REQUESTS.values():
         rows.append(
             f"| {label}, default step cap | {raw[path] / 1e6:.2f} MB | {gzipped[path] / 1e6:.2f} MB |"
         )

@@ -60,18 +60,28 @@ class LayerTable:
         default_factory=lambda: ByteBudgetCache(RESPONSE_BYTES_PER_TABLE), compare=False, repr=False
     )
 
-    def values_at(self, indices: Sequence[int], columns: Sequence[int] | None = None) -> np.ndarray:
-        """float32 ``values[step, layer, stat]`` of the steps at ``indices``, all stats or ``columns``.
+    def values_at(
+        self,
+        indices: Sequence[int],
+        columns: Sequence[int] | None = None,
+        layers: Sequence[int] | None = None,
+    ) -> np.ndarray:
+        """float32 ``values[step, layer, stat]`` of the steps at ``indices``.
 
-        >>> rows = (np.float32([[1, 2]]), np.float32([[3, 4]]))
-        >>> table = LayerTable(("fc",), ("a", "b"), np.array([0, 5]), np.zeros(2), rows, {})
-        >>> table.values_at([1], columns=[1]).tolist()
-        [[[4.0]]]
+        ``columns`` and ``layers`` are positions in ``stats`` and ``layers``; None means all.
+
+        >>> rows = (np.float32([[1, 2], [5, 6]]), np.float32([[3, 4], [7, 8]]))
+        >>> table = LayerTable(("fc", "out"), ("a", "b"), np.array([0, 5]), np.zeros(2), rows, {})
+        >>> table.values_at([1], columns=[1], layers=[1, 0]).tolist()
+        [[[8.0], [4.0]]]
         """
+        picked_layers = slice(None) if layers is None else np.asarray(layers, dtype=np.intp)
+        picked_columns = slice(None) if columns is None else np.asarray(columns, dtype=np.intp)
+        height = len(self.layers) if layers is None else len(layers)
         width = len(self.stats) if columns is None else len(columns)
-        values = np.empty((len(indices), len(self.layers), width), dtype=np.float32)
+        values = np.empty((len(indices), height, width), dtype=np.float32)
         for out, index in zip(values, indices, strict=True):
-            out[...] = self.rows[index] if columns is None else self.rows[index][:, columns]
+            out[...] = self.rows[index][picked_layers][:, picked_columns]
         return values
 
     @property

@@ -95,7 +95,8 @@ class NetVizPlugin(base_plugin.TBPlugin):
         ctx, experiment, reader = self._scope(request)
         tags = reader.run_tags(ctx, experiment, run)
         table = reader.layer_table(ctx, experiment, run, tag, tags)
-        stats = query.optional_names(args, "stats", table.stats)
+        stats = query.optional_names(args, "stats", table.stats, what="columns")
+        layers = query.optional_names(args, "layers", table.layers, what="layers")
         required_steps = tuple(alert["step"] for alert in reader.alert_history(ctx, experiment, run, tags))
         null_where_no_gradient = tag == metadata.GRADIENT_FLOW_TAG
 
@@ -104,6 +105,7 @@ class NetVizPlugin(base_plugin.TBPlugin):
                 run,
                 table,
                 stats,
+                layers=layers,
                 min_step=min_step,
                 max_step=max_step,
                 max_steps=max_steps,
@@ -112,7 +114,16 @@ class NetVizPlugin(base_plugin.TBPlugin):
             )
             return responses.gzipped(body)
 
-        key = (run, tuple(stats), min_step, max_step, max_steps, required_steps, null_where_no_gradient)
+        key = (
+            run,
+            tuple(stats),
+            tuple(layers),
+            min_step,
+            max_step,
+            max_steps,
+            required_steps,
+            null_where_no_gradient,
+        )
         body = table.responses.get_or_load(key, encode, size=len)
         return http_util.Respond(request, body, JSON, content_encoding="gzip")
 

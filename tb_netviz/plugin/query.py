@@ -60,10 +60,14 @@ def optional_int(
     return value
 
 
-def optional_names(args: Mapping[str, str], name: str, allowed: Sequence[str]) -> list[str]:
-    """The comma-separated names of parameter ``name`` (all of ``allowed`` if absent).
+def optional_names(
+    args: Mapping[str, str], name: str, allowed: Sequence[str], what: str = "names"
+) -> list[str]:
+    """The comma-separated names of parameter ``name`` in the order given, repeats dropped.
 
-    Unknown or empty names raise, naming the parameter and what is allowed.
+    All of ``allowed`` if the parameter is absent. Unknown or empty names
+    raise, naming the parameter, the unknown ``what`` (e.g. "columns") and
+    what is allowed.
 
     >>> optional_names({"stats": "grad_l2,has_grad"}, "stats", ["grad_l2", "param_l2", "has_grad"])
     ['grad_l2', 'has_grad']
@@ -72,11 +76,12 @@ def optional_names(args: Mapping[str, str], name: str, allowed: Sequence[str]) -
     if text is None:
         return list(allowed)
     names = text.split(",")
-    unknown = [n for n in names if n not in allowed]
+    known = set(allowed)
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise errors.InvalidArgumentError(
-            f"parameter {name!r} names unknown columns {_shown(','.join(unknown))}; "
-            f"known: {','.join(allowed)}"
+            f"parameter {name!r} names unknown {what} {_shown(','.join(unknown))}; "
+            f"known: {_shown(','.join(allowed), limit=200)}"
         )
     return list(dict.fromkeys(names))
 

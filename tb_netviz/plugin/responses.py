@@ -36,16 +36,18 @@ def layer_stats_body(
     table: LayerTable,
     stats: Sequence[str],
     *,
+    layers: Sequence[str] | None = None,
     min_step: int | None = None,
     max_step: int | None = None,
     max_steps: int,
     required_steps: Iterable[int] = (),
     null_where_no_gradient: bool = False,
 ) -> str:
-    """The ``gradient_flow`` / ``activations`` body: the selected columns over the selected steps.
+    """The ``gradient_flow`` / ``activations`` body: the selected columns and layers over the selected steps.
 
-    ``null_where_no_gradient`` makes every column except ``KEPT_WITHOUT_GRADIENT``
-    null where the table's ``has_grad`` is 0.
+    ``layers`` None means all of the table's layers. ``null_where_no_gradient``
+    makes every column except ``KEPT_WITHOUT_GRADIENT`` null where the table's
+    ``has_grad`` is 0.
     """
     in_range = np.ones(len(table.steps), dtype=bool)
     if min_step is not None:
@@ -55,11 +57,13 @@ def layer_stats_body(
     candidates = np.flatnonzero(in_range)
     picked = candidates[pick_step_indices(table.steps[candidates], max_steps, required_steps)]
     columns = [table.stats.index(name) for name in stats]
-    values = table.values_at(picked, columns)
-    missing = _no_gradient_mask(table, picked, stats) if null_where_no_gradient else None
+    layers = list(table.layers) if layers is None else list(layers)
+    layer_positions = None if layers == list(table.layers) else _positions(table.layers, layers)
+    values = table.values_at(picked, columns, layer_positions)
+    missing = _no_gradient_mask(table, picked, stats, layer_positions) if null_where_no_gradient else None
     head = {
         "run": run,
-        "layers": list(table.layers),
+        "layers": layers,
         "stats": list(stats),
         "steps": table.steps[picked].tolist(),
         "wall_times": [json_values.encode_number(w) for w in table.wall_times[picked].tolist()],
@@ -125,10 +129,18 @@ def with_raw_json(fields: dict[str, Any], **raw: str) -> str:
     return "{" + ", ".join(members) + "}"
 
 
-def _no_gradient_mask(table: LayerTable, picked: np.ndarray, stats: Sequence[str]) -> np.ndarray | None:
+def _positions(names: Sequence[str], wanted: Sequence[str]) -> list[int]:
+    position = {name: i for i, name in enumerate(names)}
+    return [position[name] for name in wanted]
+
+
+def _no_gradient_mask(
+    table: LayerTable, picked: np.ndarray, stats: Sequence[str], layer_positions: Sequence[int] | None
+) -> np.ndarray | None:
     if "has_grad" not in table.stats:
         return None
-    no_gradient = table.values_at(picked, [table.stats.index("has_grad")])[:, :, 0] == 0
+    has_grad = table.values_at(picked, [table.stats.index("has_grad")], layer_positions)
+    no_gradient = has_grad[:, :, 0] == 0
     nulled = np.array([name not in KEPT_WITHOUT_GRADIENT for name in stats])
     return no_gradient[:, :, None] & nulled[None, None, :]
 

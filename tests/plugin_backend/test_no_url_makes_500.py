@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 ROUTES = ["runs", "gradient_flow", "activations", "attention", "feature_maps", "alerts", "static/index.js"]
-PARAMETERS = ["run", "layer", "step", "stats", "min_step", "max_step", "max_steps", "other"]
+PARAMETERS = ["run", "layer", "layers", "step", "stats", "min_step", "max_step", "max_steps", "other"]
 MEANINGFUL = [
     "exp1",
     "nested/exp2",
@@ -29,6 +29,8 @@ MEANINGFUL = [
     "grad_l2",
     "grad_l2,has_grad",
     "act_mean",
+    "head,conv1",
+    "embed",
     "",
     ",",
     "1e3",
@@ -62,6 +64,7 @@ plausible_queries = st.fixed_dictionaries(
         "layer": likely(["enc.attn", "conv1", "cross", "head"]),
         "step": likely(["0", "7", "100", "240", "5"]),
         "stats": likely(["grad_l2", "has_grad,param_l2", "act_mean,act_std"]),
+        "layers": likely(["head", "enc.attn,conv1", "head,head", "embed,out", "out"]),
         "min_step": likely(["0", "5", "-5"]),
         "max_step": likely(["100", "240", "30"]),
         "max_steps": likely(["1", "3", "500"]),
@@ -111,6 +114,9 @@ def test_any_other_method_answers_405(netviz, path, query, method):
 GRADIENT_COLUMNS = ["grad_l2", "grad_mean_abs", "grad_max_abs", "param_l2", "grad_to_param", "grad_nonfinite"]
 
 
+RUN_LAYERS = {"exp1": ["conv1", "enc.attn", "head"], "nested/exp2": ["embed", "out"]}
+
+
 @FUZZ
 @given(
     run=st.sampled_from(["exp1", "nested/exp2"]),
@@ -118,11 +124,17 @@ GRADIENT_COLUMNS = ["grad_l2", "grad_mean_abs", "grad_max_abs", "param_l2", "gra
     min_step=st.one_of(st.none(), st.integers(-10, 250)),
     span=st.one_of(st.none(), st.integers(0, 260)),
     max_steps=st.integers(1, 30),
+    draw=st.data(),
 )
 def test_any_well_formed_table_request_answers_a_consistent_table(
-    netviz, run, stats, min_step, span, max_steps
+    netviz, run, stats, min_step, span, max_steps, draw
 ):
     params = {"run": run, "stats": ",".join(stats), "max_steps": max_steps}
+    layers = draw.draw(
+        st.one_of(st.none(), st.lists(st.sampled_from(RUN_LAYERS[run]), min_size=1, max_size=3))
+    )
+    if layers is not None:
+        params["layers"] = ",".join(layers)
     if min_step is not None:
         params["min_step"] = min_step
     if span is not None:
@@ -130,6 +142,8 @@ def test_any_well_formed_table_request_answers_a_consistent_table(
     body = netviz.json("gradient_flow", **params)
     low, high = params.get("min_step", -(2**63)), params.get("max_step", 2**63)
     assert body["stats"] == list(dict.fromkeys(stats))
+    assert body["layers"] == (RUN_LAYERS[run] if layers is None else list(dict.fromkeys(layers)))
+    assert all(len(step) == len(body["layers"]) for step in body["values"])
     assert all(low <= step <= high for step in body["steps"]) and body["steps"] == sorted(set(body["steps"]))
     assert len(body["steps"]) <= max(max_steps, 4) and len(body["values"]) == len(body["steps"])
     assert all(len(row) == len(body["stats"]) for step in body["values"] for row in step)

@@ -158,6 +158,31 @@ def test_stats_parameter_returns_only_the_named_columns_in_that_order(netviz):
     )
 
 
+def test_layers_parameter_returns_all_columns_of_the_named_layers_in_that_order(netviz):
+    body = netviz.json("gradient_flow", run="exp1", layers="head,conv1,head")
+    assert body["layers"] == ["head", "conv1"]
+    assert body["stats"] == list(GRADIENT_STATS) and body["steps"] == logs.STEPS
+    assert {len(step) for step in body["values"]} == {2}
+    assert_table_matches(body["values"], body["steps"], body["layers"], logs.gradient_row, GRADIENT_STATS)
+    step, layer = logs.NO_GRADIENT
+    row = body["values"][body["steps"].index(step)][body["layers"].index(layer)]
+    assert row[COLUMN["grad_l2"]] is None and row[COLUMN["param_l2"]] == 3.0
+
+
+def test_layers_and_stats_parameters_combine(netviz):
+    body = netviz.json("gradient_flow", run="exp1", layers="enc.attn", stats="grad_l2", max_steps=3)
+    assert body["layers"] == ["enc.attn"] and body["stats"] == ["grad_l2"]
+    assert [[row[0] for row in step] for step in body["values"]] == [
+        [pytest.approx(logs.gradient_row(s, "enc.attn")[COLUMN["grad_l2"]], rel=1e-6)] for s in body["steps"]
+    ]
+
+
+def test_activations_of_named_layers(netviz):
+    body = netviz.json("activations", run="exp1", layers="head")
+    assert body["layers"] == ["head"]
+    assert_table_matches(body["values"], body["steps"], body["layers"], logs.activation_row, body["stats"])
+
+
 def test_step_range_is_inclusive(netviz):
     body = netviz.json("gradient_flow", run="exp1", min_step=50, max_step=100)
     assert body["steps"] == [50, 60, 70, 80, 90, 100]
@@ -203,6 +228,9 @@ def test_gradient_flow_of_a_run_with_sampled_steps_keeps_the_newest(sampled_netv
         ({"run": "exp1", "min_step": "9", "max_step": "3"}, "min_step"),
         ({"run": "exp1", "stats": "grad_l2,bogus"}, "stats"),
         ({"run": "exp1", "stats": ""}, "stats"),
+        ({"run": "exp1", "layers": "conv1,bogus"}, "layers"),
+        ({"run": "exp1", "layers": ""}, "layers"),
+        ({"run": "exp1", "layers": "conv1,"}, "layers"),
     ],
 )
 def test_bad_parameter_is_400_with_a_json_error_naming_it(netviz, params, named):
