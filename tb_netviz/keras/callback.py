@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import inspect
+import math
 import os
 import weakref
 from typing import Any
@@ -24,6 +27,11 @@ from tb_netviz.summary.user_warnings import warn_from_caller
 SKIPPED_OVERFLOW_STEPS_TAG = "netviz/skipped_overflow_steps"
 HISTOGRAM_TAG_PREFIX = "netviz/histograms/"
 _CAPTURE_OPTION_NAMES = tuple(field.name for field in dataclasses.fields(CaptureOptions))
+# Reading the statistics right after a training step costs the host a few hundred
+# microseconds whatever it reads (the step has evicted the interpreter's working
+# set from the caches), so the in-graph buffer keeps this many steps and is read
+# once per that many steps, at probe steps and at the end of each epoch.
+_STEPS_PER_READ = 32
 
 
 class NetVizCallback(keras.callbacks.Callback):
@@ -60,13 +68,13 @@ class NetVizCallback(keras.callbacks.Callback):
     Limit: when ANOTHER callback raises, Keras ends ``fit`` without
     ``on_train_end``. Then the optimizer is already as before (it is only
     changed inside a train step), every finished epoch is on disk when this
-    callback's ``on_epoch_end`` ran before the failure (steps of an
-    unfinished epoch may still be queued), and the model keeps this
-    callback's train function until its next train step (the next ``fit``,
-    with or without this callback), which gives the model its own function
-    back, runs it, and closes the event file. The file is also closed when
-    the session is garbage-collected or at interpreter exit. Nothing is
-    logged for steps run after the aborted ``fit``.
+    callback's ``on_epoch_end`` ran before the failure, and the model keeps
+    this callback's train function until its next train step (the next
+    ``fit``, with or without this callback), which gives the model its own
+    function back, logs the gradient flow of the aborted ``fit``'s steps not
+    logged yet, runs the step, and closes the event file. The file is also
+    closed, after the same logging, when the session is garbage-collected or
+    at interpreter exit. Nothing is logged for steps run after the aborted ``fit``.
 
     Args:
         log_dir: the run directory. Default: the training log directory of a
@@ -148,20 +156,25 @@ class NetVizCallback(keras.callbacks.Callback):
         if (
             session is not None
             and session.capture is not None
-            and session.may_have_new_rows(batch, self.options)
+            and session.must_read(batch, self.options, self._needs_sample_steps)
         ):
             self._guarded("gradient statistics", self._log_new_steps, session)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         # Each finished epoch is on disk even if a later callback aborts fit.
-        if self._session is not None:
-            self._guarded("flushes", self._session.writer.flush)
+        session = self._session
+        if session is not None:
+            if session.capture is not None:
+                self._guarded("gradient statistics", self._log_new_steps, session)
+            self._guarded("flushes", session.writer.flush)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         session = self._session
         if session is None:
             return
         try:
+            if session.capture is not None:
+                self._guarded("gradient statistics", self._log_new_steps, session)
             if self.sample_batch is not None and session.capture is not None:
                 final_step = int(session.capture.optimizer.iterations.numpy()) - 1
                 if final_step >= 0 and final_step != session.last_probe_step:
@@ -226,9 +239,18 @@ class NetVizCallback(keras.callbacks.Callback):
             model,
             layers,
             log_every_n_steps=self.options.log_every_n_steps,
-            slots=int(model.steps_per_execution),
+            slots=_buffer_slots(int(model.steps_per_execution)),
             sample_every_n_steps=self.options.sample_every_n_steps,
             keep_gradients=self.options.histograms,
+        )
+        # The buffer is read every few steps: a session no fit ends logs its unread steps when collected.
+        session.finalizer.detach()
+        session.finalizer = weakref.finalize(
+            session,
+            _log_unread_steps_and_close,
+            session.capture,
+            self._gradient_writer(session),
+            session.writer,
         )
         model.make_train_function(force=True)
         model.train_function = self._train_function_with_capture(model.train_function, session)
@@ -300,24 +322,33 @@ class NetVizCallback(keras.callbacks.Callback):
         session.ended = True
         if session.model.train_function is session.our_train_function:
             session.model.train_function = session.original_train_function
+        if session.capture is not None:  # steps not read yet (a fit another callback aborted)
+            self._guarded("gradient statistics", self._log_new_steps, session, False)
         session.writer.close()
         if session.finalizer is not None:
             session.finalizer.detach()
 
+    @property
+    def _needs_sample_steps(self) -> bool:
+        """Whether the host acts at sample steps (a probe pass or gradient histograms)."""
+        return self.sample_batch is not None or self.options.histograms
+
     # Logging.
 
-    def _log_new_steps(self, session: _FitSession) -> None:
-        records = [r for r in session.capture.read() if r.step > session.last_step]
+    def _log_new_steps(self, session: _FitSession, probes: bool = True) -> None:
+        records = session.capture.read_new()
         if not records:
             return
-        session.last_step = records[-1].step
         session.next_step = records[-1].step + 1
+        write_gradients = self._gradient_writer(session)
         for record in records:
             if record.logged:
-                self._log_gradients(session, record)
+                write_gradients(record)
         first_logged = session.last_probe_step is None and any(r.logged for r in records)
-        if self.sample_batch is not None and (
-            first_logged or any(self.options.is_sample_step(r.step) for r in records)
+        if (
+            probes
+            and self.sample_batch is not None
+            and (first_logged or any(self.options.is_sample_step(r.step) for r in records))
         ):
             self._guarded("probe views", self._log_probe, session, records[-1].step)
         if self.options.histograms and any(r.sampled for r in records):
@@ -325,18 +356,16 @@ class NetVizCallback(keras.callbacks.Callback):
             for name, values in session.capture.read_gradients().items():
                 session.writer.histogram(step, f"{HISTOGRAM_TAG_PREFIX}gradients/{name}", values)
 
-    def _log_gradients(self, session: _FitSession, record: StepRecord) -> None:
-        writer = session.writer
-        writer.gradient_flow(
-            record.step, record.layers, record.values, log_every_n_steps=self.options.log_every_n_steps
+    def _gradient_writer(self, session: _FitSession) -> Any:
+        """Writes one step's gradient flow; holds no reference to the session (see ``_install_capture``)."""
+        return functools.partial(
+            _write_gradients,
+            session.writer,
+            self.detector,
+            self.options,
+            self.logged_steps,
+            session.capture.loss_scaled,
         )
-        if np.isfinite(record.global_grad_norm):
-            writer.scalar(record.step, GLOBAL_GRAD_NORM_TAG, record.global_grad_norm)
-        if session.capture.loss_scaled:
-            writer.scalar(record.step, SKIPPED_OVERFLOW_STEPS_TAG, float(record.skipped_overflow_steps))
-        if self.detector.check_gradients(record.step, record.layers, record.values):
-            writer.alerts(record.step, self.detector.history, self.detector.omitted)
-        self.logged_steps.append(record.step)
 
     def _log_probe(self, session: _FitSession, step: int) -> None:
         session.last_probe_step = step
@@ -398,22 +427,75 @@ class _FitSession:
     batch_begin: int | None = None
     batch_started: bool = False
     ended: bool = False
-    last_step: int = -1
     last_probe_step: int | None = None
 
-    def may_have_new_rows(self, batch_end: int, options: CaptureOptions) -> bool:
-        """Whether the execution that just ended may hold a logged or sampled step.
+    def must_read(self, batch_end: int, options: CaptureOptions, at_sample_steps: bool) -> bool:
+        """Whether the host reads the buffer after the execution that just ended.
 
+        It reads until the first rows of the fit are in; when the host acts at
+        sample steps (``at_sample_steps``), after an execution that ran one or
+        the fit's first logged step (both get a probe); and before the next
+        execution could overwrite the oldest row not read yet.
         Without a loss-scale optimizer and with a known epoch length the host
         knows each step number; otherwise (overflow steps do not count, the last
-        execution of an unknown-length epoch is short) every execution is read.
+        execution of an unknown-length epoch is short) its count is an upper
+        bound, which is safe for the buffer, and sample steps are unknown, so
+        every execution is read when they matter.
         """
-        count = 1 if self.batch_begin is None else batch_end - self.batch_begin + 1
-        first, self.next_step = self.next_step, self.next_step + max(count, 1)
-        if not self.exact_steps or self.last_step < 0:
+        count = max(1 if self.batch_begin is None else batch_end - self.batch_begin + 1, 1)
+        first, self.next_step = self.next_step, self.next_step + count
+        if self.capture.last_read_step < 0:
             return True
-        steps = range(first, first + max(count, 1))
-        return any(options.is_gradient_step(s) or options.is_sample_step(s) for s in steps)
+        if at_sample_steps:
+            if not self.exact_steps:
+                return True
+            for step in range(first, self.next_step):
+                if options.is_sample_step(step) or (
+                    self.last_probe_step is None and options.is_gradient_step(step)
+                ):
+                    return True
+        oldest_unread = self.capture.last_read_step + 1
+        return self.next_step + int(self.model.steps_per_execution) > oldest_unread + self.capture.slots
+
+
+def _write_gradients(
+    writer: NetVizWriter,
+    detector: AlertDetector,
+    options: CaptureOptions,
+    logged_steps: list[int],
+    loss_scaled: bool,
+    record: StepRecord,
+) -> None:
+    writer.gradient_flow(
+        record.step, record.layers, record.values, log_every_n_steps=options.log_every_n_steps
+    )
+    if np.isfinite(record.global_grad_norm):
+        writer.scalar(record.step, GLOBAL_GRAD_NORM_TAG, record.global_grad_norm)
+    if loss_scaled:
+        writer.scalar(record.step, SKIPPED_OVERFLOW_STEPS_TAG, float(record.skipped_overflow_steps))
+    if detector.check_gradients(record.step, record.layers, record.values):
+        writer.alerts(record.step, detector.history, detector.omitted)
+    logged_steps.append(record.step)
+
+
+def _log_unread_steps_and_close(capture: GradientCapture, write_gradients: Any, writer: NetVizWriter) -> None:
+    """The finalizer of a session no ``fit`` ended: its last steps still in the buffer, then the file."""
+    try:
+        for record in capture.read_new():
+            if record.logged:
+                write_gradients(record)
+    except Exception as error:  # at interpreter exit TensorFlow may be gone; the file is closed anyway
+        with contextlib.suppress(Exception):
+            warn_from_caller(
+                f"tb-netviz: the last gradient statistics were not logged ({type(error).__name__}: {error})",
+                NetVizWriteWarning,
+            )
+    writer.close()
+
+
+def _buffer_slots(steps_per_execution: int) -> int:
+    """Ring-buffer length: a whole number of executions holding at least ``_STEPS_PER_READ`` steps."""
+    return steps_per_execution * max(1, math.ceil(_STEPS_PER_READ / steps_per_execution))
 
 
 def _tensorboard_train_dir(callback: keras.callbacks.Callback) -> str | None:

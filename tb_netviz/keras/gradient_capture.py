@@ -6,11 +6,11 @@ step computes per-layer statistics of exactly the gradients the optimizer
 applies and writes them into one stacked variable. Outside those calls the
 optimizer is untouched; nothing is added to the model.
 
-The variable is a ring buffer ``[slots, L + 1, S]`` (``slots`` =
-``steps_per_execution``) indexed by ``step % slots``, so every step of a multi-step
-execution keeps its row until the host reads the buffer, once per logged step,
-with one ``.numpy()``. Row ``L`` of each slot is the step's metadata
-(``META_COLUMNS``).
+The variable is a ring buffer ``[slots, L + 1, S]`` indexed by ``step % slots``,
+so each of the last ``slots`` steps keeps its row until the host reads the
+buffer with one ``.numpy()``; the callback reads it at most every ``slots``
+steps (a whole number of executions when ``steps_per_execution > 1``). Row
+``L`` of each slot is the step's metadata (``META_COLUMNS``).
 
 Which gradients are measured:
     * the gradients handed to ``optimizer.apply`` / ``apply_gradients``, before
@@ -80,7 +80,7 @@ class GradientCapture:
         layers: the rows, in any order (they are put in first-call order).
         log_every_n_steps: statistics are computed at steps where ``step % n == 0``;
             other steps only record their step number.
-        slots: ring-buffer length; ``model.steps_per_execution`` keeps every step.
+        slots: ring-buffer length: how many steps may run between two reads.
         sample_every_n_steps: with ``keep_gradients``, the steps whose gradients are copied.
         keep_gradients: also keep each layer's last sampled gradient (for histograms).
     """
@@ -103,6 +103,7 @@ class GradientCapture:
         self.outer_optimizer = model.optimizer
         self.optimizer = model.optimizer.inner_optimizer if self.loss_scaled else model.optimizer
         self._call_order: list[int] | None = None
+        self.last_read_step = -1  # the newest step ``read_new`` has returned
         with model.distribute_strategy.scope():
             self.buffer = _replica_variable(
                 np.full((self.slots, len(self.layers) + 1, _STATS), np.nan, np.float32), "netviz_grad_stats"
@@ -167,6 +168,13 @@ class GradientCapture:
                 )
             )
         return sorted(records, key=lambda record: record.step)
+
+    def read_new(self) -> list[StepRecord]:
+        """The steps held in the buffer that ``read_new`` has not returned yet, oldest first."""
+        records = [record for record in self.read() if record.step > self.last_read_step]
+        if records:
+            self.last_read_step = records[-1].step
+        return records
 
     def read_gradients(self) -> dict[str, np.ndarray]:
         """Each layer's last sampled gradient, flattened, entries of absent gradients dropped."""
@@ -241,8 +249,8 @@ class GradientCapture:
             + [tf.constant(0.0)] * (_STATS - len(META_COLUMNS))
         )
         slab = tf.concat([rows, meta[None]], axis=0)
-        slot = tf.reshape(step % self.slots, [1, 1])
-        self.buffer.assign(tf.tensor_scatter_nd_update(tf.convert_to_tensor(self.buffer), slot, slab[None]))
+        slot = tf.reshape(step % self.slots, [1])
+        self.buffer.scatter_update(tf.IndexedSlices(slab[None], slot))
         if self.gradient_copies:
             self._copy_gradients(gradient_of, is_sampled)
 

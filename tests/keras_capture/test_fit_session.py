@@ -137,3 +137,59 @@ def test_an_aborted_fit_writes_a_complete_event_file_once_the_model_is_collected
     gc.collect()
 
     assert sorted(gradient_rows(tmp_path)[1]) == [0, 1]
+
+
+class LoggedStepsAtEpochEnd(keras.callbacks.Callback):
+    """Runs after the NetViz callback and notes which steps it had logged at each epoch end."""
+
+    def __init__(self, netviz):
+        super().__init__()
+        self.netviz = netviz
+        self.seen: list[list[int]] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen.append(list(self.netviz.logged_steps))
+
+
+@pytest.mark.parametrize(
+    ("steps_per_execution", "loss_scaled"), [(1, False), (3, False), (1, True)], ids=["1", "3", "loss-scaled"]
+)
+def test_every_step_of_a_long_epoch_is_logged_by_the_end_of_that_epoch(
+    tmp_path, steps_per_execution, loss_scaled
+):
+    # 75 steps per epoch: the in-graph buffer is read in batches and wraps around several times.
+    # With a loss-scale optimizer the host only knows an upper bound of the step count.
+    x = RNG.normal(size=(75, 3)).astype("float32")
+    y = RNG.normal(size=(75, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, name="out")])
+    optimizer = keras.optimizers.SGD(0.01)
+    if loss_scaled:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer, "mse", steps_per_execution=steps_per_execution)
+    netviz = NetVizCallback(tmp_path, log_every_n_steps=1)
+    at_epoch_end = LoggedStepsAtEpochEnd(netviz)
+
+    model.fit(x, y, batch_size=1, epochs=2, shuffle=False, verbose=0, callbacks=[netviz, at_epoch_end])
+
+    assert at_epoch_end.seen == [list(range(75)), list(range(150))]
+    _, table = gradient_rows(tmp_path)
+    assert sorted(table) == list(range(150))
+    norms = read_run(tmp_path)["netviz/global_grad_norm"]
+    assert [n.step for n in norms] == list(range(150))
+
+
+def test_probes_run_at_the_first_logged_step_and_at_sample_steps_between_batched_reads(tmp_path):
+    x = RNG.normal(size=(60, 3)).astype("float32")
+    y = RNG.normal(size=(60, 1)).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2, name="fc"), keras.layers.Dense(1, name="out")]
+    )
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    model.fit(x[:5], y[:5], batch_size=1, verbose=0)  # the logged fit starts at step 5
+    netviz = NetVizCallback(tmp_path, sample_batch=x[:2], log_every_n_steps=10, sample_every_n_steps=25)
+
+    model.fit(x, y, batch_size=1, shuffle=False, verbose=0, callbacks=[netviz])
+
+    probe_steps = [logged.step for logged in read_run(tmp_path)["netviz/activations"]]
+    assert probe_steps == [10, 25, 50, 64]  # first logged step, sample steps, end of fit
+    assert netviz.logged_steps == [10, 20, 30, 40, 50, 60]
