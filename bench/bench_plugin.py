@@ -212,7 +212,7 @@ def _size_table(raw: dict[str, int], gzipped: dict[str, int]) -> str:
     rows = ["| response | JSON bytes | gzip bytes (as sent to a browser) |", "|---|---|---|"]
     for label, path in TABLE_REQUESTS.values():
         rows.append(
-            f"| {label}, default step cap | {raw[path] / 1e6:.2f} MB | {gzipped[path] / 1e6:.2f} MB |"
+            f"| {label}, default step cap | {raw[path] / 1e6:.3f} MB | {gzipped[path] / 1e6:.3f} MB |"
         )
     return "\n".join(rows)
 
