@@ -9,9 +9,11 @@ Numbers keep 7 significant digits, the precision of the float32 values the
 callbacks write, rounded half to even as Python's ``f"{x:.6e}"`` rounds,
 and are written in the shortest form of that scientific notation: trailing
 zeros dropped, no exponent when it is 0, no ``+`` or leading zero in the
-exponent (``1.5``, ``-2.5e-7``, ``1e30``). A response holds hundreds of thousands of numbers, so the text of
-all of them is built at once with numpy: each number gets a fixed-width slot
-of bytes, unused bytes are padding, and one mask removes the padding.
+exponent (``1.5``, ``-2.5e-7``, ``1e30``).
+
+A response holds hundreds of thousands of numbers, so the text of all of
+them is built at once with numpy: each number gets a fixed-width slot of
+bytes, unused bytes are padding, and one mask removes the padding.
 
 Example:
     >>> import numpy as np
@@ -75,11 +77,12 @@ def encode_array(values: np.ndarray, missing: np.ndarray | None = None) -> str:
     if values.size == 0:
         return _empty_lists(values.shape)
     depth = values.ndim
+    flat = values.ravel()
     # A slot: a comma, up to `depth` opening brackets, the number, up to `depth` closing brackets.
     slots = np.full((values.size, 1 + depth + NUMBER_WIDTH + depth), _PAD, dtype=np.uint8)
     numbers = slots[:, 1 + depth : 1 + depth + NUMBER_WIDTH]
-    _write_numbers(numbers, values.ravel())
-    _write_specials(numbers, values.ravel(), None if missing is None else _flat_mask(missing, values.shape))
+    _write_numbers(numbers, flat)
+    _write_specials(numbers, flat, None if missing is None else _flat_mask(missing, values.shape))
     _write_brackets(slots, values.shape)
     text = slots.ravel()
     return text[text != _PAD].tobytes().decode("ascii")
