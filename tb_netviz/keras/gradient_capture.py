@@ -211,7 +211,8 @@ class GradientCapture:
                 if trainable_variables is not None
                 else list(self.optimizer._trainable_variables)
             )
-            self._record_step(grads, variables)
+            with tf.name_scope("netviz"):  # the added ops are easy to tell apart in a trace
+                self._record_step(grads, variables)
             return apply(grads, trainable_variables)
 
         return apply_with_statistics
