@@ -10,7 +10,7 @@ Example:
     >>> table = LayerTable(("fc",), ("grad_l2", "has_grad"), np.array([0, 10]), np.ones(2), rows, {})
     >>> body = layer_stats_body("r", table, ["grad_l2"], max_steps=10, null_where_no_gradient=True)
     >>> body[body.index('"total_steps"'):]
-    '"total_steps": 2, "downsampled": false, "values": [[[5e-1]],[[null]]]}'
+    '"total_steps": 2, "downsampled": false, "alert_thresholds": null, "values": [[[5e-1]],[[null]]]}'
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ import numpy as np
 from tb_netviz.plugin import json_values
 from tb_netviz.plugin.data import LayerTable
 from tb_netviz.plugin.downsample import pick_step_indices
+from tb_netviz.summary.metadata import ALERT_THRESHOLDS_KEY
+
+# The AlertThresholds fields a layer table's metadata may carry, all numbers.
+THRESHOLD_FIELDS = ("vanishing_ratio", "exploding_factor", "dead_fraction", "patience")
 
 # Columns that keep their value when a layer received no gradient: the
 # parameters' own norm, and the flag that says so.
@@ -69,8 +73,28 @@ def layer_stats_body(
         "wall_times": [json_values.encode_number(w) for w in table.wall_times[picked].tolist()],
         "total_steps": int(candidates.size),
         "downsampled": bool(picked.size < candidates.size),
+        "alert_thresholds": alert_thresholds(table.content),
     }
     return with_raw_json(head, values=json_values.encode_array(values, missing))
+
+
+def alert_thresholds(content: dict[str, Any]) -> dict[str, float] | None:
+    """The alert thresholds the run was checked with, from a table's metadata; None if absent or malformed.
+
+    >>> alert_thresholds({"alert_thresholds": {"vanishing_ratio": 1e-3, "exploding_factor": 10,
+    ...                                        "dead_fraction": 0.5, "patience": 3}})["vanishing_ratio"]
+    0.001
+    >>> alert_thresholds({}) is None, alert_thresholds({"alert_thresholds": {"patience": "3"}}) is None
+    (True, True)
+    """
+    found = content.get(ALERT_THRESHOLDS_KEY)
+    if not isinstance(found, dict):
+        return None
+    values = {name: found.get(name) for name in THRESHOLD_FIELDS}
+    numbers = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values.values()
+    )
+    return values if numbers else None
 
 
 def attention_steps_body(

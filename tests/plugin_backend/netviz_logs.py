@@ -19,11 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from tb_netviz.summary import GRADIENT_STATS, NetVizWriter, encoders
+from tb_netviz.summary import GRADIENT_STATS, AlertThresholds, CaptureOptions, NetVizWriter, encoders
 from tb_netviz.summary.columns import ACTIVATION_STATS
 from tb_netviz.summary.event_writer import EventWriter
 
 LAYERS = ["conv1", "enc.attn", "head"]
+# exp1 is written as a callback would, with non-default alert thresholds in its metadata.
+EXP1_OPTIONS = CaptureOptions(
+    log_every_n_steps=10, sample_every_n_steps=100, alert_thresholds=AlertThresholds(1e-3, 5.0, 0.75, 2)
+)
+EXP1_THRESHOLDS = {"vanishing_ratio": 1e-3, "exploding_factor": 5.0, "dead_fraction": 0.75, "patience": 2}
 STEPS = list(range(0, 250, 10))
 PROBE_STEPS = [0, 100, 200]
 ALERT_STEPS = [30, 70]
@@ -102,7 +107,7 @@ def _write_exp1(run_dir: Path) -> None:
     with NetVizWriter(run_dir) as writer:
         for step in STEPS:
             table = np.array([gradient_row(step, layer) for layer in LAYERS], np.float32)
-            writer.gradient_flow(step, LAYERS, table, log_every_n_steps=10)
+            writer.gradient_flow(step, LAYERS, table, **EXP1_OPTIONS.gradient_flow_content())
             writer.scalar(step, "netviz/global_grad_norm", float(np.nansum(table[:, 0])))
             if step in ALERT_STEPS:
                 writer.alerts(
@@ -110,7 +115,7 @@ def _write_exp1(run_dir: Path) -> None:
                 )
             if step in PROBE_STEPS:
                 activations = np.array([activation_row(step, layer) for layer in LAYERS], np.float32)
-                writer.activations(step, LAYERS, activations, sample_every_n_steps=100)
+                writer.activations(step, LAYERS, activations, **EXP1_OPTIONS.activations_content())
                 writer.attention(step, "enc.attn", attention_weights(step), tokens=TOKENS)
                 maps = np.random.default_rng(step).random((4, 5, 6)).astype(np.float32)
                 writer.feature_maps(step, "conv1", maps)

@@ -118,6 +118,12 @@ def test_gradient_flow_returns_every_step_layer_and_column_in_flow_order(netviz)
     assert_table_matches(body["values"], body["steps"], body["layers"], logs.gradient_row, GRADIENT_STATS)
 
 
+def test_tables_carry_the_alert_thresholds_the_run_was_checked_with(netviz):
+    assert netviz.json("gradient_flow", run="exp1")["alert_thresholds"] == logs.EXP1_THRESHOLDS
+    assert netviz.json("activations", run="exp1")["alert_thresholds"] == logs.EXP1_THRESHOLDS
+    assert netviz.json("gradient_flow", run="nested/exp2")["alert_thresholds"] is None  # written without
+
+
 def test_layer_without_gradient_is_null_except_param_norm_and_flag(netviz):
     body = netviz.json("gradient_flow", run="exp1")
     step, layer = logs.NO_GRADIENT
