@@ -59,11 +59,12 @@ export function getRuns(options) {
 
 /**
  * Per-layer gradient statistics of a run, at most `maxSteps` steps.
- * `stats` picks columns (default: all); `minStep` / `maxStep` bound the steps (inclusive).
+ * `stats` picks columns and `layers` layers (default: all); `minStep` / `maxStep` bound the
+ * steps (inclusive).
  * @example getGradientFlow('exp1', {stats: ['grad_l2'], minStep: 40}) // GET ./gradient_flow?run=exp1&max_steps=500&stats=grad_l2&min_step=40
  */
-export function getGradientFlow(run, { maxSteps = 500, stats, minStep, maxStep } = {}, options) {
-  return getJson('gradient_flow', tableParams(run, { maxSteps, stats, minStep, maxStep }), options);
+export function getGradientFlow(run, { maxSteps = 500, stats, layers, minStep, maxStep } = {}, options) {
+  return getJson('gradient_flow', tableParams(run, { maxSteps, stats, layers, minStep, maxStep }), options);
 }
 
 /** Per-layer activation statistics of a run's probe batch (same parameters as getGradientFlow). */
@@ -71,11 +72,12 @@ export function getActivations(run, { maxSteps = 500, stats, minStep, maxStep } 
   return getJson('activations', tableParams(run, { maxSteps, stats, minStep, maxStep }), options);
 }
 
-function tableParams(run, { maxSteps, stats, minStep, maxStep }) {
+function tableParams(run, { maxSteps, stats, layers, minStep, maxStep }) {
   return {
     run,
     max_steps: maxSteps,
     stats: stats && stats.length ? stats.join(',') : undefined,
+    layers: layers && layers.length ? layers.join(',') : undefined,
     min_step: minStep,
     max_step: maxStep,
   };

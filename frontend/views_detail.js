@@ -1,10 +1,13 @@
 // One layer in detail: its gradient statistics over the steps, its activation
 // statistics on the probe batch, and its feature maps at a chosen step.
+// Every gradient column of the chosen layer is fetched for it alone (the
+// `layers=` parameter), so the panel shows all of them at the cost of one layer.
 
-import { featureMapUrl, getFeatureMapSteps } from './api.js';
+import { featureMapUrl, getFeatureMapSteps, getGradientFlow } from './api.js';
 import { fillSelect, h, replaceChildren, svg } from './dom.js';
 import {
   KIND,
+  decodeTable,
   formatExact,
   formatShort,
   layerSeries,
@@ -61,6 +64,8 @@ export function createLayerDetail(actions) {
   let mapsKey = '';
   let mapsSteps = [];
   let current = null;
+  let layerKey = '';
+  let layerTable = null;
 
   function update(state) {
     current = state;
@@ -74,15 +79,20 @@ export function createLayerDetail(actions) {
     title.textContent = `Layer detail: ${layer}`;
     element.dataset.layer = layer;
     const step = table.steps[state.stepIndex];
-    // Only the columns the views need are fetched; the others are one click away.
-    const others = (state.columns || []).filter((s) => !HIDDEN.has(s) && !table.stats.includes(s));
+    loadLayer(state, layer);
+    // All columns of the layer once they are in; until then (or if they cannot be read) the
+    // columns the other views fetched, with the rest one click away.
+    const own = layerTable && layerTable.layers[0] === layer ? layerTable : null;
+    const source = own || table;
+    const row = own ? 0 : state.layerIndex;
+    const others = own ? [] : (state.columns || []).filter((s) => !HIDDEN.has(s) && !table.stats.includes(s));
     replaceChildren(
       gradients,
-      table.stats
+      source.stats
         .filter((s) => !HIDDEN.has(s))
         .map((stat) =>
-          chart(stat, layerSeries(table, state.layerIndex, stat), step, usesLog(stat, state.log), (i) =>
-            actions.selectStep(i),
+          chart(stat, layerSeries(source, row, stat), step, usesLog(stat, state.log), (i) =>
+            actions.selectStep(own ? nearestStepIndex(table.steps, own.steps[i]) : i),
           ),
         ),
       others.length
@@ -128,6 +138,25 @@ export function createLayerDetail(actions) {
     const hasMaps = ((state.runInfo && state.runInfo.feature_map_layers) || []).includes(layer);
     maps.hidden = !hasMaps;
     if (hasMaps) loadMaps(state.run, layer, step);
+  }
+
+  /** Fetch every gradient column of `layer` (again when the run's table grows), then redraw. */
+  async function loadLayer(state, layer) {
+    const steps = state.table.steps;
+    const key = `${state.run}|${layer}|${steps[steps.length - 1]}|${steps.length}|${state.version}`;
+    if (key === layerKey) return;
+    layerKey = key;
+    // A name with a comma cannot be asked for through `layers=`: keep the shared columns.
+    if (layer.includes(',')) return;
+    try {
+      const answer = await getGradientFlow(state.run, { layers: [layer] }); // the same step cap as the table
+      if (layerKey !== key) return;
+      layerTable = decodeTable(answer);
+    } catch {
+      if (layerKey !== key) return;
+      layerTable = null; // the columns already fetched for the other views stay on show
+    }
+    if (current) update(current);
   }
 
   async function loadMaps(run, layer, step) {

@@ -87,14 +87,21 @@ def test_growing_run_is_refreshed_by_fetching_only_the_new_steps(new_page, tenso
     page = open_dashboard(watched, tensorboard, "growing")
     assert page.locator(".step-label").inner_text().startswith("40 ")
     loaded = len(queries)
-    shown = [q for q in queries if q["run"] == "growing" and q.get("max_steps") != "1"]
+    # The layer detail asks for all columns of its one layer (`layers=`): a small, separate request.
+    detail = [q for q in queries if q["run"] == "growing" and "layers" in q]
+    assert detail and all("," not in q["layers"] and "stats" not in q for q in detail)
+    shown = [q for q in queries if q["run"] == "growing" and q.get("max_steps") != "1" and "layers" not in q]
     assert shown and all(q["stats"] == "grad_l2" and "min_step" not in q for q in shown)
     netviz_logs.write_growing_run(logdir / "growing", steps=range(50, 80, 10))
     page.wait_for_function(
         "document.querySelector('.step-label').textContent.startsWith('70 ')", timeout=60_000
     )
     assert page.locator(".bars-panel h2").inner_text() == "Gradient flow at step 70"
-    refreshes = [q for q in queries[loaded:] if q["run"] == "growing" and q.get("max_steps") != "1"]
+    refreshes = [
+        q
+        for q in queries[loaded:]
+        if q["run"] == "growing" and q.get("max_steps") != "1" and "layers" not in q
+    ]
     assert refreshes and all(q["stats"] == "grad_l2" for q in refreshes)
     assert refreshes[0].get("min_step") == "41", refreshes
     assert all("min_step" in q for q in refreshes), refreshes

@@ -158,9 +158,13 @@ def test_layer_detail_shows_statistics_activations_and_feature_maps(dashboard):
     page.locator(f".layer-item[data-layer='{netviz_logs.FEATURE_MAP_LAYER}']").click()
     detail = page.locator(".detail-panel")
     assert detail.locator("h2").inner_text() == f"Layer detail: {netviz_logs.FEATURE_MAP_LAYER}"
+    # every gradient column of the layer, fetched for it alone, not only the one the heatmap shows
+    expect(detail.locator(".chart-title", has_text="grad_max_abs")).to_have_count(1)
     titles = detail.locator(".chart-title").all_text_contents()
-    assert "grad_l2 (log)" in titles
+    assert {"grad_l2 (log)", "grad_mean_abs (log)", "param_l2 (log)", "grad_nonfinite"} <= set(titles)
+    assert "has_grad" not in " ".join(titles)
     assert "act_dead_frac" in titles
+    assert detail.locator(".other-stats").count() == 0
     image = detail.locator("img.feature-maps")
     image.wait_for(state="visible")
     page.wait_for_function("document.querySelector('img.feature-maps').naturalWidth > 0")

@@ -47,6 +47,12 @@ test('getGradientFlow asks only for the chosen columns and the steps after a giv
   assert.deepEqual(seen, ['./gradient_flow?run=exp1&max_steps=500&stats=grad_l2%2Chas_grad&min_step=41']);
 });
 
+test('getGradientFlow can ask for every column of chosen layers', async () => {
+  const seen = [];
+  await getGradientFlow('exp1', { layers: ['enc.attn', 'head'] }, { fetchImpl: answering(200, {}, seen) });
+  assert.deepEqual(seen, ['./gradient_flow?run=exp1&max_steps=500&layers=enc.attn%2Chead']);
+});
+
 test('an error answer raises ApiError with the route message and status', async () => {
   const fetchImpl = answering(404, { error: 'unknown run "nope"' });
   await assert.rejects(getJson('gradient_flow', { run: 'nope' }, { fetchImpl }), (error) => {
