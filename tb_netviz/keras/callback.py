@@ -41,7 +41,9 @@ class NetVizCallback(keras.callbacks.Callback):
     ``tb_netviz.keras.gradient_capture`` for exactly which gradients are measured,
     including under a ``LossScaleOptimizer`` and ``tf.distribute.MirroredStrategy``:
     the aggregated, unscaled gradient the optimizer applies). They are computed
-    in-graph and read to the host once per logged step; every step of a
+    in-graph into a buffer of the last 32 steps, which the host reads in one
+    transfer every 32 steps, at probe steps and at the end of each epoch (so
+    alerts may come up to 32 steps after their step); every step of a
     ``steps_per_execution > 1`` execution is kept, with or without ``jit_compile``.
     The probe views (activation statistics, feature maps of Conv1D/2D/3D layers,
     ``MultiHeadAttention`` scores ``[H, Q, K]`` of the first sample) come from one

@@ -1,18 +1,18 @@
-"""Per-layer GRADIENT_STATS of one training step in a few TensorFlow ops.
+"""Per-layer GRADIENT_STATS of one training step, as TensorFlow ops of the traced step.
 
-On CPU each op of the traced step costs the executor a few microseconds besides
-its work, so the op count matters as much as the passes over memory. Here every
-gradient tensor gets four ops (its sum of squares as one fused ``l2_loss``,
-``|g|`` once, its sum and its max) and every weight one (``l2_loss``); the
-per-tensor scalars are stacked and summed (or maxed) into their layers with one
-segment reduction per kind, and the columns are vector ops over all layers at
-once. The per-layer bookkeeping (which tensor belongs to which row, entry
-counts, rows without a gradient) is worked out in Python when the step is traced.
+Each gradient tensor is read a few times: its sum of squares is one fused
+``l2_loss``, ``|g|`` is formed once for its sum and its max; each weight gets
+one ``l2_loss``. The per-tensor sums are then added (or maxed) into their layers.
+These ops depend only on their own gradient, so the executor runs them while
+the rest of the backward pass is still going. (Gathering the per-tensor sums of
+all layers into segment reductions, fewer ops, measured slower inside the
+training step, see docs/bench/keras.md.) Which tensor belongs to which row is
+worked out in Python when the step is traced.
 
-NaN and Inf entries are counted without a pass of their own in normal steps: if
-a gradient holds one, the sum of squares of all gradients is not finite. Only
-then (or when finite squares overflowed float32) does one ``tf.cond`` count them
-per tensor, so the count is exact whenever it is not zero.
+NaN and Inf entries are counted without a pass of their own in normal steps: a
+tensor that holds one has a sum of squares that is not finite. Only then (or
+when finite squares overflowed float32) does a ``tf.cond`` count them, so the
+count is exact whenever it is not zero.
 
 Example:
     >>> import keras, numpy as np, tensorflow as tf
@@ -33,13 +33,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
 from tb_netviz.keras.layers import WeightLayer
 from tb_netviz.summary.columns import GRADIENT_STATS, describe_missing_gradient
 
-_COL = {name: index for index, name in enumerate(GRADIENT_STATS)}
+# Per-tensor partial sums, in this order.
+_SQUARE_SUM, _ABS_SUM, _ABS_MAX, _NONFINITE, _COUNT = range(5)
 
 
 class LayerGradientStatistics:
@@ -49,118 +49,60 @@ class LayerGradientStatistics:
         layers: the rows, in this order.
         gradient_of: the float32 gradient of each variable that has one, keyed by
             ``id(variable)``; the global norm covers all of them, also the
-            gradients of variables outside ``layers``.
+            gradients of variables outside ``layers``. A variable shared by two
+            layers counts in both rows.
     """
 
     def __init__(self, layers: Sequence[WeightLayer], gradient_of: Mapping[int, tf.Tensor]) -> None:
         self.layers = list(layers)
-        self.gradients = list(gradient_of.values())
-        position = {key: index for index, key in enumerate(gradient_of)}
-        # One entry per (row, gradient) pair: a variable shared by two layers counts in both.
-        self._entry_gradient = []
-        self._entry_row = []
-        self._weights = []
-        self._weight_row = []
-        for row, layer in enumerate(self.layers):
-            for variable in layer.variables:
-                self._weights.append(variable)
-                self._weight_row.append(row)
-                if id(variable) in position:
-                    self._entry_gradient.append(position[id(variable)])
-                    self._entry_row.append(row)
-        self._measured = sorted(set(self._entry_gradient))  # gradients whose |g| is needed
-        self._entry_measured = [self._measured.index(i) for i in self._entry_gradient]
-        has_grad = np.zeros(len(self.layers), bool)
-        has_grad[self._entry_row] = True
-        # Columns a row without any gradient takes from the computed table: param_l2 only.
-        self._computed = has_grad[:, None] | (np.arange(len(GRADIENT_STATS)) == _COL["param_l2"])[None, :]
-        self._has_grad = has_grad
+        self.gradient_of = dict(gradient_of)
 
     def compute(self) -> tuple[tf.Tensor, tf.Tensor]:
         """The float32 rows ``[layers, GRADIENT_STATS]`` and the global norm (NaN without gradients)."""
-        if self.gradients:
-            square_sums = _square_sums(self.gradients)
-            global_square_sum = tf.reduce_sum(square_sums)
-            norm = tf.sqrt(global_square_sum)
-        else:
-            square_sums, global_square_sum, norm = None, tf.constant(0.0), tf.constant(math.nan)
-        if not self.layers:
-            return tf.zeros([0, len(GRADIENT_STATS)]), norm
-        per_row = self._row_sums(square_sums, global_square_sum)
-        param_l2 = tf.sqrt(
-            self._segment_sum(_square_sums([_tensor(w) for w in self._weights]), self._weight_row)
-        )
-        grad_l2 = tf.sqrt(per_row["square_sum"])
+        shown = {id(v) for layer in self.layers for v in layer.variables if id(v) in self.gradient_of}
+        partials = {key: _partial_sums(g) for key, g in self.gradient_of.items() if key in shown}
+        square_sums = [p[_SQUARE_SUM] for p in partials.values()]
+        square_sums += [_square_sum(g) for key, g in self.gradient_of.items() if key not in shown]
+        norm = tf.sqrt(tf.add_n(square_sums)) if square_sums else tf.constant(math.nan)
+        rows = [self._row(layer, partials) for layer in self.layers]
+        return (tf.stack(rows) if rows else tf.zeros([0, len(GRADIENT_STATS)])), norm
+
+    def _row(self, layer: WeightLayer, partials: dict[int, tf.Tensor]) -> tf.Tensor:
+        param_l2 = tf.sqrt(tf.add_n([_square_sum(_tensor(v)) for v in layer.variables]))
+        own = [partials[id(v)] for v in layer.variables if id(v) in partials]
+        if not own:
+            row = [tf.constant(value, tf.float32) for value in describe_missing_gradient()]
+            row[GRADIENT_STATS.index("param_l2")] = param_l2
+            return tf.stack(row)
+        stacked = tf.stack(own)
+        sums = tf.reduce_sum(stacked, axis=0)
+        grad_l2 = tf.sqrt(sums[_SQUARE_SUM])
         columns = {
             "grad_l2": grad_l2,
-            "grad_mean_abs": per_row["abs_sum"] / self._entry_counts(),
-            "grad_max_abs": per_row["abs_max"],
+            "grad_mean_abs": sums[_ABS_SUM] / sums[_COUNT],
+            "grad_max_abs": tf.reduce_max(stacked[:, _ABS_MAX]),
             "param_l2": param_l2,
             "grad_to_param": grad_l2 / param_l2,
-            "grad_nonfinite": per_row["nonfinite"],
-            "has_grad": tf.constant(self._has_grad.astype(np.float32)),
+            "grad_nonfinite": sums[_NONFINITE],
+            "has_grad": tf.constant(1.0),
         }
-        table = tf.stack([columns[name] for name in GRADIENT_STATS], axis=1)
-        missing = np.tile(np.asarray(describe_missing_gradient(), np.float32), (len(self.layers), 1))
-        return tf.where(tf.constant(self._computed), table, tf.constant(missing)), norm
-
-    def _row_sums(self, square_sums: tf.Tensor | None, global_square_sum: tf.Tensor) -> dict[str, tf.Tensor]:
-        if not self._entry_gradient:
-            zeros = tf.zeros([len(self.layers)])
-            return {"square_sum": zeros, "abs_sum": zeros, "abs_max": zeros, "nonfinite": zeros}
-        measured = [self.gradients[i] for i in self._measured]
-        magnitudes = [tf.abs(g) for g in measured]
-        abs_sums = tf.stack([tf.reduce_sum(m) for m in magnitudes])
-        abs_maxes = tf.stack([tf.reduce_max(m) for m in magnitudes])
-        nonfinite = tf.cond(
-            tf.math.is_finite(global_square_sum),
-            lambda: tf.zeros([len(measured)]),
-            lambda: tf.stack([_nonfinite_count(g) for g in measured]),
-        )
-        entries = tf.stack(
-            [
-                tf.gather(square_sums, self._entry_gradient),
-                tf.gather(abs_sums, self._entry_measured),
-                tf.gather(nonfinite, self._entry_measured),
-            ],
-            axis=1,
-        )
-        summed = self._segment_sum(entries, self._entry_row)
-        abs_max = tf.math.unsorted_segment_max(
-            tf.gather(abs_maxes, self._entry_measured),
-            tf.constant(self._entry_row, tf.int32),
-            len(self.layers),
-        )
-        return {
-            "square_sum": summed[:, 0],
-            "abs_sum": summed[:, 1],
-            "abs_max": abs_max,
-            "nonfinite": summed[:, 2],
-        }
-
-    def _segment_sum(self, data: tf.Tensor, rows: list[int]) -> tf.Tensor:
-        return tf.math.unsorted_segment_sum(data, tf.constant(rows, tf.int32), len(self.layers))
-
-    def _entry_counts(self) -> tf.Tensor:
-        if not self._entry_gradient:
-            return tf.ones([len(self.layers)])  # every row is "no gradient"; nothing is divided
-        sizes = [self.gradients[i].shape.num_elements() for i in self._entry_gradient]
-        if None in sizes:
-            entry_sizes = tf.stack(
-                [tf.cast(tf.size(self.gradients[i]), tf.float32) for i in self._entry_gradient]
-            )
-        else:
-            entry_sizes = tf.constant(sizes, tf.float32)
-        return self._segment_sum(entry_sizes, self._entry_row)
+        return tf.stack([columns[name] for name in GRADIENT_STATS])
 
 
-def _square_sums(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
-    # l2_loss is one fused kernel (sum of squares / 2); the factor 2 is applied once to the stack.
-    return 2.0 * tf.stack([tf.nn.l2_loss(t) for t in tensors])
+def _partial_sums(gradient: tf.Tensor) -> tf.Tensor:
+    square_sum = _square_sum(gradient)
+    magnitude = tf.abs(gradient)
+    nonfinite = tf.cond(
+        tf.math.is_finite(square_sum),
+        lambda: tf.constant(0.0),
+        lambda: tf.cast(tf.math.count_nonzero(tf.logical_not(tf.math.is_finite(gradient))), tf.float32),
+    )
+    count = tf.cast(tf.size(gradient), tf.float32)
+    return tf.stack([square_sum, tf.reduce_sum(magnitude), tf.reduce_max(magnitude), nonfinite, count])
 
 
-def _nonfinite_count(gradient: tf.Tensor) -> tf.Tensor:
-    return tf.cast(tf.math.count_nonzero(tf.logical_not(tf.math.is_finite(gradient))), tf.float32)
+def _square_sum(tensor: tf.Tensor) -> tf.Tensor:
+    return 2.0 * tf.nn.l2_loss(tensor)  # l2_loss is one fused kernel: sum of squares / 2
 
 
 def _tensor(variable: Any) -> tf.Tensor:
