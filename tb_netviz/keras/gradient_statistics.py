@@ -5,9 +5,9 @@ Each gradient tensor is read a few times: its sum of squares is one fused
 one ``l2_loss``. The per-tensor sums are then added (or maxed) into their layers.
 These ops depend only on their own gradient, so the executor runs them while
 the rest of the backward pass is still going. (Gathering the per-tensor sums of
-all layers into segment reductions, fewer ops, measured slower inside the
-training step, see docs/bench/keras.md.) Which tensor belongs to which row is
-worked out in Python when the step is traced.
+all layers into segment reductions, about a third fewer ops, was measured no
+faster inside the training step: see docs/bench/keras.md.) Which tensor belongs
+to which row is worked out in Python when the step is traced.
 
 NaN and Inf entries are counted without a pass of their own in normal steps: a
 tensor that holds one has a sum of squares that is not finite. Only then (or
