@@ -213,7 +213,10 @@ class NetVizCallback(keras.callbacks.Callback):
             attention=[],
             original_train_function=model.train_function,
             next_step=int(applying.iterations.numpy()),
-            exact_steps=not loss_scaled and self.params.get("steps") is not None,
+            # One optimizer step per batch: not with skipped overflow steps or gradient accumulation.
+            exact_steps=not loss_scaled
+            and not getattr(applying, "gradient_accumulation_steps", None)
+            and self.params.get("steps") is not None,
         )
         # A fit that another callback aborts never calls on_train_end: close the
         # file at the latest when the session is collected or Python exits.
@@ -388,7 +391,7 @@ class NetVizCallback(keras.callbacks.Callback):
                 weights = np.concatenate([np.ravel(v.numpy()) for v in layer.variables])
                 writer.histogram(step, f"{HISTOGRAM_TAG_PREFIX}weights/{layer.name}", weights)
         names = [layer.name for layer in layers]
-        writer.activations(step, names, rows, sample_every_n_steps=self.options.sample_every_n_steps)
+        writer.activations(step, names, rows, **self.options.activations_content())
         if self.detector.check_activations(step, names, rows):
             writer.alerts(step, self.detector.history, self.detector.omitted)
         self._log_attention(session, step, result.attention)
@@ -468,9 +471,7 @@ def _write_gradients(
     loss_scaled: bool,
     record: StepRecord,
 ) -> None:
-    writer.gradient_flow(
-        record.step, record.layers, record.values, log_every_n_steps=options.log_every_n_steps
-    )
+    writer.gradient_flow(record.step, record.layers, record.values, **options.gradient_flow_content())
     if np.isfinite(record.global_grad_norm):
         writer.scalar(record.step, GLOBAL_GRAD_NORM_TAG, record.global_grad_norm)
     if loss_scaled:

@@ -22,7 +22,11 @@ Which gradients are measured:
     * under ``tf.distribute.MirroredStrategy``, the aggregated gradient: the sum
       over replicas of the per-replica gradients (Keras scales each replica's
       loss by 1 / replicas), i.e. the gradient of the global batch that the
-      optimizer applies. Measuring it costs one extra all-reduce per step.
+      optimizer applies. Measuring it costs one extra all-reduce per step;
+    * with ``gradient_accumulation_steps=k`` on the optimizer, the mean of the k
+      micro-batch gradients that the optimizer applies at every k-th call
+      (its accumulators plus the last micro-batch's, divided by k); the micro-steps
+      that only accumulate have no row of their own.
 
 The step of a row is ``optimizer.iterations`` before the update (0-based).
 
@@ -227,6 +231,29 @@ class GradientCapture:
         return apply_counting_overflow
 
     def _record_step(self, grads: list[Any], variables: list[Any]) -> None:
+        accumulation = getattr(self.optimizer, "gradient_accumulation_steps", None)
+        if not accumulation:
+            self._record_applied(grads, variables)
+            return
+        optimizer = self.optimizer
+        if not optimizer.built:  # what ``apply`` would do first, done before we read its accumulators
+            optimizer.build(variables)
+            optimizer.built = True
+        accumulated = [optimizer._accumulated_gradients[optimizer._get_variable_index(v)] for v in variables]
+        applies = tf.equal((optimizer._iterations + 1) % accumulation, 0)
+
+        def record() -> tf.Tensor:
+            applied = [
+                None if g is None else (_dense_float32(g) + _dense_float32(a)) / accumulation
+                for g, a in zip(grads, accumulated, strict=True)
+            ]
+            self._record_applied(applied, variables)
+            return tf.constant(True)
+
+        tf.cond(applies, record, lambda: tf.constant(False))
+
+    def _record_applied(self, grads: list[Any], variables: list[Any]) -> None:
+        """Statistics of ``grads``, the gradients one optimizer step applies, into the step's slot."""
         step = tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64)
         present = [(i, _dense_float32(g)) for i, g in enumerate(grads) if g is not None]
         reduced = _aggregated([g for _, g in present])

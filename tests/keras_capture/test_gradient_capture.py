@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tb_netviz.keras import NetVizCallback
-from tb_netviz.summary import GRADIENT_STATS
+from tb_netviz.summary import GRADIENT_STATS, AlertThresholds
 
 from .netviz_events import gradient_rows, read_run
 
@@ -36,9 +36,17 @@ def small_cnn(seed: int = 1, dtype: str | None = None) -> keras.Model:
 
 def tape_statistics(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, dict[str, float]]:
     """Per-layer statistics of an independent GradientTape computation, in numpy."""
+    return layer_statistics(model, tape_gradients(model, x, y))
+
+
+def tape_gradients(model: keras.Model, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
     with tf.GradientTape() as tape:
         loss = keras.losses.MeanSquaredError()(y, model(x, training=True))
-    grads = tape.gradient(loss, model.trainable_weights)
+    return [np.asarray(g, np.float64) for g in tape.gradient(loss, model.trainable_weights)]
+
+
+def layer_statistics(model: keras.Model, grads: list[np.ndarray]) -> dict[str, dict[str, float]]:
+    """GRADIENT_STATS of each layer from float64 gradients of ``model.trainable_weights``."""
     stats = {}
     for layer in model.layers:
         own = [
@@ -48,7 +56,7 @@ def tape_statistics(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[st
         ]
         if not own:
             continue
-        g = np.concatenate([np.ravel(np.asarray(g, np.float64)) for g, _ in own])
+        g = np.concatenate([np.ravel(g) for g, _ in own])
         p = np.concatenate([np.ravel(np.asarray(v.numpy(), np.float64)) for _, v in own])
         stats[layer.name] = {
             "grad_l2": np.linalg.norm(g),
@@ -261,3 +269,39 @@ def test_unknown_length_data_with_validation_logs_the_right_steps(tmp_path):
     assert sorted(gradient_rows(tmp_path)[1]) == [s for s in range(steps) if s % 2 == 0]
     activation_steps = [e.step for e in read_run(tmp_path)["netviz/activations"]]
     assert activation_steps == [0, steps - 1]  # the first logged step, and the end of training
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_gradient_accumulation_logs_the_applied_mean_once_per_optimizer_step(tmp_path, jit_compile):
+    model = small_cnn()
+    model.compile(keras.optimizers.SGD(0.1, gradient_accumulation_steps=3), "mse", jit_compile=jit_compile)
+    # The optimizer applies the mean of three micro-batch gradients, all taken at the initial weights.
+    micro = [
+        tape_gradients(model, X[i * BATCH : (i + 1) * BATCH], Y[i * BATCH : (i + 1) * BATCH])
+        for i in range(3)
+    ]
+    expected = layer_statistics(model, [np.mean(parts, axis=0) for parts in zip(*micro, strict=True)])
+
+    fit_with_netviz(model, tmp_path, epochs=2)  # 3 micro-batches an epoch: 2 optimizer steps
+
+    _, table = gradient_rows(tmp_path)
+    assert sorted(table) == [0, 1]
+    assert_matches_tape(table[0], expected, rtol=1e-4)
+    assert int(model.optimizer.iterations.numpy()) == 2
+
+
+def test_the_alert_thresholds_in_force_are_written_with_the_table(tmp_path):
+    model = small_cnn()
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    thresholds = AlertThresholds(vanishing_ratio=1e-3, exploding_factor=4.0, dead_fraction=0.9, patience=2)
+
+    fit_with_netviz(model, tmp_path, alert_thresholds=thresholds)
+
+    content = read_run(tmp_path)["netviz/gradient_flow"][0].content
+    assert content["alert_thresholds"] == {
+        "vanishing_ratio": 1e-3,
+        "exploding_factor": 4.0,
+        "dead_fraction": 0.9,
+        "patience": 2,
+    }
+    assert content["log_every_n_steps"] == 1
