@@ -12,7 +12,10 @@ to which row is worked out in Python when the step is traced.
 NaN and Inf entries are counted without a pass of their own in normal steps: a
 tensor that holds one has a sum of squares that is not finite. Only then (or
 when finite squares overflowed float32) does a ``tf.cond`` count them, so the
-count is exact whenever it is not zero.
+count is exact whenever it is not zero; the same branch recomputes the
+tensor's norm in float64, so a finite gradient whose float32 squares overflow
+(norm above ~1.8e19) keeps its finite norm. Norms are combined into layers and
+the global norm scaled by the largest, so that combining cannot overflow either.
 
 Example:
     >>> import keras, numpy as np, tensorflow as tf
@@ -38,8 +41,8 @@ import tensorflow as tf
 from tb_netviz.keras.layers import WeightLayer
 from tb_netviz.summary.columns import GRADIENT_STATS, describe_missing_gradient
 
-# Per-tensor partial sums, in this order.
-_SQUARE_SUM, _ABS_SUM, _ABS_MAX, _NONFINITE, _COUNT = range(5)
+# Per-tensor partials, in this order.
+_NORM, _ABS_SUM, _ABS_MAX, _NONFINITE, _COUNT = range(5)
 
 
 class LayerGradientStatistics:
@@ -61,9 +64,9 @@ class LayerGradientStatistics:
         """The float32 rows ``[layers, GRADIENT_STATS]`` and the global norm (NaN without gradients)."""
         shown = {id(v) for layer in self.layers for v in layer.variables if id(v) in self.gradient_of}
         partials = {key: _partial_sums(g) for key, g in self.gradient_of.items() if key in shown}
-        square_sums = [p[_SQUARE_SUM] for p in partials.values()]
-        square_sums += [_square_sum(g) for key, g in self.gradient_of.items() if key not in shown]
-        norm = tf.sqrt(tf.add_n(square_sums)) if square_sums else tf.constant(math.nan)
+        norms = [p[_NORM] for p in partials.values()]
+        norms += [tf.sqrt(_square_sum(g)) for key, g in self.gradient_of.items() if key not in shown]
+        norm = _combined_norm(tf.stack(norms)) if norms else tf.constant(math.nan)
         rows = [self._row(layer, partials) for layer in self.layers]
         return (tf.stack(rows) if rows else tf.zeros([0, len(GRADIENT_STATS)])), norm
 
@@ -76,7 +79,7 @@ class LayerGradientStatistics:
             return tf.stack(row)
         stacked = tf.stack(own)
         sums = tf.reduce_sum(stacked, axis=0)
-        grad_l2 = tf.sqrt(sums[_SQUARE_SUM])
+        grad_l2 = _combined_norm(stacked[:, _NORM])
         columns = {
             "grad_l2": grad_l2,
             "grad_mean_abs": sums[_ABS_SUM] / sums[_COUNT],
@@ -92,13 +95,25 @@ class LayerGradientStatistics:
 def _partial_sums(gradient: tf.Tensor) -> tf.Tensor:
     square_sum = _square_sum(gradient)
     magnitude = tf.abs(gradient)
-    nonfinite = tf.cond(
-        tf.math.is_finite(square_sum),
-        lambda: tf.constant(0.0),
-        lambda: tf.cast(tf.math.count_nonzero(tf.logical_not(tf.math.is_finite(gradient))), tf.float32),
+
+    def exact() -> tuple[tf.Tensor, tf.Tensor]:
+        squares = tf.reduce_sum(tf.square(tf.cast(gradient, tf.float64)))
+        nonfinite = tf.math.count_nonzero(tf.logical_not(tf.math.is_finite(gradient)))
+        return tf.cast(tf.sqrt(squares), tf.float32), tf.cast(nonfinite, tf.float32)
+
+    norm, nonfinite = tf.cond(
+        tf.math.is_finite(square_sum), lambda: (tf.sqrt(square_sum), tf.constant(0.0)), exact
     )
     count = tf.cast(tf.size(gradient), tf.float32)
-    return tf.stack([square_sum, tf.reduce_sum(magnitude), tf.reduce_max(magnitude), nonfinite, count])
+    return tf.stack([norm, tf.reduce_sum(magnitude), tf.reduce_max(magnitude), nonfinite, count])
+
+
+def _combined_norm(norms: tf.Tensor) -> tf.Tensor:
+    """The L2 norm of tensors with these norms, scaled by the largest so no square overflows."""
+    largest = tf.reduce_max(norms)
+    scalable = tf.math.is_finite(largest) & (largest > 0)
+    scale = tf.where(scalable, largest, 1.0)
+    return tf.where(scalable, scale * tf.norm(norms / scale), largest)
 
 
 def _square_sum(tensor: tf.Tensor) -> tf.Tensor:
