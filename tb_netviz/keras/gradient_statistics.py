@@ -15,7 +15,7 @@ when finite squares overflowed float32) does a ``tf.cond`` count them, so the
 count is exact whenever it is not zero; the same branch recomputes the
 tensor's norm in float64, so a finite gradient whose float32 squares overflow
 (norm above ~1.8e19) keeps its finite norm. Norms are combined into layers and
-the global norm scaled by the largest, so that combining cannot overflow either.
+the global norm in float64, so that combining cannot overflow either.
 
 Example:
     >>> import keras, numpy as np, tensorflow as tf
@@ -109,11 +109,9 @@ def _partial_sums(gradient: tf.Tensor) -> tf.Tensor:
 
 
 def _combined_norm(norms: tf.Tensor) -> tf.Tensor:
-    """The L2 norm of tensors with these norms, scaled by the largest so no square overflows."""
-    largest = tf.reduce_max(norms)
-    scalable = tf.math.is_finite(largest) & (largest > 0)
-    scale = tf.where(scalable, largest, 1.0)
-    return tf.where(scalable, scale * tf.norm(norms / scale), largest)
+    """The L2 norm of tensors with these norms; squared in float64, where no float32 norm overflows."""
+    squares = tf.square(tf.cast(norms, tf.float64))
+    return tf.cast(tf.sqrt(tf.reduce_sum(squares)), tf.float32)
 
 
 def _square_sum(tensor: tf.Tensor) -> tf.Tensor:
