@@ -1,10 +1,13 @@
 """Overhead of NetVizCallback on Keras ``fit``: one process, interleaved, repeated.
 
-Three configurations train the same >= 1M-parameter CNN on synthetic data:
+Four configurations train the same >= 1M-parameter CNN on synthetic data:
 
 * ``plain``: ``fit`` with no callback;
 * ``netviz``: ``fit`` with ``NetVizCallback(log_every_n_steps=1, sample_batch=x[:8])``,
-  gradient flow logged at every step (the probe pass runs at the first step and at the end);
+  gradient flow logged at every step, and the probe pass (activations, feature maps) at the
+  first step of each fit, every 100 optimizer steps and at the end;
+* ``netviz-grads``: ``NetVizCallback(log_every_n_steps=1)`` without ``sample_batch``: gradient
+  flow at every step alone, the cost the issue's goal is about;
 * ``tensorboard``: ``fit`` with ``keras.callbacks.TensorBoard(histogram_freq=1)``.
 
 Each round runs one ``fit`` of every configuration, in a rotating order, each on
@@ -121,7 +124,8 @@ def main() -> None:
     x = rng.normal(size=(args.steps * args.batch, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, size=len(x))
     root = tempfile.mkdtemp(prefix="bench_keras_")
-    models = {name: cnn(seed=1, kind=args.model) for name in ("plain", "netviz", "tensorboard")}
+    configs = ("plain", "netviz", "netviz-grads", "tensorboard")
+    models = {name: cnn(seed=1, kind=args.model) for name in configs}
     print(
         f"model {args.model}: {models['plain'].count_params():,} parameters; "
         f"{args.steps} steps per fit; batch {args.batch}; {args.rounds} rounds"
@@ -131,6 +135,8 @@ def main() -> None:
         log_dir = os.path.join(root, f"{name}_{round_index}")
         if name == "netviz":
             return [NetVizCallback(log_dir=log_dir, sample_batch=x[:8], log_every_n_steps=1)]
+        if name == "netviz-grads":
+            return [NetVizCallback(log_dir=log_dir, log_every_n_steps=1)]
         if name == "tensorboard":
             return [keras.callbacks.TensorBoard(log_dir=log_dir, histogram_freq=1)]
         return []
@@ -147,7 +153,7 @@ def main() -> None:
     per_step: dict[str, list[dict[str, float]]] = {name: [] for name in models}
     names = list(models)
     for round_index in range(args.rounds):
-        order = names[round_index % 3 :] + names[: round_index % 3]
+        order = names[round_index % len(names) :] + names[: round_index % len(names)]
         for name in order:
             per_step[name].append(run(name, round_index))
 
