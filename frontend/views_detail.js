@@ -82,7 +82,9 @@ export function createLayerDetail(actions) {
     loadLayer(state, layer);
     // All columns of the layer once they are in; until then (or if they cannot be read) the
     // columns the other views fetched, with the rest one click away.
-    const own = layerTable && layerTable.layers[0] === layer ? layerTable : null;
+    // Only the answer for this run and layer: another run may have a layer of the same name.
+    const own =
+      layerTable && layerTable.run === state.run && layerTable.layers[0] === layer ? layerTable : null;
     const source = own || table;
     const row = own ? 0 : state.layerIndex;
     const others = own ? [] : (state.columns || []).filter((s) => !HIDDEN.has(s) && !table.stats.includes(s));

@@ -43,7 +43,10 @@ class NetVizCallback(keras.callbacks.Callback):
     the aggregated, unscaled gradient the optimizer applies). They are computed
     in-graph into a buffer of the last 32 steps, which the host reads in one
     transfer every 32 steps, at probe steps and at the end of each epoch (so
-    alerts may come up to 32 steps after their step); every step of a
+    alerts may come up to 32 steps after their step). Where the host cannot
+    tell step numbers from batch counts (a ``LossScaleOptimizer`` skipping
+    overflow steps, gradient accumulation, data of unknown length) and probe or
+    histogram steps must be found, it reads after every execution. Every step of a
     ``steps_per_execution > 1`` execution is kept, with or without ``jit_compile``.
     The probe views (activation statistics, feature maps of Conv1D/2D/3D layers,
     ``MultiHeadAttention`` scores ``[H, Q, K]`` of the first sample) come from one

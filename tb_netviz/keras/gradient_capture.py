@@ -26,7 +26,8 @@ Which gradients are measured:
     * with ``gradient_accumulation_steps=k`` on the optimizer, the mean of the k
       micro-batch gradients that the optimizer applies at every k-th call
       (its accumulators plus the last micro-batch's, divided by k); the micro-steps
-      that only accumulate have no row of their own.
+      that only accumulate have no row of their own. (Keras itself does not run
+      gradient accumulation under ``MirroredStrategy``.)
 
 The step of a row is ``optimizer.iterations`` before the update (0-based).
 

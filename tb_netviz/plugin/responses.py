@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -86,15 +87,25 @@ def alert_thresholds(content: dict[str, Any]) -> dict[str, float] | None:
     0.001
     >>> alert_thresholds({}) is None, alert_thresholds({"alert_thresholds": {"patience": "3"}}) is None
     (True, True)
+    >>> alert_thresholds({"alert_thresholds": {"vanishing_ratio": 10**400, "exploding_factor": 10,
+    ...                                        "dead_fraction": 0.5, "patience": 3}}) is None
+    True
     """
     found = content.get(ALERT_THRESHOLDS_KEY)
     if not isinstance(found, dict):
         return None
     values = {name: found.get(name) for name in THRESHOLD_FIELDS}
-    numbers = all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values.values()
-    )
+    numbers = all(_finite_number(v) for v in values.values())
     return values if numbers else None
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float, from a hand-made log
+        return False
 
 
 def attention_steps_body(

@@ -81,8 +81,11 @@ class AlertThresholds:
     def __post_init__(self) -> None:
         if not 0 < self.vanishing_ratio < 1:
             raise ValueError(f"vanishing_ratio must be in (0, 1), got {self.vanishing_ratio!r}")
-        if not self.exploding_factor > 1:
-            raise ValueError(f"exploding_factor must be > 1, got {self.exploding_factor!r}")
+        if not 1 < self.exploding_factor < math.inf:
+            raise ValueError(
+                f"exploding_factor must be a finite number > 1 (a very large one, e.g. 1e30, "
+                f"silences exploding alerts), got {self.exploding_factor!r}"
+            )
         if not 0 < self.dead_fraction <= 1:
             raise ValueError(f"dead_fraction must be in (0, 1], got {self.dead_fraction!r}")
         if not isinstance(self.patience, int) or self.patience < 1:

@@ -11,7 +11,7 @@ Strategies that shard the parameters (FSDP, DeepSpeed, ``ModelParallelStrategy``
 are not supported: each rank holds only a shard of every gradient, so rank
 zero's statistics would be of a shard, and a sample pass on rank zero alone
 would wait forever for the other ranks' all-gathers. Under such a strategy the
-callback warns once and logs nothing; training goes on.
+callback warns once per ``fit`` and logs nothing; training goes on.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy, Strategy
+from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, ModelParallelStrategy, Strategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
@@ -168,10 +168,8 @@ def sharding_strategy(strategy: Strategy) -> str | None:
     >>> sharding_strategy(FSDPStrategy()), sharding_strategy(DDPStrategy())
     ('FSDPStrategy', None)
     """
-    name = type(strategy).__name__
-    # DeepSpeedStrategy cannot be imported without deepspeed installed: matched by name.
-    if isinstance(strategy, (FSDPStrategy, ModelParallelStrategy)) or "DeepSpeed" in name:
-        return name
+    if isinstance(strategy, (FSDPStrategy, DeepSpeedStrategy, ModelParallelStrategy)):
+        return type(strategy).__name__
     return None
 
 

@@ -170,9 +170,12 @@ def run_probe(
     hooks: list[Any] = []
     with _sample_mode(model), _removed_after(hooks):
         _track_modules(model, stack, result.entered, hooks)
-        outputs = _record_outputs(request, result, hooks)
+        output_recorder = _record_outputs(request, result, hooks)
         recorder.attach(hooks)
-        with _sdpa_wrapped(recorder), _FunctionalActivations(outputs, request), forward_context():
+        functions = (
+            _FunctionalActivations(output_recorder) if request.activations else contextlib.nullcontext()
+        )
+        with _sdpa_wrapped(recorder), functions, forward_context():
             try:
                 call_model(model, to_device(batch, _device_of(model)))
             except Exception as error:
@@ -263,14 +266,13 @@ def _record_outputs(request: ProbeRequest, result: ProbeResult, hooks: list) -> 
 class _FunctionalActivations(TorchFunctionMode):
     """Hands the output of an ``ACTIVATION_FUNCTIONS`` call on a layer's output to the recorder."""
 
-    def __init__(self, recorder: _OutputRecorder, request: ProbeRequest) -> None:
+    def __init__(self, recorder: _OutputRecorder) -> None:
         super().__init__()
         self.recorder = recorder
-        self.active = bool(request.activations)
 
     def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None):
         output = func(*args, **(kwargs or {}))
-        if self.active and args and func in ACTIVATION_FUNCTIONS:
+        if args and func in ACTIVATION_FUNCTIONS:
             self.recorder.after_activation(None, args, output)
         return output
 

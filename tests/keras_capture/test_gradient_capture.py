@@ -271,10 +271,19 @@ def test_unknown_length_data_with_validation_logs_the_right_steps(tmp_path):
     assert activation_steps == [0, steps - 1]  # the first logged step, and the end of training
 
 
-@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
-def test_gradient_accumulation_logs_the_applied_mean_once_per_optimizer_step(tmp_path, jit_compile):
+@pytest.mark.parametrize(
+    "jit_compile, steps_per_execution, loss_scaled",
+    [(False, 1, False), (True, 1, False), (False, 3, False), (False, 2, True)],
+    ids=["graph", "xla", "3-steps-per-execution", "loss-scaled"],
+)
+def test_gradient_accumulation_logs_the_applied_mean_once_per_optimizer_step(
+    tmp_path, jit_compile, steps_per_execution, loss_scaled
+):
     model = small_cnn()
-    model.compile(keras.optimizers.SGD(0.1, gradient_accumulation_steps=3), "mse", jit_compile=jit_compile)
+    optimizer = keras.optimizers.SGD(0.1, gradient_accumulation_steps=3)
+    if loss_scaled:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer, "mse", jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     # The optimizer applies the mean of three micro-batch gradients, all taken at the initial weights.
     micro = [
         tape_gradients(model, X[i * BATCH : (i + 1) * BATCH], Y[i * BATCH : (i + 1) * BATCH])
@@ -287,7 +296,8 @@ def test_gradient_accumulation_logs_the_applied_mean_once_per_optimizer_step(tmp
     _, table = gradient_rows(tmp_path)
     assert sorted(table) == [0, 1]
     assert_matches_tape(table[0], expected, rtol=1e-4)
-    assert int(model.optimizer.iterations.numpy()) == 2
+    applying = model.optimizer.inner_optimizer if loss_scaled else model.optimizer
+    assert int(applying.iterations.numpy()) == 2
 
 
 def test_the_alert_thresholds_in_force_are_written_with_the_table(tmp_path):

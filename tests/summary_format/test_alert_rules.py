@@ -164,7 +164,10 @@ def test_statistics_of_the_wrong_shape_or_type_are_refused():
     [
         ({"vanishing_ratio": 0}, "vanishing_ratio must be in"),
         ({"vanishing_ratio": 1.5}, "vanishing_ratio must be in"),
-        ({"exploding_factor": 1}, "exploding_factor must be > 1"),
+        ({"exploding_factor": 1}, "exploding_factor must be a finite number > 1"),
+        ({"exploding_factor": math.inf}, "exploding_factor must be a finite number > 1"),
+        ({"exploding_factor": math.nan}, "exploding_factor must be a finite number > 1"),
+        ({"vanishing_ratio": math.nan}, "vanishing_ratio must be in"),
         ({"dead_fraction": 0}, "dead_fraction must be in"),
         ({"dead_fraction": 1.01}, "dead_fraction must be in"),
         ({"patience": 0}, "patience must be an int >= 1"),
