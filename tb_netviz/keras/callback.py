@@ -370,7 +370,7 @@ class NetVizCallback(keras.callbacks.Callback):
             _write_gradients,
             session.writer,
             self.detector,
-            self.options,
+            self.options.gradient_flow_content(),  # built once: the metadata is the same at every step
             self.logged_steps,
             session.capture.loss_scaled,
         )
@@ -469,12 +469,12 @@ class _FitSession:
 def _write_gradients(
     writer: NetVizWriter,
     detector: AlertDetector,
-    options: CaptureOptions,
+    content: dict[str, Any],
     logged_steps: list[int],
     loss_scaled: bool,
     record: StepRecord,
 ) -> None:
-    writer.gradient_flow(record.step, record.layers, record.values, **options.gradient_flow_content())
+    writer.gradient_flow(record.step, record.layers, record.values, **content)
     if np.isfinite(record.global_grad_norm):
         writer.scalar(record.step, GLOBAL_GRAD_NORM_TAG, record.global_grad_norm)
     if loss_scaled:

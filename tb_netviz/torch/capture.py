@@ -86,6 +86,9 @@ class Capture:
         self.sample_batch = sample_batch
         self.writer: NetVizWriter | None = None
         self.detector = AlertDetector(options.alert_thresholds)
+        # The tables' metadata, the same at every step: built once, not on the training thread's hot path.
+        self._gradient_flow_content = options.gradient_flow_content()
+        self._activations_content = options.activations_content()
         self._forward_context = forward_context
         layers = discover_layers(model)
         names = module_names(model)
@@ -185,7 +188,7 @@ class Capture:
         writer = self.writer
         names = self.layer_names
         if names:
-            writer.gradient_flow(step, names, table.values, **self.options.gradient_flow_content())
+            writer.gradient_flow(step, names, table.values, **self._gradient_flow_content)
         if table.global_norm is not None:
             writer.scalar(step, GLOBAL_GRAD_NORM_TAG, table.global_norm)
         if table.clipped_norm is not None:
@@ -200,7 +203,7 @@ class Capture:
         if names:
             rows = torch.stack([result.activations[name].to(torch.float32) for name in names])
             rows = rows.cpu().numpy()
-            writer.activations(step, names, rows, **self.options.activations_content())
+            writer.activations(step, names, rows, **self._activations_content)
             if self.detector.check_activations(step, names, rows):
                 writer.alerts(step, self.detector.history, self.detector.omitted)
         for name, maps in result.feature_maps.items():

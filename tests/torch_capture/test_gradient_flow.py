@@ -32,15 +32,8 @@ def assert_rows_match(logged: dict, reference: dict, rtol: float = 1e-5) -> None
     for layer, row in logged.items():
         expected = reference[layer]
         assert row["has_grad"] == expected["has_grad"], layer
-        for stat in (
-            "grad_l2",
-            "grad_mean_abs",
-            "grad_max_abs",
-            "param_l2",
-            "grad_to_param",
-            "grad_nonfinite",
-        ):
-            if stat in expected:
+        for stat in GRADIENT_STATS:
+            if stat != "has_grad" and stat in expected:
                 assert row[stat] == pytest.approx(expected[stat], rel=rtol, abs=1e-7), (layer, stat)
 
 
