@@ -8,7 +8,9 @@ runs guarded: an exception warns once per kind of step with a
 ``NetVizWriteWarning`` naming what was dropped, and training goes on.
 
 Histograms (``histograms=True``) go to TensorBoard's Histograms tab under
-``netviz/histograms/{activations,weights,gradients}/<layer>``.
+``netviz/histograms/{activations,weights,gradients}/<layer>``; under sharded
+training only the activation histograms are written (a weight or gradient
+histogram would need every rank's entries on rank zero).
 
 Example:
     >>> import tempfile, torch
@@ -45,7 +47,7 @@ from tb_netviz.summary import (
 from tb_netviz.summary.options import AttentionLabels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.gradient_stats import GradientStatistics, GradientTable, MeasuredGradients
-from tb_netviz.torch.layers import discover_layers, module_names, order_layers
+from tb_netviz.torch.layers import Layer, discover_layers, module_names, order_layers
 from tb_netviz.torch.probe import ProbeRequest, first_sample, run_probe
 
 HISTOGRAM_TAG_PREFIX = "netviz/histograms/"
@@ -68,6 +70,10 @@ class Capture:
         options: what to capture.
         sample_batch: the probe batch, or None for gradient flow only.
         forward_context: entered around each sample pass (e.g. Lightning's precision context).
+        statistics: builds the gradient statistics from ``(layers, selected)``; default
+            ``GradientStatistics``. Sharded training passes a ``ShardedGradientStatistics``
+            factory: every rank then measures and takes part in the collective, and only
+            a rank with a ``writer`` writes (the others keep ``writer`` None).
 
     Raises:
         ValueError: a model without parameters or a pattern that matches no layer.
@@ -80,6 +86,7 @@ class Capture:
         options: CaptureOptions,
         sample_batch: Any = None,
         forward_context: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+        statistics: Callable[[list[Layer], list[int]], GradientStatistics] | None = None,
     ) -> None:
         self.model = model
         self.options = options
@@ -90,6 +97,8 @@ class Capture:
         self._gradient_flow_content = options.gradient_flow_content()
         self._activations_content = options.activations_content()
         self._forward_context = forward_context
+        self._sharded = statistics is not None
+        self._new_statistics = statistics or GradientStatistics
         layers = discover_layers(model)
         names = module_names(model)
         attention = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
@@ -106,7 +115,7 @@ class Capture:
         self._selected = [i for i, layer in enumerate(layers) if layer.name in chosen]
         self._stats: GradientStatistics | None = None
         if not any(is_lazy(p) for layer in layers for p in layer.parameters):
-            self._stats = GradientStatistics(layers, self._selected)
+            self._stats = self._new_statistics(layers, self._selected)
         self.request = ProbeRequest(
             activations=self.layers,
             feature_maps=[layer for layer in self.layers if layer.is_conv],
@@ -137,7 +146,7 @@ class Capture:
                     "measured: run a forward pass before logging gradients (or pass sample_batch, "
                     "which initialises them when NetViz is created)"
                 )
-            self._stats = GradientStatistics(self._all_layers, self._selected)
+            self._stats = self._new_statistics(self._all_layers, self._selected)
         return self._stats
 
     @property
@@ -150,7 +159,7 @@ class Capture:
         self.complete_gradients(clipped=False)
         with self._guarded("gradient statistics", step):
             measured = self.stats.measure()
-            if self.options.histograms:
+            if self.options.histograms and not self._sharded:
                 self._write_parameter_histograms(step)
             if defer:
                 self._pending = (step, measured)
@@ -186,6 +195,8 @@ class Capture:
 
     def _write_gradients(self, step: int, table: GradientTable) -> None:
         writer = self.writer
+        if writer is None:
+            return
         names = self.layer_names
         if names:
             writer.gradient_flow(step, names, table.values, **self._gradient_flow_content)
@@ -199,6 +210,8 @@ class Capture:
     def _write_sample(self, step: int) -> None:
         result = run_probe(self.model, self.sample_batch, self.request, self._forward_context)
         writer = self.writer
+        if writer is None:
+            return
         names = [name for name in self.layer_names if name in result.activations]
         if names:
             rows = torch.stack([result.activations[name].to(torch.float32) for name in names])
