@@ -45,10 +45,11 @@ from tb_netviz.summary import (
     NetVizWriteWarning,
 )
 from tb_netviz.summary.options import AttentionLabels
+from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.gradient_stats import GradientStatistics, GradientTable, MeasuredGradients
 from tb_netviz.torch.layers import Layer, discover_layers, module_names, order_layers
-from tb_netviz.torch.probe import ProbeRequest, first_sample, run_probe
+from tb_netviz.torch.probe import ProbeRequest, batch_size, first_sample, run_probe
 
 HISTOGRAM_TAG_PREFIX = "netviz/histograms/"
 
@@ -70,13 +71,15 @@ class Capture:
         options: what to capture.
         sample_batch: the probe batch, or None for gradient flow only.
         forward_context: entered around each sample pass (e.g. Lightning's precision context).
+        sample_labels: the probe batch's true classes (``check_sample_labels``), or None.
         statistics: builds the gradient statistics from ``(layers, selected)``; default
             ``GradientStatistics``. Sharded training passes a ``ShardedGradientStatistics``
             factory: every rank then measures and takes part in the collective, and only
             a rank with a ``writer`` writes (the others keep ``writer`` None).
 
     Raises:
-        ValueError: a model without parameters or a pattern that matches no layer.
+        ValueError: a model without parameters, a pattern that matches no layer, or
+            ``sample_labels`` that are not one class per probe sample.
         SampleBatchError: the model cannot take ``sample_batch``.
     """
 
@@ -86,11 +89,16 @@ class Capture:
         options: CaptureOptions,
         sample_batch: Any = None,
         forward_context: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+        *,
+        sample_labels: Any = None,
         statistics: Callable[[list[Layer], list[int]], GradientStatistics] | None = None,
     ) -> None:
         self.model = model
         self.options = options
         self.sample_batch = sample_batch
+        self.sample_labels = check_sample_labels(
+            sample_labels, None if sample_batch is None else batch_size(sample_batch)
+        )
         self.writer: NetVizWriter | None = None
         self.detector = AlertDetector(options.alert_thresholds)
         # The tables' metadata, the same at every step: built once, not on the training thread's hot path.

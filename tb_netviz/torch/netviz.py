@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -41,6 +42,9 @@ class NetViz:
             find the layers' forward order; it also initialises lazy modules
             (``nn.LazyLinear``...). Without it, lazy modules are measured from the
             first ``log_gradients`` after the model's first forward pass.
+        sample_labels: the true class of each ``sample_batch`` sample (a list, array or
+            tensor of class indices ``[N]``, or one-hot ``[N, classes]``), shown beside
+            the sample in the views of the probe batch. Default None.
         optimizer: give it when you clip gradients between ``log_gradients`` and
             ``optimizer.step()``: the global norm of the gradients the optimizer steps
             with is then logged too (``netviz/clipped_grad_norm``), in the same host
@@ -58,7 +62,8 @@ class NetViz:
     Raises:
         TypeError: ``model`` is not an ``nn.Module``, or an option of the wrong type.
         ValueError: a model without parameters, an option out of range, a layer
-            pattern that matches no layer; ``SampleBatchError`` (a ValueError) for a
+            pattern that matches no layer, ``sample_labels`` that are not one class per
+            probe sample (see ``check_sample_labels``); ``SampleBatchError`` (a ValueError) for a
             ``sample_batch`` the model cannot take.
         LogDirError: ``log_dir`` cannot be written.
 
@@ -85,6 +90,7 @@ class NetViz:
         log_dir: str | os.PathLike,
         sample_batch: Any = None,
         *,
+        sample_labels: Any = None,
         optimizer: torch.optim.Optimizer | None = None,
         log_every_n_steps: int = 10,
         sample_every_n_steps: int = 100,
@@ -109,7 +115,9 @@ class NetViz:
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         sharding = sharding_of(model)
         statistics = sharding.statistics if sharding is not None else None
-        self._capture = Capture(model, options, sample_batch, statistics=statistics)
+        self._capture = Capture(
+            model, options, sample_batch, sample_labels=sample_labels, statistics=statistics
+        )
         if sharding is None or sharding.writes:
             self._capture.writer = NetVizWriter(log_dir)
         self.log_dir = self._capture.writer.log_dir if self._capture.writer else os.fspath(log_dir)
@@ -121,6 +129,11 @@ class NetViz:
     def layers(self) -> list[str]:
         """The layers shown, in forward order (the rows of ``netviz/gradient_flow``)."""
         return self._capture.layer_names
+
+    @property
+    def sample_labels(self) -> np.ndarray | None:
+        """The probe batch's true classes as int64 ``[N]``, or None."""
+        return self._capture.sample_labels
 
     @property
     def options(self) -> CaptureOptions:
