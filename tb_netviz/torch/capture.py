@@ -11,7 +11,9 @@ With ``gradcam=True`` each sample step also runs the Grad-CAM pass
 (``tb_netviz.torch.gradcam``), guarded on its own, after the sample pass.
 
 Histograms (``histograms=True``) go to TensorBoard's Histograms tab under
-``netviz/histograms/{activations,weights,gradients}/<layer>``.
+``netviz/histograms/{activations,weights,gradients}/<layer>``; under sharded
+training only the activation histograms are written (a weight or gradient
+histogram would need every rank's entries on rank zero).
 
 Example:
     >>> import tempfile, torch
@@ -52,7 +54,7 @@ from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.gradcam import GradCam, images_for_overlay
 from tb_netviz.torch.gradient_stats import GradientStatistics, GradientTable, MeasuredGradients
-from tb_netviz.torch.layers import discover_layers, module_names, order_layers
+from tb_netviz.torch.layers import Layer, discover_layers, module_names, order_layers
 from tb_netviz.torch.probe import ProbeRequest, batch_size, first_sample, run_probe
 
 HISTOGRAM_TAG_PREFIX = "netviz/histograms/"
@@ -76,6 +78,10 @@ class Capture:
         sample_batch: the probe batch, or None for gradient flow only.
         forward_context: entered around each sample pass (e.g. Lightning's precision context).
         sample_labels: the probe batch's true classes (``check_sample_labels``), or None.
+        statistics: builds the gradient statistics from ``(layers, selected)``; default
+            ``GradientStatistics``. Sharded training passes a ``ShardedGradientStatistics``
+            factory: every rank then measures and takes part in the collective, and only
+            a rank with a ``writer`` writes (the others keep ``writer`` None).
 
     Raises:
         ValueError: a model without parameters, a pattern that matches no layer, or
@@ -91,6 +97,7 @@ class Capture:
         forward_context: Callable[[], AbstractContextManager] = contextlib.nullcontext,
         *,
         sample_labels: Any = None,
+        statistics: Callable[[list[Layer], list[int]], GradientStatistics] | None = None,
     ) -> None:
         self.model = model
         self.options = options
@@ -104,6 +111,8 @@ class Capture:
         self._gradient_flow_content = options.gradient_flow_content()
         self._activations_content = options.activations_content()
         self._forward_context = forward_context
+        self._sharded = statistics is not None
+        self._new_statistics = statistics or GradientStatistics
         layers = discover_layers(model)
         names = module_names(model)
         attention = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
@@ -127,7 +136,7 @@ class Capture:
         self._selected = [i for i, layer in enumerate(layers) if layer.name in chosen]
         self._stats: GradientStatistics | None = None
         if not any(is_lazy(p) for layer in layers for p in layer.parameters):
-            self._stats = GradientStatistics(layers, self._selected)
+            self._stats = self._new_statistics(layers, self._selected)
         self.request = ProbeRequest(
             activations=self.layers,
             feature_maps=[layer for layer in self.layers if layer.is_conv],
@@ -159,7 +168,7 @@ class Capture:
                     "measured: run a forward pass before logging gradients (or pass sample_batch, "
                     "which initialises them when NetViz is created)"
                 )
-            self._stats = GradientStatistics(self._all_layers, self._selected)
+            self._stats = self._new_statistics(self._all_layers, self._selected)
         return self._stats
 
     @property
@@ -172,7 +181,7 @@ class Capture:
         self.complete_gradients(clipped=False)
         with self._guarded("gradient statistics", step):
             measured = self.stats.measure()
-            if self.options.histograms:
+            if self.options.histograms and not self._sharded:
                 self._write_parameter_histograms(step)
             if defer:
                 self._pending = (step, measured)
@@ -211,6 +220,8 @@ class Capture:
 
     def _write_gradients(self, step: int, table: GradientTable) -> None:
         writer = self.writer
+        if writer is None:
+            return
         names = self.layer_names
         if names:
             writer.gradient_flow(step, names, table.values, **self._gradient_flow_content)
@@ -224,6 +235,8 @@ class Capture:
     def _write_sample(self, step: int) -> None:
         result = run_probe(self.model, self.sample_batch, self.request, self._forward_context)
         writer = self.writer
+        if writer is None:
+            return
         names = [name for name in self.layer_names if name in result.activations]
         if names:
             rows = torch.stack([result.activations[name].to(torch.float32) for name in names])

@@ -13,6 +13,7 @@ from torch import nn
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter
 from tb_netviz.summary.event_writer import checked_step
 from tb_netviz.torch.capture import Capture
+from tb_netviz.torch.distributed import sharding_of
 
 
 class NetViz:
@@ -24,6 +25,13 @@ class NetViz:
     work only on the steps its option asks for (``step`` counts optimizer steps
     from 0). ``close()`` (or leaving the ``with`` block) writes the last step's
     sample pass, removes every hook and closes the event file.
+
+    Sharded training (FSDP2 ``fully_shard`` or other ``DTensor`` parameters, FSDP1
+    with ``use_orig_params=True``): create ``NetViz`` and make every call on every
+    rank, with the same steps and the same ``sample_batch``. Each rank measures the
+    pieces it holds, one ``all_gather`` per logged step combines them into the
+    statistics of the whole gradients, the sample pass runs on every rank (FSDP's
+    all-gathers need them all) and only rank zero writes to ``log_dir``.
 
     Args:
         model: the ``nn.Module`` being trained.
@@ -118,9 +126,14 @@ class NetViz:
         )
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-        self._capture = Capture(model, options, sample_batch, sample_labels=sample_labels)
-        self._capture.writer = NetVizWriter(log_dir)
-        self.log_dir = self._capture.writer.log_dir
+        sharding = sharding_of(model)
+        statistics = sharding.statistics if sharding is not None else None
+        self._capture = Capture(
+            model, options, sample_batch, sample_labels=sample_labels, statistics=statistics
+        )
+        if sharding is None or sharding.writes:
+            self._capture.writer = NetVizWriter(log_dir)
+        self.log_dir = self._capture.writer.log_dir if self._capture.writer else os.fspath(log_dir)
         self._step_hook = optimizer.register_step_post_hook(self._after_step) if optimizer else None
         self._last_step: int | None = None
         self._closed = False
@@ -163,7 +176,8 @@ class NetViz:
             if self._step_hook is not None:
                 self._step_hook.remove()
                 self._step_hook = None
-            self._capture.writer.close()
+            if self._capture.writer is not None:
+                self._capture.writer.close()
 
     def __enter__(self) -> NetViz:
         return self
