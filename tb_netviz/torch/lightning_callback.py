@@ -26,8 +26,11 @@ from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, ModelP
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
+from tb_netviz.summary.gradcam import check_gradcam_inputs
+from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.capture import Capture
+from tb_netviz.torch.probe import batch_size
 
 
 class NetVizCallback(pl.Callback):
@@ -41,6 +44,9 @@ class NetVizCallback(pl.Callback):
             called as ``pl_module(x)`` (``(*x)`` for a tuple, ``(**x)`` for a dict) on the
             module's device and under the trainer's precision; None logs gradient flow only.
             It is run once when training starts, to check it and find the forward order.
+        sample_labels: the true class of each ``sample_batch`` sample (a list, array or
+            tensor of class indices ``[N]``, or one-hot ``[N, classes]``), shown beside
+            the sample in the views of the probe batch. Checked here. Default None.
         log_every_n_steps: gradient flow every this many optimizer steps (default 10).
         sample_every_n_steps: sample pass every this many optimizer steps, and at the
             first and last step (default 100).
@@ -50,9 +56,15 @@ class NetVizCallback(pl.Callback):
         tokens: attention labels: a list of strings, or a callable of the first sample.
         histograms: also write activation, weight and gradient histograms (default False).
         alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
+        gradcam: also write Grad-CAM maps of the probe images at each sample step
+            (default False); ``gradcam_layers`` (glob patterns over module names;
+            default the last Conv2d the batch enters), ``gradcam_target``
+            (``"predicted"``, ``"label"`` or a class index) and ``gradcam_reshape``
+            (token outputs -> ``[N, C, H, W]``) as in ``CaptureOptions``.
 
     Raises:
-        TypeError, ValueError: an option of the wrong type or out of range (here); a model
+        TypeError, ValueError: an option of the wrong type or out of range, or
+            ``sample_labels`` that are not one class per probe sample (here); a model
             without parameters, a layer pattern that matches no layer or a ``sample_batch``
             the module cannot take (``SampleBatchError``), when training starts.
 
@@ -67,6 +79,7 @@ class NetVizCallback(pl.Callback):
         log_dir: str | os.PathLike | None = None,
         sample_batch: Any = None,
         *,
+        sample_labels: Any = None,
         log_every_n_steps: int = 10,
         sample_every_n_steps: int = 100,
         layers: Sequence[str] | None = None,
@@ -75,6 +88,10 @@ class NetVizCallback(pl.Callback):
         tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
         histograms: bool = False,
         alert_thresholds: AlertThresholds | None = None,
+        gradcam: bool = False,
+        gradcam_layers: Sequence[str] | None = None,
+        gradcam_target: str | int = "predicted",
+        gradcam_reshape: Callable[[Any], Any] | None = None,
     ) -> None:
         self.options = CaptureOptions(
             log_every_n_steps=log_every_n_steps,
@@ -85,10 +102,18 @@ class NetVizCallback(pl.Callback):
             tokens=tokens,
             histograms=histograms,
             alert_thresholds=alert_thresholds or AlertThresholds(),
+            gradcam=gradcam,
+            gradcam_layers=gradcam_layers,
+            gradcam_target=gradcam_target,
+            gradcam_reshape=gradcam_reshape,
         )
         self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
         self.log_dir: str | None = self._requested_log_dir
         self.sample_batch = sample_batch
+        self.sample_labels = check_sample_labels(
+            sample_labels, None if sample_batch is None else batch_size(sample_batch)
+        )
+        check_gradcam_inputs(self.options, sample_batch is not None, self.sample_labels)
         self._capture: Capture | None = None
         self._clipping = False
         self._last_gradient_step: int | None = None
@@ -110,7 +135,13 @@ class NetVizCallback(pl.Callback):
                 )
             return
         precision = trainer.strategy.precision_plugin
-        capture = Capture(pl_module, self.options, self.sample_batch, precision.forward_context)
+        capture = Capture(
+            pl_module,
+            self.options,
+            self.sample_batch,
+            precision.forward_context,
+            sample_labels=self.sample_labels,
+        )
         self._clipping = bool(trainer.gradient_clip_val) or is_overridden(
             "configure_gradient_clipping", pl_module
         )
