@@ -25,6 +25,9 @@ ACTIVATIONS = "activations"
 ATTENTION = "attention"
 ALERTS = "alerts"
 KINDS = (GRADIENT_FLOW, ACTIVATIONS, ATTENTION, ALERTS)
+# Grad-CAM and the probe images it is drawn over (see tb_netviz.summary.gradcam).
+GRADCAM, GRADCAM_TARGETS, PROBE_INPUTS = "gradcam", "gradcam_targets", "probe_inputs"
+KINDS += (GRADCAM, GRADCAM_TARGETS, PROBE_INPUTS)
 
 TAG_PREFIX = "netviz/"
 GRADIENT_FLOW_TAG = "netviz/gradient_flow"
