@@ -9,9 +9,12 @@ from setuptools import find_packages, setup
 
 TORCH = ["torch>=2.1"]
 LIGHTNING = TORCH + ["lightning>=2.1"]
+# The Trainer needs accelerate; transformers does not require it itself.
+HF = TORCH + ["transformers>=4.46", "accelerate>=1.0"]
 KERAS = ["keras>=3.0", "tensorflow-cpu>=2.16; platform_machine=='x86_64'"]
 DEV = (
     LIGHTNING
+    + HF
     + KERAS
     + [
         "captum>=0.7",  # the independent Grad-CAM reference of the torch tests
@@ -46,7 +49,7 @@ setup(
         "tensorboard>=2.16",
         "werkzeug>=2.0",
     ],
-    extras_require={"torch": TORCH, "lightning": LIGHTNING, "keras": KERAS, "dev": DEV},
+    extras_require={"torch": TORCH, "lightning": LIGHTNING, "hf": HF, "keras": KERAS, "dev": DEV},
     entry_points={"tensorboard_plugins": ["netviz = tb_netviz.plugin.loader:NetVizLoader"]},
     classifiers=[
         "Programming Language :: Python :: 3",
