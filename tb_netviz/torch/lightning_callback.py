@@ -27,6 +27,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.user_warnings import warn_from_caller
+from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
 
 
@@ -50,6 +51,13 @@ class NetVizCallback(pl.Callback):
         tokens: attention labels: a list of strings, or a callable of the first sample.
         histograms: also write activation, weight and gradient histograms (default False).
         alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
+        weight_layers: conv and linear layers whose kernels / weight matrices are written at
+            the sample steps (glob patterns, ``!`` excludes; default all, within the budget).
+        weight_budget_bytes: weight-tensor bytes per sample step (default 1.5 MiB).
+        embedding_layer: the module whose output on ``sample_batch`` is projected by PCA
+            (default: the input of the last ``nn.Linear``).
+        embedding: write the embedding projection (default True).
+        projector: also export it for TensorBoard's Projector tab (default True).
 
     Raises:
         TypeError, ValueError: an option of the wrong type or out of range (here); a model
@@ -75,6 +83,11 @@ class NetVizCallback(pl.Callback):
         tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
         histograms: bool = False,
         alert_thresholds: AlertThresholds | None = None,
+        weight_layers: Sequence[str] | None = None,
+        weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES,
+        embedding_layer: str | None = None,
+        embedding: bool = True,
+        projector: bool = True,
     ) -> None:
         self.options = CaptureOptions(
             log_every_n_steps=log_every_n_steps,
@@ -85,6 +98,11 @@ class NetVizCallback(pl.Callback):
             tokens=tokens,
             histograms=histograms,
             alert_thresholds=alert_thresholds or AlertThresholds(),
+            weight_layers=weight_layers,
+            weight_budget_bytes=weight_budget_bytes,
+            embedding_layer=embedding_layer,
+            embedding=embedding,
+            projector=projector,
         )
         self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
         self.log_dir: str | None = self._requested_log_dir
