@@ -22,6 +22,7 @@ from tb_netviz.summary import AlertDetector, CaptureOptions, NetVizWriter, NetVi
 from tb_netviz.summary.columns import ACTIVATION_STATS
 from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG
 from tb_netviz.summary.options import AttentionLabels
+from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 
 SKIPPED_OVERFLOW_STEPS_TAG = "netviz/skipped_overflow_steps"
@@ -87,6 +88,9 @@ class NetVizCallback(keras.callbacks.Callback):
             (``<its log_dir>/train``), so NetViz and Scalars describe one run.
         sample_batch: inputs for the probe pass (what ``model(x)`` accepts),
             a few samples; None logs gradients only.
+        sample_labels: the true class of each ``sample_batch`` sample (class indices
+            ``[N]`` or one-hot ``[N, classes]``, a list, array or tensor), shown beside
+            the sample in the views of the probe batch. Default None.
         **capture_options: the fields of ``tb_netviz.summary.CaptureOptions``:
             ``log_every_n_steps`` (10), ``sample_every_n_steps`` (100), ``layers``
             (glob patterns over layer names, ``!`` excludes; they also choose
@@ -95,7 +99,8 @@ class NetVizCallback(keras.callbacks.Callback):
 
     Raises:
         TypeError: an unknown option, or an option or ``log_dir`` of the wrong type.
-        ValueError: an invalid option value; at the start of ``fit``: no ``log_dir``
+        ValueError: an invalid option value, ``sample_labels`` that are not one class per
+            probe sample (see ``check_sample_labels``); at the start of ``fit``: no ``log_dir``
             and no TensorBoard callback, a layer pattern matching nothing, a
             ``sample_batch`` the model cannot take, or a backend other than TensorFlow
             (for a model built by its first step, layer patterns are checked at that step).
@@ -125,20 +130,26 @@ class NetVizCallback(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, log_dir: str | os.PathLike | None = None, sample_batch: Any = None, **capture_options: Any
+        self,
+        log_dir: str | os.PathLike | None = None,
+        sample_batch: Any = None,
+        *,
+        sample_labels: Any = None,
+        **capture_options: Any,
     ):
         super().__init__()
         unknown = sorted(set(capture_options) - set(_CAPTURE_OPTION_NAMES))
         if unknown:
             raise TypeError(
                 f"NetVizCallback got unknown option(s) {unknown}; "
-                f"the options are log_dir, sample_batch, {', '.join(_CAPTURE_OPTION_NAMES)}"
+                f"the options are log_dir, sample_batch, sample_labels, {', '.join(_CAPTURE_OPTION_NAMES)}"
             )
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path (str or os.PathLike), got {type(log_dir).__name__}")
         self.options = CaptureOptions(**capture_options)
         self.log_dir = os.fspath(log_dir) if log_dir is not None else None
         self.sample_batch = _checked_sample_batch(sample_batch)
+        self.sample_labels = check_sample_labels(sample_labels, _batch_size(self.sample_batch))
         self.detector = AlertDetector(self.options.alert_thresholds)
         self.logged_steps: list[int] = []
         self._warned: set[str] = set()
@@ -533,6 +544,13 @@ def _checked_sample_batch(sample_batch: Any) -> Any:
         if int(shape[0]) == 0:
             raise ValueError("sample_batch has 0 samples; pass a few samples, e.g. sample_batch=x[:8]")
     return sample_batch
+
+
+def _batch_size(sample_batch: Any) -> int | None:
+    """The probe batch's sample count (its first array's batch axis), or None without one."""
+    if sample_batch is None:
+        return None
+    return int(keras.tree.flatten(sample_batch)[0].shape[0])
 
 
 def _check_probe_runs(model: keras.Model, sample_batch: Any) -> None:

@@ -8,7 +8,10 @@ runs guarded: an exception warns once per kind of step with a
 ``NetVizWriteWarning`` naming what was dropped, and training goes on.
 
 Histograms (``histograms=True``) go to TensorBoard's Histograms tab under
-``netviz/histograms/{activations,weights,gradients}/<layer>``.
+``netviz/histograms/{activations,weights,gradients}/<layer>``; under sharded
+training only the activation histograms are written (a weight or gradient
+histogram would need every rank's entries on rank zero), and no kernels or
+weight matrices (``netviz/weights/``) for the same reason.
 
 Example:
     >>> import tempfile, torch
@@ -43,11 +46,12 @@ from tb_netviz.summary import (
     NetVizWriteWarning,
 )
 from tb_netviz.summary.options import AttentionLabels
+from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.gradient_stats import GradientStatistics, GradientTable, MeasuredGradients
-from tb_netviz.torch.layers import discover_layers, module_names, order_layers
-from tb_netviz.torch.learned import LearnedViews, check_embedding_tensor, probe_batch_size
-from tb_netviz.torch.probe import ProbeRequest, ProbeResult, first_sample, run_probe
+from tb_netviz.torch.layers import Layer, discover_layers, module_names, order_layers
+from tb_netviz.torch.learned import LearnedViews, check_embedding_tensor
+from tb_netviz.torch.probe import ProbeRequest, ProbeResult, batch_size, first_sample, run_probe
 
 HISTOGRAM_TAG_PREFIX = "netviz/histograms/"
 
@@ -69,9 +73,15 @@ class Capture:
         options: what to capture.
         sample_batch: the probe batch, or None for gradient flow only.
         forward_context: entered around each sample pass (e.g. Lightning's precision context).
+        sample_labels: the probe batch's true classes (``check_sample_labels``), or None.
+        statistics: builds the gradient statistics from ``(layers, selected)``; default
+            ``GradientStatistics``. Sharded training passes a ``ShardedGradientStatistics``
+            factory: every rank then measures and takes part in the collective, and only
+            a rank with a ``writer`` writes (the others keep ``writer`` None).
 
     Raises:
-        ValueError: a model without parameters or a pattern that matches no layer.
+        ValueError: a model without parameters, a pattern that matches no layer, or
+            ``sample_labels`` that are not one class per probe sample.
         SampleBatchError: the model cannot take ``sample_batch``.
     """
 
@@ -81,16 +91,24 @@ class Capture:
         options: CaptureOptions,
         sample_batch: Any = None,
         forward_context: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+        *,
+        sample_labels: Any = None,
+        statistics: Callable[[list[Layer], list[int]], GradientStatistics] | None = None,
     ) -> None:
         self.model = model
         self.options = options
         self.sample_batch = sample_batch
+        self.sample_labels = check_sample_labels(
+            sample_labels, None if sample_batch is None else batch_size(sample_batch)
+        )
         self.writer: NetVizWriter | None = None
         self.detector = AlertDetector(options.alert_thresholds)
         # The tables' metadata, the same at every step: built once, not on the training thread's hot path.
         self._gradient_flow_content = options.gradient_flow_content()
         self._activations_content = options.activations_content()
         self._forward_context = forward_context
+        self._sharded = statistics is not None
+        self._new_statistics = statistics or GradientStatistics
         layers = discover_layers(model)
         names = module_names(model)
         attention = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
@@ -107,15 +125,18 @@ class Capture:
         self._selected = [i for i, layer in enumerate(layers) if layer.name in chosen]
         self._stats: GradientStatistics | None = None
         if not any(is_lazy(p) for layer in layers for p in layer.parameters):
-            self._stats = GradientStatistics(layers, self._selected)
+            self._stats = self._new_statistics(layers, self._selected)
         self._warned: set[str] = set()
         self.learned = LearnedViews(
             self.layers,
             model,
             options,
-            probe_batch_size(sample_batch),
+            None if sample_batch is None else batch_size(sample_batch),
             lambda message: self._warn_once(message, message),
         )
+        if self._sharded:
+            # A sharded module holds only its own shard of each weight: no picture of the whole layer.
+            self.learned.weight_layers = []
         self._check_embedding_layer(forward_context)
         self.request = ProbeRequest(
             activations=self.layers,
@@ -149,7 +170,7 @@ class Capture:
                     "measured: run a forward pass before logging gradients (or pass sample_batch, "
                     "which initialises them when NetViz is created)"
                 )
-            self._stats = GradientStatistics(self._all_layers, self._selected)
+            self._stats = self._new_statistics(self._all_layers, self._selected)
         return self._stats
 
     @property
@@ -162,7 +183,7 @@ class Capture:
         self.complete_gradients(clipped=False)
         with self._guarded("gradient statistics", step):
             measured = self.stats.measure()
-            if self.options.histograms:
+            if self.options.histograms and not self._sharded:
                 self._write_parameter_histograms(step)
             if defer:
                 self._pending = (step, measured)
@@ -188,8 +209,9 @@ class Capture:
         if not (force or self._last_sampled is None or self.options.is_sample_step(step)):
             return
         self._last_sampled = step
-        with self._guarded("weights (kernels and matrices)", step):
-            self.learned.write_weights(self.writer, step)
+        if self.writer is not None:
+            with self._guarded("weights (kernels and matrices)", step):
+                self.learned.write_weights(self.writer, step)
         if self.sample_batch is None:
             return
         result = None
@@ -198,7 +220,7 @@ class Capture:
         if self.learned.embedding_module is not None and result is not None:
             with self._guarded("embedding", step):
                 self.learned.write_embedding(
-                    self.writer, step, result.embedding, result.prediction, self._sample_labels()
+                    self.writer, step, result.embedding, result.prediction, self.sample_labels
                 )
 
     def finish(self, last_step: int | None) -> None:
@@ -209,6 +231,8 @@ class Capture:
 
     def _write_gradients(self, step: int, table: GradientTable) -> None:
         writer = self.writer
+        if writer is None:
+            return
         names = self.layer_names
         if names:
             writer.gradient_flow(step, names, table.values, **self._gradient_flow_content)
@@ -218,9 +242,6 @@ class Capture:
             writer.scalar(step, CLIPPED_GRAD_NORM_TAG, table.clipped_norm)
         if names and self.detector.check_gradients(step, names, table.values):
             writer.alerts(step, self.detector.history, self.detector.omitted)
-
-    def _sample_labels(self) -> Any:
-        return getattr(self, "sample_labels", None)
 
     def _check_embedding_layer(self, forward_context: Callable[[], AbstractContextManager]) -> None:
         """An explicit ``embedding_layer`` whose output is not a tensor is an error here, not later."""
@@ -233,6 +254,8 @@ class Capture:
     def _write_sample(self, step: int) -> ProbeResult:
         result = run_probe(self.model, self.sample_batch, self.request, self._forward_context)
         writer = self.writer
+        if writer is None:
+            return
         names = [name for name in self.layer_names if name in result.activations]
         if names:
             rows = torch.stack([result.activations[name].to(torch.float32) for name in names])

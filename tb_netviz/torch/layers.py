@@ -23,6 +23,11 @@ from collections.abc import Sequence
 
 from torch import nn
 
+try:
+    from torch.distributed.fsdp import FSDPModule as _FSDPModule
+except ImportError:  # pragma: no cover - a torch without distributed support
+    _FSDPModule = None
+
 # Modules whose output is [N, C, ...] with units along dim 1 (channels).
 _CHANNEL_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.GroupNorm)
 
@@ -76,8 +81,18 @@ def discover_layers(model: nn.Module) -> list[Layer]:
 
 
 def root_name(model: nn.Module) -> str:
-    """The layer name of the model itself (``named_modules()`` calls it ``""``): its class name."""
-    return type(model).__name__
+    """The layer name of the model itself (``named_modules()`` calls it ``""``): its class name.
+
+    FSDP2's ``fully_shard`` swaps the class for a subclass named ``FSDP<Name>``; the
+    name is the user's class, so a sharded and an unsharded run have the same rows.
+
+    >>> root_name(nn.Linear(1, 1))
+    'Linear'
+    """
+    cls = type(model)
+    if _FSDPModule is not None and _FSDPModule in cls.__bases__:
+        cls = next(base for base in cls.__bases__ if base is not _FSDPModule)
+    return cls.__name__
 
 
 def module_names(model: nn.Module) -> dict[nn.Module, str]:

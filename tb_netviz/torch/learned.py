@@ -199,21 +199,3 @@ def _one_sample_message(batch_size: int) -> str:
         f"the probe batch has {batch_size} sample(s) and PCA needs at least 2; "
         "pass a few more samples in sample_batch"
     )
-
-
-def probe_batch_size(batch: Any) -> int | None:
-    """The sample count of a probe batch: the first dimension of its first tensor (None if none).
-
-    >>> probe_batch_size({"x": torch.ones(4, 2)}), probe_batch_size(None)
-    (4, None)
-    """
-    if batch is None:
-        return None
-    if isinstance(batch, torch.Tensor):
-        return int(batch.shape[0]) if batch.dim() else 1
-    items = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (tuple, list)) else ()
-    for item in items:
-        found = probe_batch_size(item)
-        if found is not None:
-            return found
-    return None

@@ -26,9 +26,11 @@ from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, ModelP
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
+from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
+from tb_netviz.torch.probe import batch_size
 
 
 class NetVizCallback(pl.Callback):
@@ -42,6 +44,9 @@ class NetVizCallback(pl.Callback):
             called as ``pl_module(x)`` (``(*x)`` for a tuple, ``(**x)`` for a dict) on the
             module's device and under the trainer's precision; None logs gradient flow only.
             It is run once when training starts, to check it and find the forward order.
+        sample_labels: the true class of each ``sample_batch`` sample (a list, array or
+            tensor of class indices ``[N]``, or one-hot ``[N, classes]``), shown beside
+            the sample in the views of the probe batch. Checked here. Default None.
         log_every_n_steps: gradient flow every this many optimizer steps (default 10).
         sample_every_n_steps: sample pass every this many optimizer steps, and at the
             first and last step (default 100).
@@ -60,7 +65,8 @@ class NetVizCallback(pl.Callback):
         projector: also export it for TensorBoard's Projector tab (default True).
 
     Raises:
-        TypeError, ValueError: an option of the wrong type or out of range (here); a model
+        TypeError, ValueError: an option of the wrong type or out of range, or
+            ``sample_labels`` that are not one class per probe sample (here); a model
             without parameters, a layer pattern that matches no layer or a ``sample_batch``
             the module cannot take (``SampleBatchError``), when training starts.
 
@@ -75,6 +81,7 @@ class NetVizCallback(pl.Callback):
         log_dir: str | os.PathLike | None = None,
         sample_batch: Any = None,
         *,
+        sample_labels: Any = None,
         log_every_n_steps: int = 10,
         sample_every_n_steps: int = 100,
         layers: Sequence[str] | None = None,
@@ -107,6 +114,9 @@ class NetVizCallback(pl.Callback):
         self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
         self.log_dir: str | None = self._requested_log_dir
         self.sample_batch = sample_batch
+        self.sample_labels = check_sample_labels(
+            sample_labels, None if sample_batch is None else batch_size(sample_batch)
+        )
         self._capture: Capture | None = None
         self._clipping = False
         self._last_gradient_step: int | None = None
@@ -128,7 +138,13 @@ class NetVizCallback(pl.Callback):
                 )
             return
         precision = trainer.strategy.precision_plugin
-        capture = Capture(pl_module, self.options, self.sample_batch, precision.forward_context)
+        capture = Capture(
+            pl_module,
+            self.options,
+            self.sample_batch,
+            precision.forward_context,
+            sample_labels=self.sample_labels,
+        )
         self._clipping = bool(trainer.gradient_clip_val) or is_overridden(
             "configure_gradient_clipping", pl_module
         )

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -13,6 +14,7 @@ from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter
 from tb_netviz.summary.event_writer import checked_step
 from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
+from tb_netviz.torch.distributed import sharding_of
 
 
 class NetViz:
@@ -25,6 +27,13 @@ class NetViz:
     from 0). ``close()`` (or leaving the ``with`` block) writes the last step's
     sample pass, removes every hook and closes the event file.
 
+    Sharded training (FSDP2 ``fully_shard`` or other ``DTensor`` parameters, FSDP1
+    with ``use_orig_params=True``): create ``NetViz`` and make every call on every
+    rank, with the same steps and the same ``sample_batch``. Each rank measures the
+    pieces it holds, one ``all_gather`` per logged step combines them into the
+    statistics of the whole gradients, the sample pass runs on every rank (FSDP's
+    all-gathers need them all) and only rank zero writes to ``log_dir``.
+
     Args:
         model: the ``nn.Module`` being trained.
         log_dir: the run directory the event file goes to.
@@ -34,6 +43,9 @@ class NetViz:
             find the layers' forward order; it also initialises lazy modules
             (``nn.LazyLinear``...). Without it, lazy modules are measured from the
             first ``log_gradients`` after the model's first forward pass.
+        sample_labels: the true class of each ``sample_batch`` sample (a list, array or
+            tensor of class indices ``[N]``, or one-hot ``[N, classes]``), shown beside
+            the sample in the views of the probe batch. Default None.
         optimizer: give it when you clip gradients between ``log_gradients`` and
             ``optimizer.step()``: the global norm of the gradients the optimizer steps
             with is then logged too (``netviz/clipped_grad_norm``), in the same host
@@ -58,7 +70,8 @@ class NetViz:
     Raises:
         TypeError: ``model`` is not an ``nn.Module``, or an option of the wrong type.
         ValueError: a model without parameters, an option out of range, a layer
-            pattern that matches no layer; ``SampleBatchError`` (a ValueError) for a
+            pattern that matches no layer, ``sample_labels`` that are not one class per
+            probe sample (see ``check_sample_labels``); ``SampleBatchError`` (a ValueError) for a
             ``sample_batch`` the model cannot take.
         LogDirError: ``log_dir`` cannot be written.
 
@@ -85,6 +98,7 @@ class NetViz:
         log_dir: str | os.PathLike,
         sample_batch: Any = None,
         *,
+        sample_labels: Any = None,
         optimizer: torch.optim.Optimizer | None = None,
         log_every_n_steps: int = 10,
         sample_every_n_steps: int = 100,
@@ -117,9 +131,14 @@ class NetViz:
         )
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-        self._capture = Capture(model, options, sample_batch)
-        self._capture.writer = NetVizWriter(log_dir)
-        self.log_dir = self._capture.writer.log_dir
+        sharding = sharding_of(model)
+        statistics = sharding.statistics if sharding is not None else None
+        self._capture = Capture(
+            model, options, sample_batch, sample_labels=sample_labels, statistics=statistics
+        )
+        if sharding is None or sharding.writes:
+            self._capture.writer = NetVizWriter(log_dir)
+        self.log_dir = self._capture.writer.log_dir if self._capture.writer else os.fspath(log_dir)
         self._step_hook = optimizer.register_step_post_hook(self._after_step) if optimizer else None
         self._last_step: int | None = None
         self._closed = False
@@ -128,6 +147,11 @@ class NetViz:
     def layers(self) -> list[str]:
         """The layers shown, in forward order (the rows of ``netviz/gradient_flow``)."""
         return self._capture.layer_names
+
+    @property
+    def sample_labels(self) -> np.ndarray | None:
+        """The probe batch's true classes as int64 ``[N]``, or None."""
+        return self._capture.sample_labels
 
     @property
     def options(self) -> CaptureOptions:
@@ -157,7 +181,8 @@ class NetViz:
             if self._step_hook is not None:
                 self._step_hook.remove()
                 self._step_hook = None
-            self._capture.writer.close()
+            if self._capture.writer is not None:
+                self._capture.writer.close()
 
     def __enter__(self) -> NetViz:
         return self

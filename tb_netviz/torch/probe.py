@@ -236,6 +236,22 @@ def first_sample(batch: Any) -> Any:
     return batch
 
 
+def batch_size(batch: Any) -> int | None:
+    """The number of samples in ``batch``: dim 0 of its first tensor (None if it holds none).
+
+    >>> batch_size({"ids": torch.zeros(3, 7, dtype=torch.long)}), batch_size(None)
+    (3, None)
+    """
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0]) if batch.dim() else None
+    values = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (tuple, list)) else ()
+    for value in values:
+        size = batch_size(value)
+        if size is not None:
+            return size
+    return None
+
+
 def _device_of(model: nn.Module) -> torch.device | None:
     for tensor in model.parameters():
         return tensor.device

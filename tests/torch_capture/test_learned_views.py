@@ -242,3 +242,16 @@ def test_an_embedding_failing_mid_training_warns_once_and_training_goes_on(tmp_p
     run = Run(tmp_path)
     assert len(run.values("netviz/weights/out")) == 6  # the weights went on being written
     assert 1 <= len(run.values("netviz/embedding/body")) < 6
+
+
+def test_sample_labels_colour_the_points_and_a_wrong_count_is_refused(tmp_path):
+    x = make_input(6)
+    labels = [3, 1, 4, 1, 5, 9]
+    with NetViz(ManyConvs(), tmp_path, sample_batch=x, sample_labels=labels) as viz:
+        viz.log_sample(0)
+    run = Run(tmp_path)
+    rows = run.values("netviz/embedding/head")[0][1]
+    np.testing.assert_array_equal(rows[:6, 3], labels)
+    assert run.content("netviz/embedding/head")["label_source"] == "sample_labels"
+    with pytest.raises(ValueError, match="sample_labels has 5 labels but sample_batch has 6 samples"):
+        NetViz(ManyConvs(), tmp_path / "bad", sample_batch=x, sample_labels=labels[:5])
