@@ -14,6 +14,7 @@ DEV = (
     LIGHTNING
     + KERAS
     + [
+        "captum>=0.7",  # the independent Grad-CAM reference of the torch tests
         "hypothesis>=6",
         "playwright>=1.40",
         "psutil>=5",

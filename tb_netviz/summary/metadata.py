@@ -24,10 +24,13 @@ GRADIENT_FLOW = "gradient_flow"
 ACTIVATIONS = "activations"
 ATTENTION = "attention"
 ALERTS = "alerts"
+KINDS = (GRADIENT_FLOW, ACTIVATIONS, ATTENTION, ALERTS)
+# Grad-CAM and the probe images it is drawn over (see tb_netviz.summary.gradcam).
+GRADCAM, GRADCAM_TARGETS, PROBE_INPUTS = "gradcam", "gradcam_targets", "probe_inputs"
+KINDS += (GRADCAM, GRADCAM_TARGETS, PROBE_INPUTS)
 # What the network has learned (issue 13): kernels / weight matrices, and the embedding projection.
-WEIGHTS = "weights"
-EMBEDDING = "embedding"
-KINDS = (GRADIENT_FLOW, ACTIVATIONS, ATTENTION, ALERTS, WEIGHTS, EMBEDDING)
+WEIGHTS, EMBEDDING = "weights", "embedding"
+KINDS += (WEIGHTS, EMBEDDING)
 
 TAG_PREFIX = "netviz/"
 GRADIENT_FLOW_TAG = "netviz/gradient_flow"

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from tb_netviz.summary import encoders, metadata
+from tb_netviz.summary import encoders, gradcam, metadata
 from tb_netviz.summary.columns import ACTIVATION_STATS, GRADIENT_STATS
 from tb_netviz.summary.embedding import check_features
 from tb_netviz.summary.event_writer import EventWriter
@@ -59,6 +59,7 @@ class NetVizWriter:
     def __init__(self, log_dir: str | os.PathLike, **writer_options: Any) -> None:
         self.events = EventWriter(log_dir, **writer_options)
         self.log_dir = self.events.log_dir
+        self._probe_inputs_written = False
 
     @property
     def dropped(self) -> int:
@@ -141,6 +142,41 @@ class NetVizWriter:
         return self.events.add(
             lambda: series.values(step, features, labels, source), step, nbytes=features.nbytes
         )
+
+    def gradcam(
+        self,
+        step: int,
+        maps: dict[str, np.ndarray],
+        classes: np.ndarray,
+        probabilities: np.ndarray,
+        images: np.ndarray,
+        *,
+        target: str | int,
+        labels: np.ndarray | None = None,
+    ) -> bool:
+        """One step's Grad-CAM maps ``{layer: [N, H, W]}``, explained classes and probabilities.
+
+        ``images`` are the probe images ``[N, H, W(, C)]`` the maps are drawn over;
+        they are written as ``netviz/probe_inputs`` with the first Grad-CAM step
+        only. See ``tb_netviz.summary.gradcam`` for the tags; the overlay PNGs
+        are drawn on the writer thread.
+        """
+        owned = {layer: _owned_float32(m, f"gradcam maps of {layer!r}") for layer, m in maps.items()}
+        images = gradcam.check_images(images)  # a fresh array
+        classes, probabilities = np.array(classes), _owned_float32(probabilities, "gradcam probabilities")
+        labels = None if labels is None else np.array(labels)
+        target = gradcam.check_target(target)
+        gradcam.check_step(owned, classes, probabilities, images, labels)
+        with_inputs = not self._probe_inputs_written
+        queued = self.events.add(
+            lambda: gradcam.gradcam_values(
+                owned, classes, probabilities, images, target=target, labels=labels, with_inputs=with_inputs
+            ),
+            step,
+            nbytes=images.nbytes + sum(m.nbytes for m in owned.values()),
+        )
+        self._probe_inputs_written = self._probe_inputs_written or (queued and with_inputs)
+        return queued
 
     def scalar(self, step: int, tag: str, value: float) -> bool:
         """A float32 scalar (Scalars tab)."""

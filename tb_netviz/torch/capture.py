@@ -7,6 +7,9 @@ rows), a layer pattern that matches nothing. After that, every logging step
 runs guarded: an exception warns once per kind of step with a
 ``NetVizWriteWarning`` naming what was dropped, and training goes on.
 
+With ``gradcam=True`` each sample step also runs the Grad-CAM pass
+(``tb_netviz.torch.gradcam``), guarded on its own, after the sample pass.
+
 Histograms (``histograms=True``) go to TensorBoard's Histograms tab under
 ``netviz/histograms/{activations,weights,gradients}/<layer>``; under sharded
 training only the activation histograms are written (a weight or gradient
@@ -33,6 +36,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
@@ -45,9 +49,11 @@ from tb_netviz.summary import (
     NetVizWriter,
     NetVizWriteWarning,
 )
+from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.options import AttentionLabels
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
+from tb_netviz.torch.gradcam import GradCam, images_for_overlay
 from tb_netviz.torch.gradient_stats import GradientStatistics, GradientTable, MeasuredGradients
 from tb_netviz.torch.layers import Layer, discover_layers, module_names, order_layers
 from tb_netviz.torch.learned import LearnedViews, check_embedding_tensor
@@ -112,8 +118,15 @@ class Capture:
         layers = discover_layers(model)
         names = module_names(model)
         attention = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+        self._gradcam: GradCam | None = None
+        check_gradcam_inputs(options, sample_batch is not None, self.sample_labels)
         if sample_batch is not None:
             first = run_probe(model, sample_batch, ProbeRequest(), forward_context)
+            if options.gradcam:
+                self._gradcam = GradCam(
+                    model, options, sample_batch, self.sample_labels, first.entered, forward_context
+                )
+                self._gradcam.run()  # a layer without spatial axes or a class out of range fails here
             layers = order_layers(layers, model, first.entered)
             entry = {module: index for index, module in enumerate(first.entered)}
             attention = sorted(set(attention) | set(first.sdpa_callers), key=lambda m: entry.get(m, 1 << 30))
@@ -150,6 +163,7 @@ class Capture:
             embedding_of=self.learned.embedding_of,
             keep_prediction=self.learned.embedding_module is not None,
         )
+        self._gradcam_images: np.ndarray | None = None
         self._pending: tuple[int, MeasuredGradients] | None = None
         self._last_sampled: int | None = None
         self._labels = AttentionLabels(options, lambda: first_sample(self.sample_batch), self._warn_once)
@@ -222,6 +236,9 @@ class Capture:
                 self.learned.write_embedding(
                     self.writer, step, result.embedding, result.prediction, self.sample_labels
                 )
+        if self._gradcam is not None:
+            with self._guarded("Grad-CAM maps", step):
+                self._write_gradcam(step)
 
     def finish(self, last_step: int | None) -> None:
         """End of training: write what is deferred and sample the last step if it was not."""
@@ -251,7 +268,7 @@ class Capture:
         found = run_probe(self.model, self.sample_batch, request, forward_context).embedding
         check_embedding_tensor(found, self.learned.embedding_name)
 
-    def _write_sample(self, step: int) -> ProbeResult:
+    def _write_sample(self, step: int) -> ProbeResult | None:
         result = run_probe(self.model, self.sample_batch, self.request, self._forward_context)
         writer = self.writer
         if writer is None:
@@ -271,6 +288,21 @@ class Capture:
         for name, output in result.outputs.items():
             writer.histogram(step, histogram_tag("activations", name), output.float().cpu().numpy())
         return result
+
+    def _write_gradcam(self, step: int) -> None:
+        result = self._gradcam.run()
+        if self._gradcam_images is None:
+            self._gradcam_images = images_for_overlay(self._gradcam.image)
+        maps = {name: values.cpu().numpy() for name, values in result.maps.items()}
+        self.writer.gradcam(
+            step,
+            maps,
+            result.classes.cpu().numpy(),
+            result.probabilities.cpu().numpy(),
+            self._gradcam_images,
+            target=self.options.gradcam_target,
+            labels=self.sample_labels,
+        )
 
     def _write_parameter_histograms(self, step: int) -> None:
         for layer in self.layers:

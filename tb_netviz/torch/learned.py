@@ -56,12 +56,13 @@ class LearnedViews:
         options: ``weight_layers``, ``weight_budget_bytes``, ``max_channels``,
             ``embedding``, ``embedding_layer``, ``projector``.
         batch_size: the probe batch's sample count (None without a probe batch).
-        warn: called with a message for what is left out (the budget, a batch of 1 sample).
+        warn: called with a message for the layers the budget leaves out.
 
     Raises:
         ValueError: a ``weight_layers`` pattern that matches no conv or linear layer,
             an ``embedding_layer`` that is no module of the model, or an explicit
-            ``embedding_layer`` with a probe batch of fewer than 2 samples.
+            ``embedding_layer`` with a probe batch of fewer than 2 samples (the default
+            embedding is then simply not written).
     """
 
     def __init__(
@@ -146,8 +147,9 @@ class LearnedViews:
         linear = [layer for layer in layers if isinstance(layer.module, nn.Linear)]
         if not linear:
             return None, None, "output"
-        if batch_size < 2:
-            warn(f"tb-netviz: no embedding is written: {_one_sample_message(batch_size)}")
+        if (
+            batch_size < 2
+        ):  # the default embedding needs 2 samples; a 1-sample probe batch is for the other views
             return None, None, "output"
         return linear[-1].module, linear[-1].name, "input"
 

@@ -26,6 +26,7 @@ from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, ModelP
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
+from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
@@ -56,6 +57,11 @@ class NetVizCallback(pl.Callback):
         tokens: attention labels: a list of strings, or a callable of the first sample.
         histograms: also write activation, weight and gradient histograms (default False).
         alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
+        gradcam: also write Grad-CAM maps of the probe images at each sample step
+            (default False); ``gradcam_layers`` (glob patterns over module names;
+            default the last Conv2d the batch enters), ``gradcam_target``
+            (``"predicted"``, ``"label"`` or a class index) and ``gradcam_reshape``
+            (token outputs -> ``[N, C, H, W]``) as in ``CaptureOptions``.
         weight_layers: conv and linear layers whose kernels / weight matrices are written at
             the sample steps (glob patterns, ``!`` excludes; default all, within the budget).
         weight_budget_bytes: weight-tensor bytes per sample step (default 1.5 MiB).
@@ -90,6 +96,10 @@ class NetVizCallback(pl.Callback):
         tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
         histograms: bool = False,
         alert_thresholds: AlertThresholds | None = None,
+        gradcam: bool = False,
+        gradcam_layers: Sequence[str] | None = None,
+        gradcam_target: str | int = "predicted",
+        gradcam_reshape: Callable[[Any], Any] | None = None,
         weight_layers: Sequence[str] | None = None,
         weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES,
         embedding_layer: str | None = None,
@@ -105,6 +115,10 @@ class NetVizCallback(pl.Callback):
             tokens=tokens,
             histograms=histograms,
             alert_thresholds=alert_thresholds or AlertThresholds(),
+            gradcam=gradcam,
+            gradcam_layers=gradcam_layers,
+            gradcam_target=gradcam_target,
+            gradcam_reshape=gradcam_reshape,
             weight_layers=weight_layers,
             weight_budget_bytes=weight_budget_bytes,
             embedding_layer=embedding_layer,
@@ -117,6 +131,7 @@ class NetVizCallback(pl.Callback):
         self.sample_labels = check_sample_labels(
             sample_labels, None if sample_batch is None else batch_size(sample_batch)
         )
+        check_gradcam_inputs(self.options, sample_batch is not None, self.sample_labels)
         self._capture: Capture | None = None
         self._clipping = False
         self._last_gradient_step: int | None = None

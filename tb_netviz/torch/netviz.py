@@ -59,6 +59,11 @@ class NetViz:
         tokens: attention labels: a list of strings, or a callable of the first sample.
         histograms: also write activation, weight and gradient histograms (default False).
         alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
+        gradcam: also write Grad-CAM maps of the probe images at each sample step
+            (default False); ``gradcam_layers`` (glob patterns over module names;
+            default the last Conv2d the batch enters), ``gradcam_target``
+            (``"predicted"``, ``"label"`` or a class index) and ``gradcam_reshape``
+            (token outputs -> ``[N, C, H, W]``) as in ``CaptureOptions``.
         weight_layers: conv and linear layers whose kernels / weight matrices are written at
             the sample steps (glob patterns, ``!`` excludes; default all, within the budget).
         weight_budget_bytes: weight-tensor bytes per sample step (default 1.5 MiB).
@@ -108,6 +113,10 @@ class NetViz:
         tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
         histograms: bool = False,
         alert_thresholds: AlertThresholds | None = None,
+        gradcam: bool = False,
+        gradcam_layers: Sequence[str] | None = None,
+        gradcam_target: str | int = "predicted",
+        gradcam_reshape: Callable[[Any], Any] | None = None,
         weight_layers: Sequence[str] | None = None,
         weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES,
         embedding_layer: str | None = None,
@@ -123,6 +132,10 @@ class NetViz:
             tokens=tokens,
             histograms=histograms,
             alert_thresholds=alert_thresholds or AlertThresholds(),
+            gradcam=gradcam,
+            gradcam_layers=gradcam_layers,
+            gradcam_target=gradcam_target,
+            gradcam_reshape=gradcam_reshape,
             weight_layers=weight_layers,
             weight_budget_bytes=weight_budget_bytes,
             embedding_layer=embedding_layer,
