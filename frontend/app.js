@@ -12,6 +12,7 @@ import {
   filterLayers,
   nearestStepIndex,
   neededStats,
+  openingStepIndex,
   runProblems,
   runSignature,
   sameColumns,
@@ -35,6 +36,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     phase: 'loading',
     runs: [],
     run: null,
+    pendingRun: null,
     runInfo: null,
     table: null,
     activations: null,
@@ -47,6 +49,8 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     layerIndex: null,
     pair: false,
     filter: '',
+    visible: [],
+    range: 'robust',
     notice: '',
     notes: [],
     refreshNote: '',
@@ -68,6 +72,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     setLog: (log) => set({ log }),
     setPair: (pair) => showColumns({ stat: state.stat, pair }),
     setFilter: (filter) => set({ filter }),
+    setRange: (range) => set({ range }),
     selectStep: (stepIndex) => selectStep(stepIndex),
     moveStep: (delta) => selectStep(state.stepIndex + delta),
     selectLayer: (layerIndex) => set({ layerIndex, notice: '' }),
@@ -110,6 +115,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   }
 
   function render() {
+    state.visible = state.table ? filterLayers(state.table.layers, state.filter) : [];
     state.notes = [
       ...runProblems(state.runInfo),
       ...samplingNotes(state.runInfo, state.table),
@@ -210,11 +216,12 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       layer: state.table && state.layerIndex !== null ? state.table.layers[state.layerIndex] : null,
       step: state.table ? state.table.steps[state.stepIndex] : null,
     };
-    state.run = run;
-    state.runInfo = runInfo;
+    // The views keep drawing the shown run until the new one is in: `run`, `runInfo` and
+    // `table` always belong together; the toolbar shows the run asked for (`pendingRun`).
+    state.pendingRun = run;
     if (!quiet) showStatus('loading', `Loading ${run}…`);
     if (!runInfo || !runInfo.gradient_flow) {
-      state.table = null;
+      Object.assign(state, { run, runInfo, table: null, pendingRun: null });
       showStatus(
         'empty',
         `Run “${run}” has no gradient statistics yet.`,
@@ -231,7 +238,9 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     try {
       loaded = await loadTables(run, runInfo, { append: refresh && sameRun && state.phase === 'ready' });
     } catch (error) {
-      if (ticket === loading) showError(error, `Could not load run “${run}”`);
+      if (ticket !== loading) return;
+      Object.assign(state, { run, runInfo, table: null, pendingRun: null });
+      showError(error, `Could not load run “${run}”`);
       return;
     }
     if (ticket !== loading) return;
@@ -239,6 +248,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     const { table, activations, alerts: alertList, stat } = loaded;
     loadedSampling = loaded.sampling;
     if (!table.steps.length || !table.layers.length) {
+      Object.assign(state, { run, runInfo, table: null, pendingRun: null });
       showStatus(
         'empty',
         `Run “${run}” has no logged steps yet.`,
@@ -247,13 +257,18 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       );
       return;
     }
-    let stepIndex = table.steps.length - 1;
+    // A new run opens where there is something to see: a diverged run at the start of its
+    // final non-finite stretch, not at an all-NaN last step.
+    let stepIndex = sameRun ? table.steps.length - 1 : openingStepIndex(table, stat);
     if (sameRun && !followLatest && previous.step !== null)
       stepIndex = nearestStepIndex(table.steps, previous.step);
     let layerIndex = sameRun && previous.layer !== null ? table.layers.indexOf(previous.layer) : -1;
     if (layerIndex < 0) layerIndex = defaultLayer(table, alertList);
-    if (!sameRun) followLatest = true;
+    if (!sameRun) followLatest = stepIndex === table.steps.length - 1;
     Object.assign(state, {
+      run,
+      runInfo,
+      pendingRun: null,
       table,
       activations,
       alerts: alertList,
@@ -470,7 +485,25 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   }
 
   window.addEventListener('resize', () => {
-    if (state.phase === 'ready') heatmap.update(state);
+    if (state.phase === 'ready') render();
+  });
+
+  // Stepping works anywhere in the tab: ← → move the step, Home / End go to the ends,
+  // unless a control that uses those keys itself has them (a text box, a list, the heatmap).
+  document.addEventListener('keydown', (event) => {
+    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (state.phase !== 'ready' || !state.table) return;
+    const target = event.target;
+    const tag = target && target.tagName;
+    if (tag === 'INPUT' || tag === 'SELECT' || tag === 'TEXTAREA' || (target && target.isContentEditable))
+      return;
+    const last = state.table.steps.length - 1;
+    const to = { ArrowLeft: state.stepIndex - 1, ArrowRight: state.stepIndex + 1, Home: 0, End: last }[
+      event.key
+    ];
+    if (to === undefined) return;
+    event.preventDefault();
+    selectStep(to);
   });
 
   startTimer();

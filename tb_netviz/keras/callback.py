@@ -15,11 +15,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tb_netviz.keras.gradcam import GradCam
 from tb_netviz.keras.gradient_capture import GradientCapture, StepRecord
 from tb_netviz.keras.layers import WeightLayer, attention_layers, weight_layers
 from tb_netviz.keras.probe import activation_statistics, channel_axis, feature_maps, first_sample, run_probe
 from tb_netviz.summary import AlertDetector, CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.columns import ACTIVATION_STATS
+from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG
 from tb_netviz.summary.options import AttentionLabels
 from tb_netviz.summary.probe_labels import check_sample_labels
@@ -95,7 +97,11 @@ class NetVizCallback(keras.callbacks.Callback):
             ``log_every_n_steps`` (10), ``sample_every_n_steps`` (100), ``layers``
             (glob patterns over layer names, ``!`` excludes; they also choose
             attention layers by their names), ``max_channels`` (16), ``max_heads``
-            (8), ``tokens``, ``histograms`` (False), ``alert_thresholds``.
+            (8), ``tokens``, ``histograms`` (False), ``alert_thresholds``, and
+            Grad-CAM at probe steps (``tb_netviz.keras.gradcam``): ``gradcam``
+            (False), ``gradcam_layers`` (default the last Conv2D-like layer called),
+            ``gradcam_target`` (``"predicted"``, ``"label"`` or a class index),
+            ``gradcam_reshape`` (token outputs -> ``[N, H, W, C]``).
 
     Raises:
         TypeError: an unknown option, or an option or ``log_dir`` of the wrong type.
@@ -150,6 +156,7 @@ class NetVizCallback(keras.callbacks.Callback):
         self.log_dir = os.fspath(log_dir) if log_dir is not None else None
         self.sample_batch = _checked_sample_batch(sample_batch)
         self.sample_labels = check_sample_labels(sample_labels, _batch_size(self.sample_batch))
+        check_gradcam_inputs(self.options, self.sample_batch is not None, self.sample_labels)
         self.detector = AlertDetector(self.options.alert_thresholds)
         self.logged_steps: list[int] = []
         self._warned: set[str] = set()
@@ -212,8 +219,12 @@ class NetVizCallback(keras.callbacks.Callback):
                 "NetVizCallback has no log_dir: pass NetVizCallback(log_dir=...), or add a "
                 "keras.callbacks.TensorBoard(log_dir) to the same fit() call to log into its run"
             )
+        gradcam = None
         if self.sample_batch is not None:
             _check_probe_runs(model, self.sample_batch)
+            if self.options.gradcam:
+                gradcam = GradCam(model, self.options, self.sample_batch, self.sample_labels)
+                gradcam.run()  # a layer without spatial axes or a class out of range fails here
         loss_scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         applying = model.optimizer.inner_optimizer if loss_scaled else model.optimizer
         deferred = not model.built and not weight_layers(model)
@@ -231,6 +242,7 @@ class NetVizCallback(keras.callbacks.Callback):
             exact_steps=not loss_scaled
             and not getattr(applying, "gradient_accumulation_steps", None)
             and self.params.get("steps") is not None,
+            gradcam=gradcam,
         )
         # A fit that another callback aborts never calls on_train_end: close the
         # file at the latest when the session is collected or Python exits.
@@ -409,6 +421,20 @@ class NetVizCallback(keras.callbacks.Callback):
         if self.detector.check_activations(step, names, rows):
             writer.alerts(step, self.detector.history, self.detector.omitted)
         self._log_attention(session, step, result.attention)
+        if session.gradcam is not None:
+            self._guarded("Grad-CAM maps", self._log_gradcam, session, step)
+
+    def _log_gradcam(self, session: _FitSession, step: int) -> None:
+        result = session.gradcam.run()
+        session.writer.gradcam(
+            step,
+            result.maps,
+            result.classes,
+            result.probabilities,
+            session.gradcam.images,
+            target=self.options.gradcam_target,
+            labels=self.sample_labels,
+        )
 
     def _log_attention(self, session: _FitSession, step: int, scores: dict[str, np.ndarray]) -> None:
         for name, batch_scores in scores.items():
@@ -447,6 +473,7 @@ class _FitSession:
     batch_started: bool = False
     ended: bool = False
     last_probe_step: int | None = None
+    gradcam: GradCam | None = None
 
     def must_read(self, batch_end: int, options: CaptureOptions, at_sample_steps: bool) -> bool:
         """Whether the host reads the buffer after the execution that just ended.
