@@ -24,8 +24,10 @@ import numpy as np
 
 from tb_netviz.summary import encoders, gradcam, metadata
 from tb_netviz.summary.columns import ACTIVATION_STATS, GRADIENT_STATS
+from tb_netviz.summary.embedding import check_features
 from tb_netviz.summary.event_writer import EventWriter
 from tb_netviz.summary.images import check_feature_maps
+from tb_netviz.summary.learned import EmbeddingSeries, WeightSeries
 
 
 class NetVizWriter:
@@ -114,6 +116,31 @@ class NetVizWriter:
         maps = _owned_float32(check_feature_maps(maps, max_channels)[:max_channels], "feature maps")
         return self.events.add(
             lambda: [encoders.feature_maps_value(layer, maps, max_channels)], step, nbytes=maps.nbytes
+        )
+
+    def weights(self, step: int, series: WeightSeries, weights: np.ndarray) -> bool:
+        """One layer's raw kernel or matrix at ``step`` as its ``netviz/weights/<layer>`` tensor and
+        pictures (see ``WeightSeries``); layouts, pooling and PNGs are made on the writer thread."""
+        weights = _owned_float32(weights, f"weights of layer {series.layer!r}")
+        return self.events.add(lambda: series.values(step, weights), step, nbytes=weights.nbytes)
+
+    def embedding(
+        self, step: int, series: EmbeddingSeries, features: np.ndarray, labels: Any, source: str
+    ) -> bool:
+        """One layer's ``[N, D]`` probe-batch features at ``step``, one label per sample; the PCA
+        and the Projector export run on the writer thread (see ``EmbeddingSeries``).
+
+        Raises:
+            ValueError: fewer than 2 samples, or not one label per sample.
+        """
+        features = _owned_float32(features, f"embedding features of layer {series.layer!r}")
+        features = features.reshape(features.shape[0], -1) if features.ndim else features
+        check_features(features)
+        labels = np.asarray(labels, np.int64).copy()
+        if labels.shape != (features.shape[0],):
+            raise ValueError(f"the embedding has {features.shape[0]} samples but {labels.shape} labels")
+        return self.events.add(
+            lambda: series.values(step, features, labels, source), step, nbytes=features.nbytes
         )
 
     def gradcam(
