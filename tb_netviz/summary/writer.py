@@ -25,6 +25,8 @@ import numpy as np
 from tb_netviz.summary import encoders, metadata
 from tb_netviz.summary.columns import ACTIVATION_STATS, GRADIENT_STATS
 from tb_netviz.summary.event_writer import EventWriter
+from tb_netviz.summary.remote_store import local_path, remote_url
+from tb_netviz.summary.remote_writer import RemoteEventWriter
 from tb_netviz.summary.images import check_feature_maps
 
 
@@ -32,11 +34,17 @@ class NetVizWriter:
     """Writes netviz summaries for one run directory without blocking the caller.
 
     Args:
-        log_dir: the run directory (created if missing).
-        **writer_options: passed to ``EventWriter`` (``max_queue``, ``flush_secs``, ...).
+        log_dir: the run directory (created if missing): a local path, or a URL of any
+            fsspec protocol (``s3://bucket/runs/exp1``, ``gs://...``), written through
+            ``RemoteEventWriter`` (install ``tb-netviz[remote]``).
+        **writer_options: passed to ``EventWriter`` (``max_queue``, ``flush_secs``, ...)
+            or, for a URL, ``RemoteEventWriter`` (also ``segment_bytes``, ``max_buffer_bytes``...).
 
     Raises:
-        LogDirError: ``log_dir`` cannot be created or written.
+        LogDirError: ``log_dir`` cannot be created or written (for a URL: no bucket, no
+            credentials, no answer).
+        ImportError: a URL whose protocol package (``s3fs``, ``gcsfs``...) is not installed.
+        ValueError: a malformed URL.
 
     Example:
         >>> import tempfile, numpy as np
@@ -55,7 +63,7 @@ class NetVizWriter:
     """
 
     def __init__(self, log_dir: str | os.PathLike, **writer_options: Any) -> None:
-        self.events = EventWriter(log_dir, **writer_options)
+        self.events = open_event_writer(log_dir, **writer_options)
         self.log_dir = self.events.log_dir
 
     @property
@@ -154,6 +162,25 @@ class NetVizWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def open_event_writer(log_dir: str | os.PathLike, **writer_options: Any) -> EventWriter:
+    """The event writer for ``log_dir``: ``RemoteEventWriter`` for a URL, else the local ``EventWriter``.
+
+    >>> import tempfile
+    >>> type(open_event_writer("memory://netviz-doc/open")).__name__
+    'RemoteEventWriter'
+    >>> writer = open_event_writer(tempfile.mkdtemp()); writer.close(); type(writer).__name__
+    'EventWriter'
+
+    Raises:
+        ValueError: a malformed URL. See ``EventWriter`` and ``RemoteEventWriter`` for the rest.
+    """
+    path = os.fspath(log_dir)
+    url = remote_url(path) if isinstance(path, str) else None
+    if url is None:
+        return EventWriter(local_path(path) if isinstance(path, str) else path, **writer_options)
+    return RemoteEventWriter(url, **writer_options)
 
 
 def _owned_float32(values: Any, what: str) -> np.ndarray:
