@@ -58,10 +58,9 @@ def remote_url(log_dir: str) -> str | None:
 
     >>> remote_url("gs://bucket/run")
     'gs://bucket/run'
-    >>> remote_url("s3:/bucket/run")
+    >>> remote_url("s3:/bucket/run")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
-    ...
-    ValueError: log_dir 's3:/bucket/run' looks like a URL that lost a slash (pathlib.Path collapses '//'): pass it as a str, 's3://bucket/run'
+    ValueError: log_dir 's3:/bucket/run' looks like a URL that lost a slash ...
     """
     match = _URL.match(log_dir)
     if match is None:
@@ -109,7 +108,10 @@ class RemoteStore:
         fsspec = _import_fsspec(url)
         protocol = url.split("://", 1)[0]
         _filesystem_class(fsspec, url, protocol)
-        self.fs, self.path = fsspec.url_to_fs(url, **(storage_options or {}))
+        # A fresh file system per writer: fsspec's cached instances would keep the
+        # endpoint and credentials of the environment they were first made in.
+        options = {"skip_instance_cache": True, **(storage_options or {})}
+        self.fs, self.path = fsspec.url_to_fs(url, **options)
         self.path = self.path.rstrip("/")
 
     def object_url(self, name: str) -> str:

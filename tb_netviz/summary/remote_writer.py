@@ -105,7 +105,8 @@ class RemoteEventWriter(EventWriter):
         _check_positive_int("max_buffer_bytes", max_buffer_bytes)
         if max_buffer_bytes < 2 * segment_bytes:
             raise ValueError(
-                f"max_buffer_bytes must be at least 2 * segment_bytes ({2 * segment_bytes}), got {max_buffer_bytes}"
+                f"max_buffer_bytes must be at least 2 * segment_bytes ({2 * segment_bytes}), "
+                f"got {max_buffer_bytes}"
             )
         for name, value in (("segment_secs", segment_secs), ("retry_max_secs", retry_max_secs)):
             if not value > 0:

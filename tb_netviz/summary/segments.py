@@ -16,11 +16,13 @@ Memory is bounded: segments stay here until their last bytes are in the store
 held bytes exceed ``max_bytes`` (the caller counts it as dropped).
 
 Example:
-    >>> buffer = SegmentBuffer("events.out.tfevents.1.host.1.0", ".netviz", b"V", segment_bytes=4, max_bytes=64)
+    >>> buffer = SegmentBuffer("events.out.tfevents.1.h.1.0", ".netviz", b"V", segment_bytes=4, max_bytes=64)
     >>> buffer.append([b"abc"], events=1), buffer.append([b"de"], events=1)
     (True, True)
-    >>> [(job.name, job.data) for job in buffer.due_uploads(now=0.0, flush_secs=5.0, urgent=True)]
-    [('events.out.tfevents.1.host.1.0.000000.netviz', b'Vabc'), ('events.out.tfevents.1.host.1.0.000001.netviz', b'Vde')]
+    >>> for job in buffer.due_uploads(now=0.0, flush_secs=5.0, urgent=True):
+    ...     print(job.name, job.data, job.sealed)
+    events.out.tfevents.1.h.1.0.000000.netviz b'Vabc' True
+    events.out.tfevents.1.h.1.0.000001.netviz b'Vde' False
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ import numpy as np
 from tb_netviz.summary import encoders, metadata
 from tb_netviz.summary.columns import ACTIVATION_STATS, GRADIENT_STATS
 from tb_netviz.summary.event_writer import EventWriter
+from tb_netviz.summary.images import check_feature_maps
 from tb_netviz.summary.remote_store import local_path, remote_url
 from tb_netviz.summary.remote_writer import RemoteEventWriter
-from tb_netviz.summary.images import check_feature_maps
 
 
 class NetVizWriter:

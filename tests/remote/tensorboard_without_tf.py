@@ -1,4 +1,4 @@
-"""``python -m tests.remote.tensorboard_without_tf --logdir s3://...``: TensorBoard as installed without TensorFlow.
+"""``python -m tests.remote.tensorboard_without_tf --logdir s3://...``: TensorBoard without TensorFlow.
 
 With TensorFlow importable, TensorBoard reads log directories through
 TensorFlow's file systems, and TensorFlow 2.16+ has no ``s3://`` one; without
