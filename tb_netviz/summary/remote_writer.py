@@ -167,7 +167,10 @@ class RemoteEventWriter(EventWriter):
             self._uploader.notify()
             return
         mib = self._buffer_options["max_bytes"] / (1 << 20)
-        self._fail(f"the {mib:g} MiB upload buffer for {self.log_dir} is full", events)
+        self._fail(
+            f"the {mib:g} MiB upload buffer for {self.log_dir} is full (the store is slow or unreachable)",
+            events,
+        )
 
     def _report_dropped(self) -> None:
         dropped = self._dropped

@@ -128,7 +128,12 @@ def test_unreachable_store_is_a_log_dir_error(tmp_path):
 def run_python_in(code: str, env: dict[str, str]) -> str:
     """Run ``code`` in a fresh interpreter with exactly ``env``; returns what it printed."""
     finished = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
     return finished.stdout.strip()
@@ -140,7 +145,9 @@ def test_local_paths_and_file_urls_keep_the_local_writer(tmp_path):
             assert type(writer.events) is EventWriter
             writer.scalar(0, "loss", 1.0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "text", "url"]
-    assert all(len(list((tmp_path / name).glob("events.out.tfevents.*"))) == 1 for name in ("plain", "text", "url"))
+    assert all(
+        len(list((tmp_path / name).glob("events.out.tfevents.*"))) == 1 for name in ("plain", "text", "url")
+    )
 
 
 def test_remote_writer_options_out_of_range_are_value_errors():
