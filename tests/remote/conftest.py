@@ -1,4 +1,4 @@
-"""Fixtures of the remote log directory tests: a real S3-protocol server and training runs in child processes."""
+"""Fixtures of the remote log directory tests: a real S3-protocol server, training runs in child processes."""
 
 from __future__ import annotations
 

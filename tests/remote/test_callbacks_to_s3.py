@@ -133,7 +133,7 @@ def test_lightning_callback_writes_to_the_trainers_remote_default_root_dir(s3):
 
 
 def test_lightning_callback_writes_into_the_remote_run_of_its_tensorboard_logger(s3):
-    # Lightning's TensorBoardLogger writes s3:// through TensorBoard's own file system, i.e. without TensorFlow.
+    # Lightning's TensorBoardLogger writes s3:// through TensorBoard's own file system: without TensorFlow.
     result = train(
         "lightning",
         f"s3://{BUCKET}/lightning/logged",

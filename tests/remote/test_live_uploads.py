@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tb_netviz.summary import DROPPED_SUMMARIES_TAG, GRADIENT_FLOW_TAG, GRADIENT_STATS, NetVizWriter
-from tests.remote.conftest import BUCKET, REPO, child_env, stored_events, train, train_command
+from tests.remote.conftest import BUCKET, REPO, child_env, stored_events, train_command
 from tests.remote.tcp_relay import TcpRelay
 from tests.tb_server import TensorBoardServer
 
