@@ -21,6 +21,7 @@ DEV = (
         # a real S3 server for the remote tests, and the client TensorBoard reads s3:// with
         "boto3>=1.28",
         "moto[server]>=5.0",
+        "captum>=0.7",  # the independent Grad-CAM reference of the torch tests
         "hypothesis>=6",
         "playwright>=1.40",
         "psutil>=5",

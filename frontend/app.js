@@ -12,6 +12,7 @@ import {
   filterLayers,
   nearestStepIndex,
   neededStats,
+  openingStepIndex,
   runProblems,
   runSignature,
   sameColumns,
@@ -23,10 +24,13 @@ import { createLayerDetail } from './views_detail.js';
 import { createHeatmap } from './views_heatmap.js';
 import { createAlerts, createLayerList } from './views_sidebar.js';
 import { createToolbar } from './views_toolbar.js';
+import { RANGE_MODES } from './range.js';
+import { createUrlStore, decodeView, encodeView } from './url_state.js';
 
 const REFRESH_MS = 15000;
 const IDLE_POLLS_BEFORE_PAUSE = 20;
 const MAX_STEPS = 500;
+const URL_WRITE_MS = 120;
 const NO_ALERTS = Object.freeze({ alerts: [], byLayer: new Map(), omitted: 0 });
 
 /** Create the dashboard inside `root` and start loading. Returns the controller. */
@@ -35,6 +39,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     phase: 'loading',
     runs: [],
     run: null,
+    pendingRun: null,
     runInfo: null,
     table: null,
     activations: null,
@@ -47,11 +52,20 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     layerIndex: null,
     pair: false,
     filter: '',
+    visible: [],
+    range: 'robust',
     notice: '',
     notes: [],
     refreshNote: '',
     version: 0,
   };
+  // The view a link or a reload asked for (url_state.js): applied once its run is loaded.
+  const store = createUrlStore(window);
+  let restore = decodeView(store.read());
+  if (restore.stat) state.stat = restore.stat;
+  if (typeof restore.filter === 'string') state.filter = restore.filter;
+  if (typeof restore.log === 'boolean') state.log = restore.log;
+  if (RANGE_MODES.includes(restore.range)) state.range = restore.range;
   let followLatest = true;
   let loading = 0;
   let timer = null;
@@ -68,6 +82,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     setLog: (log) => set({ log }),
     setPair: (pair) => showColumns({ stat: state.stat, pair }),
     setFilter: (filter) => set({ filter }),
+    setRange: (range) => set({ range }),
     selectStep: (stepIndex) => selectStep(stepIndex),
     moveStep: (delta) => selectStep(state.stepIndex + delta),
     selectLayer: (layerIndex) => set({ layerIndex, notice: '' }),
@@ -110,6 +125,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   }
 
   function render() {
+    state.visible = state.table ? filterLayers(state.table.layers, state.filter) : [];
     state.notes = [
       ...runProblems(state.runInfo),
       ...samplingNotes(state.runInfo, state.table),
@@ -127,6 +143,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
         failed.push(error);
       }
     }
+    if (state.phase === 'ready') scheduleUrlWrite();
     if (failed.length) {
       console.error('netviz: a view could not be drawn', ...failed);
       toolbar.update({
@@ -134,6 +151,35 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
         notes: [...state.notes, `A view could not be drawn: ${failed[0].message}`],
       });
     }
+  }
+
+  // Written a moment after the last change: browsers throttle (and Safari refuses) many
+  // history updates a second, as a held arrow key would make.
+  let urlTimer = null;
+  function scheduleUrlWrite() {
+    if (urlTimer) clearTimeout(urlTimer);
+    urlTimer = setTimeout(() => {
+      urlTimer = null;
+      try {
+        store.write(encodeView(shownView()));
+      } catch (error) {
+        console.warn('netviz: the view could not be put in the URL', error);
+      }
+    }, URL_WRITE_MS);
+  }
+
+  // What the URL holds: the shown run, statistic, step and layer (by name), filter and scales.
+  function shownView() {
+    const table = state.table;
+    return {
+      run: state.run,
+      stat: state.stat,
+      step: table && table.steps.length ? table.steps[state.stepIndex] : null,
+      layer: table && state.layerIndex !== null ? (table.layers[state.layerIndex] ?? null) : null,
+      filter: state.filter,
+      log: state.log,
+      range: state.range,
+    };
   }
 
   function showStatus(phase, title, lines = [], action = null) {
@@ -198,7 +244,11 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       return;
     }
     const names = state.runs.map((r) => r.run);
-    const run = names.includes(state.run) ? state.run : names[0];
+    let run = names.includes(state.run) ? state.run : names[0];
+    if (restore.run && !state.run) {
+      if (names.includes(restore.run)) run = restore.run;
+      else state.notice = `The linked run “${restore.run}” is not in this log directory; showing “${run}”.`;
+    }
     if (reloadRun || run !== state.run) await loadRun(run);
   }
 
@@ -210,11 +260,12 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       layer: state.table && state.layerIndex !== null ? state.table.layers[state.layerIndex] : null,
       step: state.table ? state.table.steps[state.stepIndex] : null,
     };
-    state.run = run;
-    state.runInfo = runInfo;
+    // The views keep drawing the shown run until the new one is in: `run`, `runInfo` and
+    // `table` always belong together; the toolbar shows the run asked for (`pendingRun`).
+    state.pendingRun = run;
     if (!quiet) showStatus('loading', `Loading ${run}…`);
     if (!runInfo || !runInfo.gradient_flow) {
-      state.table = null;
+      Object.assign(state, { run, runInfo, table: null, pendingRun: null });
       showStatus(
         'empty',
         `Run “${run}” has no gradient statistics yet.`,
@@ -231,7 +282,9 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     try {
       loaded = await loadTables(run, runInfo, { append: refresh && sameRun && state.phase === 'ready' });
     } catch (error) {
-      if (ticket === loading) showError(error, `Could not load run “${run}”`);
+      if (ticket !== loading) return;
+      Object.assign(state, { run, runInfo, table: null, pendingRun: null });
+      showError(error, `Could not load run “${run}”`);
       return;
     }
     if (ticket !== loading) return;
@@ -239,6 +292,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     const { table, activations, alerts: alertList, stat } = loaded;
     loadedSampling = loaded.sampling;
     if (!table.steps.length || !table.layers.length) {
+      Object.assign(state, { run, runInfo, table: null, pendingRun: null });
       showStatus(
         'empty',
         `Run “${run}” has no logged steps yet.`,
@@ -247,13 +301,24 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       );
       return;
     }
-    let stepIndex = table.steps.length - 1;
+    // A new run opens where there is something to see: a diverged run at the start of its
+    // final non-finite stretch, not at an all-NaN last step.
+    let stepIndex = sameRun ? table.steps.length - 1 : openingStepIndex(table, stat);
     if (sameRun && !followLatest && previous.step !== null)
       stepIndex = nearestStepIndex(table.steps, previous.step);
     let layerIndex = sameRun && previous.layer !== null ? table.layers.indexOf(previous.layer) : -1;
     if (layerIndex < 0) layerIndex = defaultLayer(table, alertList);
-    if (!sameRun) followLatest = true;
+    if (!restore.run || restore.run === run) {
+      if (Number.isInteger(restore.step)) stepIndex = nearestStepIndex(table.steps, restore.step);
+      if (restore.layer !== undefined && table.layers.includes(restore.layer))
+        layerIndex = table.layers.indexOf(restore.layer);
+    }
+    restore = {};
+    if (!sameRun) followLatest = stepIndex === table.steps.length - 1;
     Object.assign(state, {
+      run,
+      runInfo,
+      pendingRun: null,
       table,
       activations,
       alerts: alertList,
@@ -265,7 +330,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       pair: state.pair && table.stats.includes('grad_max_abs'),
       version: state.version + 1,
     });
-    if (!sameRun) state.notice = '';
+    if (!sameRun && previous.run !== null) state.notice = '';
     state.refreshNote = timer
       ? `auto-refresh on · updated ${new Date().toLocaleTimeString()}`
       : state.refreshNote;
@@ -470,7 +535,25 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   }
 
   window.addEventListener('resize', () => {
-    if (state.phase === 'ready') heatmap.update(state);
+    if (state.phase === 'ready') render();
+  });
+
+  // Stepping works anywhere in the tab: ← → move the step, Home / End go to the ends,
+  // unless a control that uses those keys itself has them (a text box, a list, the heatmap).
+  document.addEventListener('keydown', (event) => {
+    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (state.phase !== 'ready' || !state.table) return;
+    const target = event.target;
+    const tag = target && target.tagName;
+    if (tag === 'INPUT' || tag === 'SELECT' || tag === 'TEXTAREA' || (target && target.isContentEditable))
+      return;
+    const last = state.table.steps.length - 1;
+    const to = { ArrowLeft: state.stepIndex - 1, ArrowRight: state.stepIndex + 1, Home: 0, End: last }[
+      event.key
+    ];
+    if (to === undefined) return;
+    event.preventDefault();
+    selectStep(to);
   });
 
   startTimer();

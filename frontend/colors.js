@@ -18,13 +18,15 @@ const VIRIDIS_STOPS = [
 ];
 
 /**
- * Colours of the cells that have no place on the scale. Neutral greys and
- * white stand apart from every viridis colour by hue for all viewers, and the
- * views add a glyph (✕, ∅) wherever there is room, so colour is never the only cue.
+ * Colours of the cells that have no place on the scale. NaN/Inf is a strong
+ * magenta, a hue viridis never reaches (and far from it in lightness and hue for
+ * the common colour-vision deficiencies), so a diverged run reads as diverged at
+ * any cell size and on either theme's panel; no gradient is a neutral grey. The
+ * views add a glyph (✕, ∅) wherever there is room, and the legend names each.
  */
 export const SPECIAL_COLOURS = Object.freeze({
   none: '#9a9a9a', // no gradient reached the layer
-  nonfinite: '#ffffff', // NaN or ±Infinity
+  nonfinite: '#e4007c', // NaN or ±Infinity
   below: '#1c1c1c', // zero or negative on a log axis: below every decade
 });
 
@@ -101,9 +103,11 @@ function packRgba(r, g, b) {
  * Paint a heatmap (from shape.buildHeatmap) into RGBA pixels, one pixel per
  * cell, row-major: the buffer for one putImageData of cols x rows.
  *
- * `domain` overrides [min, max] of the colour axis. Returns Uint8ClampedArray.
+ * `domain` overrides [min, max] of the colour axis; `rowDomains` (lo, hi of each row in
+ * turn) gives every row its own axis instead. Values beyond the axis take its end colours.
+ * Returns Uint8ClampedArray.
  */
-export function heatmapPixels(heatmap, { lut = VIRIDIS, domain = null, out = null } = {}) {
+export function heatmapPixels(heatmap, { lut = VIRIDIS, domain = null, rowDomains = null, out = null } = {}) {
   const { rows, cols, scaled, kinds } = heatmap;
   const n = rows * cols;
   const pixels = out && out.length === n * 4 ? out : new Uint8ClampedArray(n * 4);
@@ -122,6 +126,10 @@ export function heatmapPixels(heatmap, { lut = VIRIDIS, domain = null, out = nul
   const span = hi > lo ? hi - lo : 1;
   const scale = (size - 1) / span;
   const top = size - 1;
+  if (rowDomains) {
+    paintRows(heatmap, rowDomains, words, palette, special);
+    return pixels;
+  }
   for (let p = 0; p < n; p++) {
     const kind = kinds[p];
     if (kind !== 0) {
@@ -134,6 +142,28 @@ export function heatmapPixels(heatmap, { lut = VIRIDIS, domain = null, out = nul
     words[p] = palette[i];
   }
   return pixels;
+}
+
+function paintRows({ rows, cols, scaled, kinds }, rowDomains, words, palette, special) {
+  const top = palette.length - 1;
+  for (let r = 0; r < rows; r++) {
+    const lo = rowDomains[2 * r];
+    const hi = rowDomains[2 * r + 1];
+    const scale = hi > lo ? top / (hi - lo) : 0;
+    // A constant row sits in the middle of the scale.
+    const flat = hi > lo ? -1 : top >> 1;
+    for (let p = r * cols, end = p + cols; p < end; p++) {
+      const kind = kinds[p];
+      if (kind !== 0) {
+        words[p] = special[kind];
+        continue;
+      }
+      let i = flat >= 0 ? flat : ((scaled[p] - lo) * scale + 0.5) | 0;
+      if (i < 0) i = 0;
+      else if (i > top) i = top;
+      words[p] = palette[i];
+    }
+  }
 }
 
 /**

@@ -291,29 +291,32 @@ export function usesLog(stat, log) {
 /**
  * Build the layers x steps heatmap of one statistic.
  *
- * Rows are layers (input at the top), columns are steps. `scaled` holds the
- * value on the colour axis (log10 when `log`), `kinds` the KIND of each cell;
- * on a log axis a value <= 0 is KIND.BELOW (below every decade). min / max are
- * over VALUE cells (NaN when there are none).
+ * Rows are layers (input at the top), columns are steps; `layers` (indices into
+ * table.layers, in flow order) keeps only those rows, e.g. the filter's matches. `scaled`
+ * holds the value on the colour axis (log10 when `log`), `kinds` the KIND of each cell;
+ * on a log axis a value <= 0 is KIND.BELOW (below every decade). min / max are over
+ * VALUE cells (NaN when there are none); `layerIndices[r]` is the table layer of row r.
  * @example buildHeatmap(table, 'grad_l2', {log: true}).scaled.length === table.layers.length * table.steps.length
  */
-export function buildHeatmap(table, stat, { log = true } = {}) {
+export function buildHeatmap(table, stat, { log = true, layers = null } = {}) {
   const k = statIndex(table, stat);
   if (k < 0) throw new RangeError(`statistic "${stat}" is not in this run (${table.stats.join(', ')})`);
   const L = table.layers.length;
+  const layerIndices = layers ? Int32Array.from(layers) : Int32Array.from({ length: L }, (_, j) => j);
+  const R = layerIndices.length;
   const S = table.steps.length;
   const K = table.stats.length;
   const logScale = usesLog(stat, log);
-  const scaled = new Float32Array(L * S);
-  const kinds = new Uint8Array(L * S);
+  const scaled = new Float32Array(R * S);
+  const kinds = new Uint8Array(R * S);
   const { values, missing } = table;
   const hasGrad = table.stats.indexOf('has_grad');
   let min = Infinity;
   let max = -Infinity;
   for (let i = 0; i < S; i++) {
-    for (let j = 0; j < L; j++) {
-      const src = (i * L + j) * K;
-      const dst = j * S + i;
+    for (let r = 0; r < R; r++) {
+      const src = (i * L + layerIndices[r]) * K;
+      const dst = r * S + i;
       const v = values[src + k];
       let kind;
       if (missing[src + k] || (hasGrad >= 0 && values[src + hasGrad] === 0 && !missing[src + hasGrad])) {
@@ -336,7 +339,24 @@ export function buildHeatmap(table, stat, { log = true } = {}) {
     min = NaN;
     max = NaN;
   }
-  return { rows: L, cols: S, scaled, kinds, min, max, log: logScale, stat };
+  return { rows: R, cols: S, scaled, kinds, min, max, log: logScale, stat, layerIndices };
+}
+
+/**
+ * The step the dashboard opens a run at: the last step, unless the run ends with
+ * non-finite values of `stat` (it diverged). Then the first step of that final
+ * non-finite stretch, where the blow-up shows which layers went first; a run whose
+ * every step has a non-finite value opens at its first step.
+ * @example openingStepIndex(divergedAtStep31Of60, 'grad_l2') === 31
+ */
+export function openingStepIndex(table, stat) {
+  const S = table.steps.length;
+  const k = statIndex(table, stat);
+  if (!S || k < 0) return Math.max(0, S - 1);
+  const nonfinite = (i) => table.layers.some((_, j) => cellKind(table, i, j, k) === KIND.NONFINITE);
+  let i = S - 1;
+  while (i >= 0 && nonfinite(i)) i--;
+  return i === S - 1 ? S - 1 : i + 1;
 }
 
 /**
@@ -417,7 +437,7 @@ export function thresholdsFromAlerts(alerts) {
  * value and kind of each requested statistic, plus the bands of the alert rules.
  *
  * `vanishingBelow` is vanishingRatio x the largest finite value at the step
- * (the alert compares each layer with the largest layer); `explodingAbove`
+ * (the alert compares each layer with the largest layer, `largestLayer`); `explodingAbove`
  * per row is explodingFactor x the layer's moving average of the steps before
  * (null until the layer has `patience` steps of history), as the alert rule does.
  * Bands are null for statistics they do not apply to.
@@ -437,12 +457,14 @@ export function barModel(table, stepIndex, stats, { thresholds = DEFAULT_THRESHO
   }));
   const bandStat = stats.find((s) => BAND_STATS.has(s) && statIndex(table, s) >= 0);
   let vanishingBelow = null;
+  let largestLayer = null;
   if (bandStat) {
     const k = statIndex(table, bandStat);
     let largest = 0;
     table.layers.forEach((_, j) => {
-      if (cellKind(table, stepIndex, j, k) === KIND.VALUE) {
-        largest = Math.max(largest, cellValue(table, stepIndex, j, k));
+      if (cellKind(table, stepIndex, j, k) === KIND.VALUE && cellValue(table, stepIndex, j, k) > largest) {
+        largest = cellValue(table, stepIndex, j, k);
+        largestLayer = table.layers[j];
       }
     });
     vanishingBelow = largest > 0 ? largest * thresholds.vanishingRatio : null;
@@ -457,6 +479,7 @@ export function barModel(table, stepIndex, stats, { thresholds = DEFAULT_THRESHO
     rows,
     bandStat: bandStat || null,
     vanishingBelow,
+    largestLayer,
     thresholds,
   };
 }
@@ -541,25 +564,32 @@ export function axisTicks([lo, hi], log, count = 5) {
 }
 
 /**
- * A short label for a number; "NaN", "∞", "no gradient" for the special values.
+ * The dashboard's one number formatter, used by every view (bars, captions, axes,
+ * tooltips): three significant digits, exponent form below 1e-3 and from 1e4 on,
+ * whole numbers under 100,000 in full; "NaN", "+∞", "−∞", and `noneLabel` for no value.
  * @example formatShort(0.000123456) === '1.23e-4'
+ * @example formatShort(33308070000000000000) === '3.33e19'
+ * @example formatShort(0.13022949250000002) === '0.13'
+ * @example formatShort(1105) === '1105'
  */
-export function formatShort(value) {
-  if (value === null || value === undefined) return 'no gradient';
+export function formatShort(value, noneLabel = 'no gradient') {
+  if (value === null || value === undefined) return noneLabel;
   if (Number.isNaN(value)) return 'NaN';
   if (value === Infinity) return '+∞';
   if (value === -Infinity) return '−∞';
   if (value === 0) return '0';
   const abs = Math.abs(value);
-  if (abs >= 1e4 || abs < 1e-2) {
+  if (Number.isInteger(value) && abs < 1e5) return String(value);
+  if (abs >= 1e4 || abs < 1e-3) {
     const [mantissa, exponent] = value.toExponential(2).split('e');
-    return `${mantissa}e${Number(exponent)}`;
+    return `${Number(mantissa)}e${Number(exponent)}`;
   }
   return String(Number(value.toPrecision(3)));
 }
 
 /**
- * The exact value as the route sent it (shortest round-trip form), for hover read-outs.
+ * The exact value as the route sent it (shortest round-trip form): for data attributes
+ * and exports, never for reading on screen (see formatShort).
  * @example formatExact(0.1) === '0.1'
  */
 export function formatExact(value, noneLabel = 'no gradient') {
@@ -588,21 +618,37 @@ export function nearestStepIndex(steps, step) {
 }
 
 /**
- * Layers whose name contains every space-separated word of `query` (case-insensitive);
- * returns indices, in flow order.
+ * The layers a filter query keeps, as indices in flow order. The query is one or more
+ * alternatives separated by `|`; an alternative keeps a layer whose name contains each of
+ * its space-separated words (case-insensitive), where a word may use the globs `*` (any
+ * run of characters) and `?` (one character). An empty query keeps every layer.
  * @example filterLayers(['enc.fc', 'dec.fc', 'enc.norm'], 'enc fc') // [0]
+ * @example filterLayers(['l.linear1', 'l.norm1', 'l.attn'], 'linear|norm') // [0, 1]
+ * @example filterLayers(['l.linear1', 'l.linear2', 'l.norm'], 'linear*') // [0, 1]
  */
 export function filterLayers(layers, query) {
-  const words = String(query || '')
+  const alternatives = String(query || '')
     .toLowerCase()
-    .split(/\s+/)
-    .filter(Boolean);
+    .split('|')
+    .map((part) => part.split(/\s+/).filter(Boolean).map(wordMatcher))
+    .filter((words) => words.length);
   const matches = [];
   layers.forEach((name, index) => {
     const lower = name.toLowerCase();
-    if (words.every((w) => lower.includes(w))) matches.push(index);
+    if (!alternatives.length || alternatives.some((words) => words.every((match) => match(lower))))
+      matches.push(index);
   });
   return matches;
+}
+
+function wordMatcher(word) {
+  if (!/[*?]/.test(word)) return (name) => name.includes(word);
+  const source = word
+    .split('')
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  const pattern = new RegExp(source);
+  return (name) => pattern.test(name);
 }
 
 /**

@@ -15,10 +15,8 @@ export function createAttention() {
     attrs: { id: 'nv-att-layer', 'aria-label': 'Attention layer' },
     on: { change: () => loadIndex() },
   });
-  const step = h('select', {
-    attrs: { id: 'nv-att-step', 'aria-label': 'Attention step' },
-    on: { change: () => loadMatrix() },
-  });
+  // The attention follows the dashboard's one step: the recorded step nearest to it.
+  const step = h('output', { class: 'att-step', attrs: { id: 'nv-att-step', 'aria-live': 'polite' } });
   const head = h('select', {
     attrs: { id: 'nv-att-head', 'aria-label': 'Attention head' },
     on: { change: () => draw() },
@@ -50,7 +48,7 @@ export function createAttention() {
       { class: 'panel-head' },
       h('h2', { text: 'Attention' }),
       h('label', { class: 'control' }, h('span', { text: 'Layer' }), layer),
-      h('label', { class: 'control' }, h('span', { text: 'Step' }), step),
+      h('span', { class: 'control' }, h('span', { text: 'Step' }), step),
       h('label', { class: 'control' }, h('span', { text: 'Head' }), head),
       legend,
     ),
@@ -62,6 +60,7 @@ export function createAttention() {
   let state = null;
   let layersKey = '';
   let index = null;
+  let shownStep = null;
   let answer = null;
   let matrix = null;
   let cell = 0;
@@ -91,6 +90,22 @@ export function createAttention() {
     } else if (selectedLayer && layers.includes(selectedLayer) && layer.value !== selectedLayer) {
       layer.value = selectedLayer;
       loadIndex();
+    } else {
+      followStep();
+    }
+  }
+
+  // The recorded step nearest to the dashboard's step; the matrix is fetched when it changes.
+  function followStep() {
+    const steps = (index && index.steps) || [];
+    if (!steps.length || !state.table) return;
+    const wanted = state.table.steps[state.stepIndex];
+    const nearest = steps[nearestStepIndex(steps, wanted)];
+    step.textContent = nearest === wanted ? String(nearest) : `${nearest} (nearest recorded to ${wanted})`;
+    step.dataset.step = String(nearest);
+    if (nearest !== shownStep) {
+      shownStep = nearest;
+      loadMatrix();
     }
   }
 
@@ -107,12 +122,6 @@ export function createAttention() {
     }
     if (ticket !== token) return;
     const steps = index.steps || [];
-    const wanted = state.table ? state.table.steps[state.stepIndex] : 0;
-    fillSelect(
-      step,
-      steps.map((s) => ({ value: s, label: String(s) })),
-      steps.length ? steps[nearestStepIndex(steps, wanted)] : undefined,
-    );
     const heads = Number(index.heads) || 0;
     fillSelect(
       head,
@@ -126,18 +135,18 @@ export function createAttention() {
       message.textContent = 'No attention matrices were written for this layer.';
       return;
     }
-    loadMatrix(run);
+    shownStep = null;
+    followStep();
   }
 
-  // `run` is the run whose steps fill the step list (the shown run unless told).
-  async function loadMatrix(run = state.run) {
+  async function loadMatrix() {
     const ticket = ++token;
-    if (run !== state.run) return;
+    const run = state.run;
     try {
-      answer = await getAttention(run, layer.value, Number(step.value));
+      answer = await getAttention(run, layer.value, shownStep);
     } catch (error) {
       if (ticket === token)
-        message.textContent = `Could not load the attention at step ${step.value}: ${error.message}`;
+        message.textContent = `Could not load the attention at step ${shownStep}: ${error.message}`;
       return;
     }
     if (ticket !== token) return;
@@ -190,7 +199,8 @@ export function createAttention() {
 
   function show(at) {
     const v = matrix.values[at.row * matrix.cols + at.col];
-    readout.textContent = `query ${at.row} “${matrix.rowLabels[at.row]}” → key ${at.col} “${matrix.colLabels[at.col]}”: ${formatExact(v)}`;
+    readout.textContent = `query ${at.row} “${matrix.rowLabels[at.row]}” → key ${at.col} “${matrix.colLabels[at.col]}”: ${formatShort(v)}`;
+    readout.dataset.value = formatExact(v);
   }
 
   let focus = { row: 0, col: 0 };

@@ -1,8 +1,10 @@
 // The gradient flow at one step: one bar per layer, input at the top, with the
-// vanishing band (shared) and exploding band (per layer) shaded, ✕ for a
-// non-finite value and ∅ for a layer that received no gradient.
+// vanishing band (shared: vanishing_ratio x the largest layer at this step) shaded,
+// each layer's own exploding threshold marked on its row, ✕ for a non-finite value
+// and ∅ for a layer that received no gradient. Only the layers the filter keeps.
 
 import { h, replaceChildren } from './dom.js';
+import { distinctLabels } from './names.js';
 import {
   KIND,
   PAIR_STATS,
@@ -35,14 +37,18 @@ export function createBarChart(actions) {
   const axis = h('div', { class: 'bar-axis', attrs: { 'aria-hidden': 'true' } });
   const rows = h('div', { class: 'bar-rows', attrs: { role: 'list' } });
   const key = h('div', { class: 'bar-key' });
+  const empty = h('p', { class: 'empty-note', attrs: { hidden: true } });
   const element = h(
     'section',
     { class: 'panel bars-panel', attrs: { 'aria-label': 'Gradient flow at the selected step' } },
     h('div', { class: 'panel-head' }, title, pairLabel),
     key,
+    empty,
     axis,
     rows,
   );
+  let labelKey = '';
+  let labels = new Map();
 
   function update(state) {
     const table = state.table;
@@ -62,30 +68,43 @@ export function createBarChart(actions) {
     const model = barModel(table, state.stepIndex, stats, {
       thresholds: runThresholds(table, state.alerts.alerts),
     });
+    const visible = new Set(state.visible || table.layers.map((_, j) => j));
+    model.rows = model.rows.filter((row) => visible.has(row.index));
     const domain = barDomain(model, log);
     title.textContent = `Gradient flow at step ${model.step}`;
     element.dataset.step = String(model.step);
     drawKey(key, stats, model, log);
     drawAxis(axis, domain, log);
+    empty.hidden = model.rows.length > 0;
+    axis.hidden = rows.hidden = model.rows.length === 0;
+    empty.textContent = model.rows.length ? '' : `No layer matches the filter “${state.filter}”.`;
+    const names = model.rows.map((row) => row.layer);
+    const shownKey = `${names.join('\n')}|${innerWidth}`;
+    if (shownKey !== labelKey && model.rows.length) {
+      const shown = distinctLabels(names, labelFits(axis));
+      labels = new Map(names.map((name, i) => [name, shown[i]]));
+      labelKey = shownKey;
+    }
     // Rows are rebuilt on every change: keep keyboard focus on the same layer's row.
     const focused = rows.contains(document.activeElement) ? document.activeElement.dataset.index : null;
     replaceChildren(
       rows,
-      model.rows.map((row) => drawRow(row, model, domain, log, state, actions)),
+      model.rows.map((row) => drawRow(row, model, domain, log, state, actions, labels.get(row.layer))),
     );
-    if (focused !== null && rows.children[Number(focused)]) rows.children[Number(focused)].focus();
+    const again = focused === null ? null : rows.querySelector(`[data-index="${Number(focused)}"]`);
+    if (again) again.focus();
   }
 
   // Up and down move the selection from row to row, as in a list.
   rows.addEventListener('keydown', (event) => {
     const delta = { ArrowUp: -1, ArrowDown: 1 }[event.key];
-    const index = Number(event.target.dataset && event.target.dataset.index);
-    if (!delta || !Number.isInteger(index)) return;
-    const next = rows.children[index + delta];
+    const row = event.target.closest && event.target.closest('.bar-row');
+    if (!delta || !row) return;
+    const next = delta < 0 ? row.previousElementSibling : row.nextElementSibling;
     if (!next) return;
     event.preventDefault();
     next.focus();
-    actions.selectLayer(index + delta);
+    actions.selectLayer(Number(next.dataset.index));
   });
 
   return { element, update };
@@ -107,15 +126,15 @@ function drawKey(key, stats, model, log) {
           'span',
           { class: 'swatch-item' },
           h('span', { class: 'swatch band-vanishing' }),
-          `vanishing: < ${formatShort(model.vanishingBelow)}`,
+          `vanishing: < ${formatShort(model.vanishingBelow)} = vanishing_ratio ${formatShort(model.thresholds.vanishingRatio)} × the largest layer (${model.largestLayer})`,
         )
       : null,
     model.bandStat
       ? h(
           'span',
           { class: 'swatch-item' },
-          h('span', { class: 'swatch band-exploding' }),
-          `exploding: > ${model.thresholds.explodingFactor}× the layer's recent average`,
+          h('span', { class: 'swatch threshold-key' }),
+          `exploding: > ${formatShort(model.thresholds.explodingFactor)}× the layer's own recent average (marked on each row)`,
         )
       : null,
     h('span', { class: 'swatch-item' }, h('span', { class: 'glyph nonfinite', text: '✕' }), 'non-finite'),
@@ -134,7 +153,7 @@ function drawAxis(axis, domain, log) {
       axisTicks(domain, log).map((v) =>
         h('span', {
           class: 'tick',
-          text: log ? formatDecade(v) : formatShort(v),
+          text: formatShort(v),
           props: { style: `left:${(axisFraction(v, domain, log) * 100).toFixed(2)}%` },
         }),
       ),
@@ -142,7 +161,7 @@ function drawAxis(axis, domain, log) {
   );
 }
 
-function drawRow(row, model, domain, log, state, actions) {
+function drawRow(row, model, domain, log, state, actions, label) {
   const selected = row.index === state.layerIndex;
   const track = h('span', { class: 'bar-track' });
   if (model.vanishingBelow !== null) {
@@ -154,13 +173,13 @@ function drawRow(row, model, domain, log, state, actions) {
     );
   }
   if (row.explodingAbove !== null) {
-    // Where a layer's exploding threshold lies inside the vanishing band (a layer that is
-    // already vanishing), the band starts where the vanishing one ends, so they never overlap.
-    const from = axisFraction(Math.max(row.explodingAbove, model.vanishingBelow ?? 0), domain, log);
+    // The layer's own threshold (even inside the vanishing band): a value right of it fires.
     track.appendChild(
       h('span', {
-        class: 'band band-exploding',
-        props: { style: `left:${pct(from)};width:${pct(1 - from)}` },
+        class: 'threshold-exploding',
+        title: `exploding above ${formatShort(row.explodingAbove)}`,
+        attrs: { 'data-threshold': formatExact(row.explodingAbove) },
+        props: { style: `left:${pct(axisFraction(row.explodingAbove, domain, log))}` },
       }),
     );
   }
@@ -190,7 +209,7 @@ function drawRow(row, model, domain, log, state, actions) {
         }),
       );
     }
-    readout.push(`${cell.stat} ${formatExact(cell.value)}`);
+    readout.push(`${cell.stat} ${formatShort(cell.value)}`);
   });
   const states = row.cells.map((c) =>
     c.kind === KIND.NONE ? 'none' : c.kind === KIND.NONFINITE ? 'nonfinite' : 'value',
@@ -206,20 +225,26 @@ function drawRow(row, model, domain, log, state, actions) {
         'data-layer': row.layer,
         'data-index': row.index,
         'data-kind': states.join(' '),
+        'data-value': row.cells.map((c) => formatExact(c.value)).join(' '),
         'aria-label': `${row.layer}: ${readout.join(', ')}`,
       },
       title: `${row.layer}\n${readout.join('\n')}`,
       on: { click: () => actions.selectLayer(row.index) },
     },
-    h('span', { class: 'bar-label', text: row.layer }),
+    h('span', { class: 'bar-label', text: label || row.layer, title: row.layer }),
     track,
     h('span', { class: 'bar-value', text: row.cells.map((c) => formatShort(c.value)).join(' / ') }),
   );
 }
 
-function formatDecade(value) {
-  const exponent = Math.round(Math.log10(value));
-  return exponent >= -2 && exponent <= 3 ? String(Number(value.toPrecision(1))) : `1e${exponent}`;
+// How wide a bar label may be: its column at the current width, in the labels' font.
+function labelFits(axis) {
+  const probe = axis.querySelector('.bar-label');
+  const width = probe && probe.clientWidth ? probe.clientWidth : 120;
+  const context = document.createElement('canvas').getContext('2d');
+  const style = probe ? getComputedStyle(probe) : null;
+  context.font = style ? `${style.fontSize} ${style.fontFamily}` : '12px monospace';
+  return (text) => context.measureText(text).width <= width - 2;
 }
 
 function pct(fraction) {

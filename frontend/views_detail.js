@@ -4,11 +4,10 @@
 // `layers=` parameter), so the panel shows all of them at the cost of one layer.
 
 import { featureMapUrl, getFeatureMapSteps, getGradientFlow } from './api.js';
-import { fillSelect, h, replaceChildren, svg } from './dom.js';
+import { h, replaceChildren, svg } from './dom.js';
 import {
   KIND,
   decodeTable,
-  formatExact,
   formatShort,
   layerSeries,
   nearestStepIndex,
@@ -27,10 +26,8 @@ export function createLayerDetail(actions) {
   const gradients = h('div', { class: 'chart-grid' });
   const activations = h('div', { class: 'chart-grid' });
   const activationsHead = h('h3', { text: 'Activation statistics (probe batch)' });
-  const mapsStep = h('select', {
-    attrs: { 'aria-label': 'Feature map step', id: 'nv-fm-step' },
-    on: { change: () => showMap() },
-  });
+  // Feature maps follow the dashboard's one step: the recorded step nearest to it.
+  const mapsStep = h('output', { attrs: { id: 'nv-fm-step', 'aria-live': 'polite' } });
   const mapsImage = h('img', {
     class: 'feature-maps',
     attrs: { alt: '' },
@@ -46,7 +43,7 @@ export function createLayerDetail(actions) {
     'div',
     { class: 'feature-maps-box' },
     h('h3', { text: 'Feature maps' }),
-    h('label', { class: 'control' }, h('span', { text: 'Step' }), mapsStep),
+    h('span', { class: 'control' }, h('span', { text: 'Step' }), mapsStep),
     mapsNote,
     mapsImage,
   );
@@ -158,7 +155,7 @@ export function createLayerDetail(actions) {
       if (layerKey !== key) return;
       layerTable = null; // the columns already fetched for the other views stay on show
     }
-    if (current) update(current);
+    if (current && current.phase === 'ready') update(current);
   }
 
   async function loadMaps(run, layer, step) {
@@ -176,26 +173,24 @@ export function createLayerDetail(actions) {
         mapsNote.textContent = `Could not load the feature maps: ${error.message}`;
         return;
       }
-      fillSelect(
-        mapsStep,
-        mapsSteps.map((s) => ({ value: s, label: String(s) })),
-      );
     }
     if (!mapsSteps.length) {
       mapsNote.textContent = 'No feature maps were written for this layer.';
       mapsImage.hidden = true;
       return;
     }
-    mapsStep.value = String(mapsSteps[nearestStepIndex(mapsSteps, step)]);
-    showMap();
+    const nearest = mapsSteps[nearestStepIndex(mapsSteps, step)];
+    mapsStep.textContent = nearest === step ? String(nearest) : `${nearest} (nearest recorded to ${step})`;
+    mapsStep.dataset.step = String(nearest);
+    showMap(nearest);
   }
 
-  function showMap() {
+  function showMap(step) {
     const layer = current.table.layers[current.layerIndex];
-    const step = Number(mapsStep.value);
     mapsImage.hidden = false;
     mapsImage.alt = `Feature maps of ${layer} at step ${step}`;
-    mapsImage.src = featureMapUrl(current.run, layer, step);
+    const url = featureMapUrl(current.run, layer, step);
+    if (mapsImage.getAttribute('src') !== url) mapsImage.src = url;
     mapsNote.textContent = `Step ${step}: the first channels of one probe sample, each scaled to its own range (black: NaN/Inf).`;
   }
 
@@ -266,7 +261,7 @@ function chart(stat, series, selectedStep, log, onPick) {
       height: H,
       class: 'chart',
       role: 'img',
-      'aria-label': `${stat} over steps${selected ? `; at step ${selected.step}: ${formatExact(selected.v)}` : ''}`,
+      'aria-label': `${stat} over steps${selected ? `; at step ${selected.step}: ${formatShort(selected.v)}` : ''}`,
     },
     svg('text', { x: PAD.left, y: 11, class: 'chart-title' }, `${stat}${log ? ' (log)' : ''}`),
     svg('text', { x: PAD.left - 4, y: PAD.top + 4, class: 'chart-tick', 'text-anchor': 'end' }, fmt(hi)),
@@ -297,7 +292,7 @@ function chart(stat, series, selectedStep, log, onPick) {
     const step = s0 + ((event.clientX - box.left - PAD.left) / (W - PAD.left - PAD.right)) * (s1 - s0);
     onPick(nearestStepIndex(steps, step));
   });
-  const value = selected ? formatExact(selected.v) : '—';
+  const value = selected ? formatShort(selected.v) : '—';
   const where = !selected
     ? `step ${selectedStep}`
     : selected.step === selectedStep

@@ -4,8 +4,11 @@
 
 import { SPECIAL_COLOURS, VIRIDIS, heatmapPixels } from './colors.js';
 import { cssVar, h, replaceChildren, sizeCanvas } from './dom.js';
+import { distinctLabels } from './names.js';
+import { RANGE_LABELS, colourDomain, outside } from './range.js';
 import {
   KIND,
+  axisTicks,
   nearestStepIndex,
   buildHeatmap,
   cellAt,
@@ -28,12 +31,15 @@ const OUTLINE_DARK = '#202124';
  * Paint a heatmap (shape.buildHeatmap) into an offscreen canvas of cols x rows
  * pixels with a single putImageData. Returns the canvas.
  */
-export function heatmapImage(heatmap, canvas = document.createElement('canvas')) {
-  canvas.width = heatmap.cols;
-  canvas.height = heatmap.rows;
+export function heatmapImage(heatmap, canvas = document.createElement('canvas'), domain = null) {
+  canvas.width = Math.max(1, heatmap.cols);
+  canvas.height = Math.max(1, heatmap.rows);
   const context = canvas.getContext('2d');
-  const image = context.createImageData(heatmap.cols, heatmap.rows);
-  heatmapPixels(heatmap, { lut: VIRIDIS, out: image.data });
+  const image = context.createImageData(canvas.width, canvas.height);
+  const painted = domain
+    ? { domain: [domain.lo, domain.hi], rowDomains: domain.rowDomains }
+    : { domain: null, rowDomains: null };
+  if (heatmap.rows && heatmap.cols) heatmapPixels(heatmap, { lut: VIRIDIS, out: image.data, ...painted });
   context.putImageData(image, 0, 0);
   return canvas;
 }
@@ -54,11 +60,13 @@ export function createHeatmap(actions) {
   });
   const legend = h('div', { class: 'legend' });
   const title = h('h2', { text: 'Layers × steps' });
+  const empty = h('p', { class: 'empty-note', attrs: { hidden: true } });
   const wrap = h('div', { class: 'heatmap-wrap' }, canvas, tooltip);
   const element = h(
     'section',
     { class: 'panel heatmap-panel', attrs: { 'aria-label': 'Heatmap' } },
     h('div', { class: 'panel-head' }, title, legend),
+    empty,
     wrap,
     h('p', {
       class: 'hint muted',
@@ -68,6 +76,9 @@ export function createHeatmap(actions) {
 
   const offscreen = document.createElement('canvas');
   let heatmap = null;
+  let domain = null;
+  let labels = [];
+  let labelKey = '';
   let key = '';
   let layout = null;
   let state = null;
@@ -83,15 +94,20 @@ export function createHeatmap(actions) {
     }
     element.hidden = false;
     const started = performance.now();
-    const nextKey = `${state.version}|${state.stat}|${state.log}`;
+    const visible = state.visible || table.layers.map((_, j) => j);
+    const nextKey = `${state.version}|${state.stat}|${state.log}|${state.range}|${visible.join(',')}`;
     if (nextKey !== key) {
-      heatmap = buildHeatmap(table, state.stat, { log: state.log });
-      heatmapImage(heatmap, offscreen);
+      heatmap = buildHeatmap(table, state.stat, { log: state.log, layers: visible });
+      domain = colourDomain(heatmap, state.range || 'robust');
+      heatmapImage(heatmap, offscreen, domain);
       key = nextKey;
       title.textContent = `Layers × steps: ${statLabel(state.stat)}${heatmap.log ? ' (log10)' : ''}`;
-      drawLegend(legend, heatmap);
+      drawLegend(legend, heatmap, domain);
     }
-    draw();
+    empty.hidden = heatmap.rows > 0;
+    wrap.hidden = heatmap.rows === 0;
+    empty.textContent = heatmap.rows ? '' : `No layer matches the filter “${state.filter}”.`;
+    if (heatmap.rows) draw();
     view.lastRenderMs = performance.now() - started;
     canvas.dataset.renderMs = view.lastRenderMs.toFixed(2);
   }
@@ -104,7 +120,7 @@ export function createHeatmap(actions) {
     const rowPx = Math.max(2, Math.min(18, Math.floor(MAX_HEIGHT / Math.max(1, rows))));
     const plotH = Math.min(MAX_HEIGHT, Math.max(rows * rowPx, 60));
     const labelled = plotH / rows >= 9;
-    const gutter = labelled ? Math.min(GUTTER_MAX, Math.max(GUTTER_MIN, width * 0.22)) : GUTTER_MIN;
+    const gutter = labelled ? Math.min(GUTTER_MAX, Math.max(GUTTER_MIN, width * 0.26)) : GUTTER_MIN;
     const plotW = width - gutter - 8;
     layout = { gutter, top: 4, width: plotW, height: plotH, rows, cols };
     // The plot's box in CSS pixels, for tests and tools that point at a cell.
@@ -130,10 +146,18 @@ export function createHeatmap(actions) {
     context.textAlign = 'right';
     context.fillStyle = text;
     if (labelled) {
-      table.layers.forEach((name, j) => {
-        context.fillText(clip(context, name, gutter - 6), gutter - 4, layout.top + (j + 0.5) * cellH);
-      });
+      const names = Array.from(heatmap.layerIndices, (j) => table.layers[j]);
+      const wantKey = `${names.join('\n')}|${gutter}`;
+      if (wantKey !== labelKey) {
+        labels = distinctLabels(names, (text) => context.measureText(text).width <= gutter - 8);
+        labelKey = wantKey;
+        canvas.dataset.rowLabels = JSON.stringify(labels);
+      }
+      labels.forEach((label, r) => context.fillText(label, gutter - 4, layout.top + (r + 0.5) * cellH));
     } else {
+      labels = [];
+      labelKey = '';
+      delete canvas.dataset.rowLabels;
       context.fillStyle = muted;
       context.fillText('input', gutter - 4, layout.top + 6);
       context.fillText('output', gutter - 4, layout.top + plotH - 6);
@@ -145,8 +169,9 @@ export function createHeatmap(actions) {
     // outline is a light and a dark line together, so it shows at either end of the scale.
     const col = state.stepIndex;
     outline(context, [gutter + col * cellW, layout.top, Math.max(2, cellW), plotH], OUTLINE_DARK, accent);
-    if (state.layerIndex !== null && state.layerIndex >= 0) {
-      const row = [gutter, layout.top + state.layerIndex * cellH, plotW, Math.max(2, cellH)];
+    const selectedRow = state.layerIndex === null ? -1 : heatmap.layerIndices.indexOf(state.layerIndex);
+    if (selectedRow >= 0) {
+      const row = [gutter, layout.top + selectedRow * cellH, plotW, Math.max(2, cellH)];
       outline(context, row, OUTLINE_LIGHT, OUTLINE_DARK);
     }
     if (hover) {
@@ -187,7 +212,7 @@ export function createHeatmap(actions) {
         const x = layout.gutter + i * cellW;
         const y = layout.top + j * cellH;
         const m = Math.min(cellW, cellH) * 0.25;
-        context.strokeStyle = '#222';
+        context.strokeStyle = kind === KIND.NONFINITE ? '#ffffff' : '#222222';
         context.beginPath();
         if (kind === KIND.NONFINITE) {
           context.moveTo(x + m, y + m);
@@ -203,19 +228,26 @@ export function createHeatmap(actions) {
     }
   }
 
+  // Ticks at round step numbers (0, 50, 100…), each placed on the column of that step.
   function drawStepAxis(context, steps, cellW, colour) {
     context.fillStyle = colour;
     context.textAlign = 'center';
     context.textBaseline = 'top';
     const y = layout.top + layout.height + 7;
-    const every = Math.max(1, Math.ceil(70 / cellW));
+    const count = Math.max(2, Math.floor(layout.width / 80));
+    const ticks = steps.length > 1 ? axisTicks([steps[0], steps[steps.length - 1]], false, count) : steps;
     let lastX = -Infinity;
-    for (let i = 0; i < steps.length; i += every) {
+    const drawn = [];
+    for (const tick of ticks) {
+      if (!Number.isInteger(tick)) continue;
+      const i = nearestStepIndex(steps, tick);
       const x = layout.gutter + (i + 0.5) * cellW;
-      if (x - lastX < 60) continue;
+      if (x - lastX < 50) continue;
       context.fillText(String(steps[i]), x, y);
+      drawn.push(steps[i]);
       lastX = x;
     }
+    canvas.dataset.stepTicks = drawn.join(',');
   }
 
   function cellFromEvent(event) {
@@ -226,25 +258,31 @@ export function createHeatmap(actions) {
 
   function showTooltip(cell, x, y) {
     const table = state.table;
+    const layer = heatmap.layerIndices[cell.row];
     const k = statIndex(table, state.stat);
-    const kind = cellKind(table, cell.col, cell.row, k);
-    const raw = kind === KIND.NONE ? null : cellValue(table, cell.col, cell.row, k);
-    const exact = formatExact(raw);
+    const kind = cellKind(table, cell.col, layer, k);
+    const raw = kind === KIND.NONE ? null : cellValue(table, cell.col, layer, k);
+    const scaledValue = heatmap.scaled[cell.row * heatmap.cols + cell.col];
+    const beyond =
+      heatmap.kinds[cell.row * heatmap.cols + cell.col] === KIND.VALUE ? outside(domain, scaledValue) : 0;
     replaceChildren(
       tooltip,
-      h('div', { class: 'tt-layer', text: table.layers[cell.row] }),
+      h('div', { class: 'tt-layer', text: table.layers[layer] }),
       h('div', { class: 'tt-step', text: `step ${table.steps[cell.col]}` }),
       h(
         'div',
         {},
         `${state.stat} = `,
-        h('span', { class: 'tt-value', text: exact, attrs: { 'data-value': exact } }),
+        h('span', { class: 'tt-value', text: formatShort(raw), attrs: { 'data-value': formatExact(raw) } }),
       ),
-      kind === KIND.VALUE && exact !== formatShort(raw)
-        ? h('div', { class: 'muted', text: `≈ ${formatShort(raw)}` })
+      beyond
+        ? h('div', {
+            class: 'muted',
+            text: `${beyond > 0 ? 'above' : 'below'} the colour range: drawn at its end`,
+          })
         : null,
     );
-    tooltip.dataset.layer = table.layers[cell.row];
+    tooltip.dataset.layer = table.layers[layer];
     tooltip.dataset.step = String(table.steps[cell.col]);
     tooltip.hidden = false;
     // Keep the tooltip inside the panel: flip it above or left of the pointer near an edge.
@@ -276,7 +314,7 @@ export function createHeatmap(actions) {
   });
   canvas.addEventListener('click', (event) => {
     const cell = cellFromEvent(event);
-    if (cell) actions.selectCell(cell.row, cell.col);
+    if (cell) actions.selectCell(heatmap.layerIndices[cell.row], cell.col);
   });
   canvas.addEventListener('keydown', (event) => {
     if (!state || !state.table) return;
@@ -293,15 +331,17 @@ export function createHeatmap(actions) {
     const move = moves[event.key];
     if (!move) return;
     event.preventDefault();
-    const rows = state.table.layers.length;
+    const rows = heatmap.rows;
     const cols = state.table.steps.length;
-    const row = clamp((state.layerIndex ?? 0) + move[0], 0, rows - 1);
+    if (!rows) return;
+    const current = Math.max(0, heatmap.layerIndices.indexOf(state.layerIndex ?? -1));
+    const row = clamp(current + move[0], 0, rows - 1);
     const col = clamp(
       state.stepIndex + (Number.isFinite(move[1]) ? move[1] : move[1] > 0 ? cols : -cols),
       0,
       cols - 1,
     );
-    actions.selectCell(row, col);
+    actions.selectCell(heatmap.layerIndices[row], col);
     showTooltip(
       { row, col },
       layout.gutter + col * (layout.width / cols),
@@ -331,23 +371,65 @@ export function colourRamp() {
   return heatmapImage(ramp, bar);
 }
 
-function drawLegend(legend, heatmap) {
-  const bar = colourRamp();
-  const label = (v) => (Number.isFinite(v) ? formatShort(heatmap.log ? Math.pow(10, v) : v) : '—');
-  const swatch = (colour, text, glyph) =>
+function drawLegend(legend, heatmap, domain) {
+  const value = (v) => (heatmap.log ? Math.pow(10, v) : v);
+  const swatch = (colour, text, glyph, cls) =>
     h(
       'span',
-      { class: 'swatch-item' },
+      { class: `swatch-item ${cls || ''}`.trim() },
       h('span', { class: 'swatch', text: glyph || '', attrs: { style: `background:${colour}` } }),
       text,
     );
+  const perLayer = Boolean(domain.rowDomains);
+  const finite = Number.isFinite(domain.lo) && Number.isFinite(domain.hi);
+  const scale = h('span', { class: 'legend-scale' }, colourRamp());
+  if (finite && !perLayer) {
+    const ticks = heatmap.log
+      ? axisTicks([Math.pow(10, domain.lo), Math.pow(10, domain.hi)], true, 4)
+      : axisTicks([domain.lo, domain.hi], false, 4);
+    const span = domain.hi - domain.lo || 1;
+    for (const tick of ticks) {
+      const at = ((heatmap.log ? Math.log10(tick) : tick) - domain.lo) / span;
+      if (at < -1e-9 || at > 1 + 1e-9) continue;
+      scale.appendChild(
+        h('span', {
+          class: 'legend-tick',
+          text: formatShort(tick),
+          attrs: { style: `left:${(at * 100).toFixed(1)}%` },
+        }),
+      );
+    }
+  }
+  const ends = perLayer
+    ? [
+        h('span', { class: 'legend-min', text: 'each layer: its min' }),
+        scale,
+        h('span', { class: 'legend-max', text: 'its max' }),
+      ]
+    : [
+        h('span', {
+          class: 'legend-min',
+          text: finite ? `${domain.below ? '≤ ' : ''}${formatShort(value(domain.lo))}` : '—',
+        }),
+        scale,
+        h('span', {
+          class: 'legend-max',
+          text: finite ? `${domain.above ? '≥ ' : ''}${formatShort(value(domain.hi))}` : '—',
+        }),
+      ];
+  const clipped = domain.below + domain.above;
   replaceChildren(
     legend,
-    h('span', { class: 'legend-min', text: label(heatmap.min) }),
-    bar,
-    h('span', { class: 'legend-max', text: label(heatmap.max) }),
-    swatch(SPECIAL_COLOURS.none, 'no gradient', '∅'),
-    swatch(SPECIAL_COLOURS.nonfinite, 'NaN / ∞', '✕'),
+    ends,
+    h('span', { class: 'legend-mode muted', text: RANGE_LABELS[domain.mode] }),
+    clipped
+      ? h('span', {
+          class: 'legend-clipped',
+          text: `${clipped} cell${clipped > 1 ? 's' : ''} beyond the range, drawn at its ends`,
+        })
+      : null,
+    swatch(SPECIAL_COLOURS.nonfinite, 'NaN / ∞', '✕', 'legend-nonfinite'),
+    swatch(SPECIAL_COLOURS.none, 'no gradient', '∅', 'legend-none'),
     heatmap.log ? swatch(SPECIAL_COLOURS.below, '≤ 0') : null,
   );
 }
@@ -360,13 +442,6 @@ function outline(context, [x, y, w, h], outer, inner) {
   context.lineWidth = 2;
   context.strokeStyle = inner;
   context.strokeRect(x, y, w, h);
-}
-
-function clip(context, text, width) {
-  if (context.measureText(text).width <= width) return text;
-  let end = text.length;
-  while (end > 1 && context.measureText(`…${text.slice(text.length - end)}`).width > width) end--;
-  return `…${text.slice(text.length - end)}`;
 }
 
 function clamp(v, lo, hi) {

@@ -2,7 +2,8 @@
 // layer list with a filter box, a sparkline of the statistic and a status badge.
 
 import { cssVar, h, replaceChildren, sizeCanvas } from './dom.js';
-import { alertTitle, downsampleSeries, filterLayers, layerSeries, layerStates, usesLog } from './shape.js';
+import { distinctLabels } from './names.js';
+import { alertTitle, downsampleSeries, layerSeries, layerStates, usesLog } from './shape.js';
 
 const ALERT_GLYPHS = { nonfinite: '✕', vanishing: '▼', exploding: '▲', dead_units: '◌' };
 const SPARK_W = 64;
@@ -86,13 +87,21 @@ export function createLayerList(actions) {
   });
   const heading = h('h2', { text: 'Layers' });
   const list = h('ul', { class: 'layer-list' });
+  const help = h('p', {
+    class: 'hint muted',
+    text: 'Words must all match; | separates alternatives; * and ? are wildcards (linear|norm, layers.?.self*).',
+  });
+  const empty = h('p', { class: 'empty-note', attrs: { hidden: true } });
   const element = h(
     'section',
     { class: 'panel layers-panel', attrs: { 'aria-label': 'Layers' } },
     heading,
     filter,
+    help,
+    empty,
     list,
   );
+  let labelKey = '';
   let sparkKey = '';
   const items = [];
 
@@ -127,12 +136,12 @@ export function createLayerList(actions) {
             attrs: { type: 'button', 'data-layer': name, 'data-index': j },
             on: { click: () => actions.selectLayer(j) },
           },
-          h('span', { class: 'layer-name', text: name, title: name }),
+          h('span', { class: 'layer-name', text: name, title: name, attrs: { 'data-full': name } }),
           spark,
           badge,
         );
         const item = h('li', {}, button);
-        items.push({ item, button, badge, name });
+        items.push({ item, button, badge, name, label: button.firstChild });
         return item;
       }),
     );
@@ -148,11 +157,15 @@ export function createLayerList(actions) {
     if (key !== sparkKey) {
       build(state);
       sparkKey = key;
+      labelKey = '';
     }
     if (filter.value !== state.filter) filter.value = state.filter;
-    const visible = new Set(filterLayers(state.table.layers, state.filter));
+    const visible = new Set(state.visible || state.table.layers.map((_, j) => j));
     const states = layerStates(state.table, state.stepIndex, state.stat);
     heading.textContent = `Layers (${visible.size}/${state.table.layers.length})`;
+    empty.hidden = visible.size > 0;
+    empty.textContent = visible.size ? '' : `No layer matches “${state.filter}”.`;
+    shortenNames(visible);
     items.forEach(({ item, button, badge, name }, j) => {
       item.hidden = !visible.has(j);
       const selected = j === state.layerIndex;
@@ -160,7 +173,7 @@ export function createLayerList(actions) {
       button.setAttribute('aria-pressed', selected ? 'true' : 'false');
       const count = state.alerts.byLayer.get(name) || 0;
       const glyph = states[j] === 'none' ? '∅' : states[j] === 'nonfinite' ? '✕' : '';
-      badge.textContent = `${glyph}${count ? ` ${count}!` : ''}`.trim();
+      badge.textContent = `${glyph}${count ? ` ⚑${count}` : ''}`.trim();
       badge.className = `badge ${states[j]}${count ? ' alerted' : ''}`;
       badge.title = [
         states[j] === 'none'
@@ -172,6 +185,26 @@ export function createLayerList(actions) {
       ]
         .filter(Boolean)
         .join('; ');
+    });
+  }
+
+  // Labels that tell the shown layers apart at the list's width (full names on hover).
+  function shortenNames(visible) {
+    const shown = items.filter((_, j) => visible.has(j));
+    const probe = shown.length ? shown[0].label : null;
+    const width = probe && probe.clientWidth ? probe.clientWidth : 150;
+    const key = `${shown.map((i) => i.name).join('\n')}|${width}`;
+    if (key === labelKey || !shown.length) return;
+    labelKey = key;
+    const context = document.createElement('canvas').getContext('2d');
+    const style = getComputedStyle(probe);
+    context.font = `${style.fontSize} ${style.fontFamily}`;
+    const labels = distinctLabels(
+      shown.map((i) => i.name),
+      (text) => context.measureText(text).width <= width - 2,
+    );
+    shown.forEach((item, n) => {
+      item.label.textContent = labels[n];
     });
   }
 

@@ -1,7 +1,8 @@
 // The toolbar: run, statistic, log scale, step, reload, and the notes about sampling and refresh.
 
 import { fillSelect, h, replaceChildren } from './dom.js';
-import { statLabel } from './shape.js';
+import { RANGE_LABELS, RANGE_MODES } from './range.js';
+import { MAGNITUDE_STATS, statLabel } from './shape.js';
 
 const HIDDEN_STATS = new Set(['has_grad']);
 
@@ -20,6 +21,15 @@ export function createToolbar(actions) {
     props: { checked: true },
     on: { change: () => actions.setLog(log.checked) },
   });
+  const range = fillSelect(
+    h('select', {
+      attrs: { id: 'nv-range', 'aria-label': 'Colour range' },
+      on: { change: () => actions.setRange(range.value) },
+    }),
+    RANGE_MODES.map((mode) => ({ value: mode, label: RANGE_LABELS[mode] })),
+    'robust',
+  );
+  const logLabel = h('span', { text: 'Log scale' });
   const slider = h('input', {
     class: 'step-slider',
     attrs: { id: 'nv-step', type: 'range', min: 0, max: 0, step: 1, 'aria-label': 'Step' },
@@ -55,7 +65,8 @@ export function createToolbar(actions) {
       { class: 'controls' },
       h('label', { class: 'control' }, h('span', { text: 'Run' }), run),
       h('label', { class: 'control' }, h('span', { text: 'Statistic' }), stat),
-      h('label', { class: 'control checkbox' }, log, h('span', { text: 'Log scale' })),
+      h('label', { class: 'control checkbox' }, log, logLabel),
+      h('label', { class: 'control' }, h('span', { text: 'Colours' }), range),
       h(
         'div',
         { class: 'control step' },
@@ -79,11 +90,11 @@ export function createToolbar(actions) {
       fillSelect(
         run,
         runNames.map((name) => ({ value: name, label: name })),
-        state.run,
+        state.pendingRun || state.run,
       );
       shownRuns = JSON.stringify(runNames);
     }
-    run.value = state.run || '';
+    run.value = state.pendingRun || state.run || '';
     run.disabled = runNames.length === 0;
     // Every column of the run is offered; the dashboard fetches one when it is chosen.
     const stats = state.table ? (state.columns || state.table.stats).filter((s) => !HIDDEN_STATS.has(s)) : [];
@@ -97,7 +108,14 @@ export function createToolbar(actions) {
     }
     stat.value = state.pendingStat || state.stat;
     stat.disabled = stats.length === 0;
-    log.checked = state.log;
+    // A log axis means something only for magnitudes: for counts and signed values the box is off.
+    const shownStat = state.pendingStat || state.stat;
+    const magnitude = MAGNITUDE_STATS.has(shownStat);
+    log.checked = state.log && magnitude;
+    log.disabled = !magnitude;
+    log.title = magnitude ? '' : `${shownStat} is drawn on a linear axis (it is not a magnitude)`;
+    logLabel.textContent = magnitude ? 'Log scale' : 'Log scale (n/a)';
+    range.value = state.range || 'robust';
     const steps = state.table ? state.table.steps : [];
     slider.max = String(Math.max(0, steps.length - 1));
     slider.value = String(state.stepIndex);

@@ -15,13 +15,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tb_netviz.keras.gradcam import GradCam
 from tb_netviz.keras.gradient_capture import GradientCapture, StepRecord
 from tb_netviz.keras.layers import WeightLayer, attention_layers, weight_layers
 from tb_netviz.keras.probe import activation_statistics, channel_axis, feature_maps, first_sample, run_probe
 from tb_netviz.summary import AlertDetector, CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.columns import ACTIVATION_STATS
+from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG
 from tb_netviz.summary.options import AttentionLabels
+from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 
 SKIPPED_OVERFLOW_STEPS_TAG = "netviz/skipped_overflow_steps"
@@ -87,15 +90,23 @@ class NetVizCallback(keras.callbacks.Callback):
             (``<its log_dir>/train``), so NetViz and Scalars describe one run.
         sample_batch: inputs for the probe pass (what ``model(x)`` accepts),
             a few samples; None logs gradients only.
+        sample_labels: the true class of each ``sample_batch`` sample (class indices
+            ``[N]`` or one-hot ``[N, classes]``, a list, array or tensor), shown beside
+            the sample in the views of the probe batch. Default None.
         **capture_options: the fields of ``tb_netviz.summary.CaptureOptions``:
             ``log_every_n_steps`` (10), ``sample_every_n_steps`` (100), ``layers``
             (glob patterns over layer names, ``!`` excludes; they also choose
             attention layers by their names), ``max_channels`` (16), ``max_heads``
-            (8), ``tokens``, ``histograms`` (False), ``alert_thresholds``.
+            (8), ``tokens``, ``histograms`` (False), ``alert_thresholds``, and
+            Grad-CAM at probe steps (``tb_netviz.keras.gradcam``): ``gradcam``
+            (False), ``gradcam_layers`` (default the last Conv2D-like layer called),
+            ``gradcam_target`` (``"predicted"``, ``"label"`` or a class index),
+            ``gradcam_reshape`` (token outputs -> ``[N, H, W, C]``).
 
     Raises:
         TypeError: an unknown option, or an option or ``log_dir`` of the wrong type.
-        ValueError: an invalid option value; at the start of ``fit``: no ``log_dir``
+        ValueError: an invalid option value, ``sample_labels`` that are not one class per
+            probe sample (see ``check_sample_labels``); at the start of ``fit``: no ``log_dir``
             and no TensorBoard callback, a layer pattern matching nothing, a
             ``sample_batch`` the model cannot take, or a backend other than TensorFlow
             (for a model built by its first step, layer patterns are checked at that step).
@@ -125,20 +136,27 @@ class NetVizCallback(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, log_dir: str | os.PathLike | None = None, sample_batch: Any = None, **capture_options: Any
+        self,
+        log_dir: str | os.PathLike | None = None,
+        sample_batch: Any = None,
+        *,
+        sample_labels: Any = None,
+        **capture_options: Any,
     ):
         super().__init__()
         unknown = sorted(set(capture_options) - set(_CAPTURE_OPTION_NAMES))
         if unknown:
             raise TypeError(
                 f"NetVizCallback got unknown option(s) {unknown}; "
-                f"the options are log_dir, sample_batch, {', '.join(_CAPTURE_OPTION_NAMES)}"
+                f"the options are log_dir, sample_batch, sample_labels, {', '.join(_CAPTURE_OPTION_NAMES)}"
             )
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path (str or os.PathLike), got {type(log_dir).__name__}")
         self.options = CaptureOptions(**capture_options)
         self.log_dir = os.fspath(log_dir) if log_dir is not None else None
         self.sample_batch = _checked_sample_batch(sample_batch)
+        self.sample_labels = check_sample_labels(sample_labels, _batch_size(self.sample_batch))
+        check_gradcam_inputs(self.options, self.sample_batch is not None, self.sample_labels)
         self.detector = AlertDetector(self.options.alert_thresholds)
         self.logged_steps: list[int] = []
         self._warned: set[str] = set()
@@ -201,8 +219,12 @@ class NetVizCallback(keras.callbacks.Callback):
                 "NetVizCallback has no log_dir: pass NetVizCallback(log_dir=...), or add a "
                 "keras.callbacks.TensorBoard(log_dir) to the same fit() call to log into its run"
             )
+        gradcam = None
         if self.sample_batch is not None:
             _check_probe_runs(model, self.sample_batch)
+            if self.options.gradcam:
+                gradcam = GradCam(model, self.options, self.sample_batch, self.sample_labels)
+                gradcam.run()  # a layer without spatial axes or a class out of range fails here
         loss_scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         applying = model.optimizer.inner_optimizer if loss_scaled else model.optimizer
         deferred = not model.built and not weight_layers(model)
@@ -220,6 +242,7 @@ class NetVizCallback(keras.callbacks.Callback):
             exact_steps=not loss_scaled
             and not getattr(applying, "gradient_accumulation_steps", None)
             and self.params.get("steps") is not None,
+            gradcam=gradcam,
         )
         # A fit that another callback aborts never calls on_train_end: close the
         # file at the latest when the session is collected or Python exits.
@@ -398,6 +421,20 @@ class NetVizCallback(keras.callbacks.Callback):
         if self.detector.check_activations(step, names, rows):
             writer.alerts(step, self.detector.history, self.detector.omitted)
         self._log_attention(session, step, result.attention)
+        if session.gradcam is not None:
+            self._guarded("Grad-CAM maps", self._log_gradcam, session, step)
+
+    def _log_gradcam(self, session: _FitSession, step: int) -> None:
+        result = session.gradcam.run()
+        session.writer.gradcam(
+            step,
+            result.maps,
+            result.classes,
+            result.probabilities,
+            session.gradcam.images,
+            target=self.options.gradcam_target,
+            labels=self.sample_labels,
+        )
 
     def _log_attention(self, session: _FitSession, step: int, scores: dict[str, np.ndarray]) -> None:
         for name, batch_scores in scores.items():
@@ -436,6 +473,7 @@ class _FitSession:
     batch_started: bool = False
     ended: bool = False
     last_probe_step: int | None = None
+    gradcam: GradCam | None = None
 
     def must_read(self, batch_end: int, options: CaptureOptions, at_sample_steps: bool) -> bool:
         """Whether the host reads the buffer after the execution that just ended.
@@ -533,6 +571,13 @@ def _checked_sample_batch(sample_batch: Any) -> Any:
         if int(shape[0]) == 0:
             raise ValueError("sample_batch has 0 samples; pass a few samples, e.g. sample_batch=x[:8]")
     return sample_batch
+
+
+def _batch_size(sample_batch: Any) -> int | None:
+    """The probe batch's sample count (its first array's batch axis), or None without one."""
+    if sample_batch is None:
+        return None
+    return int(keras.tree.flatten(sample_batch)[0].shape[0])
 
 
 def _check_probe_runs(model: keras.Model, sample_batch: Any) -> None:

@@ -22,7 +22,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import Request, Response, wrappers
 
-from tb_netviz.plugin import json_values, query, responses, static_files
+from tb_netviz.plugin import gradcam_data, json_values, query, responses, static_files
 from tb_netviz.plugin.reader import NetVizReader
 from tb_netviz.summary import metadata
 
@@ -56,6 +56,8 @@ class NetVizPlugin(base_plugin.TBPlugin):
             "/activations": _route(self._activations),
             "/attention": _route(self._attention),
             "/feature_maps": _route(self._feature_maps),
+            "/gradcam": _route(self._gradcam),
+            "/probe_inputs": _route(self._probe_inputs),
             "/alerts": _route(self._alerts),
             "/static/*": _route(_static_file),
         }
@@ -156,6 +158,27 @@ class NetVizPlugin(base_plugin.TBPlugin):
         datum = _at_step(stored, step, f"run {run!r} has no feature maps for layer {layer!r} at step {step}")
         png = reader.read_blob(ctx, datum.values[2].blob_key)
         return http_util.Respond(request, png, "image/png")
+
+    def _gradcam(self, request: Request) -> Response:
+        run = query.required_text(request.args, "run")
+        layer = query.required_text(request.args, "layer")
+        step = query.optional_int(request.args, "step")
+        ctx, experiment, reader = self._scope(request)
+        content, maps = reader.gradcam(ctx, experiment, run, layer)
+        targets_content, targets = reader.gradcam_targets(ctx, experiment, run)
+        steps_body = gradcam_data.gradcam_steps_body(run, layer, content, maps, targets_content)
+        if step is None:
+            return _json(request, json.dumps(steps_body, allow_nan=False))
+        datum = _at_step(maps, step, f"run {run!r} has no Grad-CAM maps for layer {layer!r} at step {step}")
+        body = gradcam_data.gradcam_step_body(
+            run, layer, content, datum, targets.get(step), targets_content, steps_body["max"]
+        )
+        return _json(request, body)
+
+    def _probe_inputs(self, request: Request) -> Response:
+        run = query.required_text(request.args, "run")
+        ctx, experiment, reader = self._scope(request)
+        return _json(request, gradcam_data.probe_inputs_body(run, reader.probe_inputs(ctx, experiment, run)))
 
     def _alerts(self, request: Request) -> Response:
         run = query.required_text(request.args, "run")

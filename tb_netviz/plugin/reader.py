@@ -27,10 +27,10 @@ import numpy as np
 from tensorboard import errors
 from tensorboard.data import provider
 
-from tb_netviz.plugin import data
+from tb_netviz.plugin import data, gradcam_data
 from tb_netviz.plugin.cache import ByteBudgetCache
 from tb_netviz.plugin.gc_pause import paused_gc
-from tb_netviz.summary import metadata
+from tb_netviz.summary import gradcam, metadata
 
 IMAGES_PLUGIN = "images"
 SCALARS_PLUGIN = "scalars"
@@ -185,6 +185,35 @@ class NetVizReader:
         stored = self._read_tensors(ctx, experiment, run, tag, self._tensor_downsample)
         return content, [d for d in stored if np.ndim(d.numpy) == 3]
 
+    def gradcam(self, ctx: Any, experiment: str, run: str, layer: str) -> tuple[dict[str, Any], list]:
+        """The Grad-CAM content and kept ``[N, H, W]`` maps of one layer, one per step, by step."""
+        tag = gradcam.gradcam_tag(layer)
+        series = _series(self.run_tags(ctx, experiment, run), run, tag, what=f"Grad-CAM layer {layer!r}")
+        content = _content(series, run, tag)
+        stored = self._read_tensors(ctx, experiment, run, tag, self._tensor_downsample)
+        return content, gradcam_data.kept_maps(stored)
+
+    def gradcam_targets(self, ctx: Any, experiment: str, run: str) -> tuple[dict[str, Any] | None, dict]:
+        """The content and the kept ``[N, 2]`` (class, probability) events of the run, by step."""
+        series = self.run_tags(ctx, experiment, run).get(gradcam.GRADCAM_TARGETS_TAG)
+        if series is None:
+            return None, {}
+        content = _content(series, run, gradcam.GRADCAM_TARGETS_TAG)
+        stored = self._read_tensors(
+            ctx, experiment, run, gradcam.GRADCAM_TARGETS_TAG, self._tensor_downsample
+        )
+        return content, {int(d.step): d for d in stored if np.ndim(d.numpy) == 2}
+
+    def probe_inputs(self, ctx: Any, experiment: str, run: str) -> Any:
+        """The newest ``netviz/probe_inputs`` event (``[N, H, W, C]`` images); 404 if the run has none."""
+        tag = gradcam.PROBE_INPUTS_TAG
+        series = _series(self.run_tags(ctx, experiment, run), run, tag, what="probe images")
+        _content(series, run, tag)
+        stored = [d for d in self._read_tensors(ctx, experiment, run, tag, 1) if np.ndim(d.numpy) == 4]
+        if not stored:
+            raise errors.NotFoundError(f"the probe images of run {run!r} cannot be read")
+        return stored[-1]
+
     def feature_maps(self, ctx: Any, experiment: str, run: str, layer: str) -> list:
         """The kept ``BlobSequenceDatum`` values (width, height, PNG) of one layer's feature maps."""
         tag = metadata.FEATURE_MAPS_TAG_PREFIX + layer
@@ -230,6 +259,8 @@ class NetVizReader:
         summary["attention_layers"] = data.ordered_layers(filter(None, attention), flow_order)
         maps = [metadata.layer_from_tag(t, metadata.FEATURE_MAPS_TAG_PREFIX) for t in feature_map_tags]
         summary["feature_map_layers"] = data.ordered_layers(filter(None, maps), flow_order)
+        gradcam_layers = [metadata.layer_from_tag(t, gradcam.GRADCAM_TAG_PREFIX) for t in tags]
+        summary["gradcam_layers"] = data.ordered_layers(filter(None, gradcam_layers), flow_order)
         summary["alerts"] = len(self.alert_history(ctx, experiment, run, tags))
         summary["sampling"] = sampling
         if problems:

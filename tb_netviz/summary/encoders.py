@@ -255,6 +255,16 @@ def float32_array(values: Any, what: str) -> np.ndarray:
         return array.astype(np.float32, copy=False)
 
 
+def float_tensor_value(tag: str, md: summary_pb2.SummaryMetadata, array: np.ndarray) -> Value:
+    """A float32 tensor value of ``array`` under ``tag`` with metadata ``md`` (for the views' modules).
+
+    >>> md = metadata.create_summary_metadata("alerts")
+    >>> float_tensor_value("netviz/x", md, np.zeros((2, 3))).tensor.tensor_shape.dim[1].size
+    3
+    """
+    return _float_tensor_value(tag, md, array)
+
+
 def _float_tensor_value(tag: str, md: summary_pb2.SummaryMetadata, array: np.ndarray) -> Value:
     # Filled in place: passing a built TensorProto to Value(tensor=...) copies its
     # bytes once more, a cost that matters for megabyte attention matrices.

@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tb_netviz.summary.alerts import AlertThresholds
+from tb_netviz.summary.gradcam import check_target
 from tb_netviz.summary.metadata import ALERT_THRESHOLDS_KEY
+from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES, choose_within_budget
 
 
 @dataclasses.dataclass
@@ -36,6 +38,36 @@ class CaptureOptions:
         histograms: also write histograms of activations, weights and gradients
             to TensorBoard's Histograms tab (default False; they cost time and disk).
         alert_thresholds: when alerts fire (``AlertThresholds()`` defaults).
+        weight_layers: glob patterns (``!`` excludes) over the convolution and
+            dense/linear layers whose kernels or weight matrices are written at the
+            sample steps (``netviz/weights/<layer>``). None (default): every one of
+            them, in forward order, as long as they fit in ``weight_budget_bytes``
+            (the rest are left out with a warning); ``[]`` writes none.
+        weight_budget_bytes: the most bytes of weight tensors (``w_t`` and ``w_t - w_0``,
+            float32) written per sample step (default 1.5 MiB). A matrix larger than
+            256 on a side is block pooled first, so no single layer needs more than 1 MiB.
+        embedding_layer: the layer whose output on the probe batch is projected
+            (PCA 2/3-D, ``netviz/embedding/<layer>``). None (default): the input of the
+            last dense/linear layer, i.e. the penultimate representation.
+        embedding: write the embedding projection at all (default True; it needs a
+            probe batch of at least 2 samples).
+        projector: also export the embedding for TensorBoard's Projector tab
+            (``projector_config.pbtxt`` in the run directory; default True).
+        gradcam: also write Grad-CAM maps of the probe batch at every sample step
+            (default False; see ``tb_netviz.summary.gradcam``). It costs about one
+            forward and backward pass of ``sample_batch`` per sample step.
+        gradcam_layers: glob patterns over module / layer names (any module, not only
+            those with parameters; ``!`` excludes) choosing the layers that get maps.
+            Default None: the last convolution-like layer the probe batch goes through.
+        gradcam_target: the class each map explains: ``"predicted"`` (default, each
+            sample's highest-scoring class), ``"label"`` (its ``sample_labels`` entry)
+            or one class index for every sample.
+        gradcam_reshape: for layers whose output has no spatial axes, such as a ViT
+            block's tokens ``[N, tokens, C]``: a callable turning that output into a
+            spatial one, ``[N, C, H, W]`` in torch, ``[N, H, W, C]`` in Keras (e.g. drop
+            the class token and fold the rest into a square grid). It is applied to
+            the output and to its gradient alike, so it must only select and
+            rearrange entries (slice, reshape, permute), not compute new values.
 
     Raises:
         ValueError: a count below 1 or an empty pattern.
@@ -50,8 +82,20 @@ class CaptureOptions:
     tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None
     histograms: bool = False
     alert_thresholds: AlertThresholds = dataclasses.field(default_factory=AlertThresholds)
+    weight_layers: Sequence[str] | None = None
+    weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES
+    embedding_layer: str | None = None
+    embedding: bool = True
+    projector: bool = True
+
+    gradcam: bool = False
+    gradcam_layers: Sequence[str] | None = None
+    gradcam_target: str | int = "predicted"
+    gradcam_reshape: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
+        self._check_gradcam()
+        self._check_learned_options()
         for name in ("log_every_n_steps", "sample_every_n_steps", "max_channels"):
             _check_count(name, getattr(self, name))
         if self.max_heads is not None:
@@ -74,6 +118,40 @@ class CaptureOptions:
                 f"alert_thresholds must be an AlertThresholds, got {type(self.alert_thresholds).__name__}"
             )
 
+    def _check_learned_options(self) -> None:
+        _check_count("weight_budget_bytes", self.weight_budget_bytes)
+        if self.weight_layers is not None:
+            given = self.weight_layers if isinstance(self.weight_layers, str) else list(self.weight_layers)
+            self.weight_layers = _checked_patterns("weight_layers", given) if given else []
+        if self.embedding_layer is not None and (
+            not isinstance(self.embedding_layer, str) or not self.embedding_layer
+        ):
+            raise TypeError(
+                f"embedding_layer must be a layer name (str) or None, got {self.embedding_layer!r}"
+            )
+        for name in ("embedding", "projector"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    def select_weight_layers(self, sizes: dict[str, int]) -> tuple[list[str], list[str]]:
+        """The weight layers written, and those the budget leaves out, from ``{name: bytes}``
+        of every conv and dense layer in forward order.
+
+        Raises:
+            ValueError: a ``weight_layers`` pattern that matches none of them.
+
+        >>> options = CaptureOptions(weight_budget_bytes=1000)
+        >>> options.select_weight_layers({"conv": 400, "fc1": 900, "fc2": 80})
+        (['conv', 'fc2'], ['fc1'])
+        >>> chosen = CaptureOptions(weight_layers=["fc*", "!fc2"])
+        >>> chosen.select_weight_layers({"conv": 4, "fc1": 9, "fc2": 8})
+        (['fc1'], [])
+        """
+        names = list(sizes)
+        if self.weight_layers is not None:
+            names = _select(names, self.weight_layers, "weight_layers") if self.weight_layers else []
+        return choose_within_budget({name: sizes[name] for name in names}, self.weight_budget_bytes)
+
     def select_layers(self, names: Sequence[str]) -> list[str]:
         """The names chosen by ``layers``, in the given order.
 
@@ -83,18 +161,48 @@ class CaptureOptions:
         names = list(names)
         if self.layers is None:
             return names
-        includes = [p for p in self.layers if not p.startswith("!")]
-        excludes = [p[1:] for p in self.layers if p.startswith("!")]
-        for pattern in includes + excludes:
-            if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
-                shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-                raise ValueError(f"layer pattern {pattern!r} matches no layer; layers are: {shown}")
-        return [
+        return _select(names, self.layers, "layer")
+
+    def _check_gradcam(self) -> None:
+        if not isinstance(self.gradcam, bool):
+            raise TypeError(f"gradcam must be True or False, got {self.gradcam!r}")
+        if self.gradcam_layers is not None:
+            self.gradcam_layers = _checked_patterns("gradcam_layers", self.gradcam_layers)
+        self.gradcam_target = check_target(self.gradcam_target)
+        if self.gradcam_reshape is not None and not callable(self.gradcam_reshape):
+            raise TypeError(f"gradcam_reshape must be a callable, got {type(self.gradcam_reshape).__name__}")
+        given = [
             name
-            for name in names
-            if (not includes or any(fnmatch.fnmatchcase(name, p) for p in includes))
-            and not any(fnmatch.fnmatchcase(name, p) for p in excludes)
+            for name, unset in (
+                ("gradcam_layers", self.gradcam_layers is None),
+                ("gradcam_target", self.gradcam_target == "predicted"),
+                ("gradcam_reshape", self.gradcam_reshape is None),
+            )
+            if not unset
         ]
+        if given and not self.gradcam:
+            raise ValueError(f"{', '.join(given)} given but gradcam is False; pass gradcam=True to get maps")
+
+    def select_gradcam_layers(self, names: Sequence[str], default: str | None) -> list[str]:
+        """The Grad-CAM layers among ``names`` (all module names, in forward order).
+
+        Without ``gradcam_layers`` it is ``[default]`` (the last convolution-like layer).
+
+        Raises:
+            ValueError: a pattern matching no name, or no pattern and no ``default``.
+
+        >>> options = CaptureOptions(gradcam=True, gradcam_layers=["blocks.*", "!blocks.0"])
+        >>> options.select_gradcam_layers(["stem", "blocks.0", "blocks.1", "head"], default="stem")
+        ['blocks.1']
+        """
+        if self.gradcam_layers is None:
+            if default is None:
+                raise ValueError(
+                    "gradcam=True but the model has no convolution-like layer to explain; name the "
+                    "layers with gradcam_layers (a token layer also needs gradcam_reshape)"
+                )
+            return [default]
+        return _select(names, self.gradcam_layers, "gradcam_layers")
 
     def is_gradient_step(self, step: int) -> bool:
         """Whether gradient flow is logged at optimizer step ``step`` (0-based)."""
@@ -131,6 +239,34 @@ class CaptureOptions:
             return None
         labels = self.tokens(sample) if callable(self.tokens) else self.tokens
         return [str(t) for t in labels]
+
+
+def _select(names: Sequence[str], patterns: Sequence[str], what: str) -> list[str]:
+    names = list(names)
+    includes = [p for p in patterns if not p.startswith("!")]
+    excludes = [p[1:] for p in patterns if p.startswith("!")]
+    for pattern in includes + excludes:
+        if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+            raise ValueError(f"{what} pattern {pattern!r} matches no layer; layers are: {shown}")
+    return [
+        name
+        for name in names
+        if (not includes or any(fnmatch.fnmatchcase(name, p) for p in includes))
+        and not any(fnmatch.fnmatchcase(name, p) for p in excludes)
+    ]
+
+
+def _checked_patterns(option: str, patterns: Any) -> list[str]:
+    if isinstance(patterns, str):
+        raise TypeError(f"{option} must be a list of glob patterns, not the string {patterns!r}")
+    patterns = list(patterns)
+    for pattern in patterns:
+        if not isinstance(pattern, str) or pattern.lstrip("!") == "":
+            raise ValueError(f"{option} has an empty or non-string pattern: {pattern!r}")
+    if not patterns:
+        raise ValueError(f"{option} must name at least one pattern (None chooses the last conv layer)")
+    return patterns
 
 
 def _check_count(name: str, value: Any) -> None:

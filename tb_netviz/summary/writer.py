@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from tb_netviz.summary import encoders, metadata
+from tb_netviz.summary import encoders, gradcam, metadata
 from tb_netviz.summary.columns import ACTIVATION_STATS, GRADIENT_STATS
+from tb_netviz.summary.embedding import check_features
 from tb_netviz.summary.event_writer import EventWriter
 from tb_netviz.summary.images import check_feature_maps
+from tb_netviz.summary.learned import EmbeddingSeries, WeightSeries
 from tb_netviz.summary.remote_store import local_path, remote_url
 from tb_netviz.summary.remote_writer import RemoteEventWriter
 
@@ -65,6 +67,7 @@ class NetVizWriter:
     def __init__(self, log_dir: str | os.PathLike, **writer_options: Any) -> None:
         self.events = open_event_writer(log_dir, **writer_options)
         self.log_dir = self.events.log_dir
+        self._probe_inputs_written = False
 
     @property
     def dropped(self) -> int:
@@ -122,6 +125,66 @@ class NetVizWriter:
         return self.events.add(
             lambda: [encoders.feature_maps_value(layer, maps, max_channels)], step, nbytes=maps.nbytes
         )
+
+    def weights(self, step: int, series: WeightSeries, weights: np.ndarray) -> bool:
+        """One layer's raw kernel or matrix at ``step`` as its ``netviz/weights/<layer>`` tensor and
+        pictures (see ``WeightSeries``); layouts, pooling and PNGs are made on the writer thread."""
+        weights = _owned_float32(weights, f"weights of layer {series.layer!r}")
+        return self.events.add(lambda: series.values(step, weights), step, nbytes=weights.nbytes)
+
+    def embedding(
+        self, step: int, series: EmbeddingSeries, features: np.ndarray, labels: Any, source: str
+    ) -> bool:
+        """One layer's ``[N, D]`` probe-batch features at ``step``, one label per sample; the PCA
+        and the Projector export run on the writer thread (see ``EmbeddingSeries``).
+
+        Raises:
+            ValueError: fewer than 2 samples, or not one label per sample.
+        """
+        features = _owned_float32(features, f"embedding features of layer {series.layer!r}")
+        features = features.reshape(features.shape[0], -1) if features.ndim else features
+        check_features(features)
+        labels = np.asarray(labels, np.int64).copy()
+        if labels.shape != (features.shape[0],):
+            raise ValueError(f"the embedding has {features.shape[0]} samples but {labels.shape} labels")
+        return self.events.add(
+            lambda: series.values(step, features, labels, source), step, nbytes=features.nbytes
+        )
+
+    def gradcam(
+        self,
+        step: int,
+        maps: dict[str, np.ndarray],
+        classes: np.ndarray,
+        probabilities: np.ndarray,
+        images: np.ndarray,
+        *,
+        target: str | int,
+        labels: np.ndarray | None = None,
+    ) -> bool:
+        """One step's Grad-CAM maps ``{layer: [N, H, W]}``, explained classes and probabilities.
+
+        ``images`` are the probe images ``[N, H, W(, C)]`` the maps are drawn over;
+        they are written as ``netviz/probe_inputs`` with the first Grad-CAM step
+        only. See ``tb_netviz.summary.gradcam`` for the tags; the overlay PNGs
+        are drawn on the writer thread.
+        """
+        owned = {layer: _owned_float32(m, f"gradcam maps of {layer!r}") for layer, m in maps.items()}
+        images = gradcam.check_images(images)  # a fresh array
+        classes, probabilities = np.array(classes), _owned_float32(probabilities, "gradcam probabilities")
+        labels = None if labels is None else np.array(labels)
+        target = gradcam.check_target(target)
+        gradcam.check_step(owned, classes, probabilities, images, labels)
+        with_inputs = not self._probe_inputs_written
+        queued = self.events.add(
+            lambda: gradcam.gradcam_values(
+                owned, classes, probabilities, images, target=target, labels=labels, with_inputs=with_inputs
+            ),
+            step,
+            nbytes=images.nbytes + sum(m.nbytes for m in owned.values()),
+        )
+        self._probe_inputs_written = self._probe_inputs_written or (queued and with_inputs)
+        return queued
 
     def scalar(self, step: int, tag: str, value: float) -> bool:
         """A float32 scalar (Scalars tab)."""

@@ -7,8 +7,14 @@ rows), a layer pattern that matches nothing. After that, every logging step
 runs guarded: an exception warns once per kind of step with a
 ``NetVizWriteWarning`` naming what was dropped, and training goes on.
 
+With ``gradcam=True`` each sample step also runs the Grad-CAM pass
+(``tb_netviz.torch.gradcam``), guarded on its own, after the sample pass.
+
 Histograms (``histograms=True``) go to TensorBoard's Histograms tab under
-``netviz/histograms/{activations,weights,gradients}/<layer>``.
+``netviz/histograms/{activations,weights,gradients}/<layer>``; under sharded
+training only the activation histograms are written (a weight or gradient
+histogram would need every rank's entries on rank zero), and no kernels or
+weight matrices (``netviz/weights/``) for the same reason.
 
 Example:
     >>> import tempfile, torch
@@ -30,6 +36,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
@@ -42,11 +49,15 @@ from tb_netviz.summary import (
     NetVizWriter,
     NetVizWriteWarning,
 )
+from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.options import AttentionLabels
+from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
+from tb_netviz.torch.gradcam import GradCam, images_for_overlay
 from tb_netviz.torch.gradient_stats import GradientStatistics, GradientTable, MeasuredGradients
-from tb_netviz.torch.layers import discover_layers, module_names, order_layers
-from tb_netviz.torch.probe import ProbeRequest, first_sample, run_probe
+from tb_netviz.torch.layers import Layer, discover_layers, module_names, order_layers
+from tb_netviz.torch.learned import LearnedViews, check_embedding_tensor
+from tb_netviz.torch.probe import ProbeRequest, ProbeResult, batch_size, first_sample, run_probe
 
 HISTOGRAM_TAG_PREFIX = "netviz/histograms/"
 
@@ -68,9 +79,15 @@ class Capture:
         options: what to capture.
         sample_batch: the probe batch, or None for gradient flow only.
         forward_context: entered around each sample pass (e.g. Lightning's precision context).
+        sample_labels: the probe batch's true classes (``check_sample_labels``), or None.
+        statistics: builds the gradient statistics from ``(layers, selected)``; default
+            ``GradientStatistics``. Sharded training passes a ``ShardedGradientStatistics``
+            factory: every rank then measures and takes part in the collective, and only
+            a rank with a ``writer`` writes (the others keep ``writer`` None).
 
     Raises:
-        ValueError: a model without parameters or a pattern that matches no layer.
+        ValueError: a model without parameters, a pattern that matches no layer, or
+            ``sample_labels`` that are not one class per probe sample.
         SampleBatchError: the model cannot take ``sample_batch``.
     """
 
@@ -80,21 +97,36 @@ class Capture:
         options: CaptureOptions,
         sample_batch: Any = None,
         forward_context: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+        *,
+        sample_labels: Any = None,
+        statistics: Callable[[list[Layer], list[int]], GradientStatistics] | None = None,
     ) -> None:
         self.model = model
         self.options = options
         self.sample_batch = sample_batch
+        self.sample_labels = check_sample_labels(
+            sample_labels, None if sample_batch is None else batch_size(sample_batch)
+        )
         self.writer: NetVizWriter | None = None
         self.detector = AlertDetector(options.alert_thresholds)
         # The tables' metadata, the same at every step: built once, not on the training thread's hot path.
         self._gradient_flow_content = options.gradient_flow_content()
         self._activations_content = options.activations_content()
         self._forward_context = forward_context
+        self._sharded = statistics is not None
+        self._new_statistics = statistics or GradientStatistics
         layers = discover_layers(model)
         names = module_names(model)
         attention = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+        self._gradcam: GradCam | None = None
+        check_gradcam_inputs(options, sample_batch is not None, self.sample_labels)
         if sample_batch is not None:
             first = run_probe(model, sample_batch, ProbeRequest(), forward_context)
+            if options.gradcam:
+                self._gradcam = GradCam(
+                    model, options, sample_batch, self.sample_labels, first.entered, forward_context
+                )
+                self._gradcam.run()  # a layer without spatial axes or a class out of range fails here
             layers = order_layers(layers, model, first.entered)
             entry = {module: index for index, module in enumerate(first.entered)}
             attention = sorted(set(attention) | set(first.sdpa_callers), key=lambda m: entry.get(m, 1 << 30))
@@ -106,7 +138,19 @@ class Capture:
         self._selected = [i for i, layer in enumerate(layers) if layer.name in chosen]
         self._stats: GradientStatistics | None = None
         if not any(is_lazy(p) for layer in layers for p in layer.parameters):
-            self._stats = GradientStatistics(layers, self._selected)
+            self._stats = self._new_statistics(layers, self._selected)
+        self._warned: set[str] = set()
+        self.learned = LearnedViews(
+            self.layers,
+            model,
+            options,
+            None if sample_batch is None else batch_size(sample_batch),
+            lambda message: self._warn_once(message, message),
+        )
+        if self._sharded:
+            # A sharded module holds only its own shard of each weight: no picture of the whole layer.
+            self.learned.weight_layers = []
+        self._check_embedding_layer(forward_context)
         self.request = ProbeRequest(
             activations=self.layers,
             feature_maps=[layer for layer in self.layers if layer.is_conv],
@@ -115,10 +159,13 @@ class Capture:
             max_heads=options.max_heads,
             keep_outputs=options.histograms,
             model_modules=list(model.modules()),
+            embedding=self.learned.embedding_module,
+            embedding_of=self.learned.embedding_of,
+            keep_prediction=self.learned.embedding_module is not None,
         )
+        self._gradcam_images: np.ndarray | None = None
         self._pending: tuple[int, MeasuredGradients] | None = None
         self._last_sampled: int | None = None
-        self._warned: set[str] = set()
         self._labels = AttentionLabels(options, lambda: first_sample(self.sample_batch), self._warn_once)
 
     @property
@@ -137,7 +184,7 @@ class Capture:
                     "measured: run a forward pass before logging gradients (or pass sample_batch, "
                     "which initialises them when NetViz is created)"
                 )
-            self._stats = GradientStatistics(self._all_layers, self._selected)
+            self._stats = self._new_statistics(self._all_layers, self._selected)
         return self._stats
 
     @property
@@ -150,7 +197,7 @@ class Capture:
         self.complete_gradients(clipped=False)
         with self._guarded("gradient statistics", step):
             measured = self.stats.measure()
-            if self.options.histograms:
+            if self.options.histograms and not self._sharded:
                 self._write_parameter_histograms(step)
             if defer:
                 self._pending = (step, measured)
@@ -169,14 +216,29 @@ class Capture:
             self._write_gradients(step, self.stats.finish(measured))
 
     def log_sample(self, step: int, force: bool = False) -> None:
-        """Run the sample pass if ``step`` is a sample step, the first one seen, or ``force``."""
-        if self.sample_batch is None or step == self._last_sampled:
+        """Run the sample pass if ``step`` is a sample step, the first one seen, or ``force``;
+        the weights are written at those steps even without a probe batch."""
+        if (self.sample_batch is None and not self.learned.weight_layers) or step == self._last_sampled:
             return
         if not (force or self._last_sampled is None or self.options.is_sample_step(step)):
             return
         self._last_sampled = step
+        if self.writer is not None:
+            with self._guarded("weights (kernels and matrices)", step):
+                self.learned.write_weights(self.writer, step)
+        if self.sample_batch is None:
+            return
+        result = None
         with self._guarded("sample pass (activations, feature maps, attention)", step):
-            self._write_sample(step)
+            result = self._write_sample(step)
+        if self.learned.embedding_module is not None and result is not None:
+            with self._guarded("embedding", step):
+                self.learned.write_embedding(
+                    self.writer, step, result.embedding, result.prediction, self.sample_labels
+                )
+        if self._gradcam is not None:
+            with self._guarded("Grad-CAM maps", step):
+                self._write_gradcam(step)
 
     def finish(self, last_step: int | None) -> None:
         """End of training: write what is deferred and sample the last step if it was not."""
@@ -186,6 +248,8 @@ class Capture:
 
     def _write_gradients(self, step: int, table: GradientTable) -> None:
         writer = self.writer
+        if writer is None:
+            return
         names = self.layer_names
         if names:
             writer.gradient_flow(step, names, table.values, **self._gradient_flow_content)
@@ -196,9 +260,19 @@ class Capture:
         if names and self.detector.check_gradients(step, names, table.values):
             writer.alerts(step, self.detector.history, self.detector.omitted)
 
-    def _write_sample(self, step: int) -> None:
+    def _check_embedding_layer(self, forward_context: Callable[[], AbstractContextManager]) -> None:
+        """An explicit ``embedding_layer`` whose output is not a tensor is an error here, not later."""
+        if self.options.embedding_layer is None or self.learned.embedding_module is None:
+            return
+        request = ProbeRequest(embedding=self.learned.embedding_module, embedding_of="output")
+        found = run_probe(self.model, self.sample_batch, request, forward_context).embedding
+        check_embedding_tensor(found, self.learned.embedding_name)
+
+    def _write_sample(self, step: int) -> ProbeResult | None:
         result = run_probe(self.model, self.sample_batch, self.request, self._forward_context)
         writer = self.writer
+        if writer is None:
+            return
         names = [name for name in self.layer_names if name in result.activations]
         if names:
             rows = torch.stack([result.activations[name].to(torch.float32) for name in names])
@@ -213,6 +287,24 @@ class Capture:
             writer.attention(step, name, weights, self._labels.for_matrix(name, *weights.shape[1:]))
         for name, output in result.outputs.items():
             writer.histogram(step, histogram_tag("activations", name), output.float().cpu().numpy())
+        return result
+
+    def _write_gradcam(self, step: int) -> None:
+        result = self._gradcam.run()
+        if self.writer is None:
+            return
+        if self._gradcam_images is None:
+            self._gradcam_images = images_for_overlay(self._gradcam.image)
+        maps = {name: values.cpu().numpy() for name, values in result.maps.items()}
+        self.writer.gradcam(
+            step,
+            maps,
+            result.classes.cpu().numpy(),
+            result.probabilities.cpu().numpy(),
+            self._gradcam_images,
+            target=self.options.gradcam_target,
+            labels=self.sample_labels,
+        )
 
     def _write_parameter_histograms(self, step: int) -> None:
         for layer in self.layers:

@@ -5,13 +5,18 @@ after the AMP unscale, before clipping, and (under DDP) after the all-reduce.
 When Lightning clips (``gradient_clip_val`` set, or ``configure_gradient_clipping``
 overridden) the global norm of the clipped gradients is read in
 ``on_train_batch_end``, once the optimizer has stepped with them, and joins the
-statistics in their single host transfer. Only global rank zero computes and writes.
+statistics in their single host transfer. Only global rank zero writes.
 
-Strategies that shard the parameters (FSDP, DeepSpeed, ``ModelParallelStrategy``)
-are not supported: each rank holds only a shard of every gradient, so rank
-zero's statistics would be of a shard, and a sample pass on rank zero alone
-would wait forever for the other ranks' all-gathers. Under such a strategy the
-callback warns once per ``fit`` and logs nothing; training goes on.
+Strategies that shard the parameters: ``ModelParallelStrategy`` (``fully_shard``
+in ``configure_model``; DTensor parameters) and ``FSDPStrategy`` (FSDP1 with
+Lightning's default ``use_orig_params=True``). In ``on_before_optimizer_step`` the
+gradients are reduced and sharded; every rank measures its own pieces, one
+``all_gather`` per logged step combines them into the statistics of the whole
+gradients, the sample pass runs on every rank (a forward on rank zero alone
+would wait forever for FSDP's all-gathers) and rank zero writes.
+``DeepSpeedStrategy`` is not supported yet (its gradients live in the engine's
+partitions): the callback then warns once per ``fit`` and logs nothing, as it
+does for ``FSDPStrategy`` with ``use_orig_params=False``; training goes on.
 """
 
 from __future__ import annotations
@@ -26,8 +31,13 @@ from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, ModelP
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
+from tb_netviz.summary.gradcam import check_gradcam_inputs
+from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
+from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
+from tb_netviz.torch.distributed import Sharding, sharding_of
+from tb_netviz.torch.probe import batch_size
 
 
 class NetVizCallback(pl.Callback):
@@ -41,6 +51,9 @@ class NetVizCallback(pl.Callback):
             called as ``pl_module(x)`` (``(*x)`` for a tuple, ``(**x)`` for a dict) on the
             module's device and under the trainer's precision; None logs gradient flow only.
             It is run once when training starts, to check it and find the forward order.
+        sample_labels: the true class of each ``sample_batch`` sample (a list, array or
+            tensor of class indices ``[N]``, or one-hot ``[N, classes]``), shown beside
+            the sample in the views of the probe batch. Checked here. Default None.
         log_every_n_steps: gradient flow every this many optimizer steps (default 10).
         sample_every_n_steps: sample pass every this many optimizer steps, and at the
             first and last step (default 100).
@@ -50,9 +63,22 @@ class NetVizCallback(pl.Callback):
         tokens: attention labels: a list of strings, or a callable of the first sample.
         histograms: also write activation, weight and gradient histograms (default False).
         alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
+        gradcam: also write Grad-CAM maps of the probe images at each sample step
+            (default False); ``gradcam_layers`` (glob patterns over module names;
+            default the last Conv2d the batch enters), ``gradcam_target``
+            (``"predicted"``, ``"label"`` or a class index) and ``gradcam_reshape``
+            (token outputs -> ``[N, C, H, W]``) as in ``CaptureOptions``.
+        weight_layers: conv and linear layers whose kernels / weight matrices are written at
+            the sample steps (glob patterns, ``!`` excludes; default all, within the budget).
+        weight_budget_bytes: weight-tensor bytes per sample step (default 1.5 MiB).
+        embedding_layer: the module whose output on ``sample_batch`` is projected by PCA
+            (default: the input of the last ``nn.Linear``).
+        embedding: write the embedding projection (default True).
+        projector: also export it for TensorBoard's Projector tab (default True).
 
     Raises:
-        TypeError, ValueError: an option of the wrong type or out of range (here); a model
+        TypeError, ValueError: an option of the wrong type or out of range, or
+            ``sample_labels`` that are not one class per probe sample (here); a model
             without parameters, a layer pattern that matches no layer or a ``sample_batch``
             the module cannot take (``SampleBatchError``), when training starts.
 
@@ -67,6 +93,7 @@ class NetVizCallback(pl.Callback):
         log_dir: str | os.PathLike | None = None,
         sample_batch: Any = None,
         *,
+        sample_labels: Any = None,
         log_every_n_steps: int = 10,
         sample_every_n_steps: int = 100,
         layers: Sequence[str] | None = None,
@@ -75,6 +102,15 @@ class NetVizCallback(pl.Callback):
         tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
         histograms: bool = False,
         alert_thresholds: AlertThresholds | None = None,
+        gradcam: bool = False,
+        gradcam_layers: Sequence[str] | None = None,
+        gradcam_target: str | int = "predicted",
+        gradcam_reshape: Callable[[Any], Any] | None = None,
+        weight_layers: Sequence[str] | None = None,
+        weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES,
+        embedding_layer: str | None = None,
+        embedding: bool = True,
+        projector: bool = True,
     ) -> None:
         self.options = CaptureOptions(
             log_every_n_steps=log_every_n_steps,
@@ -85,10 +121,23 @@ class NetVizCallback(pl.Callback):
             tokens=tokens,
             histograms=histograms,
             alert_thresholds=alert_thresholds or AlertThresholds(),
+            gradcam=gradcam,
+            gradcam_layers=gradcam_layers,
+            gradcam_target=gradcam_target,
+            gradcam_reshape=gradcam_reshape,
+            weight_layers=weight_layers,
+            weight_budget_bytes=weight_budget_bytes,
+            embedding_layer=embedding_layer,
+            embedding=embedding,
+            projector=projector,
         )
         self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
         self.log_dir: str | None = self._requested_log_dir
         self.sample_batch = sample_batch
+        self.sample_labels = check_sample_labels(
+            sample_labels, None if sample_batch is None else batch_size(sample_batch)
+        )
+        check_gradcam_inputs(self.options, sample_batch is not None, self.sample_labels)
         self._capture: Capture | None = None
         self._clipping = False
         self._last_gradient_step: int | None = None
@@ -100,17 +149,18 @@ class NetVizCallback(pl.Callback):
         return self._capture.layer_names if self._capture else []
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        sharding = sharding_strategy(trainer.strategy)
-        if sharding is not None:
-            if trainer.is_global_zero:
-                warn_from_caller(
-                    f"tb-netviz: {sharding} shards the parameters across processes, which NetViz does "
-                    "not support yet; nothing is logged in this fit (training is not affected)",
-                    NetVizWriteWarning,
-                )
+        sharding = self._sharding(trainer, pl_module)
+        if sharding is False:
             return
         precision = trainer.strategy.precision_plugin
-        capture = Capture(pl_module, self.options, self.sample_batch, precision.forward_context)
+        capture = Capture(
+            pl_module,
+            self.options,
+            self.sample_batch,
+            precision.forward_context,
+            sample_labels=self.sample_labels,
+            statistics=sharding.statistics if sharding else None,
+        )
         self._clipping = bool(trainer.gradient_clip_val) or is_overridden(
             "configure_gradient_clipping", pl_module
         )
@@ -119,7 +169,28 @@ class NetVizCallback(pl.Callback):
         if trainer.is_global_zero:
             capture.writer = NetVizWriter(self._requested_log_dir or _default_log_dir(trainer))
             self.log_dir = capture.writer.log_dir
-            self._capture = capture
+        if trainer.is_global_zero or sharding:
+            self._capture = capture  # sharded: every rank measures and joins the collective
+
+    def _sharding(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Sharding | None | bool:
+        """The module's ``Sharding``, None when its ranks hold whole parameters, False to log nothing."""
+        strategy = sharding_strategy(trainer.strategy)
+        if strategy is None:
+            return None
+        reason = None
+        if isinstance(trainer.strategy, DeepSpeedStrategy):
+            reason = "DeepSpeed keeps the gradients in its engine, which NetViz does not read yet"
+        else:
+            try:
+                return sharding_of(pl_module, wrapper=trainer.strategy.model)
+            except ValueError as error:
+                reason = str(error)
+        if trainer.is_global_zero:
+            warn_from_caller(
+                f"tb-netviz: {strategy}: {reason}; nothing is logged in this fit (training is not affected)",
+                NetVizWriteWarning,
+            )
+        return False
 
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
@@ -158,7 +229,8 @@ class NetVizCallback(pl.Callback):
         try:
             capture.finish(last_step)
         finally:
-            capture.writer.close()
+            if capture.writer is not None:
+                capture.writer.close()
 
 
 def sharding_strategy(strategy: Strategy) -> str | None:

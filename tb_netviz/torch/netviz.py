@@ -6,12 +6,15 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter
 from tb_netviz.summary.event_writer import checked_step
+from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
+from tb_netviz.torch.distributed import sharding_of
 
 
 class NetViz:
@@ -24,6 +27,13 @@ class NetViz:
     from 0). ``close()`` (or leaving the ``with`` block) writes the last step's
     sample pass, removes every hook and closes the event file.
 
+    Sharded training (FSDP2 ``fully_shard`` or other ``DTensor`` parameters, FSDP1
+    with ``use_orig_params=True``): create ``NetViz`` and make every call on every
+    rank, with the same steps and the same ``sample_batch``. Each rank measures the
+    pieces it holds, one ``all_gather`` per logged step combines them into the
+    statistics of the whole gradients, the sample pass runs on every rank (FSDP's
+    all-gathers need them all) and only rank zero writes to ``log_dir``.
+
     Args:
         model: the ``nn.Module`` being trained.
         log_dir: the run directory the event file goes to.
@@ -33,6 +43,9 @@ class NetViz:
             find the layers' forward order; it also initialises lazy modules
             (``nn.LazyLinear``...). Without it, lazy modules are measured from the
             first ``log_gradients`` after the model's first forward pass.
+        sample_labels: the true class of each ``sample_batch`` sample (a list, array or
+            tensor of class indices ``[N]``, or one-hot ``[N, classes]``), shown beside
+            the sample in the views of the probe batch. Default None.
         optimizer: give it when you clip gradients between ``log_gradients`` and
             ``optimizer.step()``: the global norm of the gradients the optimizer steps
             with is then logged too (``netviz/clipped_grad_norm``), in the same host
@@ -46,11 +59,24 @@ class NetViz:
         tokens: attention labels: a list of strings, or a callable of the first sample.
         histograms: also write activation, weight and gradient histograms (default False).
         alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
+        gradcam: also write Grad-CAM maps of the probe images at each sample step
+            (default False); ``gradcam_layers`` (glob patterns over module names;
+            default the last Conv2d the batch enters), ``gradcam_target``
+            (``"predicted"``, ``"label"`` or a class index) and ``gradcam_reshape``
+            (token outputs -> ``[N, C, H, W]``) as in ``CaptureOptions``.
+        weight_layers: conv and linear layers whose kernels / weight matrices are written at
+            the sample steps (glob patterns, ``!`` excludes; default all, within the budget).
+        weight_budget_bytes: weight-tensor bytes per sample step (default 1.5 MiB).
+        embedding_layer: the module whose output on ``sample_batch`` is projected by PCA
+            (default: the input of the last ``nn.Linear``).
+        embedding: write the embedding projection (default True).
+        projector: also export it for TensorBoard's Projector tab (default True).
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module``, or an option of the wrong type.
         ValueError: a model without parameters, an option out of range, a layer
-            pattern that matches no layer; ``SampleBatchError`` (a ValueError) for a
+            pattern that matches no layer, ``sample_labels`` that are not one class per
+            probe sample (see ``check_sample_labels``); ``SampleBatchError`` (a ValueError) for a
             ``sample_batch`` the model cannot take.
         LogDirError: ``log_dir`` cannot be written.
 
@@ -77,6 +103,7 @@ class NetViz:
         log_dir: str | os.PathLike,
         sample_batch: Any = None,
         *,
+        sample_labels: Any = None,
         optimizer: torch.optim.Optimizer | None = None,
         log_every_n_steps: int = 10,
         sample_every_n_steps: int = 100,
@@ -86,6 +113,15 @@ class NetViz:
         tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
         histograms: bool = False,
         alert_thresholds: AlertThresholds | None = None,
+        gradcam: bool = False,
+        gradcam_layers: Sequence[str] | None = None,
+        gradcam_target: str | int = "predicted",
+        gradcam_reshape: Callable[[Any], Any] | None = None,
+        weight_layers: Sequence[str] | None = None,
+        weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES,
+        embedding_layer: str | None = None,
+        embedding: bool = True,
+        projector: bool = True,
     ) -> None:
         options = CaptureOptions(
             log_every_n_steps=log_every_n_steps,
@@ -96,12 +132,26 @@ class NetViz:
             tokens=tokens,
             histograms=histograms,
             alert_thresholds=alert_thresholds or AlertThresholds(),
+            gradcam=gradcam,
+            gradcam_layers=gradcam_layers,
+            gradcam_target=gradcam_target,
+            gradcam_reshape=gradcam_reshape,
+            weight_layers=weight_layers,
+            weight_budget_bytes=weight_budget_bytes,
+            embedding_layer=embedding_layer,
+            embedding=embedding,
+            projector=projector,
         )
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-        self._capture = Capture(model, options, sample_batch)
-        self._capture.writer = NetVizWriter(log_dir)
-        self.log_dir = self._capture.writer.log_dir
+        sharding = sharding_of(model)
+        statistics = sharding.statistics if sharding is not None else None
+        self._capture = Capture(
+            model, options, sample_batch, sample_labels=sample_labels, statistics=statistics
+        )
+        if sharding is None or sharding.writes:
+            self._capture.writer = NetVizWriter(log_dir)
+        self.log_dir = self._capture.writer.log_dir if self._capture.writer else os.fspath(log_dir)
         self._step_hook = optimizer.register_step_post_hook(self._after_step) if optimizer else None
         self._last_step: int | None = None
         self._closed = False
@@ -110,6 +160,11 @@ class NetViz:
     def layers(self) -> list[str]:
         """The layers shown, in forward order (the rows of ``netviz/gradient_flow``)."""
         return self._capture.layer_names
+
+    @property
+    def sample_labels(self) -> np.ndarray | None:
+        """The probe batch's true classes as int64 ``[N]``, or None."""
+        return self._capture.sample_labels
 
     @property
     def options(self) -> CaptureOptions:
@@ -139,7 +194,8 @@ class NetViz:
             if self._step_hook is not None:
                 self._step_hook.remove()
                 self._step_hook = None
-            self._capture.writer.close()
+            if self._capture.writer is not None:
+                self._capture.writer.close()
 
     def __enter__(self) -> NetViz:
         return self

@@ -11,6 +11,11 @@ Run ``deep`` (a 28-layer network, gradient flow every 10 steps, 0..290):
 
 Run ``long`` has 150 logged steps of a small network, so TensorBoard's default
 sampling (100 events per netviz tag) keeps only some of them.
+
+Run ``transformer`` is a 4-block encoder with deep names (``TRANSFORMER_LAYERS``:
+``encoder.layers.3.self_attn.out_proj`` ...), gradient flow at steps 0..190; run
+``diverged`` grows for ``DIVERGE_STEP`` steps, then every layer is NaN/Inf to the end
+(like a too-high learning rate), with the alerts the real ``AlertDetector`` raises.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 
 from tb_netviz.summary import GRADIENT_STATS, AlertDetector, NetVizWriter
 from tb_netviz.summary.columns import describe_missing_gradient
+from tb_netviz.summary.options import CaptureOptions
 
 HOSTILE_LAYER = "<img src=x onerror=alert(1)>"
 NO_GRADIENT_LAYER = "frozen.embedding"
@@ -46,6 +52,8 @@ LAYERS = (
     + ["encoder.norm", "pool.proj", "classifier.0", "classifier.2"]
 )
 VANISHING_LAYERS = [f"features.{i}" for i in (0, 3, 6, 8)]
+# What a callback puts in the table's metadata: the logging interval and the default alert thresholds.
+DEEP_CONTENT = CaptureOptions(log_every_n_steps=10).gradient_flow_content()
 
 
 def gradient_table(step: int, rng: np.random.Generator) -> np.ndarray:
@@ -94,7 +102,7 @@ def write_deep_run(run_dir: Path) -> None:
     with NetVizWriter(run_dir) as writer:
         for step in STEPS:
             table = gradient_table(step, rng)
-            writer.gradient_flow(step, LAYERS, table, log_every_n_steps=10)
+            writer.gradient_flow(step, LAYERS, table, **DEEP_CONTENT)
             fired = detector.check_gradients(step, LAYERS, table)
             if step in PROBE_STEPS:
                 activations = activation_table(step)
@@ -121,10 +129,64 @@ def write_long_run(run_dir: Path) -> None:
             writer.gradient_flow(step, layers, table, log_every_n_steps=10)
 
 
+TRANSFORMER_LAYERS = (
+    ["Reverser", "embed"]
+    + [
+        f"encoder.layers.{n}.{part}"
+        for n in range(4)
+        for part in ("self_attn", "self_attn.out_proj", "linear1", "linear2", "norm1", "norm2")
+    ]
+    + ["head"]
+)
+TRANSFORMER_STEPS = list(range(0, 200, 10))
+DIVERGED_LAYERS = ["fc1", "fc2", "fc3", "regressor"]
+DIVERGED_STEPS = list(range(60))
+DIVERGE_STEP = 31
+
+
+def write_transformer_run(run_dir: Path) -> None:
+    """Write the ``transformer`` run: deep layer names, healthy gradients."""
+    rng = np.random.default_rng(1)
+    with NetVizWriter(run_dir) as writer:
+        for step in TRANSFORMER_STEPS:
+            rows = []
+            for j, _ in enumerate(TRANSFORMER_LAYERS):
+                l2 = 10 ** (-2 + j / 15) * (1 + 0.3 * rng.random())
+                rows.append([l2, l2 / 30, l2 / 4, 1.0 + j / 8, l2 / (1.0 + j / 8), 0.0, 1.0])
+            writer.gradient_flow(step, TRANSFORMER_LAYERS, np.array(rows, np.float32), log_every_n_steps=10)
+
+
+def diverged_table(step: int, rng: np.random.Generator) -> np.ndarray:
+    """The ``diverged`` run's statistics: flat, then growing 1e6-fold a step, then NaN/Inf."""
+    rows = []
+    for j, _ in enumerate(DIVERGED_LAYERS):
+        if step >= DIVERGE_STEP:
+            rows.append([math.nan, math.nan, math.inf, math.nan, math.nan, 1105.0 + j, 1.0])
+            continue
+        growth = 10 ** (6 * max(0, step - 24)) if step > 24 else 1.0
+        l2 = (60 + 15 * rng.random() + 3 * j) * growth
+        rows.append([l2, l2 / 30, l2 / 4, 5.0 + step / 10, l2 / (5.0 + step / 10), 0.0, 1.0])
+    return np.array(rows, np.float32)
+
+
+def write_diverged_run(run_dir: Path) -> None:
+    """Write the ``diverged`` run described in the module docstring."""
+    rng = np.random.default_rng(2)
+    detector = AlertDetector(warn=False)
+    with NetVizWriter(run_dir) as writer:
+        for step in DIVERGED_STEPS:
+            table = diverged_table(step, rng)
+            writer.gradient_flow(step, DIVERGED_LAYERS, table, log_every_n_steps=1)
+            if detector.check_gradients(step, DIVERGED_LAYERS, table):
+                writer.alerts(step, detector.history, detector.omitted)
+
+
 def write_logdir(root: Path) -> Path:
-    """Write both runs under ``root``; returns ``root``."""
+    """Write the ``deep``, ``long``, ``transformer`` and ``diverged`` runs under ``root``; returns it."""
     write_deep_run(root / "deep")
     write_long_run(root / "long")
+    write_transformer_run(root / "transformer")
+    write_diverged_run(root / "diverged")
     return root
 
 

@@ -175,7 +175,7 @@ def test_reversal_attention_is_labelled_with_the_probe_digits(netviz_tab, demo_t
     panel = frame.locator(".attention-panel")
     panel.locator(".att-rows .att-label").first.wait_for(timeout=30_000)
     layer = panel.locator("#nv-att-layer").input_value()
-    step = panel.locator("#nv-att-step").input_value()
+    step = panel.locator("#nv-att-step").get_attribute("data-step")
     answer = route_json(demo_tensorboard, f"attention?run={REVERSAL}&layer={layer}&step={step}")
     tokens = answer["tokens"]
     assert tokens and all(token.isdigit() for token in tokens), tokens

@@ -29,6 +29,7 @@ import {
   layerStates,
   nearestStepIndex,
   neededStats,
+  openingStepIndex,
   runProblems,
   runSignature,
   sameColumns,
@@ -263,6 +264,21 @@ test('values read short in labels and exact in hover read-outs', () => {
   assert.equal(formatShort(12.345), '12.3');
   assert.equal(formatShort(null), 'no gradient');
   assert.equal(formatShort(NaN), 'NaN');
+  assert.equal(formatShort(Infinity), '+∞');
+  assert.equal(formatShort(-Infinity), '−∞');
+});
+
+test('one number format: three significant digits, exponents for the very large and small', () => {
+  assert.equal(formatShort(33308070000000000000), '3.33e19');
+  assert.equal(formatShort(0.000002707519), '2.71e-6');
+  assert.equal(formatShort(0.13022949250000002), '0.13');
+  assert.equal(formatShort(1e-5), '1e-5');
+  assert.equal(formatShort(123456.7), '1.23e5');
+  assert.equal(formatShort(0.0012345), '0.00123');
+  // counts stay whole
+  assert.equal(formatShort(1105), '1105');
+  assert.equal(formatShort(65), '65');
+  assert.equal(formatShort(-2.5), '-2.5');
   assert.equal(formatExact(0.00012345678901234), '0.00012345678901234');
   assert.equal(formatExact(1e-7), '1e-7');
   assert.equal(formatExact(Infinity), 'Infinity');
@@ -278,6 +294,54 @@ test('nearestStepIndex finds the kept step closest to an alert', () => {
 test('filterLayers matches every word, case-insensitively, in flow order', () => {
   assert.deepEqual(filterLayers(['enc.FC', 'dec.fc', 'enc.norm'], 'enc fc'), [0]);
   assert.deepEqual(filterLayers(['a', 'b'], '  '), [0, 1]);
+});
+
+test('filterLayers takes | alternatives and * ? globs; regex characters in names are literal', () => {
+  const names = ['l.0.linear1', 'l.0.norm1', 'l.0.self_attn', 'l.1.linear2', 'head(x)'];
+  assert.deepEqual(filterLayers(names, 'linear|norm'), [0, 1, 3]);
+  assert.deepEqual(filterLayers(names, 'linear*'), [0, 3]);
+  assert.deepEqual(filterLayers(names, 'l.?.linear'), [0, 3]);
+  assert.deepEqual(filterLayers(names, 'l.1 linear | attn'), [2, 3]);
+  assert.deepEqual(filterLayers(names, 'head(x)'), [4]);
+  assert.deepEqual(filterLayers(names, 'l.*'), [0, 1, 2, 3]);
+  assert.deepEqual(filterLayers(names, 'nothing'), []);
+  assert.deepEqual(filterLayers(names, '|'), [0, 1, 2, 3, 4]);
+});
+
+test('a run that ends diverged opens at the start of its final non-finite stretch', () => {
+  const healthy = decodeTable(answer());
+  // answer(): step 3 (30) has a non-finite layer, step 2 (20) has none
+  assert.equal(openingStepIndex(healthy, 'grad_l2'), 3);
+  const table = decodeTable({
+    layers: ['a', 'b'],
+    stats: ['grad_l2'],
+    steps: [0, 1, 2, 3, 4],
+    values: [
+      [[1], [2]],
+      [['NaN'], [2]],
+      [[3], [4]],
+      [['NaN'], [5]],
+      [['NaN'], ['Infinity']],
+    ],
+  });
+  assert.equal(openingStepIndex(table, 'grad_l2'), 3);
+  const fine = decodeTable({ layers: ['a'], stats: ['grad_l2'], steps: [0, 1], values: [[[1]], [[2]]] });
+  assert.equal(openingStepIndex(fine, 'grad_l2'), 1);
+  const allBad = decodeTable({
+    layers: ['a'],
+    stats: ['grad_l2'],
+    steps: [0, 1],
+    values: [[['NaN']], [['NaN']]],
+  });
+  assert.equal(openingStepIndex(allBad, 'grad_l2'), 0);
+});
+
+test('buildHeatmap keeps only the rows the filter asks for, in flow order', () => {
+  const heatmap = buildHeatmap(decodeTable(answer()), 'grad_l2', { layers: [0, 2] });
+  assert.equal(heatmap.rows, 2);
+  assert.deepEqual(Array.from(heatmap.layerIndices), [0, 2]);
+  // row 1 is the table's layer 2 ('head'): log10(2) at step 0
+  assert.ok(Math.abs(heatmap.scaled[1 * heatmap.cols + 0] - Math.log10(2)) < 1e-6);
 });
 
 test('layer states for the layer list badges', () => {

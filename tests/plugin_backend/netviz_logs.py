@@ -5,7 +5,8 @@ Runs of the log directory:
   over three layers, with a zero gradient, a layer without gradient and
   non-finite values; activations, attention (self) and feature maps at steps
   0, 100, 200; alerts at steps 30 and 70 (cumulative history, the last one
-  saying 4 alerts were left out); scalars.
+  saying 4 alerts were left out); scalars; Grad-CAM of ``conv1`` (``gradcam_maps``) at the
+  probe steps, with true labels, and the probe images once.
 - ``nested/exp2``: gradient flow at three irregular steps and a cross-attention
   layer; no ``log_every_n_steps`` (the stride is inferred), no alerts.
 - ``scalars_only``: a scalar and nothing else of netviz: not a netviz run.
@@ -93,6 +94,20 @@ def alert_history(up_to_step: int) -> list[dict]:
     return [a for a in alerts if a["step"] <= up_to_step]
 
 
+GRADCAM_LABELS = np.array([2, 0, 1])
+PROBE_IMAGES = np.random.default_rng(7).random((3, 4, 5, 1)).astype(np.float32)
+
+
+def gradcam_maps(step: int) -> np.ndarray:
+    """exp1's raw Grad-CAM maps of conv1 at a probe step: [3 samples, 4, 5], growing with the step."""
+    return (np.random.default_rng(step + 1).random((3, 4, 5)) * (1 + step / 100)).astype(np.float32)
+
+
+def gradcam_targets(step: int) -> tuple[np.ndarray, np.ndarray]:
+    """exp1's explained classes (the labels) and their probabilities at a probe step."""
+    return GRADCAM_LABELS, np.array([0.5, 0.25, 0.125]) + step / 1000
+
+
 def write_logdir(root: Path) -> Path:
     """Write all runs under ``root``; returns ``root``."""
     _write_exp1(root / "exp1")
@@ -119,6 +134,16 @@ def _write_exp1(run_dir: Path) -> None:
                 writer.attention(step, "enc.attn", attention_weights(step), tokens=TOKENS)
                 maps = np.random.default_rng(step).random((4, 5, 6)).astype(np.float32)
                 writer.feature_maps(step, "conv1", maps)
+                classes, probabilities = gradcam_targets(step)
+                writer.gradcam(
+                    step,
+                    {"conv1": gradcam_maps(step)},
+                    classes,
+                    probabilities,
+                    PROBE_IMAGES,
+                    target="label",
+                    labels=GRADCAM_LABELS,
+                )
 
 
 def _write_exp2(run_dir: Path) -> None:

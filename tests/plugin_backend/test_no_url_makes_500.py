@@ -8,7 +8,17 @@ import urllib.parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-ROUTES = ["runs", "gradient_flow", "activations", "attention", "feature_maps", "alerts", "static/index.js"]
+ROUTES = [
+    "runs",
+    "gradient_flow",
+    "activations",
+    "attention",
+    "feature_maps",
+    "gradcam",
+    "probe_inputs",
+    "alerts",
+    "static/index.js",
+]
 PARAMETERS = ["run", "layer", "layers", "step", "stats", "min_step", "max_step", "max_steps", "other"]
 MEANINGFUL = [
     "exp1",

@@ -49,6 +49,7 @@ def test_runs_describe_what_each_run_holds(netviz):
         "activations": True,
         "attention_layers": ["enc.attn"],
         "feature_map_layers": ["conv1"],
+        "gradcam_layers": ["conv1"],
         "alerts": 2,
         "sampling": {
             "gradient_flow": {

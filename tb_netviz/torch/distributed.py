@@ -1,0 +1,80 @@
+"""How a model is spread over processes, and the statistics that fit it.
+
+``sharding_of(model)`` recognises the engines whose ranks each hold a piece of
+every parameter: FSDP2 and tensor parallelism (``DTensor`` parameters) and FSDP1
+(``FullyShardedDataParallel``). For those it returns a ``Sharding``, which builds
+a ``ShardedGradientStatistics`` reading this rank's pieces; for a model whose
+ranks hold whole parameters (one process, DDP) it returns None and the ordinary
+statistics apply. Only rank zero writes (``Sharding.writes``).
+
+Example:
+    >>> from torch import nn
+    >>> sharding_of(nn.Linear(2, 2)) is None
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import torch.distributed as dist
+from torch import nn
+
+from tb_netviz.torch.layers import Layer
+from tb_netviz.torch.sharded_stats import ShardedGradientStatistics
+from tb_netviz.torch.shards import PieceReader, dtensor_piece, flat_piece, is_dtensor
+
+
+@dataclasses.dataclass(frozen=True)
+class Sharding:
+    """A sharded model's distributed context: the engine's name, this rank, and its piece reader."""
+
+    engine: str
+    rank: int
+    read_piece: PieceReader
+    group: dist.ProcessGroup | None = None
+
+    @property
+    def writes(self) -> bool:
+        """Whether this rank writes the event file (rank zero of the group)."""
+        return self.rank == 0
+
+    def statistics(self, layers: list[Layer], selected: list[int]) -> ShardedGradientStatistics:
+        """The statistics of ``layers`` from this rank's pieces (one collective per logged step)."""
+        return ShardedGradientStatistics(layers, selected, read_piece=self.read_piece, group=self.group)
+
+
+def sharding_of(
+    model: nn.Module, group: dist.ProcessGroup | None = None, wrapper: nn.Module | None = None
+) -> Sharding | None:
+    """The ``Sharding`` of ``model`` if its parameters are sharded across processes, else None.
+
+    ``wrapper`` is the module the engine wraps ``model`` in, when it is outside
+    ``model`` (Lightning's ``FSDPStrategy`` wraps the LightningModule).
+
+    Raises:
+        ValueError: FSDP1 with ``use_orig_params=False`` (its flat parameters have no layers).
+    """
+    if not isinstance(model, nn.Module):
+        return None  # the capture names the problem
+    rank = dist.get_rank(group) if dist.is_available() and dist.is_initialized() else 0
+    if any(is_dtensor(p) for p in model.parameters()):
+        return Sharding("FSDP2 / DTensor", rank, functools.partial(dtensor_piece, rank=rank), group)
+    fsdp1 = _fsdp1_modules(model if wrapper is None else wrapper)
+    if fsdp1:
+        if not all(getattr(m, "_use_orig_params", False) for m in fsdp1):
+            raise ValueError(
+                "FullyShardedDataParallel with use_orig_params=False keeps the parameters as flat "
+                "buffers, so per-layer statistics cannot be told apart: wrap with use_orig_params=True"
+            )
+        return Sharding("FSDP1", rank, flat_piece, group)
+    return None
+
+
+def _fsdp1_modules(model: nn.Module) -> list[nn.Module]:
+    try:
+        from torch.distributed.fsdp import FullyShardedDataParallel
+    except ImportError:  # pragma: no cover - torch built without distributed
+        return []
+    return [m for m in model.modules() if isinstance(m, FullyShardedDataParallel)]

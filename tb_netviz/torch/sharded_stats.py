@@ -1,0 +1,246 @@
+"""Exact per-layer gradient statistics of sharded parameters: local partial sums, one collective.
+
+Every rank reduces the pieces it holds (see ``tb_netviz.torch.shards``) to
+float64 partials per layer: the sum of squares, the sum of |g|, the max |g|,
+the parameter's sum of squares, the entry count, the non-finite count and
+whether a gradient is present. The ``[layers x partials]`` tensors of all ranks,
+with a failure marker and the clipped norm's partial sum, meet in **one**
+``all_gather``; sums are then summed and maxima maxed on the host, so the
+table equals the one of the same model trained unsharded. An empty piece
+(a 1-element parameter on 2 ranks) adds 0 to the sums and nothing to the max.
+
+Every rank must call ``measure`` and ``finish`` at the same steps, in the same
+order (the callers decide from the optimizer step count). A rank whose own
+part fails does not skip the collective: it sends a marker, and every rank
+then raises ``ShardedStatisticsError`` for that step, which the capture turns
+into one warning while training goes on.
+
+Example (one process, no process group: the local partials are the whole table):
+    >>> import torch
+    >>> from torch import nn
+    >>> from tb_netviz.torch.layers import discover_layers
+    >>> from tb_netviz.torch.shards import flat_piece
+    >>> model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 1))
+    >>> model(torch.ones(2, 3)).sum().backward()
+    >>> stats = ShardedGradientStatistics(discover_layers(model), read_piece=flat_piece)
+    >>> table = stats.finish(stats.measure())
+    >>> table.values.shape, bool(table.global_norm > 0)
+    ((2, 7), True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from tb_netviz.summary.columns import GRADIENT_STATS, describe_missing_gradient
+from tb_netviz.torch.gradient_stats import GradientTable
+from tb_netviz.torch.layers import Layer
+from tb_netviz.torch.shards import PieceReader
+
+_COL = {name: index for index, name in enumerate(GRADIENT_STATS)}
+# Partials per layer, in this order; the first group is summed over ranks, the second maxed.
+PARTIALS = ("sum_sq", "sum_abs", "param_sq", "count", "nonfinite", "max_abs", "has_grad")
+_SUM_SQ, _SUM_ABS, _PARAM_SQ, _COUNT, _NONFINITE, _MAX_ABS, _HAS_GRAD = range(len(PARTIALS))
+_SUMMED = slice(_SUM_SQ, _NONFINITE + 1)
+
+
+class ShardedStatisticsError(RuntimeError):
+    """A rank could not compute its partial statistics at a step: the step's table is dropped."""
+
+
+@dataclasses.dataclass
+class MeasuredShards:
+    """This rank's partials ``[layers, PARTIALS]`` (float64), waiting for the collective.
+
+    ``extra`` is this rank's partial sum of squares of the clipped gradients, once known.
+    """
+
+    sums: torch.Tensor
+    failure: str | None = None
+    extra: torch.Tensor | None = None
+
+
+class ShardedGradientStatistics:
+    """GRADIENT_STATS rows of the whole gradients, from this rank's pieces and one ``all_gather``.
+
+    The interface of ``GradientStatistics`` (``measure``, ``global_norm``, ``finish``),
+    so the capture uses either.
+
+    Args:
+        layers: all layers of the model, in row order.
+        selected: indices into ``layers`` of the rows to report (default all).
+        read_piece: this rank's ``Piece`` of a parameter (``dtensor_piece``, ``flat_piece``...).
+        group: the process group the pieces are spread over (default: the world,
+            when a process group is initialised; else this process alone).
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        selected: Sequence[int] | None = None,
+        *,
+        read_piece: PieceReader,
+        group: dist.ProcessGroup | None = None,
+    ) -> None:
+        self.layers = list(layers)
+        self.selected = list(range(len(self.layers)) if selected is None else selected)
+        self.read_piece = read_piece
+        self.group = group
+        self._params = [p for layer in self.layers for p in layer.parameters]
+        self._layer_of = torch.tensor(
+            [i for i, layer in enumerate(self.layers) for _ in layer.parameters], dtype=torch.long
+        )
+        chosen = set(self.selected)
+        self._param_selected = [int(i) in chosen for i in self._layer_of.tolist()]
+        self.collectives = 0
+        self._clip_failure: str | None = None
+
+    @torch.no_grad()
+    def measure(self) -> MeasuredShards:
+        """This rank's partials of the current gradients (no collective; errors become a marker)."""
+        try:
+            return MeasuredShards(self._local_partials())
+        except Exception as error:  # noqa: BLE001 - any local failure must still reach the collective
+            empty = torch.full((len(self.layers), len(PARTIALS)), math.nan, dtype=torch.float64)
+            return MeasuredShards(empty, failure=f"{type(error).__name__}: {error}")
+
+    @torch.no_grad()
+    def global_norm(self) -> torch.Tensor:
+        """This rank's partial sum of squares of the gradients now held (e.g. after clipping).
+
+        ``finish`` combines it over the ranks in the same collective as the table; a failure
+        here is kept for ``finish`` to send as this rank's marker.
+        """
+        total = torch.zeros((), dtype=torch.float64)
+        try:
+            for parameter in self._params:
+                piece = self.read_piece(parameter)
+                if piece.grad is not None and piece.grad_counted and piece.grad.numel():
+                    norm = torch.linalg.vector_norm(piece.grad, 2, dtype=torch.float64)
+                    total = total + norm.to(total.device).square()
+        except Exception as error:  # noqa: BLE001 - any local failure must still reach the collective
+            self._clip_failure = f"{type(error).__name__}: {error}"
+            return torch.tensor(math.nan, dtype=torch.float64)
+        return total
+
+    def finish(self, measured: MeasuredShards) -> GradientTable:
+        """Gather every rank's partials (one collective) and build the table.
+
+        Raises:
+            ShardedStatisticsError: some rank failed to compute its part (named in the message).
+        """
+        extra = measured.extra if measured.extra is not None else torch.tensor(math.nan)
+        failure = measured.failure or self._clip_failure
+        self._clip_failure = None
+        marker = torch.tensor([0.0 if failure is None else 1.0], dtype=torch.float64)
+        packed = torch.cat(
+            [measured.sums.reshape(-1).cpu(), marker, extra.reshape(1).to("cpu", torch.float64)]
+        )
+        every_rank = self._gather(packed).numpy()
+        failed = np.flatnonzero(every_rank[:, -2] != 0).tolist()
+        if failed:
+            own = f" (this rank: {failure})" if failure else ""
+            raise ShardedStatisticsError(f"rank(s) {failed} could not compute their gradient statistics{own}")
+        partials = every_rank[:, :-2].reshape(len(every_rank), len(self.layers), len(PARTIALS))
+        combined = np.concatenate(
+            [partials[:, :, _SUMMED].sum(axis=0), partials[:, :, _MAX_ABS:].max(axis=0)], axis=1
+        )
+        clipped_sq = every_rank[:, -1]
+        clipped = float(np.sqrt(clipped_sq.sum())) if measured.extra is not None else None
+        return layer_table(combined, self.selected, clipped)
+
+    def _gather(self, packed: torch.Tensor) -> torch.Tensor:
+        self.collectives += 1
+        if not dist.is_available() or not dist.is_initialized():
+            return packed.reshape(1, -1)
+        group = self.group
+        device = torch.device("cpu")
+        if "nccl" in str(dist.get_backend(group)):
+            device = torch.device("cuda", torch.cuda.current_device())
+        packed = packed.to(device)
+        parts = [torch.empty_like(packed) for _ in range(dist.get_world_size(group))]
+        dist.all_gather(parts, packed, group=group)
+        return torch.stack(parts).cpu()
+
+    def _local_partials(self) -> torch.Tensor:
+        per_param = torch.zeros(len(self._params), len(PARTIALS), dtype=torch.float64)
+        grads, grad_rows, stats_rows, weights, weight_rows = [], [], [], [], []
+        for index, parameter in enumerate(self._params):
+            piece = self.read_piece(parameter)
+            selected = self._param_selected[index]
+            if piece.grad is not None:
+                per_param[index, _HAS_GRAD] = 1.0
+                if piece.grad_counted and piece.grad.numel():
+                    flat = piece.grad.reshape(-1)
+                    grads.append(flat)
+                    grad_rows.append(index)
+                    stats_rows.append(selected)
+                    per_param[index, _COUNT] = flat.numel()
+            if selected and piece.counted and piece.weight.numel():
+                weights.append(piece.weight.reshape(-1))
+                weight_rows.append(index)
+        if grads:
+            sum_sq = _norms(grads, 2).square()
+            per_param[grad_rows, _SUM_SQ] = sum_sq
+            chosen = [g for g, keep in zip(grads, stats_rows, strict=True) if keep]
+            chosen_rows = [row for row, keep in zip(grad_rows, stats_rows, strict=True) if keep]
+            if chosen:
+                per_param[chosen_rows, _SUM_ABS] = _norms(chosen, 1)
+                per_param[chosen_rows, _MAX_ABS] = _norms(chosen, math.inf)
+            if not bool(torch.isfinite(sum_sq).all()):
+                for row, grad, finite in zip(grad_rows, grads, torch.isfinite(sum_sq).tolist(), strict=True):
+                    if not finite:
+                        per_param[row, _NONFINITE] = float(torch.isfinite(grad).logical_not().sum())
+        if weights:
+            per_param[weight_rows, _PARAM_SQ] = _norms(weights, 2).square()
+        per_layer = torch.zeros(len(self.layers), len(PARTIALS), dtype=torch.float64)
+        per_layer[:, _SUMMED] = per_layer[:, _SUMMED].index_add(0, self._layer_of, per_param[:, _SUMMED])
+        for column in (_MAX_ABS, _HAS_GRAD):
+            per_layer[:, column] = per_layer[:, column].scatter_reduce(
+                0, self._layer_of, per_param[:, column], "amax"
+            )
+        return per_layer
+
+
+def layer_table(combined: np.ndarray, selected: Sequence[int], clipped: float | None) -> GradientTable:
+    """The GRADIENT_STATS rows of ``selected`` from whole-model partials ``[layers, PARTIALS]``.
+
+    >>> partials = np.array([[9.0, 5.0, 16.0, 2.0, 0.0, 3.0, 1.0], [0, 0, 4.0, 0, 0, 0, 0]])
+    >>> table = layer_table(partials, [0, 1], None)
+    >>> table.values[0].tolist(), table.global_norm
+    ([3.0, 2.5, 3.0, 4.0, 0.75, 0.0, 1.0], 3.0)
+    >>> table.values[1].tolist()[3], table.values[1].tolist()[6]
+    (2.0, 0.0)
+    """
+    has_grad = combined[:, _HAS_GRAD] > 0
+    with np.errstate(all="ignore"):
+        grad_l2 = np.sqrt(combined[:, _SUM_SQ])
+        param_l2 = np.sqrt(combined[:, _PARAM_SQ])
+        mean_abs = np.where(combined[:, _COUNT] > 0, combined[:, _SUM_ABS] / combined[:, _COUNT], math.nan)
+        ratio = grad_l2 / param_l2
+    rows = np.empty((len(selected), len(GRADIENT_STATS)), np.float64)
+    for row, layer in enumerate(selected):
+        if not has_grad[layer]:
+            rows[row] = describe_missing_gradient()
+        else:
+            rows[row, _COL["grad_l2"]] = grad_l2[layer]
+            rows[row, _COL["grad_mean_abs"]] = mean_abs[layer]
+            rows[row, _COL["grad_max_abs"]] = combined[layer, _MAX_ABS]
+            rows[row, _COL["grad_to_param"]] = ratio[layer]
+            rows[row, _COL["grad_nonfinite"]] = combined[layer, _NONFINITE]
+            rows[row, _COL["has_grad"]] = 1.0
+        rows[row, _COL["param_l2"]] = param_l2[layer]
+    global_norm = float(np.sqrt(combined[has_grad, _SUM_SQ].sum())) if has_grad.any() else None
+    return GradientTable(rows, global_norm, clipped)
+
+
+def _norms(tensors: list[torch.Tensor], order: float) -> torch.Tensor:
+    """The float64 ``order``-norm of each (non-empty) tensor, as one host tensor."""
+    norms = torch._foreach_norm(tensors, order, dtype=torch.float64)
+    return torch.stack([n.to(norms[0].device) for n in norms]).cpu()

@@ -1,0 +1,227 @@
+"""The dashboard on the two situations it exists for, a run that diverged and a deep model
+(issue 11's defects 1-6 and 11), against a real TensorBoard and real Chromium."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import netviz_logs
+from tests.browser.conftest import open_dashboard, save_artifact
+
+NONFINITE_RGB = [0xE4, 0x00, 0x7C]
+
+
+def route_json(server, path):
+    status, body, _ = server.get(f"/data/plugin/netviz/{path}")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def cell_rgb(page, layer_row: int, step_index: int) -> list[int]:
+    """The colour the heatmap canvas shows in one cell (off its centre, where a glyph may be)."""
+    return page.evaluate(
+        """([row, col]) => {
+            const c = document.querySelector('.heatmap-canvas');
+            const d = c.dataset;
+            const x = Number(d.plotLeft) + (col + 0.5) * Number(d.plotWidth) / Number(d.cols);
+            const y = Number(d.plotTop) + (row + 0.3) * Number(d.plotHeight) / Number(d.rows);
+            const r = window.devicePixelRatio || 1;
+            const pixel = c.getContext('2d').getImageData(Math.floor(x * r), Math.floor(y * r), 1, 1);
+            return Array.from(pixel.data.slice(0, 3));
+        }""",
+        [layer_row, step_index],
+    )
+
+
+def set_width(page, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.wait_for_timeout(300)
+
+
+@pytest.mark.parametrize("width", [900, 1440])
+def test_diverged_run_shows_nan_cells_in_their_own_colour_and_opens_where_it_blew_up(
+    new_page, tensorboard, width
+):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "diverged")
+    set_width(page, width)
+    # opens at the first step of the final non-finite stretch, not at the all-NaN last step
+    expect(page.locator(".bars-panel h2")).to_have_text(f"Gradient flow at step {netviz_logs.DIVERGE_STEP}")
+    last = len(netviz_logs.DIVERGED_STEPS) - 1
+    panel_rgb = page.evaluate(
+        "getComputedStyle(document.querySelector('.heatmap-panel')).backgroundColor.match(/\\d+/g).map(Number)"
+    )
+    for row in range(len(netviz_logs.DIVERGED_LAYERS)):
+        for col in (netviz_logs.DIVERGE_STEP + 1, last - 1):
+            assert cell_rgb(page, row, col) == NONFINITE_RGB
+    assert NONFINITE_RGB != panel_rgb[:3]
+    legend = page.locator(".heatmap-panel .legend-nonfinite")
+    assert "NaN" in legend.inner_text()
+    # the colour axis leaves out the blow-up: the steps before it are not one flat colour
+    healthy = {tuple(cell_rgb(page, 0, col)) for col in range(0, 24)}
+    assert len(healthy) >= 6, f"the first 24 steps show only {len(healthy)} colours"
+    assert "beyond the range" in page.locator(".heatmap-panel .legend-clipped").inner_text()
+    flow = route_json(tensorboard, "gradient_flow?run=diverged&stats=grad_l2")
+    largest = max(v[0] for row in flow["values"] for v in row if isinstance(v[0], float))
+    shown_max = page.locator(".heatmap-panel .legend-max").inner_text()
+    assert shown_max.startswith("≥ ") and float(shown_max[2:]) < largest / 1e6
+    save_artifact(page, f"diverged_{width}.png")
+    assert watched.errors == []
+
+
+def test_diverged_run_full_range_and_per_layer_colours_are_offered(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "diverged")
+    page.select_option("#nv-range", "full")
+    expect(page.locator(".heatmap-panel .legend-mode")).to_have_text("full range")
+    assert page.locator(".heatmap-panel .legend-clipped").count() == 0
+    assert not page.locator(".heatmap-panel .legend-max").inner_text().startswith("≥")
+    page.select_option("#nv-range", "layer")
+    expect(page.locator(".heatmap-panel .legend-min")).to_have_text("each layer: its min")
+    assert cell_rgb(page, 0, len(netviz_logs.DIVERGED_STEPS) - 1) == NONFINITE_RGB
+    assert watched.errors == []
+
+
+@pytest.mark.parametrize("width", [900, 1440, 1920])
+def test_deep_layer_names_never_look_the_same_in_any_view(new_page, tensorboard, width):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "transformer")
+    set_width(page, width)
+    names = netviz_logs.TRANSFORMER_LAYERS
+    page.wait_for_timeout(200)
+    sidebar = page.locator(".layer-item .layer-name")
+    assert sidebar.count() == len(names)
+    shown = sidebar.all_inner_texts()
+    assert len(set(shown)) == len(names), f"sidebar labels repeat: {shown}"
+    assert [sidebar.nth(i).get_attribute("title") for i in range(len(names))] == names
+    bars = page.locator(".bar-row .bar-label")
+    shown = bars.all_inner_texts()
+    assert len(set(shown)) == len(names), f"bar labels repeat: {shown}"
+    assert [bars.nth(i).get_attribute("title") for i in range(len(names))] == names
+    rows = json.loads(page.locator(".heatmap-canvas").get_attribute("data-row-labels"))
+    assert len(rows) == len(names) and len(set(rows)) == len(names), f"heatmap labels repeat: {rows}"
+    # every label is the name itself or a cut of it that keeps the end that tells layers apart
+    for label, name in zip(rows + shown, names + names, strict=True):
+        if label != name:
+            assert "…" in label and name.endswith(label.split("…")[-1]), (label, name)
+    save_artifact(page, f"transformer_names_{width}.png")
+    assert watched.errors == []
+
+
+def test_layer_filter_applies_to_every_view_with_alternatives_and_globs(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "transformer")
+    names = netviz_logs.TRANSFORMER_LAYERS
+    canvas = page.locator(".heatmap-canvas")
+    for query, expected in [
+        ("linear|norm", [n for n in names if "linear" in n or "norm" in n]),
+        ("linear*", [n for n in names if "linear" in n]),
+        ("layers.? out_proj", [n for n in names if n.endswith("out_proj")]),
+    ]:
+        page.fill("#nv-filter", query)
+        expect(page.locator(".bar-row")).to_have_count(len(expected))
+        assert [r.get_attribute("data-layer") for r in page.locator(".bar-row").all()] == expected
+        assert page.locator(".layer-item:visible").count() == len(expected)
+        assert canvas.get_attribute("data-rows") == str(len(expected))
+        expect(page.locator(".layers-panel h2")).to_have_text(f"Layers ({len(expected)}/{len(names)})")
+    page.fill("#nv-filter", "no_such_layer")
+    for panel in (".layers-panel", ".heatmap-panel", ".bars-panel"):
+        expect(page.locator(f"{panel} .empty-note")).to_contain_text("No layer matches")
+    page.fill("#nv-filter", "")
+    expect(page.locator(".bar-row")).to_have_count(len(names))
+    assert watched.errors == []
+
+
+def test_attention_and_feature_maps_follow_the_one_step_control_and_keys_work_anywhere(dashboard):
+    page = dashboard.page
+    panel = page.locator(".attention-panel")
+    panel.locator(".att-label").first.wait_for()
+    expect(panel.locator("#nv-att-step")).to_have_attribute("data-step", "290")
+    assert page.locator(".attention-panel select#nv-att-step, select#nv-fm-step").count() == 0
+    page.locator(".bars-panel h2").click()  # focus on no control: the keys still step
+    page.keyboard.press("Home")
+    expect(page.locator(".bars-panel h2")).to_have_text("Gradient flow at step 0")
+    expect(panel.locator("#nv-att-step")).to_have_attribute("data-step", "0")
+    for _ in range(netviz_logs.STEPS.index(120)):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator(".bars-panel h2")).to_have_text("Gradient flow at step 120")
+    # 120 has no attention: the nearest recorded step (100) is shown, and said to be the nearest
+    expect(panel.locator("#nv-att-step")).to_have_attribute("data-step", "100")
+    assert "nearest recorded to 120" in panel.locator("#nv-att-step").inner_text()
+    expect(panel).to_have_attribute("data-step", "100")
+    page.keyboard.press("End")
+    expect(page.locator(".bars-panel h2")).to_have_text("Gradient flow at step 290")
+    assert dashboard.errors == []
+
+
+def test_numbers_use_one_format_everywhere(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "diverged")
+    page.select_option("#nv-stat", "grad_nonfinite")
+    expect(page.locator(".bar-row").first.locator(".bar-value")).to_have_text("1105")
+    assert page.locator("#nv-log").is_disabled()
+    assert not page.locator("#nv-log").is_checked()
+    page.select_option("#nv-stat", "grad_l2")
+    expect(page.locator(".bar-row").first).to_have_attribute("data-kind", "nonfinite")
+    page.locator("#nv-step").focus()
+    page.keyboard.press("Home")
+    for _ in range(29):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator(".bars-panel h2")).to_have_text("Gradient flow at step 29")
+    texts = page.locator(".bar-value, .chart-box figcaption, .legend, .tick, .bar-key").all_inner_texts()
+    joined = "\n".join(texts)
+    assert "Infinity" not in joined
+    assert not re.search(r"\d{6,}", joined), joined
+    assert not re.search(r"\.\d{4,}", joined), joined
+    flow = route_json(tensorboard, "gradient_flow?run=diverged&stats=grad_l2")
+    value = flow["values"][29][0][0]
+    shown = page.locator(".bar-row").first.locator(".bar-value").inner_text()
+    mantissa, exponent = shown.split("e")
+    assert math.isclose(float(shown), value, rel_tol=5e-3) and len(mantissa) <= 4, shown
+    assert watched.errors == []
+
+
+def exploding_thresholds(values: list[float | None], step_index: int, factor: float, patience: int):
+    """The exploding rule's threshold (factor x EMA, decay 0.9, of the finite values before)."""
+    average, count = None, 0
+    for v in values[:step_index]:
+        if v is None or isinstance(v, str) or not math.isfinite(v):
+            continue
+        average = v if average is None else 0.9 * average + 0.1 * v
+        count += 1
+    return None if count < patience or not average or average <= 0 else average * factor
+
+
+def test_bands_mark_each_layers_own_exploding_threshold_and_say_what_vanishing_is(dashboard, tensorboard):
+    page = dashboard.page
+    flow = route_json(tensorboard, "gradient_flow?run=deep&stats=grad_l2,has_grad")
+    thresholds = flow["alert_thresholds"]
+    step_index = len(flow["steps"]) - 1
+    key = page.locator(".bar-key").inner_text()
+    assert "vanishing_ratio" in key and "largest layer" in key
+    band = page.locator(".bar-row .band-vanishing").first
+    band_width = float(re.search(r"width:\s*([\d.]+)%", band.get_attribute("style")).group(1))
+    checked = 0
+    for j, layer in enumerate(flow["layers"]):
+        series = [row[j][0] if row[j][1] != 0 else None for row in flow["values"]]
+        expected = exploding_thresholds(
+            series, step_index, thresholds["exploding_factor"], thresholds["patience"]
+        )
+        marker = page.locator(f".bar-row[data-layer='{layer}'] .threshold-exploding")
+        if expected is None:
+            assert marker.count() == 0
+            continue
+        assert math.isclose(float(marker.get_attribute("data-threshold")), expected, rel_tol=1e-5)
+        left = float(re.search(r"left:\s*([\d.]+)%", marker.get_attribute("style")).group(1))
+        if layer in netviz_logs.VANISHING_LAYERS:
+            # a vanishing layer's own threshold lies inside the vanishing band, where it belongs
+            assert left < band_width, (layer, left, band_width)
+        checked += 1
+    assert checked >= 20
+    # no shading of whole row halves for exploding: one marker per row
+    assert page.locator(".bars-panel .band-exploding").count() == 0

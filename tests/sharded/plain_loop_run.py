@@ -1,0 +1,148 @@
+"""Plain-loop NetViz under FSDP2 or FSDP1 on gloo ranks; run by the tests through ``ranks``.
+
+``python plain_loop_run.py OUT ENGINE [fail]``, ENGINE ``fsdp2`` (``fully_shard`` per block and on the
+root) or ``fsdp1`` (``FullyShardedDataParallel``, ``use_orig_params=True``, a block auto-wrap
+policy): trains ``TinyTransformer`` for ``STEPS`` steps, each rank on its half of every batch,
+clipping the global norm to ``CLIP``, logging to ``OUT/netviz``. Each rank writes ``OUT/rank<r>.json``: the
+collectives NetViz started per logged step and the warnings it gave. With ``fail``, rank 1
+cannot compute its part at step 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.fsdp import FullyShardedDataParallel, fully_shard
+from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+
+from tb_netviz.torch import NetViz
+from tests.sharded.models import batches, loss_of, probe_tokens, tiny_transformer
+from tests.sharded.ranks import init_rank
+
+STEPS = 3
+CLIP = 0.05
+COLLECTIVES = (
+    "all_gather",
+    "all_gather_into_tensor",
+    "all_reduce",
+    "broadcast",
+    "gather",
+    "reduce",
+    "reduce_scatter",
+    "reduce_scatter_tensor",
+    "all_gather_object",
+    "barrier",
+    "all_to_all",
+)
+
+
+class CollectiveCounter:
+    """Counts calls of torch.distributed's collectives while active (wraps the public functions)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.active = False
+        for name in COLLECTIVES:
+            original = getattr(dist, name)
+            setattr(dist, name, self._wrap(original))
+
+    def _wrap(self, original):
+        def counted(*args, **kwargs):
+            if self.active:
+                self.count += 1
+            return original(*args, **kwargs)
+
+        return counted
+
+
+def train(model, viz, optimizer, data, rank: int, world: int, counter=None, fail_step=None) -> list[int]:
+    """The training loop both the sharded runs and the reference use; returns collectives per step."""
+    per_step = []
+    for step, (tokens, targets) in enumerate(data):
+        optimizer.zero_grad()
+        loss_of(model, tokens.chunk(world)[rank], targets.chunk(world)[rank]).backward()
+        read_piece = viz._capture.stats.read_piece if fail_step == step else None
+        if read_piece is not None:
+            viz._capture.stats.read_piece = _failing
+        if counter is not None:
+            counter.count, counter.active = 0, True
+        viz.log_gradients(step)
+        if counter is not None:
+            counter.active = False
+        if isinstance(model, FullyShardedDataParallel):
+            model.clip_grad_norm_(CLIP)  # FSDP1's flat slices: torch's clip would see one rank's slice
+        else:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        if counter is not None:
+            counter.active = True
+        optimizer.step()
+        if counter is not None:
+            counter.active = False
+            per_step.append(counter.count)
+        if read_piece is not None:
+            viz._capture.stats.read_piece = read_piece
+        viz.log_sample(step)
+    return per_step
+
+
+def shard(model, engine: str):
+    if engine == "fsdp1":
+        return FullyShardedDataParallel(
+            model,
+            auto_wrap_policy=ModuleWrapPolicy({nn.TransformerEncoderLayer}),
+            use_orig_params=True,
+            device_id=torch.device("cpu"),
+        )
+    for block in model.blocks:
+        fully_shard(block)
+    fully_shard(model)
+    return model
+
+
+def _failing(parameter):
+    raise RuntimeError("this rank's piece is unreadable")
+
+
+def main(out: str, engine: str, fail: bool) -> None:
+    rank = init_rank()
+    model = shard(tiny_transformer(), engine)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    counter = CollectiveCounter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        viz = NetViz(
+            model,
+            os.path.join(out, "netviz"),
+            sample_batch=probe_tokens(),
+            optimizer=optimizer,
+            log_every_n_steps=1,
+            sample_every_n_steps=1,
+        )
+        per_step = train(
+            model,
+            viz,
+            optimizer,
+            batches(STEPS),
+            rank,
+            dist.get_world_size(),
+            counter,
+            1 if fail and rank == 1 else None,
+        )
+        viz.close()
+    report = {
+        "collectives": per_step,
+        "warnings": [str(w.message) for w in caught if "tb-netviz" in str(w.message)],
+    }
+    with open(os.path.join(out, f"rank{rank}.json"), "w") as handle:
+        json.dump(report, handle)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], "fail" in sys.argv[3:])

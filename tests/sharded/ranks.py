@@ -1,0 +1,82 @@
+"""Launching a script as N gloo ranks on 127.0.0.1, with a bounded wait and the children killed.
+
+A hang is a failure: each rank's process group has a timeout (``PROCESS_GROUP_TIMEOUT``, set by
+``init_rank``), the whole launch has a wall-clock limit, and every child still alive at the end
+(normal or not) is killed by its PID.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import subprocess
+import sys
+
+import torch.distributed as dist
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROCESS_GROUP_TIMEOUT = datetime.timedelta(seconds=60)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_ranks(script: str, args: list[str], world_size: int = 2, timeout: float = 240) -> list[str]:
+    """Run ``python script *args`` as ``world_size`` ranks; return each rank's output.
+
+    Raises:
+        AssertionError: a rank exited non-zero or the launch ran past ``timeout`` seconds.
+    """
+    port = free_port()
+    children = []
+    logs = []
+    try:
+        for rank in range(world_size):
+            env = dict(
+                os.environ,
+                PYTHONPATH=REPO,
+                RANK=str(rank),
+                LOCAL_RANK=str(rank),
+                WORLD_SIZE=str(world_size),
+                LOCAL_WORLD_SIZE=str(world_size),
+                MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=str(port),
+                OMP_NUM_THREADS="1",
+            )
+            log = open(os.path.join(args[0], f"rank{rank}.log"), "w+")  # noqa: SIM115 - closed below
+            logs.append(log)
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, script, *args], env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
+        codes = [child.wait(timeout=timeout) for child in children]
+    except subprocess.TimeoutExpired as error:
+        raise AssertionError(f"the ranks ran past {timeout} s (a hang): {_outputs(logs)}") from error
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    outputs = _outputs(logs)
+    assert codes == [0] * world_size, f"exit codes {codes}: {outputs}"
+    return outputs
+
+
+def init_rank() -> int:
+    """Join the gloo process group described by the environment; return this rank."""
+    dist.init_process_group("gloo", timeout=PROCESS_GROUP_TIMEOUT)
+    return dist.get_rank()
+
+
+def _outputs(logs: list) -> list[str]:
+    texts = []
+    for log in logs:
+        log.seek(0)
+        texts.append(log.read()[-4000:])
+        log.close()
+    return texts
