@@ -21,13 +21,17 @@ import {
 import { createAttention } from './views_attention.js';
 import { createBarChart } from './views_bars.js';
 import { createLayerDetail } from './views_detail.js';
+import { createGradCam } from './views_gradcam.js';
 import { createHeatmap } from './views_heatmap.js';
 import { createAlerts, createLayerList } from './views_sidebar.js';
 import { createToolbar } from './views_toolbar.js';
+import { RANGE_MODES } from './range.js';
+import { createUrlStore, decodeView, encodeView } from './url_state.js';
 
 const REFRESH_MS = 15000;
 const IDLE_POLLS_BEFORE_PAUSE = 20;
 const MAX_STEPS = 500;
+const URL_WRITE_MS = 120;
 const NO_ALERTS = Object.freeze({ alerts: [], byLayer: new Map(), omitted: 0 });
 
 /** Create the dashboard inside `root` and start loading. Returns the controller. */
@@ -56,6 +60,13 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     refreshNote: '',
     version: 0,
   };
+  // The view a link or a reload asked for (url_state.js): applied once its run is loaded.
+  const store = createUrlStore(window);
+  let restore = decodeView(store.read());
+  if (restore.stat) state.stat = restore.stat;
+  if (typeof restore.filter === 'string') state.filter = restore.filter;
+  if (typeof restore.log === 'boolean') state.log = restore.log;
+  if (RANGE_MODES.includes(restore.range)) state.range = restore.range;
   let followLatest = true;
   let loading = 0;
   let timer = null;
@@ -90,16 +101,17 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   const bars = createBarChart(actions);
   const detail = createLayerDetail(actions);
   const attention = createAttention(actions);
+  const gradcam = createGradCam(actions);
   const alerts = createAlerts(actions);
   const layers = createLayerList(actions);
   const main = h(
     'main',
     { class: 'layout' },
     h('aside', { class: 'sidebar' }, alerts.element, layers.element),
-    h('div', { class: 'content' }, heatmap.element, bars.element, detail.element, attention.element),
+    h('div', { class: 'content' }, heatmap.element, bars.element, detail.element, attention.element, gradcam.element),
   );
   replaceChildren(root, toolbar.element, status, main);
-  const views = [toolbar, heatmap, bars, detail, attention, alerts, layers];
+  const views = [toolbar, heatmap, bars, detail, attention, gradcam, alerts, layers];
 
   function set(changes) {
     Object.assign(state, changes);
@@ -133,6 +145,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
         failed.push(error);
       }
     }
+    if (state.phase === 'ready') scheduleUrlWrite();
     if (failed.length) {
       console.error('netviz: a view could not be drawn', ...failed);
       toolbar.update({
@@ -140,6 +153,35 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
         notes: [...state.notes, `A view could not be drawn: ${failed[0].message}`],
       });
     }
+  }
+
+  // Written a moment after the last change: browsers throttle (and Safari refuses) many
+  // history updates a second, as a held arrow key would make.
+  let urlTimer = null;
+  function scheduleUrlWrite() {
+    if (urlTimer) clearTimeout(urlTimer);
+    urlTimer = setTimeout(() => {
+      urlTimer = null;
+      try {
+        store.write(encodeView(shownView()));
+      } catch (error) {
+        console.warn('netviz: the view could not be put in the URL', error);
+      }
+    }, URL_WRITE_MS);
+  }
+
+  // What the URL holds: the shown run, statistic, step and layer (by name), filter and scales.
+  function shownView() {
+    const table = state.table;
+    return {
+      run: state.run,
+      stat: state.stat,
+      step: table && table.steps.length ? table.steps[state.stepIndex] : null,
+      layer: table && state.layerIndex !== null ? (table.layers[state.layerIndex] ?? null) : null,
+      filter: state.filter,
+      log: state.log,
+      range: state.range,
+    };
   }
 
   function showStatus(phase, title, lines = [], action = null) {
@@ -204,7 +246,11 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       return;
     }
     const names = state.runs.map((r) => r.run);
-    const run = names.includes(state.run) ? state.run : names[0];
+    let run = names.includes(state.run) ? state.run : names[0];
+    if (restore.run && !state.run) {
+      if (names.includes(restore.run)) run = restore.run;
+      else state.notice = `The linked run “${restore.run}” is not in this log directory; showing “${run}”.`;
+    }
     if (reloadRun || run !== state.run) await loadRun(run);
   }
 
@@ -264,6 +310,12 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       stepIndex = nearestStepIndex(table.steps, previous.step);
     let layerIndex = sameRun && previous.layer !== null ? table.layers.indexOf(previous.layer) : -1;
     if (layerIndex < 0) layerIndex = defaultLayer(table, alertList);
+    if (!restore.run || restore.run === run) {
+      if (Number.isInteger(restore.step)) stepIndex = nearestStepIndex(table.steps, restore.step);
+      if (restore.layer !== undefined && table.layers.includes(restore.layer))
+        layerIndex = table.layers.indexOf(restore.layer);
+    }
+    restore = {};
     if (!sameRun) followLatest = stepIndex === table.steps.length - 1;
     Object.assign(state, {
       run,
@@ -280,7 +332,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       pair: state.pair && table.stats.includes('grad_max_abs'),
       version: state.version + 1,
     });
-    if (!sameRun) state.notice = '';
+    if (!sameRun && previous.run !== null) state.notice = '';
     state.refreshNote = timer
       ? `auto-refresh on · updated ${new Date().toLocaleTimeString()}`
       : state.refreshNote;

@@ -28,6 +28,9 @@ KINDS = (GRADIENT_FLOW, ACTIVATIONS, ATTENTION, ALERTS)
 # Grad-CAM and the probe images it is drawn over (see tb_netviz.summary.gradcam).
 GRADCAM, GRADCAM_TARGETS, PROBE_INPUTS = "gradcam", "gradcam_targets", "probe_inputs"
 KINDS += (GRADCAM, GRADCAM_TARGETS, PROBE_INPUTS)
+# What the network has learned (issue 13): kernels / weight matrices, and the embedding projection.
+WEIGHTS, EMBEDDING = "weights", "embedding"
+KINDS += (WEIGHTS, EMBEDDING)
 
 TAG_PREFIX = "netviz/"
 GRADIENT_FLOW_TAG = "netviz/gradient_flow"
@@ -39,8 +42,16 @@ CLIPPED_GRAD_NORM_TAG = "netviz/clipped_grad_norm"
 # out of a capped history cannot live in the alerts content: it is a scalar,
 # written beside netviz/alerts once it is above zero.
 ALERTS_OMITTED_TAG = "netviz/alerts_omitted"
+# Written by a remote log directory's writer (scalars plugin): the summaries dropped so
+# far (queue or local upload buffer full), once there is room again after a drop.
+DROPPED_SUMMARIES_TAG = "netviz/dropped_summaries"
 ATTENTION_TAG_PREFIX = "netviz/attention/"
 FEATURE_MAPS_TAG_PREFIX = "netviz/feature_maps/"
+WEIGHTS_TAG_PREFIX = "netviz/weights/"
+EMBEDDING_TAG_PREFIX = "netviz/embedding/"
+# Images tab: a layer's weights in the diverging colour map, and RGB kernels of a 3-input-channel conv.
+WEIGHT_IMAGES_TAG_PREFIX = "netviz/weight_images/"
+KERNEL_RGB_TAG_PREFIX = "netviz/kernel_rgb/"
 # Content key of the layer tables: the ``AlertThresholds`` fields the run was checked with.
 ALERT_THRESHOLDS_KEY = "alert_thresholds"
 
@@ -65,6 +76,24 @@ def feature_maps_tag(layer: str) -> str:
     'netviz/feature_maps/features.0'
     """
     return FEATURE_MAPS_TAG_PREFIX + _checked_layer(layer)
+
+
+def weights_tag(layer: str) -> str:
+    """The tag of one layer's kernels or weight matrix, ``w_t`` and ``w_t - w_0`` (kind ``weights``).
+
+    >>> weights_tag("features.0")
+    'netviz/weights/features.0'
+    """
+    return WEIGHTS_TAG_PREFIX + _checked_layer(layer)
+
+
+def embedding_tag(layer: str) -> str:
+    """The tag of the PCA projection of one layer's features on the probe batch (kind ``embedding``).
+
+    >>> embedding_tag("classifier.3")
+    'netviz/embedding/classifier.3'
+    """
+    return EMBEDDING_TAG_PREFIX + _checked_layer(layer)
 
 
 def layer_from_tag(tag: str, prefix: str) -> str | None:

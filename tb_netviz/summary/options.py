@@ -16,6 +16,7 @@ from typing import Any
 from tb_netviz.summary.alerts import AlertThresholds
 from tb_netviz.summary.gradcam import check_target
 from tb_netviz.summary.metadata import ALERT_THRESHOLDS_KEY
+from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES, choose_within_budget
 
 
 @dataclasses.dataclass
@@ -37,6 +38,21 @@ class CaptureOptions:
         histograms: also write histograms of activations, weights and gradients
             to TensorBoard's Histograms tab (default False; they cost time and disk).
         alert_thresholds: when alerts fire (``AlertThresholds()`` defaults).
+        weight_layers: glob patterns (``!`` excludes) over the convolution and
+            dense/linear layers whose kernels or weight matrices are written at the
+            sample steps (``netviz/weights/<layer>``). None (default): every one of
+            them, in forward order, as long as they fit in ``weight_budget_bytes``
+            (the rest are left out with a warning); ``[]`` writes none.
+        weight_budget_bytes: the most bytes of weight tensors (``w_t`` and ``w_t - w_0``,
+            float32) written per sample step (default 1.5 MiB). A matrix larger than
+            256 on a side is block pooled first, so no single layer needs more than 1 MiB.
+        embedding_layer: the layer whose output on the probe batch is projected
+            (PCA 2/3-D, ``netviz/embedding/<layer>``). None (default): the input of the
+            last dense/linear layer, i.e. the penultimate representation.
+        embedding: write the embedding projection at all (default True; it needs a
+            probe batch of at least 2 samples).
+        projector: also export the embedding for TensorBoard's Projector tab
+            (``projector_config.pbtxt`` in the run directory; default True).
         gradcam: also write Grad-CAM maps of the probe batch at every sample step
             (default False; see ``tb_netviz.summary.gradcam``). It costs about one
             forward and backward pass of ``sample_batch`` per sample step.
@@ -66,6 +82,12 @@ class CaptureOptions:
     tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None
     histograms: bool = False
     alert_thresholds: AlertThresholds = dataclasses.field(default_factory=AlertThresholds)
+    weight_layers: Sequence[str] | None = None
+    weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES
+    embedding_layer: str | None = None
+    embedding: bool = True
+    projector: bool = True
+
     gradcam: bool = False
     gradcam_layers: Sequence[str] | None = None
     gradcam_target: str | int = "predicted"
@@ -73,6 +95,7 @@ class CaptureOptions:
 
     def __post_init__(self) -> None:
         self._check_gradcam()
+        self._check_learned_options()
         for name in ("log_every_n_steps", "sample_every_n_steps", "max_channels"):
             _check_count(name, getattr(self, name))
         if self.max_heads is not None:
@@ -94,6 +117,40 @@ class CaptureOptions:
             raise TypeError(
                 f"alert_thresholds must be an AlertThresholds, got {type(self.alert_thresholds).__name__}"
             )
+
+    def _check_learned_options(self) -> None:
+        _check_count("weight_budget_bytes", self.weight_budget_bytes)
+        if self.weight_layers is not None:
+            given = self.weight_layers if isinstance(self.weight_layers, str) else list(self.weight_layers)
+            self.weight_layers = _checked_patterns("weight_layers", given) if given else []
+        if self.embedding_layer is not None and (
+            not isinstance(self.embedding_layer, str) or not self.embedding_layer
+        ):
+            raise TypeError(
+                f"embedding_layer must be a layer name (str) or None, got {self.embedding_layer!r}"
+            )
+        for name in ("embedding", "projector"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    def select_weight_layers(self, sizes: dict[str, int]) -> tuple[list[str], list[str]]:
+        """The weight layers written, and those the budget leaves out, from ``{name: bytes}``
+        of every conv and dense layer in forward order.
+
+        Raises:
+            ValueError: a ``weight_layers`` pattern that matches none of them.
+
+        >>> options = CaptureOptions(weight_budget_bytes=1000)
+        >>> options.select_weight_layers({"conv": 400, "fc1": 900, "fc2": 80})
+        (['conv', 'fc2'], ['fc1'])
+        >>> chosen = CaptureOptions(weight_layers=["fc*", "!fc2"])
+        >>> chosen.select_weight_layers({"conv": 4, "fc1": 9, "fc2": 8})
+        (['fc1'], [])
+        """
+        names = list(sizes)
+        if self.weight_layers is not None:
+            names = _select(names, self.weight_layers, "weight_layers") if self.weight_layers else []
+        return choose_within_budget({name: sizes[name] for name in names}, self.weight_budget_bytes)
 
     def select_layers(self, names: Sequence[str]) -> list[str]:
         """The names chosen by ``layers``, in the given order.

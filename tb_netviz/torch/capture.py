@@ -13,7 +13,8 @@ With ``gradcam=True`` each sample step also runs the Grad-CAM pass
 Histograms (``histograms=True``) go to TensorBoard's Histograms tab under
 ``netviz/histograms/{activations,weights,gradients}/<layer>``; under sharded
 training only the activation histograms are written (a weight or gradient
-histogram would need every rank's entries on rank zero).
+histogram would need every rank's entries on rank zero), and no kernels or
+weight matrices (``netviz/weights/``) for the same reason.
 
 Example:
     >>> import tempfile, torch
@@ -55,7 +56,8 @@ from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.gradcam import GradCam, images_for_overlay
 from tb_netviz.torch.gradient_stats import GradientStatistics, GradientTable, MeasuredGradients
 from tb_netviz.torch.layers import Layer, discover_layers, module_names, order_layers
-from tb_netviz.torch.probe import ProbeRequest, batch_size, first_sample, run_probe
+from tb_netviz.torch.learned import LearnedViews, check_embedding_tensor
+from tb_netviz.torch.probe import ProbeRequest, ProbeResult, batch_size, first_sample, run_probe
 
 HISTOGRAM_TAG_PREFIX = "netviz/histograms/"
 
@@ -137,6 +139,18 @@ class Capture:
         self._stats: GradientStatistics | None = None
         if not any(is_lazy(p) for layer in layers for p in layer.parameters):
             self._stats = self._new_statistics(layers, self._selected)
+        self._warned: set[str] = set()
+        self.learned = LearnedViews(
+            self.layers,
+            model,
+            options,
+            None if sample_batch is None else batch_size(sample_batch),
+            lambda message: self._warn_once(message, message),
+        )
+        if self._sharded:
+            # A sharded module holds only its own shard of each weight: no picture of the whole layer.
+            self.learned.weight_layers = []
+        self._check_embedding_layer(forward_context)
         self.request = ProbeRequest(
             activations=self.layers,
             feature_maps=[layer for layer in self.layers if layer.is_conv],
@@ -145,11 +159,13 @@ class Capture:
             max_heads=options.max_heads,
             keep_outputs=options.histograms,
             model_modules=list(model.modules()),
+            embedding=self.learned.embedding_module,
+            embedding_of=self.learned.embedding_of,
+            keep_prediction=self.learned.embedding_module is not None,
         )
         self._gradcam_images: np.ndarray | None = None
         self._pending: tuple[int, MeasuredGradients] | None = None
         self._last_sampled: int | None = None
-        self._warned: set[str] = set()
         self._labels = AttentionLabels(options, lambda: first_sample(self.sample_batch), self._warn_once)
 
     @property
@@ -200,14 +216,26 @@ class Capture:
             self._write_gradients(step, self.stats.finish(measured))
 
     def log_sample(self, step: int, force: bool = False) -> None:
-        """Run the sample pass if ``step`` is a sample step, the first one seen, or ``force``."""
-        if self.sample_batch is None or step == self._last_sampled:
+        """Run the sample pass if ``step`` is a sample step, the first one seen, or ``force``;
+        the weights are written at those steps even without a probe batch."""
+        if (self.sample_batch is None and not self.learned.weight_layers) or step == self._last_sampled:
             return
         if not (force or self._last_sampled is None or self.options.is_sample_step(step)):
             return
         self._last_sampled = step
+        if self.writer is not None:
+            with self._guarded("weights (kernels and matrices)", step):
+                self.learned.write_weights(self.writer, step)
+        if self.sample_batch is None:
+            return
+        result = None
         with self._guarded("sample pass (activations, feature maps, attention)", step):
-            self._write_sample(step)
+            result = self._write_sample(step)
+        if self.learned.embedding_module is not None and result is not None:
+            with self._guarded("embedding", step):
+                self.learned.write_embedding(
+                    self.writer, step, result.embedding, result.prediction, self.sample_labels
+                )
         if self._gradcam is not None:
             with self._guarded("Grad-CAM maps", step):
                 self._write_gradcam(step)
@@ -232,7 +260,15 @@ class Capture:
         if names and self.detector.check_gradients(step, names, table.values):
             writer.alerts(step, self.detector.history, self.detector.omitted)
 
-    def _write_sample(self, step: int) -> None:
+    def _check_embedding_layer(self, forward_context: Callable[[], AbstractContextManager]) -> None:
+        """An explicit ``embedding_layer`` whose output is not a tensor is an error here, not later."""
+        if self.options.embedding_layer is None or self.learned.embedding_module is None:
+            return
+        request = ProbeRequest(embedding=self.learned.embedding_module, embedding_of="output")
+        found = run_probe(self.model, self.sample_batch, request, forward_context).embedding
+        check_embedding_tensor(found, self.learned.embedding_name)
+
+    def _write_sample(self, step: int) -> ProbeResult | None:
         result = run_probe(self.model, self.sample_batch, self.request, self._forward_context)
         writer = self.writer
         if writer is None:
@@ -251,6 +287,7 @@ class Capture:
             writer.attention(step, name, weights, self._labels.for_matrix(name, *weights.shape[1:]))
         for name, output in result.outputs.items():
             writer.histogram(step, histogram_tag("activations", name), output.float().cpu().numpy())
+        return result
 
     def _write_gradcam(self, step: int) -> None:
         result = self._gradcam.run()

@@ -34,6 +34,7 @@ from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, Net
 from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
+from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
 from tb_netviz.torch.distributed import Sharding, sharding_of
 from tb_netviz.torch.probe import batch_size
@@ -67,6 +68,13 @@ class NetVizCallback(pl.Callback):
             default the last Conv2d the batch enters), ``gradcam_target``
             (``"predicted"``, ``"label"`` or a class index) and ``gradcam_reshape``
             (token outputs -> ``[N, C, H, W]``) as in ``CaptureOptions``.
+        weight_layers: conv and linear layers whose kernels / weight matrices are written at
+            the sample steps (glob patterns, ``!`` excludes; default all, within the budget).
+        weight_budget_bytes: weight-tensor bytes per sample step (default 1.5 MiB).
+        embedding_layer: the module whose output on ``sample_batch`` is projected by PCA
+            (default: the input of the last ``nn.Linear``).
+        embedding: write the embedding projection (default True).
+        projector: also export it for TensorBoard's Projector tab (default True).
 
     Raises:
         TypeError, ValueError: an option of the wrong type or out of range, or
@@ -98,6 +106,11 @@ class NetVizCallback(pl.Callback):
         gradcam_layers: Sequence[str] | None = None,
         gradcam_target: str | int = "predicted",
         gradcam_reshape: Callable[[Any], Any] | None = None,
+        weight_layers: Sequence[str] | None = None,
+        weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES,
+        embedding_layer: str | None = None,
+        embedding: bool = True,
+        projector: bool = True,
     ) -> None:
         self.options = CaptureOptions(
             log_every_n_steps=log_every_n_steps,
@@ -112,6 +125,11 @@ class NetVizCallback(pl.Callback):
             gradcam_layers=gradcam_layers,
             gradcam_target=gradcam_target,
             gradcam_reshape=gradcam_reshape,
+            weight_layers=weight_layers,
+            weight_budget_bytes=weight_budget_bytes,
+            embedding_layer=embedding_layer,
+            embedding=embedding,
+            projector=projector,
         )
         self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
         self.log_dir: str | None = self._requested_log_dir

@@ -12,6 +12,7 @@ from torch import nn
 
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter
 from tb_netviz.summary.event_writer import checked_step
+from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
 from tb_netviz.torch.distributed import sharding_of
 
@@ -63,6 +64,13 @@ class NetViz:
             default the last Conv2d the batch enters), ``gradcam_target``
             (``"predicted"``, ``"label"`` or a class index) and ``gradcam_reshape``
             (token outputs -> ``[N, C, H, W]``) as in ``CaptureOptions``.
+        weight_layers: conv and linear layers whose kernels / weight matrices are written at
+            the sample steps (glob patterns, ``!`` excludes; default all, within the budget).
+        weight_budget_bytes: weight-tensor bytes per sample step (default 1.5 MiB).
+        embedding_layer: the module whose output on ``sample_batch`` is projected by PCA
+            (default: the input of the last ``nn.Linear``).
+        embedding: write the embedding projection (default True).
+        projector: also export it for TensorBoard's Projector tab (default True).
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module``, or an option of the wrong type.
@@ -109,6 +117,11 @@ class NetViz:
         gradcam_layers: Sequence[str] | None = None,
         gradcam_target: str | int = "predicted",
         gradcam_reshape: Callable[[Any], Any] | None = None,
+        weight_layers: Sequence[str] | None = None,
+        weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES,
+        embedding_layer: str | None = None,
+        embedding: bool = True,
+        projector: bool = True,
     ) -> None:
         options = CaptureOptions(
             log_every_n_steps=log_every_n_steps,
@@ -123,6 +136,11 @@ class NetViz:
             gradcam_layers=gradcam_layers,
             gradcam_target=gradcam_target,
             gradcam_reshape=gradcam_reshape,
+            weight_layers=weight_layers,
+            weight_budget_bytes=weight_budget_bytes,
+            embedding_layer=embedding_layer,
+            embedding=embedding,
+            projector=projector,
         )
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")

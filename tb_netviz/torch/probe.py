@@ -130,6 +130,8 @@ class ProbeRequest:
         max_heads: heads kept per attention layer.
         keep_outputs: also return whole outputs of ``activations`` layers (histograms).
         model_modules: the model's modules, searched for activation modules.
+        embedding: a module whose first ``embedding_of`` ("input" or "output") is kept.
+        keep_prediction: also return the model's output (the predicted classes of the embedding).
     """
 
     activations: Sequence[Layer] = ()
@@ -139,6 +141,9 @@ class ProbeRequest:
     max_heads: int | None = None
     keep_outputs: bool = False
     model_modules: Sequence[nn.Module] = ()
+    embedding: nn.Module | None = None
+    embedding_of: str = "output"
+    keep_prediction: bool = False
 
 
 @dataclasses.dataclass
@@ -151,6 +156,8 @@ class ProbeResult:
     outputs: dict[str, torch.Tensor]
     entered: list[nn.Module]
     sdpa_callers: list[nn.Module]
+    embedding: Any = None
+    prediction: Any = None
 
 
 def run_probe(
@@ -172,18 +179,21 @@ def run_probe(
         _track_modules(model, stack, result.entered, hooks)
         output_recorder = _record_outputs(request, result, hooks)
         recorder.attach(hooks)
+        _record_embedding(request, result, hooks)
         functions = (
             _FunctionalActivations(output_recorder) if request.activations else contextlib.nullcontext()
         )
         with _sdpa_wrapped(recorder), functions, forward_context():
             try:
-                call_model(model, to_device(batch, _device_of(model)))
+                output = call_model(model, to_device(batch, _device_of(model)))
             except Exception as error:
                 raise SampleBatchError(
                     f"sample_batch cannot be run through {type(model).__name__}: "
                     f"{type(error).__name__}: {error}. Pass an input its forward accepts "
                     "(a tensor is called as model(x), a tuple as model(*x), a dict as model(**x))"
                 ) from error
+    if request.keep_prediction:
+        result.prediction = output
     result.attention = recorder.weights
     result.sdpa_callers = recorder.sdpa_callers
     return result
@@ -277,6 +287,34 @@ def _record_outputs(request: ProbeRequest, result: ProbeResult, hooks: list) -> 
             if isinstance(module, ACTIVATION_MODULES):
                 hooks.append(module.register_forward_hook(recorder.after_activation))
     return recorder
+
+
+def _record_embedding(request: ProbeRequest, result: ProbeResult, hooks: list) -> None:
+    """Keep the first input (or output) of ``request.embedding``, as it is (a check says if not a tensor)."""
+    module = request.embedding
+    if module is None:
+        return
+    seen = []
+
+    def keep_input(_module: nn.Module, args: Any) -> None:
+        if not seen:
+            seen.append(True)
+            result.embedding = _kept(args[0] if len(args) == 1 else args)
+
+    def keep_output(_module: nn.Module, _args: Any, output: Any) -> None:
+        if not seen:
+            seen.append(True)
+            result.embedding = _kept(output)
+
+    if request.embedding_of == "input":
+        hooks.append(module.register_forward_pre_hook(keep_input))
+    else:
+        hooks.append(module.register_forward_hook(keep_output))
+
+
+def _kept(value: Any) -> Any:
+    # A later in-place op of the forward must not change what was kept.
+    return value.detach().clone() if isinstance(value, torch.Tensor) else value
 
 
 class _FunctionalActivations(TorchFunctionMode):

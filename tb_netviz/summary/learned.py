@@ -1,0 +1,183 @@
+"""What the network has learned, per layer and sample step: weights and the embedding, as summaries.
+
+``WeightSeries`` turns one layer's raw kernel or matrix at each sample step into
+the ``netviz/weights/<layer>`` tensor (``w_t`` and ``w_t - w_0`` stacked, see
+``tb_netviz.summary.weights``) and its pictures in the Images tab.
+``EmbeddingSeries`` turns one layer's features on the probe batch into the
+``netviz/embedding/<layer>`` tensor (PCA, aligned across steps) and, if asked,
+a Projector export. Both keep state from step to step (``w_0``, the previous
+components), so each series must see its steps in order: ``NetVizWriter``
+runs them on its one writer thread.
+
+Example:
+    >>> import numpy as np
+    >>> series = WeightSeries("conv1", "kernel", "oik", max_channels=4)
+    >>> values = series.values(0, np.ones((8, 3, 3, 3)))
+    >>> [v.tag for v in values]
+    ['netviz/weights/conv1', 'netviz/weight_images/conv1', 'netviz/kernel_rgb/conv1']
+    >>> [d.size for d in values[0].tensor.tensor_shape.dim]
+    [2, 4, 3, 3, 3]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from tensorboard.compat.proto import summary_pb2
+
+from tb_netviz.summary import metadata
+from tb_netviz.summary.embedding import EMBEDDING_COLUMNS, EmbeddingProjection, check_features, embedding_rows
+from tb_netviz.summary.encoders import _float_tensor_value, image_value
+from tb_netviz.summary.projector import ProjectorExport
+from tb_netviz.summary.weight_images import kernel_grid_image, matrix_image, rgb_kernels_image
+from tb_netviz.summary.weights import (
+    KERNEL,
+    KERNEL_AXES,
+    MATRIX,
+    MATRIX_AXES,
+    MAX_MATRIX_SIDE,
+    WEIGHT_VIEWS,
+    WeightView,
+    diverging_scale,
+    kernel_view,
+    matrix_view,
+)
+
+Value = summary_pb2.Summary.Value
+# Where an embedding's point labels came from.
+LABELS_GIVEN = "sample_labels"
+LABELS_PREDICTED = "predicted"
+
+
+def weight_view_bytes(layout: str, shape: Sequence[int], axes: str, max_channels: int) -> int:
+    """Bytes one layer writes per sample step (both views, float32), from its weight's shape alone.
+
+    >>> weight_view_bytes("matrix", (4096, 1024), "oi", 16)  # pooled: 2 x (256 x 256) per view
+    1048576
+    >>> weight_view_bytes("kernel", (64, 3, 3, 3), "oik", 16)
+    3456
+    """
+    if layout == MATRIX:
+        rows, cols = (shape[1], shape[0]) if axes == "io" else (shape[0], shape[1])
+        if rows <= MAX_MATRIX_SIDE and cols <= MAX_MATRIX_SIDE:
+            return 2 * 4 * rows * cols
+        cells = math.ceil(rows / math.ceil(rows / MAX_MATRIX_SIDE)) * math.ceil(
+            cols / math.ceil(cols / MAX_MATRIX_SIDE)
+        )
+        return 2 * 4 * 2 * cells
+    view = kernel_view(np.zeros(shape, np.float32), axes, max_channels)
+    return view.nbytes
+
+
+class WeightSeries:
+    """One layer's weights over the sample steps; ``w_0`` is its first step's weights.
+
+    Args:
+        layer: the layer name.
+        layout: ``"kernel"`` or ``"matrix"``.
+        axes: the framework's axis order (``KERNEL_AXES`` / ``MATRIX_AXES``).
+        max_channels: output and input channels kept of a kernel.
+
+    Raises:
+        ValueError: an unknown layout or axes.
+    """
+
+    def __init__(self, layer: str, layout: str, axes: str, max_channels: int = 16) -> None:
+        metadata.weights_tag(layer)
+        if layout not in (KERNEL, MATRIX):
+            raise ValueError(f"layout must be {KERNEL!r} or {MATRIX!r}, got {layout!r}")
+        allowed = KERNEL_AXES if layout == KERNEL else MATRIX_AXES
+        if axes not in allowed:
+            raise ValueError(f"{layout} axes must be one of {allowed}, got {axes!r}")
+        self.layer, self.layout, self.axes, self.max_channels = layer, layout, axes, max_channels
+        self._initial: np.ndarray | None = None
+        self._first_step: int | None = None
+
+    def values(self, step: int, weights: np.ndarray) -> list[Value]:
+        """The summaries of ``weights`` (the layer's raw kernel or matrix) at ``step``."""
+        weights = np.asarray(weights, np.float32)
+        if self._initial is None:
+            self._initial, self._first_step = weights.copy(), int(step)
+        if weights.shape != self._initial.shape:
+            raise ValueError(
+                f"the weights of layer {self.layer!r} changed shape from {self._initial.shape} "
+                f"to {weights.shape}; the change since the first step cannot be shown"
+            )
+        now, change = self._view(weights), self._view(weights - self._initial)
+        content = {
+            "layer": self.layer,
+            **now.content,
+            "views": list(WEIGHT_VIEWS),
+            "first_step": self._first_step,
+        }
+        md = metadata.create_summary_metadata(metadata.WEIGHTS, **content)
+        stacked = np.stack([now.values, change.values])
+        values = [_float_tensor_value(metadata.weights_tag(self.layer), md, stacked)]
+        scale = diverging_scale(now.values)
+        picture_tag = metadata.WEIGHT_IMAGES_TAG_PREFIX + self.layer
+        if self.layout == KERNEL:
+            values.append(image_value(picture_tag, kernel_grid_image(now.values, scale)))
+            if now.content["in_channels"] == 3:
+                values.append(
+                    image_value(metadata.KERNEL_RGB_TAG_PREFIX + self.layer, rgb_kernels_image(now.values))
+                )
+        else:
+            values.append(image_value(picture_tag, matrix_image(now.values[0], scale)))
+        return values
+
+    def _view(self, weights: np.ndarray) -> WeightView:
+        if self.layout == KERNEL:
+            return kernel_view(weights, self.axes, self.max_channels)
+        return matrix_view(weights, self.axes)
+
+
+class EmbeddingSeries:
+    """One layer's features on the probe batch over the sample steps: PCA and Projector export.
+
+    Args:
+        layer: the layer name.
+        of: ``"output"`` (the layer's output) or ``"input"`` (what the layer was given).
+        run_dir: the run directory for the Projector export, or None for no export.
+    """
+
+    def __init__(self, layer: str, of: str = "output", run_dir: str | None = None) -> None:
+        metadata.embedding_tag(layer)
+        if of not in ("input", "output"):
+            raise ValueError(f"of must be 'input' or 'output', got {of!r}")
+        self.layer, self.of = layer, of
+        self.projection = EmbeddingProjection()
+        self.export = ProjectorExport(run_dir) if run_dir is not None else None
+
+    def values(self, step: int, features: np.ndarray, labels: np.ndarray, label_source: str) -> list[Value]:
+        """The ``netviz/embedding/<layer>`` summary of ``[N, D]`` features with one label per sample."""
+        features = check_features(features)
+        labels = np.asarray(labels)
+        if labels.shape != (features.shape[0],):
+            raise ValueError(f"the embedding has {features.shape[0]} samples but {labels.shape} labels")
+        coords, ratio = self.projection.project(features)
+        content = {
+            "layer": self.layer,
+            "of": self.of,
+            "columns": list(EMBEDDING_COLUMNS),
+            "samples": int(features.shape[0]),
+            "features": int(features.shape[1]),
+            "label_source": label_source,
+            "last_row": "explained_variance_ratio",
+        }
+        md = metadata.create_summary_metadata(metadata.EMBEDDING, **content)
+        rows = embedding_rows(coords, ratio, labels)
+        if self.export is not None:
+            self.export.write(step, self.layer, features, projector_columns(labels, label_source))
+        return [_float_tensor_value(metadata.embedding_tag(self.layer), md, rows)]
+
+
+def projector_columns(labels: np.ndarray, label_source: str) -> dict[str, list[Any]]:
+    """The Projector metadata columns: the sample index and its label, named by where it came from.
+
+    >>> projector_columns(np.array([3, 1]), "predicted")
+    {'sample': [0, 1], 'predicted': [3, 1]}
+    """
+    return {"sample": list(range(len(labels))), label_source: [int(v) for v in labels]}

@@ -1,0 +1,203 @@
+"""What a torch model has learned: its kernels and weight matrices, and an embedding of the probe batch.
+
+``LearnedViews`` is built once by ``Capture`` (which checks the options there) and
+asked at every sample step for the layers' weights (``write_weights``, no
+forward pass) and for the embedding of the pass's features (``write_embedding``).
+Only host copies are made on the training thread; layouts, pooling, PCA,
+pictures and the Projector files are made on the writer thread.
+
+Convolutions (``nn.Conv1d/2d/3d`` and their transposed forms) are read as
+``[out, in, *k]`` (``[in, out, *k]`` transposed), ``nn.Linear`` as ``[out, in]``.
+The embedding is the chosen module's output flattened per sample, or, by
+default, the input of the last ``nn.Linear`` the probe pass enters.
+
+Example:
+    >>> import tempfile, torch
+    >>> from torch import nn
+    >>> from tb_netviz.summary import CaptureOptions, NetVizWriter
+    >>> from tb_netviz.torch.layers import discover_layers
+    >>> model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> views = LearnedViews(discover_layers(model), model, CaptureOptions(), batch_size=5, warn=print)
+    >>> views.weight_layers, views.embedding_module is model[4], views.embedding_of
+    (['0', '2', '4'], True, 'input')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tb_netviz.summary import CaptureOptions, NetVizWriter
+from tb_netviz.summary.learned import (
+    LABELS_GIVEN,
+    LABELS_PREDICTED,
+    EmbeddingSeries,
+    WeightSeries,
+    weight_view_bytes,
+)
+from tb_netviz.summary.weights import KERNEL, MATRIX
+from tb_netviz.torch.layers import Layer, module_names
+
+# Label of a point whose class is unknown (no sample_labels, and the model output is not [N, classes]).
+UNKNOWN_LABEL = -1
+LABELS_NONE = "none"
+
+
+class LearnedViews:
+    """The weight layers and the embedding layer of one model, and their series over the steps.
+
+    Args:
+        layers: the model's layers in forward order.
+        model: the model.
+        options: ``weight_layers``, ``weight_budget_bytes``, ``max_channels``,
+            ``embedding``, ``embedding_layer``, ``projector``.
+        batch_size: the probe batch's sample count (None without a probe batch).
+        warn: called with a message for the layers the budget leaves out.
+
+    Raises:
+        ValueError: a ``weight_layers`` pattern that matches no conv or linear layer,
+            an ``embedding_layer`` that is no module of the model, or an explicit
+            ``embedding_layer`` with a probe batch of fewer than 2 samples (the default
+            embedding is then simply not written).
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        model: nn.Module,
+        options: CaptureOptions,
+        batch_size: int | None,
+        warn: Callable[[str], None],
+    ) -> None:
+        self.options = options
+        self._channels = options.max_channels
+        candidates = {layer.name: _weight_kind(layer.module) for layer in layers}
+        candidates = {name: kind for name, kind in candidates.items() if kind is not None}
+        self._modules = {layer.name: layer.module for layer in layers}
+        sizes = {
+            name: weight_view_bytes(
+                layout, tuple(self._modules[name].weight.shape), axes, options.max_channels
+            )
+            for name, (layout, axes) in candidates.items()
+        }
+        self.weight_layers, left_out = options.select_weight_layers(sizes)
+        if left_out:
+            warn(
+                f"tb-netviz: the weights of {left_out} are not written: with the others they exceed "
+                f"weight_budget_bytes={options.weight_budget_bytes} per sample step (raise it, or "
+                "choose layers with weight_layers=[...])"
+            )
+        self._series = {
+            name: WeightSeries(name, *candidates[name], options.max_channels) for name in self.weight_layers
+        }
+        self.embedding_module, self.embedding_name, self.embedding_of = self._embedding_target(
+            layers, model, batch_size, warn
+        )
+        self._embedding: EmbeddingSeries | None = None
+
+    def write_weights(self, writer: NetVizWriter, step: int) -> None:
+        """Queue every chosen layer's current weights (one host copy each)."""
+        for name in self.weight_layers:
+            weight = self._modules[name].weight.detach()
+            writer.weights(step, self._series[name], weight.to("cpu", torch.float32, copy=True).numpy())
+
+    def write_embedding(
+        self, writer: NetVizWriter, step: int, features: Any, output: Any, labels: np.ndarray | None
+    ) -> None:
+        """Queue the embedding of ``features`` (the probe pass's capture) with the samples' labels:
+        ``labels`` (the ``sample_labels``) when given, else the predicted class from ``output``.
+
+        Raises:
+            ValueError: ``features`` is not a tensor (the chosen layer's output is not one).
+        """
+        if self.embedding_module is None:
+            return
+        check_embedding_tensor(features, self.embedding_name)
+        flat = features.detach().reshape(features.shape[0], -1).to("cpu", torch.float32, copy=True).numpy()
+        if labels is not None:
+            point_labels, source = labels, LABELS_GIVEN
+        else:
+            point_labels, source = predicted_classes(output, flat.shape[0])
+        if self._embedding is None:
+            run_dir = writer.log_dir if self.options.projector else None
+            self._embedding = EmbeddingSeries(self.embedding_name, self.embedding_of, run_dir)
+        writer.embedding(step, self._embedding, flat, point_labels, source)
+
+    def _embedding_target(
+        self, layers: Sequence[Layer], model: nn.Module, batch_size: int | None, warn: Callable[[str], None]
+    ) -> tuple[nn.Module | None, str | None, str]:
+        options = self.options
+        if not options.embedding or batch_size is None:
+            return None, None, "output"
+        if options.embedding_layer is not None:
+            modules = {name: module for module, name in module_names(model).items()}
+            if options.embedding_layer not in modules:
+                shown = ", ".join(list(modules)[:8]) + (", ..." if len(modules) > 8 else "")
+                raise ValueError(
+                    f"embedding_layer {options.embedding_layer!r} is no module of the model; "
+                    f"modules are: {shown}"
+                )
+            if batch_size < 2:
+                raise ValueError(_one_sample_message(batch_size))
+            return modules[options.embedding_layer], options.embedding_layer, "output"
+        linear = [layer for layer in layers if isinstance(layer.module, nn.Linear)]
+        if not linear:
+            return None, None, "output"
+        if (
+            batch_size < 2
+        ):  # the default embedding needs 2 samples; a 1-sample probe batch is for the other views
+            return None, None, "output"
+        return linear[-1].module, linear[-1].name, "input"
+
+
+def check_embedding_tensor(features: Any, layer: str | None) -> None:
+    """Raise a ValueError naming ``layer`` unless ``features`` is an ``[N, ...]`` tensor.
+
+    >>> check_embedding_tensor((torch.ones(2, 3),), "lstm")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the embedding layer 'lstm' gives a tuple, not a tensor: ...
+    """
+    if not isinstance(features, torch.Tensor) or features.dim() < 1:
+        raise ValueError(
+            f"the embedding layer {layer!r} gives a {type(features).__name__}, not a tensor: choose a "
+            "layer whose output is one tensor with embedding_layer=..."
+        )
+
+
+def predicted_classes(output: Any, count: int) -> tuple[np.ndarray, str]:
+    """The argmax class of each sample from a ``[N, classes]`` model output, and the label source.
+
+    >>> predicted_classes(torch.tensor([[0.1, 0.9], [2.0, -1.0]]), 2)
+    (array([1, 0]), 'predicted')
+    >>> predicted_classes({"loss": torch.tensor(1.0)}, 2)
+    (array([-1, -1]), 'none')
+    """
+    tensor = output if isinstance(output, torch.Tensor) else None
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        tensor = output[0]
+    if tensor is None or tensor.dim() != 2 or tensor.shape[0] != count or tensor.shape[1] < 2:
+        return np.full(count, UNKNOWN_LABEL, np.int64), LABELS_NONE
+    return tensor.detach().argmax(dim=1).cpu().numpy().astype(np.int64), LABELS_PREDICTED
+
+
+def _weight_kind(module: nn.Module) -> tuple[str, str] | None:
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor) or isinstance(weight, nn.parameter.UninitializedParameter):
+        return None
+    if isinstance(module, nn.modules.conv._ConvNd) and weight.dim() in (3, 4, 5):
+        return KERNEL, "iok" if module.transposed else "oik"
+    if isinstance(module, nn.Linear) and weight.dim() == 2:
+        return MATRIX, "oi"
+    return None
+
+
+def _one_sample_message(batch_size: int) -> str:
+    return (
+        f"the probe batch has {batch_size} sample(s) and PCA needs at least 2; "
+        "pass a few more samples in sample_batch"
+    )
