@@ -107,3 +107,18 @@ export function getFeatureMapSteps(run, layer, options) {
 export function featureMapUrl(run, layer, step) {
   return routeUrl('feature_maps', { run, layer, step });
 }
+
+/** The steps (and scale, target, labels) of one layer's Grad-CAM maps. */
+export function getGradCamIndex(run, layer, options) {
+  return getJson('gradcam', { run, layer }, options);
+}
+
+/** One layer's Grad-CAM maps at one step, with the class and probability of each sample. */
+export function getGradCam(run, layer, step, options) {
+  return getJson('gradcam', { run, layer, step }, options);
+}
+
+/** The probe images the Grad-CAM maps are drawn over. */
+export function getProbeInputs(run, options) {
+  return getJson('probe_inputs', { run }, options);
+}

@@ -21,6 +21,7 @@ import {
 import { createAttention } from './views_attention.js';
 import { createBarChart } from './views_bars.js';
 import { createLayerDetail } from './views_detail.js';
+import { createGradCam } from './views_gradcam.js';
 import { createHeatmap } from './views_heatmap.js';
 import { createAlerts, createLayerList } from './views_sidebar.js';
 import { createToolbar } from './views_toolbar.js';
@@ -100,16 +101,17 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   const bars = createBarChart(actions);
   const detail = createLayerDetail(actions);
   const attention = createAttention(actions);
+  const gradcam = createGradCam(actions);
   const alerts = createAlerts(actions);
   const layers = createLayerList(actions);
   const main = h(
     'main',
     { class: 'layout' },
     h('aside', { class: 'sidebar' }, alerts.element, layers.element),
-    h('div', { class: 'content' }, heatmap.element, bars.element, detail.element, attention.element),
+    h('div', { class: 'content' }, heatmap.element, bars.element, detail.element, attention.element, gradcam.element),
   );
   replaceChildren(root, toolbar.element, status, main);
-  const views = [toolbar, heatmap, bars, detail, attention, alerts, layers];
+  const views = [toolbar, heatmap, bars, detail, attention, gradcam, alerts, layers];
 
   function set(changes) {
     Object.assign(state, changes);
