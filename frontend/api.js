@@ -118,3 +118,18 @@ export async function getTensorBoardRuns({ fetchImpl = globalThis.fetch } = {}) 
   const runs = await response.json();
   return Array.isArray(runs) ? runs.map(String) : [];
 }
+
+/** The steps (and scale, target, labels) of one layer's Grad-CAM maps. */
+export function getGradCamIndex(run, layer, options) {
+  return getJson('gradcam', { run, layer }, options);
+}
+
+/** One layer's Grad-CAM maps at one step, with the class and probability of each sample. */
+export function getGradCam(run, layer, step, options) {
+  return getJson('gradcam', { run, layer, step }, options);
+}
+
+/** The probe images the Grad-CAM maps are drawn over. */
+export function getProbeInputs(run, options) {
+  return getJson('probe_inputs', { run }, options);
+}

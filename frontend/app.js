@@ -38,6 +38,7 @@ import { createAttention } from './views_attention.js';
 import { createComparison } from './views_compare.js';
 import { createBarChart } from './views_bars.js';
 import { createLayerDetail } from './views_detail.js';
+import { createGradCam } from './views_gradcam.js';
 import { createHeatmap } from './views_heatmap.js';
 import { createAlerts, createLayerList } from './views_sidebar.js';
 import { createToolbar } from './views_toolbar.js';
@@ -123,6 +124,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   const detail = createLayerDetail(actions);
   const attention = createAttention(actions);
   const comparison = createComparison(actions);
+  const gradcam = createGradCam(actions);
   const alerts = createAlerts(actions);
   const layers = createLayerList(actions);
   const main = h(
@@ -137,10 +139,11 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       bars.element,
       detail.element,
       attention.element,
+      gradcam.element,
     ),
   );
   replaceChildren(root, toolbar.element, status, main);
-  const views = [toolbar, comparison, heatmap, bars, detail, attention, alerts, layers];
+  const views = [toolbar, comparison, heatmap, bars, detail, attention, gradcam, alerts, layers];
 
   function set(changes) {
     Object.assign(state, changes);

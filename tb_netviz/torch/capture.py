@@ -291,6 +291,8 @@ class Capture:
 
     def _write_gradcam(self, step: int) -> None:
         result = self._gradcam.run()
+        if self.writer is None:
+            return
         if self._gradcam_images is None:
             self._gradcam_images = images_for_overlay(self._gradcam.image)
         maps = {name: values.cpu().numpy() for name, values in result.maps.items()}

@@ -45,8 +45,13 @@ class Sharding:
         return ShardedGradientStatistics(layers, selected, read_piece=self.read_piece, group=self.group)
 
 
-def sharding_of(model: nn.Module, group: dist.ProcessGroup | None = None) -> Sharding | None:
+def sharding_of(
+    model: nn.Module, group: dist.ProcessGroup | None = None, wrapper: nn.Module | None = None
+) -> Sharding | None:
     """The ``Sharding`` of ``model`` if its parameters are sharded across processes, else None.
+
+    ``wrapper`` is the module the engine wraps ``model`` in, when it is outside
+    ``model`` (Lightning's ``FSDPStrategy`` wraps the LightningModule).
 
     Raises:
         ValueError: FSDP1 with ``use_orig_params=False`` (its flat parameters have no layers).
@@ -56,7 +61,7 @@ def sharding_of(model: nn.Module, group: dist.ProcessGroup | None = None) -> Sha
     rank = dist.get_rank(group) if dist.is_available() and dist.is_initialized() else 0
     if any(is_dtensor(p) for p in model.parameters()):
         return Sharding("FSDP2 / DTensor", rank, functools.partial(dtensor_piece, rank=rank), group)
-    fsdp1 = _fsdp1_modules(model)
+    fsdp1 = _fsdp1_modules(model if wrapper is None else wrapper)
     if fsdp1:
         if not all(getattr(m, "_use_orig_params", False) for m in fsdp1):
             raise ValueError(

@@ -28,6 +28,9 @@ try:
 except ImportError:  # pragma: no cover - a torch without distributed support
     _FSDPModule = None
 
+# Module names that wrappers insert between a module and its children (FSDP1, checkpointing).
+_WRAPPER_PARTS = ("_fsdp_wrapped_module", "_checkpoint_wrapped_module")
+
 # Modules whose output is [N, C, ...] with units along dim 1 (channels).
 _CHANNEL_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.GroupNorm)
 
@@ -72,7 +75,7 @@ def discover_layers(model: nn.Module) -> list[Layer]:
                 seen.add(id(parameter))
                 own.append(parameter)
         if own:
-            layers.append(Layer(name or root_name(model), module, tuple(own)))
+            layers.append(Layer(layer_name(name) or root_name(model), module, tuple(own)))
     if not layers:
         raise ValueError(
             f"the model ({type(model).__name__}) has no parameters: there is no gradient to show"
@@ -83,12 +86,15 @@ def discover_layers(model: nn.Module) -> list[Layer]:
 def root_name(model: nn.Module) -> str:
     """The layer name of the model itself (``named_modules()`` calls it ``""``): its class name.
 
-    FSDP2's ``fully_shard`` swaps the class for a subclass named ``FSDP<Name>``; the
-    name is the user's class, so a sharded and an unsharded run have the same rows.
+    FSDP2's ``fully_shard`` swaps the class for a subclass named ``FSDP<Name>``, and
+    FSDP1 wraps the model in ``FullyShardedDataParallel``; the name is the user's
+    class either way, so a sharded and an unsharded run have the same rows.
 
     >>> root_name(nn.Linear(1, 1))
     'Linear'
     """
+    while type(model).__name__ == "FullyShardedDataParallel" and hasattr(model, _WRAPPER_PARTS[0]):
+        model = getattr(model, _WRAPPER_PARTS[0])
     cls = type(model)
     if _FSDPModule is not None and _FSDPModule in cls.__bases__:
         cls = next(base for base in cls.__bases__ if base is not _FSDPModule)
@@ -99,8 +105,17 @@ def module_names(model: nn.Module) -> dict[nn.Module, str]:
     """Every module of ``model`` -> its qualified name (the model itself -> ``root_name``)."""
     names: dict[nn.Module, str] = {}
     for name, module in model.named_modules():
-        names.setdefault(module, name or root_name(model))
+        names.setdefault(module, layer_name(name) or root_name(model))
     return names
+
+
+def layer_name(qualified_name: str) -> str:
+    """A module's qualified name without the parts wrappers insert (FSDP1, activation checkpointing).
+
+    >>> layer_name("_fsdp_wrapped_module.encoder._fsdp_wrapped_module._checkpoint_wrapped_module.0")
+    'encoder.0'
+    """
+    return ".".join(part for part in qualified_name.split(".") if part not in _WRAPPER_PARTS)
 
 
 def order_layers(layers: Sequence[Layer], model: nn.Module, entered: Sequence[nn.Module]) -> list[Layer]:
@@ -110,17 +125,16 @@ def order_layers(layers: Sequence[Layer], model: nn.Module, entered: Sequence[nn
     """
     first_entry = {id(module): index for index, module in enumerate(entered)}
     positions: dict[str, int] = {}
-    registration: dict[str, int] = {}
+    by_module: dict[int, tuple[int, int]] = {}
     for index, (name, module) in enumerate(model.named_modules()):
-        registration[name] = index
         position = first_entry.get(id(module))
         if position is None:
             position = _ancestor_position(name, positions)
         positions[name] = position
+        by_module.setdefault(id(module), (position, index))
 
     def key(layer: Layer) -> tuple[int, int]:
-        name = "" if layer.module is model else layer.name
-        return positions.get(name, len(entered)), registration.get(name, 0)
+        return by_module.get(id(layer.module), (len(entered), 0))
 
     return sorted(layers, key=key)
 

@@ -5,13 +5,18 @@ after the AMP unscale, before clipping, and (under DDP) after the all-reduce.
 When Lightning clips (``gradient_clip_val`` set, or ``configure_gradient_clipping``
 overridden) the global norm of the clipped gradients is read in
 ``on_train_batch_end``, once the optimizer has stepped with them, and joins the
-statistics in their single host transfer. Only global rank zero computes and writes.
+statistics in their single host transfer. Only global rank zero writes.
 
-Strategies that shard the parameters (FSDP, DeepSpeed, ``ModelParallelStrategy``)
-are not supported: each rank holds only a shard of every gradient, so rank
-zero's statistics would be of a shard, and a sample pass on rank zero alone
-would wait forever for the other ranks' all-gathers. Under such a strategy the
-callback warns once per ``fit`` and logs nothing; training goes on.
+Strategies that shard the parameters: ``ModelParallelStrategy`` (``fully_shard``
+in ``configure_model``; DTensor parameters) and ``FSDPStrategy`` (FSDP1 with
+Lightning's default ``use_orig_params=True``). In ``on_before_optimizer_step`` the
+gradients are reduced and sharded; every rank measures its own pieces, one
+``all_gather`` per logged step combines them into the statistics of the whole
+gradients, the sample pass runs on every rank (a forward on rank zero alone
+would wait forever for FSDP's all-gathers) and rank zero writes.
+``DeepSpeedStrategy`` is not supported yet (its gradients live in the engine's
+partitions): the callback then warns once per ``fit`` and logs nothing, as it
+does for ``FSDPStrategy`` with ``use_orig_params=False``; training goes on.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
+from tb_netviz.torch.distributed import Sharding, sharding_of
 from tb_netviz.torch.probe import batch_size
 
 
@@ -143,14 +149,8 @@ class NetVizCallback(pl.Callback):
         return self._capture.layer_names if self._capture else []
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        sharding = sharding_strategy(trainer.strategy)
-        if sharding is not None:
-            if trainer.is_global_zero:
-                warn_from_caller(
-                    f"tb-netviz: {sharding} shards the parameters across processes, which NetViz does "
-                    "not support yet; nothing is logged in this fit (training is not affected)",
-                    NetVizWriteWarning,
-                )
+        sharding = self._sharding(trainer, pl_module)
+        if sharding is False:
             return
         precision = trainer.strategy.precision_plugin
         capture = Capture(
@@ -159,6 +159,7 @@ class NetVizCallback(pl.Callback):
             self.sample_batch,
             precision.forward_context,
             sample_labels=self.sample_labels,
+            statistics=sharding.statistics if sharding else None,
         )
         self._clipping = bool(trainer.gradient_clip_val) or is_overridden(
             "configure_gradient_clipping", pl_module
@@ -168,7 +169,28 @@ class NetVizCallback(pl.Callback):
         if trainer.is_global_zero:
             capture.writer = NetVizWriter(self._requested_log_dir or _default_log_dir(trainer))
             self.log_dir = capture.writer.log_dir
-            self._capture = capture
+        if trainer.is_global_zero or sharding:
+            self._capture = capture  # sharded: every rank measures and joins the collective
+
+    def _sharding(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Sharding | None | bool:
+        """The module's ``Sharding``, None when its ranks hold whole parameters, False to log nothing."""
+        strategy = sharding_strategy(trainer.strategy)
+        if strategy is None:
+            return None
+        reason = None
+        if isinstance(trainer.strategy, DeepSpeedStrategy):
+            reason = "DeepSpeed keeps the gradients in its engine, which NetViz does not read yet"
+        else:
+            try:
+                return sharding_of(pl_module, wrapper=trainer.strategy.model)
+            except ValueError as error:
+                reason = str(error)
+        if trainer.is_global_zero:
+            warn_from_caller(
+                f"tb-netviz: {strategy}: {reason}; nothing is logged in this fit (training is not affected)",
+                NetVizWriteWarning,
+            )
+        return False
 
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
@@ -207,7 +229,8 @@ class NetVizCallback(pl.Callback):
         try:
             capture.finish(last_step)
         finally:
-            capture.writer.close()
+            if capture.writer is not None:
+                capture.writer.close()
 
 
 def sharding_strategy(strategy: Strategy) -> str | None:

@@ -140,22 +140,22 @@ def test_ddp_two_processes_one_writer_with_synchronised_gradients(tmp_path):
 
 
 class ShardingStandIn(SingleDeviceStrategy):
-    """A single-process strategy that counts as sharding (FSDP and DeepSpeed need GPUs here)."""
+    """A single-process strategy that counts as DeepSpeed (which is not installed here)."""
 
 
 @pytest.fixture
 def sharding_stand_in(monkeypatch):
     from tb_netviz.torch import lightning_callback
 
-    monkeypatch.setattr(lightning_callback, "FSDPStrategy", ShardingStandIn)
+    monkeypatch.setattr(lightning_callback, "DeepSpeedStrategy", ShardingStandIn)
     return ShardingStandIn(device=torch.device("cpu"))
 
 
-def test_a_sharding_strategy_is_refused_with_one_warning_and_training_goes_on(tmp_path, sharding_stand_in):
+def test_deepspeed_is_refused_with_one_warning_and_training_goes_on(tmp_path, sharding_stand_in):
     callback = NetVizCallback(sample_batch=classifier_data(4).tensors[0], log_every_n_steps=1)
     model = Classifier()
     fit = trainer(tmp_path, [callback], strategy=sharding_stand_in, max_steps=3)
-    with pytest.warns(NetVizWriteWarning, match="ShardingStandIn shards the parameters") as caught:
+    with pytest.warns(NetVizWriteWarning, match="ShardingStandIn: DeepSpeed keeps the gradients") as caught:
         fit.fit(model, loader())
     assert fit.global_step == 3
     assert len([w for w in caught if issubclass(w.category, NetVizWriteWarning)]) == 1

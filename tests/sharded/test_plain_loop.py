@@ -1,4 +1,5 @@
-"""FSDP2 (``fully_shard``) in the plain-loop API: 2 gloo ranks against the same model trained unsharded."""
+"""Sharded training in the plain-loop API (FSDP2, FSDP1, DTensor placements): 2 gloo ranks against the
+same model trained unsharded."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tb_netviz.summary.columns import GRADIENT_STATS
 from tb_netviz.torch import NetViz
 from tb_netviz.torch.gradient_stats import GradientStatistics
 from tb_netviz.torch.layers import discover_layers
-from tests.sharded import fsdp2_run, placements_run
+from tests.sharded import placements_run, plain_loop_run
 from tests.sharded.models import batches, probe_tokens, tiny_transformer
 from tests.sharded.ranks import run_ranks
 from tests.torch_capture.events import Run, event_files
@@ -34,13 +35,13 @@ def unsharded_run(log_dir) -> Run:
         log_every_n_steps=1,
         sample_every_n_steps=1,
     )
-    fsdp2_run.train(model, viz, optimizer, batches(fsdp2_run.STEPS), rank=0, world=1)
+    plain_loop_run.train(model, viz, optimizer, batches(plain_loop_run.STEPS), rank=0, world=1)
     viz.close()
     return Run(log_dir)
 
 
-def sharded_run(out, *flags: str) -> tuple[Run, list[dict]]:
-    run_ranks(os.path.join(HERE, "fsdp2_run.py"), [str(out), *flags])
+def sharded_run(out, engine: str, *flags: str) -> tuple[Run, list[dict]]:
+    run_ranks(os.path.join(HERE, "plain_loop_run.py"), [str(out), engine, *flags])
     reports = []
     for rank in (0, 1):
         with open(out / f"rank{rank}.json") as handle:
@@ -48,11 +49,16 @@ def sharded_run(out, *flags: str) -> tuple[Run, list[dict]]:
     return Run(out / "netviz"), reports
 
 
+@pytest.fixture(scope="session")
+def unsharded(tmp_path_factory):
+    return unsharded_run(tmp_path_factory.mktemp("unsharded"))
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, unsharded):
     out = tmp_path_factory.mktemp("fsdp2")
-    sharded, reports = sharded_run(out)
-    return sharded, unsharded_run(tmp_path_factory.mktemp("unsharded")), reports, out
+    sharded, reports = sharded_run(out, "fsdp2")
+    return sharded, unsharded, reports, out
 
 
 def assert_tables_equal(logged: dict, expected: dict, rel: float = 1e-5, abs: float = 1e-9) -> None:
@@ -66,24 +72,24 @@ def test_every_logged_statistic_per_layer_equals_the_unsharded_run(runs):
     sharded, unsharded, _, _ = runs
     # The model itself owns the 1-element parameter "scale": one of its two FSDP shards is empty.
     assert "TinyTransformer" in unsharded.table(GRADIENT_FLOW_TAG, 0)
-    for step in range(fsdp2_run.STEPS):
+    for step in range(plain_loop_run.STEPS):
         assert_tables_equal(sharded.table(GRADIENT_FLOW_TAG, step), unsharded.table(GRADIENT_FLOW_TAG, step))
     for tag in (GLOBAL_GRAD_NORM_TAG, CLIPPED_GRAD_NORM_TAG):
         expected = unsharded.scalars(tag)
-        assert sorted(expected) == list(range(fsdp2_run.STEPS))
+        assert sorted(expected) == list(range(plain_loop_run.STEPS))
         assert sharded.scalars(tag) == pytest.approx(expected, rel=1e-5)
 
 
 def test_gradient_flow_is_measured_before_clipping_and_the_clipped_norm_after(runs):
     sharded, _, _, _ = runs
-    for step in range(fsdp2_run.STEPS):
-        assert sharded.scalars(GLOBAL_GRAD_NORM_TAG)[step] > fsdp2_run.CLIP
-        assert sharded.scalars(CLIPPED_GRAD_NORM_TAG)[step] == pytest.approx(fsdp2_run.CLIP, rel=1e-4)
+    for step in range(plain_loop_run.STEPS):
+        assert sharded.scalars(GLOBAL_GRAD_NORM_TAG)[step] > plain_loop_run.CLIP
+        assert sharded.scalars(CLIPPED_GRAD_NORM_TAG)[step] == pytest.approx(plain_loop_run.CLIP, rel=1e-4)
 
 
 def test_one_collective_per_logged_step_on_every_rank(runs):
     _, _, reports, _ = runs
-    assert [report["collectives"] for report in reports] == [[1] * fsdp2_run.STEPS] * 2
+    assert [report["collectives"] for report in reports] == [[1] * plain_loop_run.STEPS] * 2
 
 
 def test_only_rank_zero_writes_one_event_file(runs):
@@ -94,7 +100,7 @@ def test_only_rank_zero_writes_one_event_file(runs):
 
 def test_sample_pass_under_fsdp2_gives_the_unsharded_activations_and_attention(runs):
     sharded, unsharded, _, _ = runs
-    for step in range(fsdp2_run.STEPS):
+    for step in range(plain_loop_run.STEPS):
         # A LayerNorm's output mean is ~0 by construction: compared on the scale of its std (~1).
         logged, expected = sharded.table(ACTIVATIONS_TAG, step), unsharded.table(ACTIVATIONS_TAG, step)
         assert_tables_equal(logged, expected, abs=1e-6)
@@ -107,10 +113,10 @@ def test_sample_pass_under_fsdp2_gives_the_unsharded_activations_and_attention(r
 
 
 def test_a_rank_that_fails_its_part_drops_that_step_on_all_ranks_without_a_hang(tmp_path):
-    sharded, reports = sharded_run(tmp_path, "fail")
+    sharded, reports = sharded_run(tmp_path, "fsdp2", "fail")
     logged = [step for step, _ in sharded.values(GRADIENT_FLOW_TAG)]
     assert logged == [0, 2]
-    assert [report["collectives"] for report in reports] == [[1] * fsdp2_run.STEPS] * 2
+    assert [report["collectives"] for report in reports] == [[1] * plain_loop_run.STEPS] * 2
     for report in reports:
         assert len(report["warnings"]) == 1
         assert "step 1" in report["warnings"][0] and "rank(s) [1]" in report["warnings"][0]
@@ -129,3 +135,18 @@ def test_shard_on_any_dim_is_summed_and_replicate_counted_once(tmp_path):
     np.testing.assert_allclose(measured["values"], expected.values, rtol=1e-6)
     assert measured["global_norm"] == pytest.approx(expected.global_norm, rel=1e-6)
     assert measured["values"][0][GRADIENT_STATS.index("has_grad")] == 1.0
+
+
+def test_fsdp1_with_orig_params_and_auto_wrap_equals_the_unsharded_run_with_unwrapped_names(
+    tmp_path, unsharded
+):
+    sharded, reports = sharded_run(tmp_path, "fsdp1")
+    assert not any("_fsdp_wrapped_module" in layer for layer in sharded.content(GRADIENT_FLOW_TAG)["layers"])
+    for step in range(plain_loop_run.STEPS):
+        assert_tables_equal(sharded.table(GRADIENT_FLOW_TAG, step), unsharded.table(GRADIENT_FLOW_TAG, step))
+        logged, expected = sharded.table(ACTIVATIONS_TAG, step), unsharded.table(ACTIVATIONS_TAG, step)
+        assert_tables_equal(logged, expected, abs=1e-6)
+    for tag in (GLOBAL_GRAD_NORM_TAG, CLIPPED_GRAD_NORM_TAG):
+        assert sharded.scalars(tag) == pytest.approx(unsharded.scalars(tag), rel=1e-5)
+    assert [report["collectives"] for report in reports] == [[1] * plain_loop_run.STEPS] * 2
+    assert len(event_files(tmp_path / "netviz")) == 1

@@ -1,7 +1,9 @@
-"""Plain-loop NetViz under FSDP2 (``fully_shard``) on gloo ranks; run by test_fsdp2 through ``ranks``.
+"""Plain-loop NetViz under FSDP2 or FSDP1 on gloo ranks; run by the tests through ``ranks``.
 
-``python fsdp2_run.py OUT [fail]``: trains ``TinyTransformer`` for ``STEPS`` steps, each rank on its
-half of every batch, logging to ``OUT/netviz``. Each rank writes ``OUT/rank<r>.json``: the
+``python plain_loop_run.py OUT ENGINE [fail]``, ENGINE ``fsdp2`` (``fully_shard`` per block and on the
+root) or ``fsdp1`` (``FullyShardedDataParallel``, ``use_orig_params=True``, a block auto-wrap
+policy): trains ``TinyTransformer`` for ``STEPS`` steps, each rank on its half of every batch,
+clipping the global norm to ``CLIP``, logging to ``OUT/netviz``. Each rank writes ``OUT/rank<r>.json``: the
 collectives NetViz started per logged step and the warnings it gave. With ``fail``, rank 1
 cannot compute its part at step 1.
 """
@@ -15,7 +17,9 @@ import warnings
 
 import torch
 import torch.distributed as dist
-from torch.distributed.fsdp import fully_shard
+from torch import nn
+from torch.distributed.fsdp import FullyShardedDataParallel, fully_shard
+from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 
 from tb_netviz.torch import NetViz
 from tests.sharded.models import batches, loss_of, probe_tokens, tiny_transformer
@@ -58,7 +62,7 @@ class CollectiveCounter:
 
 
 def train(model, viz, optimizer, data, rank: int, world: int, counter=None, fail_step=None) -> list[int]:
-    """The training loop both the sharded run and the reference use; returns collectives per step."""
+    """The training loop both the sharded runs and the reference use; returns collectives per step."""
     per_step = []
     for step, (tokens, targets) in enumerate(data):
         optimizer.zero_grad()
@@ -71,7 +75,10 @@ def train(model, viz, optimizer, data, rank: int, world: int, counter=None, fail
         viz.log_gradients(step)
         if counter is not None:
             counter.active = False
-        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        if isinstance(model, FullyShardedDataParallel):
+            model.clip_grad_norm_(CLIP)  # FSDP1's flat slices: torch's clip would see one rank's slice
+        else:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
         if counter is not None:
             counter.active = True
         optimizer.step()
@@ -84,7 +91,14 @@ def train(model, viz, optimizer, data, rank: int, world: int, counter=None, fail
     return per_step
 
 
-def shard(model):
+def shard(model, engine: str):
+    if engine == "fsdp1":
+        return FullyShardedDataParallel(
+            model,
+            auto_wrap_policy=ModuleWrapPolicy({nn.TransformerEncoderLayer}),
+            use_orig_params=True,
+            device_id=torch.device("cpu"),
+        )
     for block in model.blocks:
         fully_shard(block)
     fully_shard(model)
@@ -95,9 +109,9 @@ def _failing(parameter):
     raise RuntimeError("this rank's piece is unreadable")
 
 
-def main(out: str, fail: bool) -> None:
+def main(out: str, engine: str, fail: bool) -> None:
     rank = init_rank()
-    model = shard(tiny_transformer())
+    model = shard(tiny_transformer(), engine)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     counter = CollectiveCounter()
     with warnings.catch_warnings(record=True) as caught:
@@ -131,4 +145,4 @@ def main(out: str, fail: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], "fail" in sys.argv[2:])
+    main(sys.argv[1], sys.argv[2], "fail" in sys.argv[3:])
