@@ -216,3 +216,32 @@ def test_what_the_buffer_cannot_hold_during_an_outage_is_counted_and_written_to_
     ]
     assert reported and reported[-1][1] == dropped
     assert _longest_call_ms(progress) < NEVER_WAITED_MS
+
+
+def test_with_reload_multifile_tensorboard_follows_netviz_beside_another_writer_of_the_run(s3_env):
+    # As with Lightning's TensorBoardLogger: a second writer's event file sorts after ours. The Python
+    # loader (the one that reads s3://) follows only the last file of a run unless told --reload_multifile.
+    s3 = s3_env
+    tensorboard = TensorBoardServer(
+        f"s3://{BUCKET}/shared",
+        load_fast=False,
+        extra_args=["--samples_per_plugin=netviz=0", "--reload_multifile=true"],
+        module="tests.remote.tensorboard_without_tf",
+        env=child_env(s3),
+    )
+    netviz = NetVizWriter(f"s3://{BUCKET}/shared/run", flush_secs=0.5)
+    other = NetVizWriter(f"s3://{BUCKET}/shared/run", flush_secs=0.5, filename_suffix=".other")
+    with tensorboard, netviz, other:
+        for end in (3, 6):
+            for step in range(end - 3, end):
+                netviz.gradient_flow(step, LAYERS, _table(step))
+                other.scalar(step, "loss", 1.0 / (step + 1))
+            netviz.flush()
+            other.flush()
+            tensorboard.wait_for(
+                lambda end=end: _tensorboard_steps(tensorboard, "run") == list(range(end)),
+                f"tensorboard to show steps 0-{end - 1}",
+                timeout=60,
+            )
+    names = [name for name, _ in stored_events(s3, "shared/run/")]
+    assert len(names) == 2 and names[0].endswith(".netviz") and names[1].endswith(".other")
