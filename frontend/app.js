@@ -21,10 +21,12 @@ import {
 import { createAttention } from './views_attention.js';
 import { createBarChart } from './views_bars.js';
 import { createLayerDetail } from './views_detail.js';
+import { createEmbedding } from './views_embedding.js';
 import { createGradCam } from './views_gradcam.js';
 import { createHeatmap } from './views_heatmap.js';
 import { createAlerts, createLayerList } from './views_sidebar.js';
 import { createToolbar } from './views_toolbar.js';
+import { createWeights } from './views_weights.js';
 import { RANGE_MODES } from './range.js';
 import { createUrlStore, decodeView, encodeView } from './url_state.js';
 
@@ -102,16 +104,18 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   const detail = createLayerDetail(actions);
   const attention = createAttention(actions);
   const gradcam = createGradCam(actions);
+  const weights = createWeights();
+  const embedding = createEmbedding();
   const alerts = createAlerts(actions);
   const layers = createLayerList(actions);
   const main = h(
     'main',
     { class: 'layout' },
     h('aside', { class: 'sidebar' }, alerts.element, layers.element),
-    h('div', { class: 'content' }, heatmap.element, bars.element, detail.element, attention.element, gradcam.element),
+    h('div', { class: 'content' }, heatmap.element, bars.element, detail.element, attention.element, gradcam.element, weights.element, embedding.element),
   );
   replaceChildren(root, toolbar.element, status, main);
-  const views = [toolbar, heatmap, bars, detail, attention, gradcam, alerts, layers];
+  const views = [toolbar, heatmap, bars, detail, attention, gradcam, weights, embedding, alerts, layers];
 
   function set(changes) {
     Object.assign(state, changes);
