@@ -91,7 +91,8 @@ def open_learned(new_page, server, color_scheme="light", width=1400) -> Watched:
 def weight_pixels(page) -> np.ndarray:
     size, data = page.evaluate(
         """() => { const c = document.querySelector('#nv-w-canvas');
-                   return [[c.height, c.width], Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; }"""
+                   const image = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+                   return [[c.height, c.width], Array.from(image.data)]; }"""
     )
     return np.array(data, np.uint8).reshape(*size, 4)
 
@@ -148,7 +149,8 @@ def test_the_change_toggle_shows_w_t_minus_w_0_and_the_pooled_matrix_its_two_poo
     assert extreme.shape[:2] == (32, 256)
     page.select_option("#nv-w-pool", "1")
     page.wait_for_function(
-        "before => document.querySelector('#nv-w-canvas').getContext('2d').getImageData(0, 0, 1, 1).data[0] !== before",
+        "before => document.querySelector('#nv-w-canvas').getContext('2d')"
+        ".getImageData(0, 0, 1, 1).data[0] !== before",
         arg=int(extreme[0, 0, 0]),
     )
     assert not np.array_equal(weight_pixels(page), extreme)
