@@ -10,10 +10,17 @@ from setuptools import find_packages, setup
 TORCH = ["torch>=2.1"]
 LIGHTNING = TORCH + ["lightning>=2.1"]
 KERAS = ["keras>=3.0", "tensorflow-cpu>=2.16; platform_machine=='x86_64'"]
+# Remote log directories (s3:// and any fsspec URL): fsspec and S3's package; other
+# protocols need their own (gcsfs for gs://, adlfs for az://), installed beside it.
+REMOTE = ["fsspec>=2023.9", "s3fs>=2023.9"]
 DEV = (
     LIGHTNING
     + KERAS
+    + REMOTE
     + [
+        # a real S3 server for the remote tests, and the client TensorBoard reads s3:// with
+        "boto3>=1.28",
+        "moto[server]>=5.0",
         "captum>=0.7",  # the independent Grad-CAM reference of the torch tests
         "hypothesis>=6",
         "playwright>=1.40",
@@ -46,7 +53,7 @@ setup(
         "tensorboard>=2.16",
         "werkzeug>=2.0",
     ],
-    extras_require={"torch": TORCH, "lightning": LIGHTNING, "keras": KERAS, "dev": DEV},
+    extras_require={"torch": TORCH, "lightning": LIGHTNING, "keras": KERAS, "remote": REMOTE, "dev": DEV},
     entry_points={"tensorboard_plugins": ["netviz = tb_netviz.plugin.loader:NetVizLoader"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -37,10 +37,23 @@ class TensorBoardServer:
         load_fast: True for the default Rust data server, False for ``--load_fast=false``.
         extra_args: more command-line flags, e.g. ``["--samples_per_plugin=netviz=0"]``.
         timeout: seconds to wait for the server to answer and load the logs.
+        module: the module run as ``python -m`` (default ``tensorboard.main``).
+        env: more environment variables for the process (e.g. ``S3_ENDPOINT``).
     """
 
-    def __init__(self, logdir: str | Path, *, load_fast: bool = True, extra_args=(), timeout: float = 120.0):
+    def __init__(
+        self,
+        logdir: str | Path,
+        *,
+        load_fast: bool = True,
+        extra_args=(),
+        timeout: float = 120.0,
+        module: str = "tensorboard.main",
+        env: dict[str, str] | None = None,
+    ):
         self.logdir = str(logdir)
+        self.module = module
+        self.extra_env = dict(env or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.load_fast = load_fast
@@ -54,7 +67,7 @@ class TensorBoardServer:
         command = [
             sys.executable,
             "-m",
-            "tensorboard.main",
+            self.module,
             "--logdir",
             self.logdir,
             "--host",
@@ -67,7 +80,7 @@ class TensorBoardServer:
             "1",
             *self.extra_args,
         ]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **self.extra_env}
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True

@@ -18,6 +18,7 @@ import tensorflow as tf
 from tb_netviz.keras.gradcam import GradCam
 from tb_netviz.keras.gradient_capture import GradientCapture, StepRecord
 from tb_netviz.keras.layers import WeightLayer, attention_layers, weight_layers
+from tb_netviz.keras.learned import LearnedViews, check_embedding_output
 from tb_netviz.keras.probe import activation_statistics, channel_axis, feature_maps, first_sample, run_probe
 from tb_netviz.summary import AlertDetector, CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.columns import ACTIVATION_STATS
@@ -266,6 +267,9 @@ class NetVizCallback(keras.callbacks.Callback):
         """Choose the rows, create the in-graph capture and wrap a fresh train function."""
         model = session.model
         layers, session.attention = self._selected_layers(model)
+        if self.sample_batch is not None:  # bad weight or embedding options fail here, before training
+            session.learned = self._learned_views(model, layers)
+            check_embedding_output(model, self.sample_batch, session.learned)
         session.capture = GradientCapture(
             model,
             layers,
@@ -402,7 +406,12 @@ class NetVizCallback(keras.callbacks.Callback):
         session.last_probe_step = step
         capture, writer = session.capture, session.writer
         layers = [capture.layers[row] for row in capture.row_order]
-        result = run_probe(session.model, self.sample_batch, layers, session.attention)
+        if not session.learned_in_row_order:  # the forward order is known once the step was traced
+            session.learned, session.learned_in_row_order = self._learned_views(session.model, layers), True
+        learned = session.learned
+        result = run_probe(
+            session.model, self.sample_batch, layers, session.attention, learned.probe_embedding
+        )
         rows = np.full((len(layers), len(ACTIVATION_STATS)), np.nan)
         for index, layer in enumerate(layers):
             output = result.outputs.get(layer.name)
@@ -421,8 +430,25 @@ class NetVizCallback(keras.callbacks.Callback):
         if self.detector.check_activations(step, names, rows):
             writer.alerts(step, self.detector.history, self.detector.omitted)
         self._log_attention(session, step, result.attention)
+        self._guarded("weights (kernels and matrices)", learned.write_weights, writer, step)
+        if learned.embedding_layer is not None:
+            self._guarded(
+                "embedding",
+                learned.write_embedding,
+                writer,
+                step,
+                result.embedding,
+                result.prediction,
+                self.sample_labels,
+            )
         if session.gradcam is not None:
             self._guarded("Grad-CAM maps", self._log_gradcam, session, step)
+
+    def _learned_views(self, model: keras.Model, layers: list[WeightLayer]) -> LearnedViews:
+        batch = None if self.sample_batch is None else _batch_size(self.sample_batch)
+        return LearnedViews(
+            layers, model, self.options, batch, lambda message: self._warn_once(message, message)
+        )
 
     def _log_gradcam(self, session: _FitSession, step: int) -> None:
         result = session.gradcam.run()
@@ -474,6 +500,8 @@ class _FitSession:
     ended: bool = False
     last_probe_step: int | None = None
     gradcam: GradCam | None = None
+    learned: LearnedViews | None = None
+    learned_in_row_order: bool = False
 
     def must_read(self, batch_end: int, options: CaptureOptions, at_sample_steps: bool) -> bool:
         """Whether the host reads the buffer after the execution that just ended.

@@ -47,6 +47,8 @@ class ProbeResult:
 
     outputs: dict[str, np.ndarray]
     attention: dict[str, np.ndarray]
+    embedding: Any = None  # the embedding layer's first input or output, as it was given
+    prediction: Any = None  # the model's output (for the embedding's predicted classes)
 
 
 def run_probe(
@@ -54,8 +56,13 @@ def run_probe(
     sample_batch: Any,
     layers: Sequence[WeightLayer],
     attention_layers: Sequence[tuple[str, keras.layers.MultiHeadAttention]],
+    embedding: tuple[keras.layers.Layer, str] | None = None,
 ) -> ProbeResult:
-    """Run ``model(sample_batch, training=False)`` once and collect what the views need."""
+    """Run ``model(sample_batch, training=False)`` once and collect what the views need.
+
+    ``embedding`` is ``(layer, "input" | "output")``: that layer's first input or
+    output is kept too, with the model's output.
+    """
     outputs: dict[str, np.ndarray] = {}
     scores: dict[str, np.ndarray] = {}
     name_of = {id(layer.layer): layer.name for layer in layers}
@@ -74,10 +81,22 @@ def run_probe(
         scores.setdefault(attention_name_of[id(layer)], np.asarray(attention))
         return (output, attention) if wanted else output
 
-    with intercepting_calls([layer.layer for layer in layers], keep_output):
-        with intercepting_calls([layer for _, layer in attention_layers], keep_scores):
-            model(sample_batch, training=False)
-    return ProbeResult(outputs, scores)
+    kept: list[Any] = []
+
+    def keep_embedding(layer: Any, call: Any, args: tuple, kwargs: dict) -> Any:
+        result = call(*args, **kwargs)
+        if not kept:
+            kept.append(args[0] if embedding[1] == "input" else result)
+        return result
+
+    watched = [embedding[0]] if embedding is not None else []
+    with intercepting_calls(watched, keep_embedding):
+        with intercepting_calls([layer.layer for layer in layers], keep_output):
+            with intercepting_calls([layer for _, layer in attention_layers], keep_scores):
+                prediction = model(sample_batch, training=False)
+    if embedding is None:
+        return ProbeResult(outputs, scores)
+    return ProbeResult(outputs, scores, kept[0] if kept else None, prediction)
 
 
 def activation_statistics(output: np.ndarray, unit_axis: int = -1) -> np.ndarray:

@@ -120,8 +120,6 @@ class EventWriter:
         if not essential_timeout >= 0:
             raise ValueError(f"essential_timeout must be >= 0 seconds, got {essential_timeout!r}")
         self.log_dir = os.fspath(log_dir)
-        self.path = os.path.join(self.log_dir, _event_file_name(filename_suffix))
-        self._fd = _open_event_file(self.log_dir, self.path)
         self._owner_pid = os.getpid()
         self._flush_secs = flush_secs
         self._essential_timeout = essential_timeout
@@ -140,11 +138,7 @@ class EventWriter:
         self._warned_full = False
         self._warned_fork = False
         self._closed = False
-        try:
-            self._write_now([_file_version_event()])
-        except OSError as error:
-            os.close(self._fd)
-            raise _log_dir_error(self.log_dir, error) from error
+        self._open_sink(filename_suffix)
         self._thread = threading.Thread(target=self._run, name="tb-netviz-writer", daemon=True)
         self._thread.start()
         _live_writers.add(self)
@@ -239,6 +233,7 @@ class EventWriter:
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self._count_dropped(_discard_queued(self._queue))
+        self._finish_sink(timeout)
         if self._dropped:
             reason = f": {self._write_error}" if self._write_error else ""
             warn_from_caller(
@@ -278,7 +273,24 @@ class EventWriter:
                     last_flush = time.monotonic()
         finally:
             self._flush_pending()
+            self._close_sink()
+
+    def _open_sink(self, filename_suffix: str) -> None:
+        """Create the event file and write its first record; raises ``LogDirError``."""
+        self.path = os.path.join(self.log_dir, _event_file_name(filename_suffix))
+        self._fd = _open_event_file(self.log_dir, self.path)
+        try:
+            self._write_now([_file_version_event()])
+        except OSError as error:
             os.close(self._fd)
+            raise _log_dir_error(self.log_dir, error) from error
+
+    def _close_sink(self) -> None:
+        """On the writer thread, after its last write."""
+        os.close(self._fd)
+
+    def _finish_sink(self, timeout: float | None) -> None:
+        """In ``close()``, after the writer thread stopped: nothing more for a local file."""
 
     def _encode(self, build_values: BuildValues, step: int, wall_time: float) -> None:
         try:
@@ -305,6 +317,9 @@ class EventWriter:
             return
         data, events = self._pending, self._pending_events
         self._pending, self._pending_bytes, self._pending_events = [], 0, 0
+        self._write_pending(data, events)
+
+    def _write_pending(self, data: list[bytes], events: int) -> None:
         if self._file_removed:
             self._count_dropped(events)
             return
@@ -341,12 +356,16 @@ class EventWriter:
     def _fail(self, reason: str, count: int) -> None:
         self._described_tags.clear()  # the lost events may have carried a tag's only metadata
         self._count_dropped(count)
-        if self._write_error is None:
-            self._write_error = reason
-            warn_from_caller(
-                f"tb-netviz: {reason}; summaries are dropped and training goes on",
-                NetVizWriteWarning,
-            )
+        self._warn_once(reason, "summaries are dropped and training goes on")
+
+    def _warn_once(self, reason: str, consequence: str) -> None:
+        """The first failure of this writer is warned about; later ones only counted."""
+        with self._lock:
+            first = self._write_error is None
+            if first:
+                self._write_error = reason
+        if first:
+            warn_from_caller(f"tb-netviz: {reason}; {consequence}", NetVizWriteWarning)
 
     def _reserve_bytes(self, nbytes: int) -> bool:
         with self._lock:

@@ -42,6 +42,9 @@ CLIPPED_GRAD_NORM_TAG = "netviz/clipped_grad_norm"
 # out of a capped history cannot live in the alerts content: it is a scalar,
 # written beside netviz/alerts once it is above zero.
 ALERTS_OMITTED_TAG = "netviz/alerts_omitted"
+# Written by a remote log directory's writer (scalars plugin): the summaries dropped so
+# far (queue or local upload buffer full), once there is room again after a drop.
+DROPPED_SUMMARIES_TAG = "netviz/dropped_summaries"
 ATTENTION_TAG_PREFIX = "netviz/attention/"
 FEATURE_MAPS_TAG_PREFIX = "netviz/feature_maps/"
 WEIGHTS_TAG_PREFIX = "netviz/weights/"

@@ -28,17 +28,25 @@ from tb_netviz.summary.embedding import check_features
 from tb_netviz.summary.event_writer import EventWriter
 from tb_netviz.summary.images import check_feature_maps
 from tb_netviz.summary.learned import EmbeddingSeries, WeightSeries
+from tb_netviz.summary.remote_store import local_path, remote_url
+from tb_netviz.summary.remote_writer import RemoteEventWriter
 
 
 class NetVizWriter:
     """Writes netviz summaries for one run directory without blocking the caller.
 
     Args:
-        log_dir: the run directory (created if missing).
-        **writer_options: passed to ``EventWriter`` (``max_queue``, ``flush_secs``, ...).
+        log_dir: the run directory (created if missing): a local path, or a URL of any
+            fsspec protocol (``s3://bucket/runs/exp1``, ``gs://...``), written through
+            ``RemoteEventWriter`` (install ``tb-netviz[remote]``).
+        **writer_options: passed to ``EventWriter`` (``max_queue``, ``flush_secs``, ...)
+            or, for a URL, ``RemoteEventWriter`` (also ``segment_bytes``, ``max_buffer_bytes``...).
 
     Raises:
-        LogDirError: ``log_dir`` cannot be created or written.
+        LogDirError: ``log_dir`` cannot be created or written (for a URL: no bucket, no
+            credentials, no answer).
+        ImportError: a URL whose protocol package (``s3fs``, ``gcsfs``...) is not installed.
+        ValueError: a malformed URL.
 
     Example:
         >>> import tempfile, numpy as np
@@ -57,7 +65,7 @@ class NetVizWriter:
     """
 
     def __init__(self, log_dir: str | os.PathLike, **writer_options: Any) -> None:
-        self.events = EventWriter(log_dir, **writer_options)
+        self.events = open_event_writer(log_dir, **writer_options)
         self.log_dir = self.events.log_dir
         self._probe_inputs_written = False
 
@@ -217,6 +225,25 @@ class NetVizWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def open_event_writer(log_dir: str | os.PathLike, **writer_options: Any) -> EventWriter:
+    """The event writer for ``log_dir``: ``RemoteEventWriter`` for a URL, else the local ``EventWriter``.
+
+    >>> import tempfile
+    >>> type(open_event_writer("memory://netviz-doc/open")).__name__
+    'RemoteEventWriter'
+    >>> writer = open_event_writer(tempfile.mkdtemp()); writer.close(); type(writer).__name__
+    'EventWriter'
+
+    Raises:
+        ValueError: a malformed URL. See ``EventWriter`` and ``RemoteEventWriter`` for the rest.
+    """
+    path = os.fspath(log_dir)
+    url = remote_url(path) if isinstance(path, str) else None
+    if url is None:
+        return EventWriter(local_path(path) if isinstance(path, str) else path, **writer_options)
+    return RemoteEventWriter(url, **writer_options)
 
 
 def _owned_float32(values: Any, what: str) -> np.ndarray:

@@ -1,0 +1,210 @@
+"""What a Keras model has learned: its kernels and weight matrices, and an embedding of the probe batch.
+
+Keras keeps a convolution kernel as ``[*k, in, out]`` whatever the layer's
+``data_format`` (a transposed convolution as ``[*k, out, in]``) and a ``Dense``
+kernel as ``[in, out]``; ``tb_netviz.summary.weights`` brings both to the same
+layout as torch (``[out, in, kh, kw]`` tiles, ``[out, in]`` matrices), so a
+Keras and a torch run of one architecture draw alike. The embedding is the
+chosen layer's output flattened per sample, or, by default, the input of the
+last ``Dense`` layer in forward order (the penultimate representation).
+
+Example:
+    >>> import keras
+    >>> from tb_netviz.keras.layers import weight_layers
+    >>> from tb_netviz.summary import CaptureOptions
+    >>> model = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(4, 3, name="conv"),
+    ...     keras.layers.Flatten(), keras.layers.Dense(8, name="fc"), keras.layers.Dense(2, name="out")])
+    >>> views = LearnedViews(weight_layers(model), model, CaptureOptions(), batch_size=4, warn=print)
+    >>> views.weight_layers, views.embedding_name, views.embedding_of
+    (['conv', 'fc', 'out'], 'out', 'input')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from tb_netviz.keras.layers import WeightLayer, layer_name
+from tb_netviz.keras.probe import run_probe
+from tb_netviz.summary import CaptureOptions, NetVizWriter
+from tb_netviz.summary.learned import (
+    LABELS_GIVEN,
+    LABELS_PREDICTED,
+    EmbeddingSeries,
+    WeightSeries,
+    weight_view_bytes,
+)
+from tb_netviz.summary.weights import KERNEL, MATRIX
+
+UNKNOWN_LABEL = -1
+LABELS_NONE = "none"
+_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+_TRANSPOSED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
+
+
+class LearnedViews:
+    """The weight layers and the embedding layer of one Keras model, and their series over the steps.
+
+    Args:
+        layers: the model's weight layers in forward order.
+        model: the model.
+        options: ``weight_layers``, ``weight_budget_bytes``, ``max_channels``,
+            ``embedding``, ``embedding_layer``, ``projector``.
+        batch_size: the probe batch's sample count (None without a probe batch).
+        warn: called with a message for the layers the budget leaves out.
+
+    Raises:
+        ValueError: a ``weight_layers`` pattern that matches no conv or dense layer, an
+            ``embedding_layer`` that is no layer of the model, or an explicit
+            ``embedding_layer`` with a probe batch of fewer than 2 samples (the
+            default embedding is then simply not written).
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[WeightLayer],
+        model: keras.Model,
+        options: CaptureOptions,
+        batch_size: int | None,
+        warn: Callable[[str], None],
+    ) -> None:
+        self.options = options
+        kinds = {layer.name: (layer.layer, _weight_kind(layer.layer)) for layer in layers}
+        kinds = {name: found for name, found in kinds.items() if found[1] is not None}
+        self._layers = {name: found[0] for name, found in kinds.items()}
+        sizes = {
+            name: weight_view_bytes(layout, tuple(layer.kernel.shape), axes, options.max_channels)
+            for name, (layer, (layout, axes)) in kinds.items()
+        }
+        self.weight_layers, left_out = options.select_weight_layers(sizes)
+        if left_out:
+            warn(
+                f"tb-netviz: the weights of {left_out} are not written: with the others they exceed "
+                f"weight_budget_bytes={options.weight_budget_bytes} per sample step (raise it, or "
+                "choose layers with weight_layers=[...])"
+            )
+        self._series = {
+            name: WeightSeries(name, *kinds[name][1], options.max_channels) for name in self.weight_layers
+        }
+        self.embedding_layer, self.embedding_name, self.embedding_of = self._embedding_target(
+            layers, model, batch_size
+        )
+        self._embedding: EmbeddingSeries | None = None
+
+    @property
+    def probe_embedding(self) -> tuple[keras.layers.Layer, str] | None:
+        """What ``run_probe`` should keep for the embedding: ``(layer, "input" | "output")``."""
+        return None if self.embedding_layer is None else (self.embedding_layer, self.embedding_of)
+
+    def write_weights(self, writer: NetVizWriter, step: int) -> None:
+        """Queue every chosen layer's current kernel (one host copy each)."""
+        for name in self.weight_layers:
+            writer.weights(step, self._series[name], np.array(self._layers[name].kernel.numpy(), np.float32))
+
+    def write_embedding(
+        self, writer: NetVizWriter, step: int, features: Any, output: Any, labels: np.ndarray | None
+    ) -> None:
+        """Queue the embedding of ``features`` with ``labels`` (the ``sample_labels``) when
+        given, else the predicted classes read from the model's ``output``.
+
+        Raises:
+            ValueError: ``features`` is not one tensor.
+        """
+        if self.embedding_layer is None:
+            return
+        flat = embedding_array(features, self.embedding_name)
+        if labels is not None:
+            point_labels, source = labels, LABELS_GIVEN
+        else:
+            point_labels, source = predicted_classes(output, flat.shape[0])
+        if self._embedding is None:
+            run_dir = writer.log_dir if self.options.projector else None
+            self._embedding = EmbeddingSeries(self.embedding_name, self.embedding_of, run_dir)
+        writer.embedding(step, self._embedding, flat, point_labels, source)
+
+    def _embedding_target(
+        self, layers: Sequence[WeightLayer], model: keras.Model, batch_size: int | None
+    ) -> tuple[keras.layers.Layer | None, str | None, str]:
+        options = self.options
+        if not options.embedding or batch_size is None:
+            return None, None, "output"
+        if options.embedding_layer is not None:
+            named = {layer_name(layer, model): layer for layer in model._flatten_layers(include_self=False)}
+            if options.embedding_layer not in named:
+                shown = ", ".join(list(named)[:8]) + (", ..." if len(named) > 8 else "")
+                raise ValueError(
+                    f"embedding_layer {options.embedding_layer!r} is no layer of model {model.name!r}; "
+                    f"layers are: {shown}"
+                )
+            if batch_size < 2:
+                raise ValueError(
+                    f"the probe batch has {batch_size} sample(s) and PCA needs at least 2; "
+                    "pass a few more samples in sample_batch"
+                )
+            return named[options.embedding_layer], options.embedding_layer, "output"
+        dense = [layer for layer in layers if isinstance(layer.layer, keras.layers.Dense)]
+        if not dense or batch_size < 2:
+            return None, None, "output"
+        return dense[-1].layer, dense[-1].name, "input"
+
+
+def check_embedding_output(model: keras.Model, sample_batch: Any, views: LearnedViews) -> None:
+    """Run the probe batch once and raise a ValueError if an explicit embedding layer's output
+    is not one tensor (checked when ``fit`` starts, not at the first sample step)."""
+    if views.options.embedding_layer is None or views.embedding_layer is None:
+        return
+    found = run_probe(model, sample_batch, [], [], embedding=views.probe_embedding).embedding
+    embedding_array(found, views.embedding_name)
+
+
+def embedding_array(features: Any, layer: str | None) -> np.ndarray:
+    """``features`` as a float32 ``[N, D]`` host array, or a ValueError if it is not one tensor.
+
+    >>> embedding_array(np.ones((2, 3, 4)), "conv").shape
+    (2, 12)
+    >>> embedding_array((np.ones((2, 3)), np.ones((2, 3))), "lstm")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the embedding layer 'lstm' gives a tuple, not a tensor: ...
+    """
+    if isinstance(features, (tuple, list, dict)) or features is None or not hasattr(features, "shape"):
+        raise ValueError(
+            f"the embedding layer {layer!r} gives a {type(features).__name__}, not a tensor: choose a "
+            "layer whose output is one tensor with embedding_layer=..."
+        )
+    array = np.asarray(features, np.float32)
+    if array.ndim < 1:
+        raise ValueError(f"the embedding layer {layer!r} gives a scalar, not one value per sample")
+    return array.reshape(array.shape[0], -1)
+
+
+def predicted_classes(output: Any, count: int) -> tuple[np.ndarray, str]:
+    """The argmax class of each sample from a ``[N, classes]`` model output, and the label source.
+
+    >>> predicted_classes(np.array([[0.1, 0.9], [2.0, -1.0]]), 2)
+    (array([1, 0]), 'predicted')
+    """
+    if isinstance(output, (tuple, list)) and output:
+        output = output[0]
+    if isinstance(output, dict) or not hasattr(output, "shape"):
+        return np.full(count, UNKNOWN_LABEL, np.int64), LABELS_NONE
+    array = np.asarray(output)
+    if array.ndim != 2 or array.shape[0] != count or array.shape[1] < 2:
+        return np.full(count, UNKNOWN_LABEL, np.int64), LABELS_NONE
+    return array.argmax(axis=1).astype(np.int64), LABELS_PREDICTED
+
+
+def _weight_kind(layer: keras.layers.Layer) -> tuple[str, str] | None:
+    kernel = getattr(layer, "kernel", None)
+    if kernel is None or not hasattr(kernel, "shape"):
+        return None
+    if isinstance(layer, _TRANSPOSED) and len(kernel.shape) in (3, 4, 5):
+        return KERNEL, "koi"
+    if isinstance(layer, _CONVOLUTIONS) and len(kernel.shape) in (3, 4, 5):
+        return KERNEL, "kio"
+    if isinstance(layer, keras.layers.Dense) and len(kernel.shape) == 2:
+        return MATRIX, "io"
+    return None
