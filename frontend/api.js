@@ -108,6 +108,17 @@ export function featureMapUrl(run, layer, step) {
   return routeUrl('feature_maps', { run, layer, step });
 }
 
+/**
+ * TensorBoard's own run list (every run of the log directory, in TensorBoard's order),
+ * from its core route data/runs: the order its run colours follow.
+ */
+export async function getTensorBoardRuns({ fetchImpl = globalThis.fetch } = {}) {
+  const response = await fetchImpl('../../runs', { headers: { Accept: 'application/json' } });
+  if (!response.ok) throw new ApiError('runs', response.status, `${response.status} ${response.statusText}`);
+  const runs = await response.json();
+  return Array.isArray(runs) ? runs.map(String) : [];
+}
+
 /** The steps (and scale, target, labels) of one layer's Grad-CAM maps. */
 export function getGradCamIndex(run, layer, options) {
   return getJson('gradcam', { run, layer }, options);
