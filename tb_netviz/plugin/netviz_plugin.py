@@ -22,9 +22,10 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import Request, Response, wrappers
 
-from tb_netviz.plugin import gradcam_data, json_values, query, responses, static_files
+from tb_netviz.plugin import gradcam_data, json_values, learned_data, query, responses, static_files
 from tb_netviz.plugin.reader import NetVizReader
 from tb_netviz.summary import metadata
+from tb_netviz.summary.weights import WEIGHT_VIEWS
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class NetVizPlugin(base_plugin.TBPlugin):
             "/gradcam": _route(self._gradcam),
             "/probe_inputs": _route(self._probe_inputs),
             "/alerts": _route(self._alerts),
+            "/weights": _route(self._weights),
+            "/embedding": _route(self._embedding),
             "/static/*": _route(_static_file),
         }
 
@@ -179,6 +182,31 @@ class NetVizPlugin(base_plugin.TBPlugin):
         run = query.required_text(request.args, "run")
         ctx, experiment, reader = self._scope(request)
         return _json(request, gradcam_data.probe_inputs_body(run, reader.probe_inputs(ctx, experiment, run)))
+
+    def _weights(self, request: Request) -> Response:
+        run = query.required_text(request.args, "run")
+        layer = query.required_text(request.args, "layer")
+        step = query.optional_int(request.args, "step")
+        view = request.args.get("view", "weights")
+        if view not in WEIGHT_VIEWS:
+            raise errors.InvalidArgumentError(f"parameter 'view' must be one of {list(WEIGHT_VIEWS)}")
+        ctx, experiment, reader = self._scope(request)
+        content, stored = reader.learned(ctx, experiment, run, metadata.WEIGHTS_TAG_PREFIX, layer, "weights")
+        if step is None:
+            return _json(
+                request, learned_data.dumps(learned_data.weights_steps_body(run, layer, content, stored))
+            )
+        datum = _at_step(stored, step, f"run {run!r} has no weights for layer {layer!r} at step {step}")
+        return _json(request, learned_data.weights_step_body(run, layer, content, datum, view))
+
+    def _embedding(self, request: Request) -> Response:
+        run = query.required_text(request.args, "run")
+        layer = query.required_text(request.args, "layer")
+        ctx, experiment, reader = self._scope(request)
+        content, stored = reader.learned(
+            ctx, experiment, run, metadata.EMBEDDING_TAG_PREFIX, layer, "embedding"
+        )
+        return _json(request, learned_data.dumps(learned_data.embedding_body(run, layer, content, stored)))
 
     def _alerts(self, request: Request) -> Response:
         run = query.required_text(request.args, "run")

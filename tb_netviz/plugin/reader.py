@@ -27,7 +27,7 @@ import numpy as np
 from tensorboard import errors
 from tensorboard.data import provider
 
-from tb_netviz.plugin import data, gradcam_data
+from tb_netviz.plugin import data, gradcam_data, learned_data
 from tb_netviz.plugin.cache import ByteBudgetCache
 from tb_netviz.plugin.gc_pause import paused_gc
 from tb_netviz.summary import gradcam, metadata
@@ -185,6 +185,19 @@ class NetVizReader:
         stored = self._read_tensors(ctx, experiment, run, tag, self._tensor_downsample)
         return content, [d for d in stored if np.ndim(d.numpy) == 3]
 
+    def learned(
+        self, ctx: Any, experiment: str, run: str, prefix: str, layer: str, what: str
+    ) -> tuple[dict, list]:
+        """The content and kept tensors, one per step, of one layer's weights or embedding.
+
+        Only tensors of the shape the content describes are kept (see ``learned_data.expected_ndim``).
+        """
+        tag = prefix + layer
+        series = _series(self.run_tags(ctx, experiment, run), run, tag, what=f"{what} for layer {layer!r}")
+        content = _content(series, run, tag)
+        stored = self._read_tensors(ctx, experiment, run, tag, self._tensor_downsample)
+        return content, learned_data.kept_by_step(stored, learned_data.expected_ndim(content))
+
     def gradcam(self, ctx: Any, experiment: str, run: str, layer: str) -> tuple[dict[str, Any], list]:
         """The Grad-CAM content and kept ``[N, H, W]`` maps of one layer, one per step, by step."""
         tag = gradcam.gradcam_tag(layer)
@@ -261,6 +274,10 @@ class NetVizReader:
         summary["feature_map_layers"] = data.ordered_layers(filter(None, maps), flow_order)
         gradcam_layers = [metadata.layer_from_tag(t, gradcam.GRADCAM_TAG_PREFIX) for t in tags]
         summary["gradcam_layers"] = data.ordered_layers(filter(None, gradcam_layers), flow_order)
+        weights = [metadata.layer_from_tag(t, metadata.WEIGHTS_TAG_PREFIX) for t in tags]
+        summary["weight_layers"] = data.ordered_layers(filter(None, weights), flow_order)
+        embedded = [metadata.layer_from_tag(t, metadata.EMBEDDING_TAG_PREFIX) for t in tags]
+        summary["embedding_layers"] = data.ordered_layers(filter(None, embedded), flow_order)
         summary["alerts"] = len(self.alert_history(ctx, experiment, run, tags))
         summary["sampling"] = sampling
         if problems:

@@ -50,6 +50,8 @@ def test_runs_describe_what_each_run_holds(netviz):
         "attention_layers": ["enc.attn"],
         "feature_map_layers": ["conv1"],
         "gradcam_layers": ["conv1"],
+        "weight_layers": [],
+        "embedding_layers": [],
         "alerts": 2,
         "sampling": {
             "gradient_flow": {
