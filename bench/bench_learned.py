@@ -12,7 +12,8 @@ dense layer, a classifier; CPU). Each round times, in a shuffled order:
 Each is timed on the training thread alone (the call returns once the work is
 queued), and again up to the writer's flush (the writer thread's layouts, pooling,
 PCA, PNGs and files included: on a loaded machine that thread competes with training).
-Added cost = sample_on - sample_off, as a ratio to the train step of the same round;
+The PCA itself is timed apart. Added cost = sample_on - sample_off, as a ratio to the
+train step of the same round;
 reported as median and interquartile range over rounds, and amortised over the default
 ``sample_every_n_steps`` (100). Bytes: what one sample step adds to the run directory
 (event file and Projector files), on minus off.
@@ -37,6 +38,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tb_netviz.summary.embedding import EmbeddingProjection  # noqa: E402
 from tb_netviz.torch import NetViz  # noqa: E402
 
 DEFAULT_SAMPLE_EVERY = 100
@@ -141,6 +143,17 @@ def main() -> None:
     report("training thread", thread["sample_on"], thread["sample_off"])
     report("up to the flush", flushed["sample_on"], flushed["sample_off"])
     added = statistics.median(a - b for a, b in zip(sizes["sample_on"], sizes["sample_off"], strict=True))
+    features = torch.randn(args.probe, 1024).numpy()  # the input of the last Linear, as the probe gives it
+    projection = EmbeddingProjection()
+    pca = []
+    for _ in range(20):
+        start = time.perf_counter()
+        projection.project(features)
+        pca.append(time.perf_counter() - start)
+    print(
+        f"  PCA with alignment of [{args.probe}, 1024] features (on the writer thread): "
+        f"{statistics.median(pca) * 1e3:.2f} ms"
+    )
     total = statistics.median(sizes["sample_on"])
     print(f"  bytes written per sample step: {added / 1e6:.2f} MB added (of {total / 1e6:.2f} MB)")
 
