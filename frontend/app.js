@@ -143,6 +143,12 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     ),
   );
   replaceChildren(root, toolbar.element, status, main);
+  // The sticky sidebar starts below the sticky toolbar, which wraps on narrow windows.
+  if (window.ResizeObserver) {
+    new ResizeObserver(() => {
+      document.documentElement.style.setProperty('--toolbar-height', `${toolbar.element.offsetHeight + 8}px`);
+    }).observe(toolbar.element);
+  }
   const views = [toolbar, comparison, heatmap, bars, detail, attention, gradcam, alerts, layers];
 
   function set(changes) {
