@@ -79,6 +79,8 @@ export function createLayerDetail(actions) {
     element.dataset.layer = layer;
     const step = table.steps[state.stepIndex];
     const width = chartWidth(gradients.clientWidth || element.clientWidth - 24);
+    // A click on a chart selects the dashboard's step nearest the step clicked.
+    const pick = (stepNumber) => actions.selectStep(nearestStepIndex(table.steps, stepNumber));
     loadLayer(state, layer);
     // All columns of the layer once they are in; until then (or if they cannot be read) the
     // columns the other views fetched, with the rest one click away.
@@ -93,8 +95,13 @@ export function createLayerDetail(actions) {
       source.stats
         .filter((s) => !HIDDEN.has(s))
         .map((stat) =>
-          chart(stat, layerSeries(source, row, stat), step, usesLog(stat, state.log), width, (i) =>
-            actions.selectStep(own ? nearestStepIndex(table.steps, own.steps[i]) : i),
+          chart(
+            stat,
+            zoomed(layerSeries(source, row, stat), state.zoom),
+            step,
+            usesLog(stat, state.log),
+            width,
+            pick,
           ),
         ),
       others.length
@@ -121,9 +128,14 @@ export function createLayerDetail(actions) {
       replaceChildren(
         activations,
         act.stats.map((stat) =>
-          chart(stat, layerSeries(act, actLayer, stat), step, usesLog(stat, state.log), width, (i) => {
-            actions.selectStep(nearestStepIndex(table.steps, act.steps[i]));
-          }),
+          chart(
+            stat,
+            zoomed(layerSeries(act, actLayer, stat), state.zoom),
+            step,
+            usesLog(stat, state.log),
+            width,
+            pick,
+          ),
         ),
       );
     } else {
@@ -200,6 +212,14 @@ export function createLayerDetail(actions) {
   return { element, update };
 }
 
+// A series cut to the zoomed step range (all of it without a zoom).
+function zoomed(series, zoom) {
+  if (!zoom) return series;
+  const keep = series.steps.map((s) => s >= zoom.from && s <= zoom.to);
+  const pickKept = (list) => list.filter((_, i) => keep[i]);
+  return { steps: pickKept(series.steps), values: pickKept(series.values), kinds: pickKept(series.kinds) };
+}
+
 // The width of one chart: the panel split into columns of at least MIN_W pixels.
 function chartWidth(available) {
   const space = Math.max(MIN_W, available || MIN_W);
@@ -220,7 +240,7 @@ function yRange(finite, log) {
   return lo > 0 ? [Math.max(0, lo - pad), hi + pad] : [lo - pad, hi + pad];
 }
 
-/** An SVG line chart of one statistic, as wide as `W`; hovering reads a value, clicking selects its step. */
+/** An SVG line chart of one statistic, as wide as `W`; hovering reads a value, clicking passes its step to `onPick`. */
 function chart(stat, series, selectedStep, log, W, onPick) {
   const y = (v) => (log ? (v > 0 ? Math.log10(v) : null) : v);
   const points = series.values.map((v, i) => ({
@@ -332,7 +352,10 @@ function chart(stat, series, selectedStep, log, W, onPick) {
     hover.textContent = '';
     dot.setAttribute('cx', '-10');
   });
-  figure.addEventListener('click', (event) => onPick(nearestStepIndex(steps, stepAt(event))));
+  figure.addEventListener('click', (event) => {
+    const p = points[nearestStepIndex(steps, stepAt(event))];
+    if (p) onPick(p.step);
+  });
   caption.append(' ', hover);
   return h('figure', { class: 'chart-box', title: statLabel(stat) }, figure, caption);
 }

@@ -328,3 +328,36 @@ def test_at_900px_the_sidebar_stays_below_the_wrapped_toolbar(new_page, tensorbo
     sidebar = page.locator(".sidebar").bounding_box()
     assert sidebar["y"] >= toolbar["y"] + toolbar["height"] - 1, (toolbar, sidebar)
     assert watched.errors == []
+
+
+def test_dragging_across_the_heatmap_zooms_every_step_view_and_reset_goes_back(dashboard):
+    page = dashboard.page
+    canvas = page.locator(".heatmap-canvas")
+    box = canvas.bounding_box()
+    data = canvas.evaluate("c => ({...c.dataset})")
+    cols = len(netviz_logs.STEPS)
+
+    def x_of(step):
+        i = netviz_logs.STEPS.index(step)
+        return box["x"] + float(data["plotLeft"]) + (i + 0.5) * float(data["plotWidth"]) / cols
+
+    y = box["y"] + float(data["plotTop"]) + float(data["plotHeight"]) / 2
+    page.mouse.move(x_of(100), y)
+    page.mouse.down()
+    page.mouse.move(x_of(150), y, steps=5)
+    page.mouse.move(x_of(200), y, steps=5)
+    page.mouse.up()
+    expect(page.locator(".zoom-label")).to_have_text("steps 100–200")
+    expect(canvas).to_have_attribute("data-cols", "11")
+    ticks = [int(t) for t in canvas.get_attribute("data-step-ticks").split(",")]
+    assert ticks and min(ticks) >= 100 and max(ticks) <= 200
+    page.locator(".layer-item[data-layer='classifier.2']").click()
+    first = page.locator(".detail-panel svg.chart").first
+    ends = first.locator(".chart-tick").all_text_contents()[-2:]
+    assert ends == ["100", "200"], ends
+    page.wait_for_timeout(300)
+    assert "zoom=100-200" in page.url
+    page.locator("#nv-zoom-reset").click()
+    expect(canvas).to_have_attribute("data-cols", str(cols))
+    expect(page.locator(".zoom-bar")).to_be_hidden()
+    assert dashboard.errors == []
