@@ -43,6 +43,7 @@ import { createLayerDetail } from './views_detail.js';
 import { createGradCam } from './views_gradcam.js';
 import { createHeatmap } from './views_heatmap.js';
 import { createAlerts, createLayerList } from './views_sidebar.js';
+import { createExportMenu } from './views_export.js';
 import { createToolbar } from './views_toolbar.js';
 import { RANGE_MODES } from './range.js';
 import { createUrlStore, decodeView, encodeView } from './url_state.js';
@@ -123,7 +124,8 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     reload: () => reload(),
   };
 
-  const toolbar = createToolbar(actions);
+  const exportMenu = createExportMenu(() => state);
+  const toolbar = createToolbar(actions, [exportMenu.element]);
   const status = h('div', { class: 'status', attrs: { role: 'status', 'aria-live': 'polite' } });
   const heatmap = createHeatmap(actions);
   const bars = createBarChart(actions);
@@ -155,7 +157,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       document.documentElement.style.setProperty('--toolbar-height', `${toolbar.element.offsetHeight + 8}px`);
     }).observe(toolbar.element);
   }
-  const views = [toolbar, comparison, heatmap, bars, detail, attention, gradcam, alerts, layers];
+  const views = [toolbar, exportMenu, comparison, heatmap, bars, detail, attention, gradcam, alerts, layers];
 
   function set(changes) {
     Object.assign(state, changes);
