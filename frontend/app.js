@@ -40,11 +40,13 @@ import { createAttention } from './views_attention.js';
 import { createComparison } from './views_compare.js';
 import { createBarChart } from './views_bars.js';
 import { createLayerDetail } from './views_detail.js';
+import { createEmbedding } from './views_embedding.js';
 import { createGradCam } from './views_gradcam.js';
 import { createHeatmap } from './views_heatmap.js';
 import { createAlerts, createLayerList } from './views_sidebar.js';
 import { createExportMenu } from './views_export.js';
 import { createToolbar } from './views_toolbar.js';
+import { createWeights } from './views_weights.js';
 import { RANGE_MODES } from './range.js';
 import { createUrlStore, decodeView, encodeView } from './url_state.js';
 
@@ -133,6 +135,8 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   const attention = createAttention(actions);
   const comparison = createComparison(actions);
   const gradcam = createGradCam(actions);
+  const weights = createWeights();
+  const embedding = createEmbedding();
   const alerts = createAlerts(actions);
   const layers = createLayerList(actions);
   const main = h(
@@ -148,6 +152,8 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       detail.element,
       attention.element,
       gradcam.element,
+      weights.element,
+      embedding.element,
     ),
   );
   replaceChildren(root, toolbar.element, status, main);
@@ -157,7 +163,20 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       document.documentElement.style.setProperty('--toolbar-height', `${toolbar.element.offsetHeight + 8}px`);
     }).observe(toolbar.element);
   }
-  const views = [toolbar, exportMenu, comparison, heatmap, bars, detail, attention, gradcam, alerts, layers];
+  const views = [
+    toolbar,
+    exportMenu,
+    comparison,
+    heatmap,
+    bars,
+    detail,
+    attention,
+    gradcam,
+    weights,
+    embedding,
+    alerts,
+    layers,
+  ];
 
   function set(changes) {
     Object.assign(state, changes);
