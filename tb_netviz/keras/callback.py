@@ -26,6 +26,7 @@ from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG
 from tb_netviz.summary.options import AttentionLabels
 from tb_netviz.summary.probe_labels import check_sample_labels
+from tb_netviz.summary.remote_store import check_log_dir
 from tb_netviz.summary.user_warnings import warn_from_caller
 
 SKIPPED_OVERFLOW_STEPS_TAG = "netviz/skipped_overflow_steps"
@@ -153,6 +154,8 @@ class NetVizCallback(keras.callbacks.Callback):
             )
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path (str or os.PathLike), got {type(log_dir).__name__}")
+        if log_dir is not None:
+            check_log_dir(log_dir)  # a malformed URL or a missing protocol package fails here, not in fit
         self.options = CaptureOptions(**capture_options)
         self.log_dir = os.fspath(log_dir) if log_dir is not None else None
         self.sample_batch = _checked_sample_batch(sample_batch)

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from typing import Any
 
@@ -71,6 +72,28 @@ def remote_url(log_dir: str) -> str | None:
         return None
     _check_url_path(log_dir, protocol, rest)
     return f"{protocol}://{rest.rstrip('/')}"
+
+
+def check_log_dir(log_dir: str | os.PathLike) -> None:
+    """Refuse at once a ``log_dir`` that cannot work by its form alone.
+
+    For callbacks that make their writer later (at the start of training): a
+    malformed URL, an unknown protocol or a missing protocol package fails here,
+    where the callback is made. The store itself is first reached by the writer.
+
+    >>> check_log_dir("runs/exp1"); check_log_dir("memory://bucket/run")
+    >>> check_log_dir("s3://")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ValueError: log_dir 's3://' names no bucket or host ...
+
+    Raises:
+        ValueError: see ``remote_url``; also an unknown protocol.
+        MissingProtocolPackageError (an ImportError): fsspec or the protocol's package is missing.
+    """
+    path = os.fspath(log_dir)
+    url = remote_url(path) if isinstance(path, str) else None
+    if url is not None:
+        _filesystem_class(_import_fsspec(url), url, url.split("://", 1)[0])
 
 
 def local_path(log_dir: str) -> str:

@@ -33,6 +33,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.probe_labels import check_sample_labels
+from tb_netviz.summary.remote_store import check_log_dir
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
@@ -131,6 +132,8 @@ class NetVizCallback(pl.Callback):
             embedding=embedding,
             projector=projector,
         )
+        if log_dir is not None:
+            check_log_dir(log_dir)  # a malformed URL or a missing protocol package fails here, not in fit
         self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
         self.log_dir: str | None = self._requested_log_dir
         self.sample_batch = sample_batch
