@@ -89,7 +89,8 @@ class NetVizCallback(keras.callbacks.Callback):
     Args:
         log_dir: the run directory. Default: the training log directory of a
             ``keras.callbacks.TensorBoard`` in the same ``fit`` call
-            (``<its log_dir>/train``), so NetViz and Scalars describe one run.
+            (``<its log_dir>/train``), so NetViz and Scalars describe one run. A URL
+            (``s3://bucket/run``, any fsspec protocol) writes to object storage.
         sample_batch: inputs for the probe pass (what ``model(x)`` accepts),
             a few samples; None logs gradients only.
         sample_labels: the true class of each ``sample_batch`` sample (class indices
@@ -112,6 +113,9 @@ class NetVizCallback(keras.callbacks.Callback):
             and no TensorBoard callback, a layer pattern matching nothing, a
             ``sample_batch`` the model cannot take, or a backend other than TensorFlow
             (for a model built by its first step, layer patterns are checked at that step).
+            Here: a malformed ``log_dir`` URL or an unknown protocol.
+        ImportError: the package of a ``log_dir`` URL's protocol (``s3fs``...) is not installed.
+        LogDirError: at the start of ``fit``: ``log_dir`` cannot be written.
 
     What is written (besides the netviz tags of ``tb_netviz.summary``): with a
     ``LossScaleOptimizer`` the float32 scalar ``netviz/skipped_overflow_steps``

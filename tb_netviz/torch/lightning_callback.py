@@ -47,7 +47,8 @@ class NetVizCallback(pl.Callback):
     Args:
         log_dir: the run directory. Default None: the directory of the trainer's
             ``TensorBoardLogger`` (so NetViz and Scalars describe one run), else
-            ``trainer.default_root_dir``.
+            ``trainer.default_root_dir``. A URL (``s3://bucket/run``, any fsspec
+            protocol) writes to object storage, as the logger does.
         sample_batch: a fixed probe batch for activations, feature maps and attention,
             called as ``pl_module(x)`` (``(*x)`` for a tuple, ``(**x)`` for a dict) on the
             module's device and under the trainer's precision; None logs gradient flow only.
@@ -81,7 +82,10 @@ class NetVizCallback(pl.Callback):
         TypeError, ValueError: an option of the wrong type or out of range, or
             ``sample_labels`` that are not one class per probe sample (here); a model
             without parameters, a layer pattern that matches no layer or a ``sample_batch``
-            the module cannot take (``SampleBatchError``), when training starts.
+            the module cannot take (``SampleBatchError``), when training starts; a
+            malformed ``log_dir`` URL (here).
+        ImportError: the package of a ``log_dir`` URL's protocol (``s3fs``...) is not installed.
+        LogDirError: when training starts: ``log_dir`` cannot be written.
 
     Example::
 
