@@ -9,12 +9,15 @@ from setuptools import find_packages, setup
 
 TORCH = ["torch>=2.1"]
 LIGHTNING = TORCH + ["lightning>=2.1"]
+# The Trainer needs accelerate; transformers does not require it itself.
+HF = TORCH + ["transformers>=4.46", "accelerate>=1.0"]
 KERAS = ["keras>=3.0", "tensorflow-cpu>=2.16; platform_machine=='x86_64'"]
 # Remote log directories (s3:// and any fsspec URL): fsspec and S3's package; other
 # protocols need their own (gcsfs for gs://, adlfs for az://), installed beside it.
 REMOTE = ["fsspec>=2023.9", "s3fs>=2023.9"]
 DEV = (
     LIGHTNING
+    + HF
     + KERAS
     + REMOTE
     + [
@@ -53,7 +56,14 @@ setup(
         "tensorboard>=2.16",
         "werkzeug>=2.0",
     ],
-    extras_require={"torch": TORCH, "lightning": LIGHTNING, "keras": KERAS, "remote": REMOTE, "dev": DEV},
+    extras_require={
+        "torch": TORCH,
+        "lightning": LIGHTNING,
+        "hf": HF,
+        "keras": KERAS,
+        "remote": REMOTE,
+        "dev": DEV,
+    },
     entry_points={"tensorboard_plugins": ["netviz = tb_netviz.plugin.loader:NetVizLoader"]},
     classifiers=[
         "Programming Language :: Python :: 3",

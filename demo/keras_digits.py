@@ -1,5 +1,7 @@
 """Keras: a small CNN on scikit-learn's digits, with feature maps, activation statistics and
-Grad-CAM maps of both convolutions over training (the true digit given as ``sample_labels``)."""
+Grad-CAM maps of both convolutions over training (the true digit given as ``sample_labels``),
+its kernels and weight matrices, and the embedding of the penultimate layer (the input of
+``logits``), whose points gather by digit as training goes on (also in the Projector tab)."""
 
 from __future__ import annotations
 

@@ -108,6 +108,17 @@ export function featureMapUrl(run, layer, step) {
   return routeUrl('feature_maps', { run, layer, step });
 }
 
+/**
+ * TensorBoard's own run list (every run of the log directory, in TensorBoard's order),
+ * from its core route data/runs: the order its run colours follow.
+ */
+export async function getTensorBoardRuns({ fetchImpl = globalThis.fetch } = {}) {
+  const response = await fetchImpl('../../runs', { headers: { Accept: 'application/json' } });
+  if (!response.ok) throw new ApiError('runs', response.status, `${response.status} ${response.statusText}`);
+  const runs = await response.json();
+  return Array.isArray(runs) ? runs.map(String) : [];
+}
+
 /** The steps (and scale, target, labels) of one layer's Grad-CAM maps. */
 export function getGradCamIndex(run, layer, options) {
   return getJson('gradcam', { run, layer }, options);
@@ -121,4 +132,19 @@ export function getGradCam(run, layer, step, options) {
 /** The probe images the Grad-CAM maps are drawn over. */
 export function getProbeInputs(run, options) {
   return getJson('probe_inputs', { run }, options);
+}
+
+/** The layout and kept steps of one layer's kernels or weight matrix. */
+export function getWeightsIndex(run, layer, options) {
+  return getJson('weights', { run, layer }, options);
+}
+
+/** One layer's weights at one step: `view` is 'weights' (w_t) or 'change' (w_t - w_0). */
+export function getWeights(run, layer, step, view, options) {
+  return getJson('weights', { run, layer, step, view }, options);
+}
+
+/** The PCA projection of one layer's features on the probe batch at every kept step. */
+export function getEmbedding(run, layer, options) {
+  return getJson('embedding', { run, layer }, options);
 }

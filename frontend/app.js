@@ -1,7 +1,23 @@
 // The dashboard's controller: one state object, the actions the views call,
 // loading and periodic refresh. Views only read the state and call actions.
+//
+// A view is {element, update(state)}: createX(actions) builds it, it goes in the
+// `views` list below (and its element in the layout), and update(state) is called
+// after every change, while the phase is 'ready'. A view must cope with any state
+// (hide itself when it has nothing to show) and must not change the state itself.
+// The state a view reads (the same object every time; never keep parts of it):
+//   run, runInfo (the runs route's entry), table (shape.decodeTable of gradient_flow),
+//   activations (the same shape, or null), alerts ({alerts, byLayer, omitted}),
+//   stat, log, range ('robust' | 'full' | 'layer'), filter and visible (the table's layer
+//   indices the filter keeps, in flow order: every view shows only those),
+//   stepIndex (into table.steps: the one step selection), layerIndex (into table.layers:
+//   the one layer selection), compare (more runs shown beside `run`, see compare.js), version
+//   (bumped whenever table is replaced: a key for caches).
+// Actions: selectStep(index), moveStep(delta), selectLayer(index), selectCell(layer, step),
+//   selectRun(run), setStat, setLog, setRange, setFilter, setPair, jumpToAlert, reload.
+// The URL mirrors run, compare, stat, step, layer, filter, log and range (url_state.js).
 
-import { ApiError, getActivations, getAlerts, getGradientFlow, getRuns } from './api.js';
+import { ApiError, getActivations, getAlerts, getGradientFlow, getRuns, getTensorBoardRuns } from './api.js';
 import { h, replaceChildren } from './dom.js';
 import {
   GRADIENT_STATS,
@@ -19,12 +35,15 @@ import {
   samplingNotes,
 } from './shape.js';
 import { createAttention } from './views_attention.js';
+import { createComparison } from './views_compare.js';
 import { createBarChart } from './views_bars.js';
 import { createLayerDetail } from './views_detail.js';
+import { createEmbedding } from './views_embedding.js';
 import { createGradCam } from './views_gradcam.js';
 import { createHeatmap } from './views_heatmap.js';
 import { createAlerts, createLayerList } from './views_sidebar.js';
 import { createToolbar } from './views_toolbar.js';
+import { createWeights } from './views_weights.js';
 import { RANGE_MODES } from './range.js';
 import { createUrlStore, decodeView, encodeView } from './url_state.js';
 
@@ -55,6 +74,9 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     filter: '',
     visible: [],
     range: 'robust',
+    compare: [],
+    compareTables: [],
+    runOrder: null,
     notice: '',
     notes: [],
     refreshNote: '',
@@ -67,6 +89,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   if (typeof restore.filter === 'string') state.filter = restore.filter;
   if (typeof restore.log === 'boolean') state.log = restore.log;
   if (RANGE_MODES.includes(restore.range)) state.range = restore.range;
+  if (Array.isArray(restore.compare)) state.compare = restore.compare;
   let followLatest = true;
   let loading = 0;
   let timer = null;
@@ -84,6 +107,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     setPair: (pair) => showColumns({ stat: state.stat, pair }),
     setFilter: (filter) => set({ filter }),
     setRange: (range) => set({ range }),
+    setCompare: (runs) => setCompare(runs),
     selectStep: (stepIndex) => selectStep(stepIndex),
     moveStep: (delta) => selectStep(state.stepIndex + delta),
     selectLayer: (layerIndex) => set({ layerIndex, notice: '' }),
@@ -101,17 +125,31 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   const bars = createBarChart(actions);
   const detail = createLayerDetail(actions);
   const attention = createAttention(actions);
+  const comparison = createComparison(actions);
   const gradcam = createGradCam(actions);
+  const weights = createWeights();
+  const embedding = createEmbedding();
   const alerts = createAlerts(actions);
   const layers = createLayerList(actions);
   const main = h(
     'main',
     { class: 'layout' },
     h('aside', { class: 'sidebar' }, alerts.element, layers.element),
-    h('div', { class: 'content' }, heatmap.element, bars.element, detail.element, attention.element, gradcam.element),
+    h(
+      'div',
+      { class: 'content' },
+      comparison.element,
+      heatmap.element,
+      bars.element,
+      detail.element,
+      attention.element,
+      gradcam.element,
+      weights.element,
+      embedding.element,
+    ),
   );
   replaceChildren(root, toolbar.element, status, main);
-  const views = [toolbar, heatmap, bars, detail, attention, gradcam, alerts, layers];
+  const views = [toolbar, comparison, heatmap, bars, detail, attention, gradcam, weights, embedding, alerts, layers];
 
   function set(changes) {
     Object.assign(state, changes);
@@ -175,6 +213,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     const table = state.table;
     return {
       run: state.run,
+      compare: state.compare,
       stat: state.stat,
       step: table && table.steps.length ? table.steps[state.stepIndex] : null,
       layer: table && state.layerIndex !== null ? (table.layers[state.layerIndex] ?? null) : null,
@@ -339,6 +378,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     status.hidden = true;
     state.phase = 'ready';
     render();
+    loadCompared();
   }
 
   // The run's tables with only the gradient columns the views show. On a refresh
@@ -418,6 +458,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     const table = state.table;
     if (!table || neededStats(stat, { pair }).every((s) => table.stats.includes(s))) {
       set({ stat, pair });
+      loadCompared();
       return;
     }
     const ticket = ++loading;
@@ -450,7 +491,65 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       version: state.version + 1,
       refreshNote: timer ? `auto-refresh on · updated ${new Date().toLocaleTimeString()}` : '',
     });
+    loadCompared();
   }
+
+  // Runs shown beside the primary one: the same columns, each fetched once per statistic and
+  // run signature (a refresh that brings steps fetches again), loaded side by side.
+  const comparedCache = new Map();
+  function setCompare(runs) {
+    const known = new Set(state.runs.map((r) => r.run));
+    set({ compare: [...new Set(runs)].filter((run) => run !== state.run && known.has(run)) });
+    loadCompared();
+  }
+
+  async function loadCompared() {
+    const wanted = state.compare.filter((run) => run !== state.run);
+    if (!state.table || !wanted.length) {
+      if (state.compareTables.length) set({ compareTables: [] });
+      return;
+    }
+    if (!state.runOrder) {
+      getTensorBoardRuns()
+        .then((order) => set({ runOrder: order }))
+        .catch(() => set({ runOrder: state.runs.map((r) => r.run) }));
+      state.runOrder = state.runs.map((r) => r.run);
+    }
+    const stats = [...new Set([...state.table.stats, 'grad_l2'])];
+    const entries = wanted.map((run) => {
+      const info = state.runs.find((r) => r.run === run);
+      const key = `${run}|${stats.join(',')}|${runSignature(info)}`;
+      if (!info)
+        return {
+          run,
+          key,
+          promise: Promise.resolve({ run, error: 'the run is no longer in the log directory' }),
+        };
+      if (!comparedCache.has(key)) {
+        comparedCache.set(
+          key,
+          getGradientFlow(run, { maxSteps: MAX_STEPS, stats })
+            .then((answer) => ({ run, table: decodeTable(answer) }))
+            .catch((error) => {
+              comparedCache.delete(key);
+              return { run, error: error.message };
+            }),
+        );
+      }
+      return { run, key, promise: comparedCache.get(key) };
+    });
+    const ticket = entries.map((e) => e.key).join('\n');
+    comparing = ticket;
+    set({
+      compareTables: entries.map(
+        ({ run }) => state.compareTables.find((t) => t.run === run && t.table) || { run, loading: true },
+      ),
+    });
+    const results = await Promise.all(entries.map((e) => e.promise));
+    if (comparing !== ticket) return;
+    set({ compareTables: results });
+  }
+  let comparing = '';
 
   // The layer of the latest alert is where a user wants to look first; else the first layer.
   function defaultLayer(table, alertList) {

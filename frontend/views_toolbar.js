@@ -30,6 +30,14 @@ export function createToolbar(actions) {
     'robust',
   );
   const logLabel = h('span', { text: 'Log scale' });
+  // Runs to compare with the shown one: a checkbox per run, in a drop-down.
+  const compareList = h('div', { class: 'compare-list', attrs: { id: 'nv-compare' } });
+  const compareSummary = h('summary', { text: 'Compare runs' });
+  const compare = h('details', { class: 'control compare-picker' }, compareSummary, compareList);
+  compareList.addEventListener('change', () => {
+    const runs = [...compareList.querySelectorAll('input:checked')].map((box) => box.dataset.run);
+    actions.setCompare(runs);
+  });
   const slider = h('input', {
     class: 'step-slider',
     attrs: { id: 'nv-step', type: 'range', min: 0, max: 0, step: 1, 'aria-label': 'Step' },
@@ -67,6 +75,7 @@ export function createToolbar(actions) {
       h('label', { class: 'control' }, h('span', { text: 'Statistic' }), stat),
       h('label', { class: 'control checkbox' }, log, logLabel),
       h('label', { class: 'control' }, h('span', { text: 'Colours' }), range),
+      compare,
       h(
         'div',
         { class: 'control step' },
@@ -82,6 +91,7 @@ export function createToolbar(actions) {
   );
 
   let shownRuns = null;
+  let shownCompare = '';
   let shownStats = null;
 
   function update(state) {
@@ -95,6 +105,30 @@ export function createToolbar(actions) {
       shownRuns = JSON.stringify(runNames);
     }
     run.value = state.pendingRun || state.run || '';
+    const primary = state.pendingRun || state.run;
+    const compareKey = JSON.stringify([runNames, primary, state.compare]);
+    if (compareKey !== shownCompare) {
+      shownCompare = compareKey;
+      replaceChildren(
+        compareList,
+        runNames
+          .filter((name) => name !== primary)
+          .map((name) =>
+            h(
+              'label',
+              { class: 'control checkbox' },
+              h('input', {
+                attrs: { type: 'checkbox', 'data-run': name },
+                props: { checked: (state.compare || []).includes(name) },
+              }),
+              h('span', { text: name }),
+            ),
+          ),
+        runNames.length < 2 ? h('p', { class: 'muted', text: 'Only one run in this log directory.' }) : null,
+      );
+    }
+    const count = (state.compare || []).filter((name) => name !== primary).length;
+    compareSummary.textContent = count ? `Compare runs (${count})` : 'Compare runs';
     run.disabled = runNames.length === 0;
     // Every column of the run is offered; the dashboard fetches one when it is chosen.
     const stats = state.table ? (state.columns || state.table.stats).filter((s) => !HIDDEN_STATS.has(s)) : [];

@@ -77,7 +77,7 @@ def test_wheel_requires_python_3_10_and_no_framework_in_the_base_install(wheel):
     }
     assert base_names == {"google-crc32c", "numpy", "protobuf", "tensorboard", "werkzeug"}
     extras = {line.split(":", 1)[1].strip() for line in lines if line.startswith("Provides-Extra:")}
-    assert extras == {"torch", "lightning", "keras", "remote", "dev"}
+    assert extras == {"torch", "lightning", "hf", "keras", "remote", "dev"}
 
 
 def test_the_unpacked_wheel_imports_and_finds_its_dashboard_files(wheel, tmp_path):
@@ -97,10 +97,12 @@ def test_the_unpacked_wheel_imports_and_finds_its_dashboard_files(wheel, tmp_pat
     assert {p.name for p in (REPO / "frontend").glob("*.js")} <= set(result["files"])
 
 
-FRAMEWORKS = ("torch", "tensorflow", "keras", "lightning")
+FRAMEWORKS = ("torch", "tensorflow", "keras", "lightning", "transformers")
 
 
-@pytest.mark.parametrize("module", ["tb_netviz", "tb_netviz.summary", "tb_netviz.plugin.loader"])
+@pytest.mark.parametrize(
+    "module", ["tb_netviz", "tb_netviz.summary", "tb_netviz.plugin.loader", "tb_netviz.hf"]
+)
 def test_importing_the_package_and_the_plugin_entry_point_imports_no_framework(module):
     code = """
         import importlib, json, sys

@@ -30,6 +30,8 @@ from tb_netviz.summary.columns import describe_missing_gradient
 from tb_netviz.summary.options import CaptureOptions
 
 HOSTILE_LAYER = "<img src=x onerror=alert(1)>"
+# A run directory named like an HTML injection (sorted last, so it is never the default run).
+HOSTILE_RUN = "zz<img src=x onerror=alert(2)>"
 NO_GRADIENT_LAYER = "frozen.embedding"
 ATTENTION_LAYER = "encoder.layers.0.self_attn"
 FEATURE_MAP_LAYER = "features.0"
@@ -144,16 +146,26 @@ DIVERGED_STEPS = list(range(60))
 DIVERGE_STEP = 31
 
 
-def write_transformer_run(run_dir: Path) -> None:
-    """Write the ``transformer`` run: deep layer names, healthy gradients."""
+# The same model with a final norm instead of block 3's norm2, three times the gradient
+# (a higher learning rate), logged every 20 steps: what the comparison is tested on.
+TRANSFORMER_B_LAYERS = [n for n in TRANSFORMER_LAYERS if n != "encoder.layers.3.norm2"]
+TRANSFORMER_B_LAYERS.insert(-1, "final_norm")
+TRANSFORMER_B_STEPS = list(range(0, 200, 20))
+
+
+def write_transformer_run(
+    run_dir: Path, layers=TRANSFORMER_LAYERS, steps=TRANSFORMER_STEPS, scale=1.0
+) -> None:
+    """Write a ``transformer`` run: deep layer names, healthy gradients (``scale`` times the first's)."""
     rng = np.random.default_rng(1)
     with NetVizWriter(run_dir) as writer:
-        for step in TRANSFORMER_STEPS:
+        for step in steps:
             rows = []
-            for j, _ in enumerate(TRANSFORMER_LAYERS):
-                l2 = 10 ** (-2 + j / 15) * (1 + 0.3 * rng.random())
+            for name in layers:
+                j = TRANSFORMER_LAYERS.index(name) if name in TRANSFORMER_LAYERS else len(TRANSFORMER_LAYERS)
+                l2 = scale * 10 ** (-2 + j / 15) * (1 + 0.3 * rng.random())
                 rows.append([l2, l2 / 30, l2 / 4, 1.0 + j / 8, l2 / (1.0 + j / 8), 0.0, 1.0])
-            writer.gradient_flow(step, TRANSFORMER_LAYERS, np.array(rows, np.float32), log_every_n_steps=10)
+            writer.gradient_flow(step, layers, np.array(rows, np.float32), log_every_n_steps=10)
 
 
 def diverged_table(step: int, rng: np.random.Generator) -> np.ndarray:
@@ -182,11 +194,13 @@ def write_diverged_run(run_dir: Path) -> None:
 
 
 def write_logdir(root: Path) -> Path:
-    """Write the ``deep``, ``long``, ``transformer`` and ``diverged`` runs under ``root``; returns it."""
+    """Write the ``deep``, ``long``, ``transformer(_b)`` and ``diverged`` runs under ``root``; returns it."""
     write_deep_run(root / "deep")
     write_long_run(root / "long")
     write_transformer_run(root / "transformer")
+    write_transformer_run(root / "transformer_b", TRANSFORMER_B_LAYERS, TRANSFORMER_B_STEPS, scale=3.0)
     write_diverged_run(root / "diverged")
+    write_growing_run(root / HOSTILE_RUN, steps=range(0, 30, 10))
     return root
 
 

@@ -1,0 +1,499 @@
+// Runs side by side: one heatmap per run over the layers they share (same rows, same
+// colour axis), the chosen step's bars with one bar per run, the ratio of each run to the
+// first (log scale), and the chosen layer's history with one line per run, in
+// TensorBoard's run colours. Layers only some runs have are named in a note.
+
+import { alignLayers, compareAtStep, layerNote, ratioHeatmap, ratioLut, runColour } from './compare.js';
+import { cssVar, h, replaceChildren, sizeCanvas, svg } from './dom.js';
+import { distinctLabels } from './names.js';
+import { colourDomain } from './range.js';
+import {
+  KIND,
+  axisFraction,
+  axisTicks,
+  buildHeatmap,
+  cellAt,
+  formatExact,
+  formatShort,
+  layerSeries,
+  nearestStepIndex,
+  statLabel,
+  usesLog,
+} from './shape.js';
+import { heatmapImage } from './views_heatmap.js';
+
+const RATIO_LUT = ratioLut();
+const GUTTER = 170;
+const CHART_H = 180;
+
+/** Build the comparison panel. Returns {element, update(state)}. */
+export function createComparison(actions) {
+  const title = h('h2', { text: 'Comparison' });
+  const note = h('p', { class: 'compare-note' });
+  const errors = h('div', { class: 'compare-errors' });
+  const key = h('div', { class: 'compare-key' });
+  const heatmaps = h('div', { class: 'compare-heatmaps' });
+  const barsHead = h('h3');
+  const bars = h('div', { class: 'compare-bars', attrs: { role: 'list' } });
+  const ratioHead = h('h3');
+  const ratios = h('div', { class: 'compare-ratios' });
+  const linesHead = h('h3');
+  const lines = h('div', { class: 'compare-lines' });
+  const element = h(
+    'section',
+    { class: 'panel compare-panel', attrs: { 'aria-label': 'Comparison of runs' } },
+    h('div', { class: 'panel-head' }, title, key),
+    note,
+    errors,
+    h('h3', { text: 'Heatmaps aligned by layer' }),
+    heatmaps,
+    barsHead,
+    bars,
+    ratioHead,
+    ratios,
+    linesHead,
+    lines,
+  );
+
+  function update(state) {
+    const others = state.compareTables || [];
+    element.hidden = !(state.compare && state.compare.length && state.table);
+    if (element.hidden) return;
+    const theme = document.documentElement.dataset.theme || 'light';
+    const order = state.runOrder || state.runs.map((r) => r.run);
+    const ready = others.filter((o) => o.table && o.table.stats.includes(state.stat));
+    const loaded = [state.table, ...ready.map((o) => o.table)];
+    const colour = (run) => runColour(run, order, theme);
+    title.textContent = `Comparison: ${loaded.map((t) => t.run).join(' · ')}`;
+    replaceChildren(
+      key,
+      loaded.map((t) =>
+        h(
+          'span',
+          { class: 'swatch-item', attrs: { 'data-run': t.run } },
+          h('span', { class: 'swatch', attrs: { style: `background:${colour(t.run)}` } }),
+          t.run,
+        ),
+      ),
+    );
+    replaceChildren(
+      errors,
+      others
+        .filter((o) => o.error || !ready.includes(o))
+        .map((o) =>
+          h('p', {
+            class: o.error ? 'compare-error' : 'muted',
+            text: o.error ? `Could not load run “${o.run}”: ${o.error}` : `Loading run “${o.run}”…`,
+          }),
+        ),
+    );
+    const alignment = alignLayers(loaded);
+    const visible = new Set((state.visible || []).map((j) => state.table.layers[j]));
+    const layers = alignment.shared.filter((name) => visible.has(name));
+    note.textContent = layerNote(alignment) || `The runs share all ${alignment.shared.length} layers.`;
+    note.dataset.shared = String(alignment.shared.length);
+    if (!layers.length) {
+      const text = alignment.shared.length
+        ? `No shared layer matches the filter “${state.filter}”.`
+        : 'The runs share no layer: there is nothing to align.';
+      replaceChildren(heatmaps, h('p', { class: 'empty-note', text }));
+      replaceChildren(bars);
+      replaceChildren(ratios);
+      replaceChildren(lines);
+      return;
+    }
+    const step = state.table.steps[state.stepIndex];
+    drawHeatmaps(heatmaps, loaded, layers, state, step, colour, actions);
+    const stat = state.stat;
+    barsHead.textContent = `${statLabel(stat)} at step ${step}, one bar per run`;
+    drawBars(
+      bars,
+      compareAtStep(loaded, layers, stat, step),
+      usesLog(stat, state.log),
+      colour,
+      state,
+      actions,
+    );
+    const ratioStat = loaded.every((t) => t.stats.includes('grad_l2')) ? 'grad_l2' : stat;
+    ratioHead.textContent = `Difference: ${ratioStat} of each run ÷ ${state.table.run} (log scale, steps both logged)`;
+    drawRatios(ratios, loaded, layers, ratioStat, state, actions);
+    const layer = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
+    linesHead.textContent = layer ? `${layer}: ${stat} over steps, one line per run` : '';
+    drawLines(lines, loaded, layer, stat, usesLog(stat, state.log), step, colour, actions, state);
+  }
+
+  return { element, update };
+}
+
+// Each run's heatmap over the same rows and one colour axis (the union of each run's range).
+function drawHeatmaps(box, tables, layers, state, step, colour, actions) {
+  const maps = tables.map((t) => buildHeatmap(t, state.stat, { log: state.log, layers: rowsOf(t, layers) }));
+  const mode = state.range === 'full' ? 'full' : 'robust';
+  const domains = maps.map((m) => colourDomain(m, mode)).filter((d) => Number.isFinite(d.lo));
+  const domain = domains.length
+    ? {
+        mode,
+        lo: Math.min(...domains.map((d) => d.lo)),
+        hi: Math.max(...domains.map((d) => d.hi)),
+        rowDomains: null,
+      }
+    : null;
+  const rowPx = Math.max(3, Math.min(14, Math.floor(280 / layers.length)));
+  const width = Math.max(320, box.clientWidth || 800);
+  replaceChildren(
+    box,
+    tables.map((table, n) => {
+      const image = heatmapImage(maps[n], document.createElement('canvas'), domain);
+      const canvas = h('canvas', {
+        class: 'compare-heatmap',
+        attrs: { 'data-run': table.run, 'data-rows': layers.length, role: 'img' },
+      });
+      canvas.setAttribute('aria-label', `Heatmap of run ${table.run}`);
+      const plotW = width - GUTTER - 8;
+      const plotH = rowPx * layers.length;
+      const context = sizeCanvas(canvas, width, plotH + 4);
+      context.imageSmoothingEnabled = false;
+      context.drawImage(image, 0, 0, image.width, image.height, GUTTER, 2, plotW, plotH);
+      context.font = '11px system-ui, sans-serif';
+      context.textAlign = 'right';
+      context.textBaseline = 'middle';
+      context.fillStyle = cssVar('--fg', '#222');
+      if (rowPx >= 9) {
+        const labels = distinctLabels(layers, (t) => context.measureText(t).width <= GUTTER - 10);
+        labels.forEach((label, r) => context.fillText(label, GUTTER - 4, 2 + (r + 0.5) * rowPx));
+        canvas.dataset.rowLabels = JSON.stringify(labels);
+      }
+      const col = nearestStepIndex(table.steps, step);
+      const cellW = plotW / Math.max(1, table.steps.length);
+      context.lineWidth = 2;
+      context.strokeStyle = cssVar('--accent', '#e8710a');
+      context.strokeRect(GUTTER + col * cellW, 2, Math.max(2, cellW), plotH);
+      canvas.addEventListener('click', (event) => {
+        const rect = canvas.getBoundingClientRect();
+        const at = cellAt(event.clientX - rect.left - GUTTER, event.clientY - rect.top - 2, {
+          width: plotW,
+          height: plotH,
+          rows: layers.length,
+          cols: table.steps.length,
+        });
+        if (!at) return;
+        const j = state.table.layers.indexOf(layers[at.row]);
+        actions.selectCell(j, nearestStepIndex(state.table.steps, table.steps[at.col]));
+      });
+      return h(
+        'figure',
+        { class: 'compare-figure' },
+        h(
+          'figcaption',
+          {},
+          h('span', { class: 'swatch', attrs: { style: `background:${colour(table.run)}` } }),
+          h('span', { class: 'compare-run', text: table.run }),
+          h('span', {
+            class: 'muted',
+            text: ` · step ${table.steps[col]}${table.steps[col] === step ? '' : ` (nearest to ${step})`}`,
+          }),
+        ),
+        canvas,
+      );
+    }),
+    domain
+      ? h('p', {
+          class: 'muted compare-scale',
+          text: `One colour axis for all runs: ${formatShort(scaleValue(domain.lo, maps[0].log))} (dark) to ${formatShort(scaleValue(domain.hi, maps[0].log))} (yellow); NaN/∞ magenta, no gradient grey.`,
+        })
+      : null,
+  );
+}
+
+function scaleValue(v, log) {
+  return log ? Math.pow(10, v) : v;
+}
+
+function rowsOf(table, layers) {
+  const index = new Map(table.layers.map((n, j) => [n, j]));
+  return layers.map((n) => index.get(n));
+}
+
+function drawBars(box, rows, log, colour, state, actions) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const row of rows)
+    for (const cell of row.cells) {
+      if (cell.kind !== KIND.VALUE || (log && !(cell.value > 0))) continue;
+      lo = Math.min(lo, cell.value);
+      hi = Math.max(hi, cell.value);
+    }
+  if (lo === Infinity) [lo, hi] = log ? [1e-8, 1] : [0, 1];
+  if (log) {
+    lo = Math.pow(10, Math.floor(Math.log10(lo)));
+    hi = Math.pow(10, Math.ceil(Math.log10(hi)));
+    if (hi <= lo) hi = lo * 10;
+  } else {
+    lo = Math.min(0, lo);
+    hi = Math.max(hi, lo + 1e-12);
+  }
+  const domain = [lo, hi];
+  const labels = distinctLabels(
+    rows.map((r) => r.layer),
+    (t) => t.length <= 30,
+  );
+  const selected = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
+  replaceChildren(
+    box,
+    h(
+      'div',
+      { class: 'cmp-row cmp-axis', attrs: { 'aria-hidden': 'true' } },
+      h('span'),
+      h(
+        'span',
+        { class: 'bar-track axis-track' },
+        axisTicks(domain, log).map((v) =>
+          h('span', {
+            class: 'tick',
+            text: formatShort(v),
+            props: { style: `left:${(axisFraction(v, domain, log) * 100).toFixed(2)}%` },
+          }),
+        ),
+      ),
+    ),
+    rows.map((row, r) => {
+      const n = row.cells.length;
+      const track = h('span', { class: 'bar-track cmp-track' });
+      row.cells.forEach((cell, i) => {
+        const top = `${(i / n) * 100}%`;
+        const height = `${100 / n}%`;
+        const common = {
+          'data-run': cell.run,
+          'data-value': formatExact(cell.value),
+          'data-step': cell.step,
+        };
+        if (cell.kind === KIND.VALUE) {
+          const end = axisFraction(cell.value, domain, log);
+          const start = log ? 0 : axisFraction(0, domain, log);
+          track.appendChild(
+            h('span', {
+              class: 'cmp-bar',
+              title: `${cell.run}: ${formatShort(cell.value)} (step ${cell.step})`,
+              attrs: {
+                ...common,
+                style: `left:${pct(Math.min(start, end))};width:${pct(Math.max(0.003, Math.abs(end - start)))};top:${top};height:${height};background:${colour(cell.run)}`,
+              },
+            }),
+          );
+        } else {
+          track.appendChild(
+            h('span', {
+              class: `glyph cmp-glyph ${cell.kind === KIND.NONE ? 'none' : 'nonfinite'}`,
+              text: cell.kind === KIND.NONE ? '∅' : '✕',
+              title: `${cell.run}: ${formatShort(cell.value)}`,
+              attrs: { ...common, style: `top:${top};height:${height}` },
+            }),
+          );
+        }
+      });
+      return h(
+        'button',
+        {
+          class: `cmp-row${row.layer === selected ? ' selected' : ''}`,
+          attrs: { type: 'button', role: 'listitem', 'data-layer': row.layer },
+          title: row.layer,
+          on: { click: () => actions.selectLayer(state.table.layers.indexOf(row.layer)) },
+        },
+        h('span', { class: 'bar-label', text: labels[r], title: row.layer }),
+        track,
+      );
+    }),
+  );
+}
+
+function drawRatios(box, tables, layers, stat, state, actions) {
+  const base = tables[0];
+  const width = Math.max(320, box.clientWidth || 800);
+  const rowPx = Math.max(3, Math.min(12, Math.floor(240 / layers.length)));
+  replaceChildren(
+    box,
+    tables.slice(1).map((other) => {
+      const ratio = ratioHeatmap(base, other, stat, layers);
+      const bound = Math.max(0.3, Math.abs(ratio.min) || 0, Math.abs(ratio.max) || 0);
+      const canvas = h('canvas', {
+        class: 'compare-ratio',
+        attrs: { 'data-run': other.run, 'data-cols': ratio.cols, role: 'img' },
+      });
+      canvas.setAttribute('aria-label', `Ratio of ${other.run} to ${base.run}`);
+      const readout = h('p', { class: 'compare-readout', attrs: { 'aria-live': 'polite' } });
+      const plotW = width - GUTTER - 8;
+      const plotH = rowPx * layers.length;
+      const context = sizeCanvas(canvas, width, plotH + 4);
+      if (ratio.cols) {
+        const image = document.createElement('canvas');
+        image.width = ratio.cols;
+        image.height = ratio.rows;
+        const ctx = image.getContext('2d');
+        const data = ctx.createImageData(ratio.cols, ratio.rows);
+        paintRatio(ratio, bound, data.data);
+        ctx.putImageData(data, 0, 0);
+        context.imageSmoothingEnabled = false;
+        context.drawImage(image, 0, 0, ratio.cols, ratio.rows, GUTTER, 2, plotW, plotH);
+      }
+      context.font = '11px system-ui, sans-serif';
+      context.textAlign = 'right';
+      context.textBaseline = 'middle';
+      context.fillStyle = cssVar('--fg', '#222');
+      if (rowPx >= 9) {
+        const labels = distinctLabels(layers, (t) => context.measureText(t).width <= GUTTER - 10);
+        labels.forEach((label, r) => context.fillText(label, GUTTER - 4, 2 + (r + 0.5) * rowPx));
+      }
+      const cellOf = (event) => {
+        const rect = canvas.getBoundingClientRect();
+        return cellAt(event.clientX - rect.left - GUTTER, event.clientY - rect.top - 2, {
+          width: plotW,
+          height: plotH,
+          rows: ratio.rows,
+          cols: ratio.cols,
+        });
+      };
+      canvas.addEventListener('mousemove', (event) => {
+        const at = cellOf(event);
+        if (!at) return;
+        const p = at.row * ratio.cols + at.col;
+        const text =
+          ratio.kinds[p] === KIND.VALUE
+            ? `${formatShort(Math.pow(10, ratio.scaled[p]))}×`
+            : ratio.kinds[p] === KIND.NONFINITE
+              ? 'NaN/∞ in a run'
+              : ratio.kinds[p] === KIND.NONE
+                ? 'no gradient in a run'
+                : 'zero in a run';
+        readout.textContent = `${layers[at.row]} · step ${ratio.steps[at.col]}: ${other.run} ÷ ${base.run} = ${text}`;
+        readout.dataset.value = ratio.kinds[p] === KIND.VALUE ? String(Math.pow(10, ratio.scaled[p])) : '';
+        readout.dataset.layer = layers[at.row];
+        readout.dataset.step = String(ratio.steps[at.col]);
+      });
+      canvas.addEventListener('click', (event) => {
+        const at = cellOf(event);
+        if (!at) return;
+        const j = state.table.layers.indexOf(layers[at.row]);
+        actions.selectCell(j, nearestStepIndex(state.table.steps, ratio.steps[at.col]));
+      });
+      const low = formatShort(Math.pow(10, -bound));
+      const high = formatShort(Math.pow(10, bound));
+      return h(
+        'figure',
+        { class: 'compare-figure' },
+        h(
+          'figcaption',
+          {},
+          h('span', { class: 'compare-run', text: `${other.run} ÷ ${base.run}` }),
+          h('span', {
+            class: 'muted',
+            text: ratio.cols
+              ? ` · blue: smaller (to ${low}×) · white: equal · red: larger (to ${high}×)`
+              : ' · the runs logged no step in common',
+          }),
+        ),
+        canvas,
+        readout,
+      );
+    }),
+  );
+}
+
+function paintRatio(ratio, bound, pixels) {
+  const special = {
+    [KIND.NONE]: [154, 154, 154],
+    [KIND.NONFINITE]: [228, 0, 124],
+    [KIND.BELOW]: [28, 28, 28],
+  };
+  for (let p = 0; p < ratio.kinds.length; p++) {
+    let rgb;
+    if (ratio.kinds[p] === KIND.VALUE) {
+      const t = Math.min(1, Math.max(0, (ratio.scaled[p] + bound) / (2 * bound)));
+      const i = Math.round(t * 255) * 3;
+      rgb = [RATIO_LUT[i], RATIO_LUT[i + 1], RATIO_LUT[i + 2]];
+    } else {
+      rgb = special[ratio.kinds[p]];
+    }
+    pixels.set([...rgb, 255], p * 4);
+  }
+}
+
+// The chosen layer's history, one line per run, on a chart that fills the panel's width.
+function drawLines(box, tables, layer, stat, log, step, colour, actions, state) {
+  if (!layer) {
+    replaceChildren(box);
+    return;
+  }
+  const width = Math.max(320, box.clientWidth || 800);
+  const pad = { left: 64, right: 12, top: 10, bottom: 22 };
+  const series = tables
+    .filter((t) => t.layers.includes(layer))
+    .map((t) => ({ run: t.run, ...layerSeries(t, t.layers.indexOf(layer), stat) }));
+  const y = (v) =>
+    typeof v === 'number' && Number.isFinite(v) ? (log ? (v > 0 ? Math.log10(v) : null) : v) : null;
+  const all = series.flatMap((s) => s.values.map(y)).filter((v) => v !== null);
+  const steps = series.flatMap((s) => s.steps);
+  let lo = all.length ? Math.min(...all) : 0;
+  let hi = all.length ? Math.max(...all) : 1;
+  if (hi === lo) [lo, hi] = [lo - 0.5, hi + 0.5];
+  const s0 = steps.length ? Math.min(...steps) : 0;
+  const s1 = steps.length ? Math.max(...steps) : 1;
+  const px = (s) => pad.left + ((s - s0) / (s1 - s0 || 1)) * (width - pad.left - pad.right);
+  const py = (v) => pad.top + (1 - (v - lo) / (hi - lo)) * (CHART_H - pad.top - pad.bottom);
+  const paths = series.map((s) => {
+    let d = '';
+    s.steps.forEach((st, i) => {
+      const v = y(s.values[i]);
+      if (v === null) return;
+      d += `${d ? 'L' : 'M'}${px(st).toFixed(1)},${py(v).toFixed(1)}`;
+    });
+    return svg('path', {
+      d: d || 'M0,0',
+      class: 'compare-line',
+      'data-run': s.run,
+      style: `stroke:${colour(s.run)}`,
+    });
+  });
+  const ticks = [lo, (lo + hi) / 2, hi].map((v) =>
+    svg(
+      'text',
+      { x: pad.left - 6, y: py(v) + 4, class: 'chart-tick', 'text-anchor': 'end' },
+      formatShort(log ? Math.pow(10, v) : v),
+    ),
+  );
+  const readout = h('p', { class: 'compare-readout', attrs: { 'aria-live': 'polite' } });
+  const chart = svg(
+    'svg',
+    { width, height: CHART_H, class: 'chart compare-chart', role: 'img' },
+    svg('line', { x1: px(step), x2: px(step), y1: pad.top, y2: CHART_H - pad.bottom, class: 'chart-cursor' }),
+    paths,
+    ticks,
+    svg('text', { x: pad.left, y: CHART_H - 6, class: 'chart-tick' }, String(s0)),
+    svg(
+      'text',
+      { x: width - pad.right, y: CHART_H - 6, class: 'chart-tick', 'text-anchor': 'end' },
+      String(s1),
+    ),
+  );
+  chart.setAttribute('aria-label', `${layer}: ${stat} of each run over steps`);
+  const at = (event) => {
+    const rect = chart.getBoundingClientRect();
+    return s0 + ((event.clientX - rect.left - pad.left) / (width - pad.left - pad.right)) * (s1 - s0);
+  };
+  chart.addEventListener('mousemove', (event) => {
+    const s = at(event);
+    readout.textContent = series
+      .map((ser) => {
+        const i = nearestStepIndex(ser.steps, s);
+        return `${ser.run} @ ${ser.steps[i]}: ${formatShort(ser.values[i])}`;
+      })
+      .join(' · ');
+  });
+  chart.addEventListener('click', (event) => {
+    actions.selectStep(nearestStepIndex(state.table.steps, at(event)));
+  });
+  replaceChildren(box, chart, readout);
+}
+
+function pct(fraction) {
+  return `${(Math.min(1, Math.max(0, fraction)) * 100).toFixed(3)}%`;
+}

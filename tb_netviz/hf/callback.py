@@ -1,0 +1,193 @@
+"""``NetVizCallback``: netviz capture for the Hugging Face ``transformers.Trainer``.
+
+The Trainer clips the gradients right before ``on_pre_optimizer_step``, and
+no callback runs between the last backward of a step and that clipping. So
+that the statistics describe the gradients before clipping, as in Lightning and
+the plain loop, the callback takes the clipping over: when training begins it
+sets ``args.max_grad_norm`` to 0 (the Trainer then still computes, unscales
+under fp16 and logs its pre-clip ``grad_norm``, but does not clip) and, in
+``on_pre_optimizer_step`` of every step, on every rank, it measures and then
+clips to the original ``max_grad_norm`` with ``torch.nn.utils.clip_grad_norm_``,
+which is what the Trainer does for a single process and for DDP. The value is
+put back when training ends. The gradients measured are those of the whole
+optimizer step: accumulated over ``gradient_accumulation_steps``, unscaled
+under fp16 loss scaling, averaged over DDP ranks; the global norm after
+clipping is logged as ``netviz/clipped_grad_norm``.
+
+Runs whose parameters are sharded across processes (DTensor or FSDP1
+parameters in the model itself) use the shard-aware statistics: every rank
+measures, one collective per logged step, rank zero writes. The Trainer's own
+FSDP and DeepSpeed integrations (``args.fsdp``, ``args.deepspeed``) wrap or
+partition the model inside the Trainer and clip in their own engines; the
+callback then warns once and logs nothing (training is not affected).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from tb_netviz.hf.run_dir import tensorboard_run_dir
+from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
+from tb_netviz.summary.probe_labels import check_sample_labels
+from tb_netviz.summary.user_warnings import warn_from_caller
+from tb_netviz.torch.capture import Capture
+from tb_netviz.torch.distributed import sharding_of
+from tb_netviz.torch.probe import batch_size
+
+
+class NetVizCallback(TrainerCallback):
+    """Logs gradient flow, activation statistics, feature maps, attention and alerts in ``Trainer.train``.
+
+    Args:
+        log_dir: the run directory. Default None: the run directory of the Trainer's
+            TensorBoard logging (``$TENSORBOARD_LOGGING_DIR``, else the
+            ``<output_dir>/runs/<date>_<host>`` its TensorBoardCallback creates), so the
+            NetViz and Scalars tabs describe one run; ``<output_dir>/netviz`` without it.
+        sample_batch: a fixed probe batch for activations and attention, called as
+            ``model(**x)`` for a dict (e.g. ``{"input_ids": ...}``), ``model(*x)`` for a
+            tuple, ``model(x)`` for a tensor, on the model's device; None logs gradient
+            flow only. It is run once when training starts, to check it and find the
+            forward order.
+        log_every_n_steps: gradient flow every this many optimizer steps (default 10).
+        sample_every_n_steps: sample pass every this many optimizer steps, and at the
+            first and last step (default 100).
+        layers: glob patterns of layer names to show; ``!pattern`` excludes (default all).
+        max_channels: feature-map channels per conv layer (default 16).
+        max_heads: attention heads per layer (default 8; None for all).
+        tokens: attention labels: a list of strings, or a callable of the first sample.
+        histograms: also write activation, weight and gradient histograms (default False).
+        alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
+        sample_labels: the probe batch's true classes, one per sample, or None.
+
+    Raises:
+        TypeError, ValueError: an option of the wrong type or out of range (here); a
+            model without parameters, a layer pattern that matches no layer or a
+            ``sample_batch`` the model cannot take (``SampleBatchError``), when training starts.
+
+    Example::
+
+        trainer = transformers.Trainer(
+            model, args, train_dataset=data, callbacks=[NetVizCallback(sample_batch={"input_ids": ids})]
+        )
+        trainer.train()
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike | None = None,
+        sample_batch: Any = None,
+        *,
+        log_every_n_steps: int = 10,
+        sample_every_n_steps: int = 100,
+        layers: Sequence[str] | None = None,
+        max_channels: int = 16,
+        max_heads: int | None = 8,
+        tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
+        histograms: bool = False,
+        alert_thresholds: AlertThresholds | None = None,
+        sample_labels: Any = None,
+    ) -> None:
+        self.options = CaptureOptions(
+            log_every_n_steps=log_every_n_steps,
+            sample_every_n_steps=sample_every_n_steps,
+            layers=layers,
+            max_channels=max_channels,
+            max_heads=max_heads,
+            tokens=tokens,
+            histograms=histograms,
+            alert_thresholds=alert_thresholds or AlertThresholds(),
+        )
+        self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
+        self.log_dir: str | None = self._requested_log_dir
+        self.sample_batch = sample_batch
+        self.sample_labels = check_sample_labels(
+            sample_labels, None if sample_batch is None else batch_size(sample_batch)
+        )
+        self._capture: Capture | None = None
+        self._max_grad_norm: float | None = None
+        self._args: TrainingArguments | None = None
+        self._built_at = time.time()
+
+    @property
+    def layers(self) -> list[str]:
+        """The layers shown, in forward order (known once training has started)."""
+        return self._capture.layer_names if self._capture else []
+
+    def on_init_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self._built_at = time.time()
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model=None, **kwargs
+    ):
+        engine = _trainer_engine(args)
+        if engine is not None:
+            if state.is_world_process_zero:
+                warn_from_caller(
+                    f"tb-netviz: the Trainer's {engine} integration keeps the gradients in its own "
+                    "engine, which NetViz does not read yet; nothing is logged in this run (training "
+                    "is not affected)",
+                    NetVizWriteWarning,
+                )
+            return
+        sharding = sharding_of(model)
+        capture = Capture(
+            model,
+            self.options,
+            self.sample_batch,
+            sample_labels=self.sample_labels,
+            statistics=sharding.statistics if sharding else None,
+        )
+        if state.is_world_process_zero:
+            capture.writer = NetVizWriter(
+                self._requested_log_dir or tensorboard_run_dir(args.output_dir, self._built_at)
+            )
+            self.log_dir = capture.writer.log_dir
+        if state.is_world_process_zero or sharding is not None:
+            self._capture = capture
+        if args.max_grad_norm and args.max_grad_norm > 0:
+            self._max_grad_norm, self._args = float(args.max_grad_norm), args
+            args.max_grad_norm = 0.0
+
+    def on_pre_optimizer_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model=None, **kwargs
+    ):
+        step = state.global_step
+        logged = self._capture is not None and self.options.is_gradient_step(step)
+        if logged:
+            self._capture.log_gradients(step, defer=self._max_grad_norm is not None)
+        if self._max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self._max_grad_norm)
+        if logged:
+            self._capture.complete_gradients(clipped=self._max_grad_norm is not None)
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if self._capture is not None:
+            self._capture.log_sample(state.global_step - 1)
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if self._args is not None:
+            self._args.max_grad_norm, self._args = self._max_grad_norm, None
+        self._max_grad_norm = None
+        capture, self._capture = self._capture, None
+        if capture is None:
+            return
+        try:
+            capture.finish(state.global_step - 1 if state.global_step > 0 else None)
+        finally:
+            if capture.writer is not None:
+                capture.writer.close()
+
+
+def _trainer_engine(args: TrainingArguments) -> str | None:
+    """The name of the Trainer integration that shards the model itself, if one is on."""
+    if getattr(args, "deepspeed", None):
+        return "DeepSpeed"
+    if getattr(args, "fsdp", None):
+        return "FSDP"
+    return None

@@ -1,0 +1,157 @@
+"""Comparing runs: heatmaps aligned by layer, one bar per run, the ratio of grad_l2, one line per run
+in TensorBoard's run colours, and a note naming the layers only some runs have (real TensorBoard,
+real Chromium, logs written by NetVizWriter)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from playwright.sync_api import expect
+
+from tests.browser import netviz_logs
+from tests.browser.conftest import open_dashboard, save_artifact
+
+# TensorBoard's default run palette (light theme), in its order: what the Scalars tab uses.
+TB_PALETTE = ["#425066", "#12b5cb", "#e52592", "#f9ab00", "#9334e6", "#7cb342", "#e8710a"]
+
+
+def route_json(server, path):
+    status, body, _ = server.get(path)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def rgb(hex_colour: str) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+def compare_with(page, *runs: str) -> None:
+    page.locator(".compare-picker summary").click()
+    for run in runs:
+        page.locator(f"#nv-compare input[data-run='{run}']").check()
+    page.locator(".compare-picker summary").click()
+    expect(page.locator(".compare-panel")).to_be_visible()
+
+
+def flow(server, run: str):
+    return route_json(server, f"/data/plugin/netviz/gradient_flow?run={run}&stats=grad_l2")
+
+
+def test_two_runs_are_compared_over_the_layers_they_share(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "transformer")
+    compare_with(page, "transformer_b")
+    shared = [n for n in netviz_logs.TRANSFORMER_LAYERS if n in netviz_logs.TRANSFORMER_B_LAYERS]
+    note = page.locator(".compare-note")
+    expect(note).to_have_attribute("data-shared", str(len(shared)))
+    assert "Not in transformer: final_norm." in note.inner_text()
+    assert "Not in transformer_b: encoder.layers.3.norm2." in note.inner_text()
+    heatmaps = page.locator(".compare-heatmap")
+    expect(heatmaps).to_have_count(2)
+    assert [c.get_attribute("data-run") for c in heatmaps.all()] == ["transformer", "transformer_b"]
+    assert {c.get_attribute("data-rows") for c in heatmaps.all()} == {str(len(shared))}
+    labels = json.loads(heatmaps.first.get_attribute("data-row-labels"))
+    assert len(set(labels)) == len(shared)
+
+    # the bar chart of the chosen step: one bar per run, each run at its own nearest logged step
+    a, b = flow(tensorboard, "transformer"), flow(tensorboard, "transformer_b")
+    order = route_json(tensorboard, "/data/runs")
+    step = a["steps"][-1]
+    b_step = min(b["steps"], key=lambda s: (abs(s - step), s))
+    rows = page.locator(".compare-bars .cmp-row[data-layer]")
+    expect(rows).to_have_count(len(shared))
+    for layer in ("embed", "encoder.layers.3.self_attn.out_proj", "head"):
+        row = page.locator(f".compare-bars .cmp-row[data-layer='{layer}']")
+        bar_a = row.locator(".cmp-bar[data-run='transformer']")
+        bar_b = row.locator(".cmp-bar[data-run='transformer_b']")
+        assert float(bar_a.get_attribute("data-value")) == a["values"][-1][a["layers"].index(layer)][0]
+        assert bar_b.get_attribute("data-step") == str(b_step)
+        expected = b["values"][b["steps"].index(b_step)][b["layers"].index(layer)][0]
+        assert float(bar_b.get_attribute("data-value")) == expected
+        for bar, run in ((bar_a, "transformer"), (bar_b, "transformer_b")):
+            colour = bar.evaluate("e => getComputedStyle(e).backgroundColor")
+            assert colour == rgb(TB_PALETTE[order.index(run) % len(TB_PALETTE)])
+    save_artifact(page.locator(".compare-panel"), "compare_transformers.png")
+    assert watched.errors == []
+
+
+def test_the_difference_view_shows_the_ratio_of_grad_l2_on_shared_steps(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "transformer")
+    compare_with(page, "transformer_b")
+    a, b = flow(tensorboard, "transformer"), flow(tensorboard, "transformer_b")
+    shared_steps = [s for s in a["steps"] if s in b["steps"]]
+    shared = [n for n in a["layers"] if n in b["layers"]]
+    ratio = page.locator(".compare-ratio[data-run='transformer_b']")
+    expect(ratio).to_have_attribute("data-cols", str(len(shared_steps)))
+    ratio.scroll_into_view_if_needed()
+    box = ratio.bounding_box()
+    gutter = 170
+    plot_w, plot_h = box["width"] - gutter - 8, box["height"] - 4
+    readout = page.locator(".compare-ratios .compare-readout").first
+    for layer, step in (("embed", 100), ("encoder.layers.2.linear1", 0), ("head", 180)):
+        r, c = shared.index(layer), shared_steps.index(step)
+        page.mouse.move(
+            box["x"] + gutter + (c + 0.5) * plot_w / len(shared_steps),
+            box["y"] + 2 + (r + 0.5) * plot_h / len(shared),
+        )
+        expect(readout).to_have_attribute("data-layer", layer)
+        assert readout.get_attribute("data-step") == str(step)
+        va = a["values"][a["steps"].index(step)][a["layers"].index(layer)][0]
+        vb = b["values"][b["steps"].index(step)][b["layers"].index(layer)][0]
+        assert math.isclose(float(readout.get_attribute("data-value")), vb / va, rel_tol=1e-5)
+    assert watched.errors == []
+
+
+def test_layer_detail_draws_one_line_per_run_and_the_comparison_is_in_the_url(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "transformer")
+    compare_with(page, "transformer_b")
+    page.locator(".layer-item[data-layer='head']").click()
+    lines = page.locator(".compare-lines .compare-line")
+    expect(lines).to_have_count(2)
+    assert [line.get_attribute("data-run") for line in lines.all()] == ["transformer", "transformer_b"]
+    page.wait_for_timeout(300)
+    page.reload()
+    page.wait_for_function("document.body.dataset.netvizPhase === 'ready'", timeout=30_000)
+    expect(page.locator(".compare-heatmap")).to_have_count(2)
+    expect(page.locator(".compare-picker summary")).to_have_text("Compare runs (1)")
+    expect(page.locator(".detail-panel")).to_have_attribute("data-layer", "head")
+    # a third run that shares no layer with them: the view says so instead of drawing nothing
+    compare_with(page, "diverged")
+    expect(page.locator(".compare-heatmaps .empty-note")).to_have_text(
+        "The runs share no layer: there is nothing to align."
+    )
+    assert "Not in diverged" in page.locator(".compare-note").inner_text()
+    assert watched.errors == []
+
+
+def test_a_run_name_with_html_is_shown_as_text_in_the_comparison(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "growing")
+    hostile = netviz_logs.HOSTILE_RUN
+    compare_with(page, hostile)
+    expect(page.locator(".compare-heatmap")).to_have_count(2)
+    assert hostile in page.locator(".compare-panel h2").inner_text()
+    assert page.locator(f".compare-key [data-run='{hostile}']").inner_text() == hostile
+    assert page.locator(".compare-panel img").count() == 0
+    assert page.locator("[onerror]").count() == 0
+    page.wait_for_timeout(300)
+    assert watched.dialogs == []
+    assert watched.errors == []
+
+
+def test_a_compared_run_that_fails_to_load_says_so_and_the_rest_still_shows(new_page, tensorboard):
+    watched = new_page()
+    page = watched.page
+    page.route(
+        "**/data/plugin/netviz/gradient_flow?run=transformer_b*",
+        lambda route: route.fulfill(status=404, content_type="application/json", body='{"error": "gone"}'),
+    )
+    open_dashboard(watched, tensorboard, "transformer")
+    compare_with(page, "transformer_b")
+    expect(page.locator(".compare-error")).to_contain_text("Could not load run “transformer_b”: gone")
+    expect(page.locator(".compare-heatmap")).to_have_count(1)
+    assert page.locator(".bar-row").count() == len(netviz_logs.TRANSFORMER_LAYERS)

@@ -1,0 +1,117 @@
+"""NetVizCallback in the Hugging Face Trainer: accumulation, clipping, the run directory, DDP."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from tb_netviz.hf import NetVizCallback
+from tb_netviz.summary import ACTIVATIONS_TAG, CLIPPED_GRAD_NORM_TAG, GLOBAL_GRAD_NORM_TAG, GRADIENT_FLOW_TAG
+from tests.hf.trainer_setup import MAX_GRAD_NORM, TokenData, probe_batch, tiny_gpt2, train
+from tests.sharded.ranks import run_ranks
+from tests.sharded.test_plain_loop import assert_tables_equal
+from tests.torch_capture.events import Run
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def netviz() -> NetVizCallback:
+    return NetVizCallback(sample_batch=probe_batch(), log_every_n_steps=1, sample_every_n_steps=1)
+
+
+@pytest.fixture(scope="module")
+def accumulated(tmp_path_factory):
+    """One process, gradient_accumulation_steps=2, clipping to MAX_GRAD_NORM, 2 steps."""
+    out = tmp_path_factory.mktemp("trainer")
+    callback = netviz()
+    trainer = train(str(out), [callback], accumulation=2, max_steps=2)
+    return trainer, callback, Run(callback.log_dir), out
+
+
+def reference_rows() -> dict[str, dict[str, float]]:
+    """Per-layer statistics, by numpy, of the gradient of the first optimizer step, before any clipping.
+
+    Over its two micro-batches (sequences 0-3 and 4-7) the Trainer sums the token losses and divides
+    by ``num_items_in_batch``, which counts every label entry (8 a sequence) while the shifted loss
+    has 7 targets a sequence: the gradient of the mean token loss over the 8 sequences, times 7/8.
+    """
+    model = tiny_gpt2()
+    ids = TokenData().ids[:8]
+    targets, label_entries = ids.shape[0] * (ids.shape[1] - 1), ids.numel()
+    (model(input_ids=ids, labels=ids).loss * targets / label_entries).backward()
+    rows, seen = {}, set()  # lm_head's weight is tied to (and counted with) transformer.wte
+    for name, module in model.named_modules():
+        own = [p for p in module.parameters(recurse=False) if p.grad is not None and id(p) not in seen]
+        seen.update(id(p) for p in own)
+        if own:
+            grads = np.concatenate([p.grad.numpy().ravel() for p in own]).astype(np.float64)
+            weights = np.concatenate([p.detach().numpy().ravel() for p in own]).astype(np.float64)
+            rows[name or type(model).__name__] = {
+                "grad_l2": np.sqrt((grads**2).sum()),
+                "grad_mean_abs": np.abs(grads).mean(),
+                "grad_max_abs": np.abs(grads).max(),
+                "param_l2": np.sqrt((weights**2).sum()),
+            }
+    return rows
+
+
+def test_statistics_are_of_the_accumulated_unclipped_gradient(accumulated):
+    _, _, run, _ = accumulated
+    logged = run.table(GRADIENT_FLOW_TAG, 0)
+    expected = reference_rows()
+    assert sorted(logged) == sorted(expected)
+    for layer, row in expected.items():
+        for stat, value in row.items():
+            assert logged[layer][stat] == pytest.approx(value, rel=1e-5), (layer, stat)
+
+
+def test_global_norm_is_the_trainers_pre_clip_norm_and_the_clipped_norm_is_logged(accumulated):
+    trainer, _, run, _ = accumulated
+    trainer_norms = {
+        entry["step"] - 1: entry["grad_norm"] for entry in trainer.state.log_history if "grad_norm" in entry
+    }
+    assert sorted(trainer_norms) == [0, 1]
+    assert run.scalars(GLOBAL_GRAD_NORM_TAG) == pytest.approx(trainer_norms, rel=1e-5)
+    assert all(norm > MAX_GRAD_NORM for norm in trainer_norms.values())
+    assert run.scalars(CLIPPED_GRAD_NORM_TAG) == pytest.approx({0: MAX_GRAD_NORM, 1: MAX_GRAD_NORM}, rel=1e-4)
+
+
+def test_netviz_joins_the_trainers_tensorboard_run_and_gives_max_grad_norm_back(accumulated):
+    trainer, callback, run, out = accumulated
+    trainer_events = [
+        path
+        for path in glob.glob(str(out / "runs" / "*" / "events.out.tfevents.*"))
+        if not path.endswith(".netviz")
+    ]
+    assert len(trainer_events) == 1
+    assert os.path.dirname(trainer_events[0]) == callback.log_dir
+    assert trainer.args.max_grad_norm == MAX_GRAD_NORM
+    assert [step for step, _ in run.values(ACTIVATIONS_TAG)] == [0, 1]
+    assert sorted(tag for tag in run.tags if tag.startswith("netviz/attention/")) == [
+        "netviz/attention/transformer.h.0.attn",
+        "netviz/attention/transformer.h.1.attn",
+    ]
+
+
+def test_training_with_the_callback_ends_with_the_same_weights_as_without(accumulated, tmp_path):
+    with_callback, _, _, _ = accumulated
+    without = train(str(tmp_path), [], accumulation=2, max_steps=2)
+    for (name, ours), (_, theirs) in zip(
+        with_callback.model.state_dict().items(), without.model.state_dict().items(), strict=True
+    ):
+        torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7, msg=name)
+
+
+def test_ddp_on_two_processes_logs_what_one_process_accumulating_two_batches_logs(accumulated, tmp_path):
+    _, _, single, _ = accumulated
+    run_ranks(os.path.join(HERE, "ddp_run.py"), [str(tmp_path)])
+    assert len(glob.glob(str(tmp_path / "netviz" / "*.netviz"))) == 1
+    ddp = Run(tmp_path / "netviz")
+    for step in (0, 1):
+        assert_tables_equal(ddp.table(GRADIENT_FLOW_TAG, step), single.table(GRADIENT_FLOW_TAG, step))
+    for tag in (GLOBAL_GRAD_NORM_TAG, CLIPPED_GRAD_NORM_TAG):
+        assert ddp.scalars(tag) == pytest.approx(single.scalars(tag), rel=1e-5)
