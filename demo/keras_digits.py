@@ -1,4 +1,7 @@
-"""Keras: a small CNN on scikit-learn's digits, with feature maps and activation statistics."""
+"""Keras: a small CNN on scikit-learn's digits, with feature maps, activation statistics and
+Grad-CAM maps of both convolutions over training (the true digit given as ``sample_labels``),
+its kernels and weight matrices, and the embedding of the penultimate layer (the input of
+``logits``), whose points gather by digit as training goes on (also in the Projector tab)."""
 
 from __future__ import annotations
 
@@ -39,7 +42,13 @@ def run(logdir: Path, quick: bool = False) -> Path:
     )
     run_dir = logdir / "keras_digits_cnn"
     callback = NetVizCallback(
-        log_dir=str(run_dir), sample_batch=x[:16], log_every_n_steps=5, sample_every_n_steps=25
+        log_dir=str(run_dir),
+        sample_batch=x[:16],
+        sample_labels=labels[:16],
+        log_every_n_steps=5,
+        sample_every_n_steps=25,
+        gradcam=True,
+        gradcam_layers=["conv1", "conv2"],
     )
     print("[Keras, digits CNN] training", flush=True)
     model.fit(x, labels, batch_size=32, epochs=1 if quick else 4, callbacks=[callback], verbose=2)

@@ -133,3 +133,18 @@ export function getGradCam(run, layer, step, options) {
 export function getProbeInputs(run, options) {
   return getJson('probe_inputs', { run }, options);
 }
+
+/** The layout and kept steps of one layer's kernels or weight matrix. */
+export function getWeightsIndex(run, layer, options) {
+  return getJson('weights', { run, layer }, options);
+}
+
+/** One layer's weights at one step: `view` is 'weights' (w_t) or 'change' (w_t - w_0). */
+export function getWeights(run, layer, step, view, options) {
+  return getJson('weights', { run, layer, step, view }, options);
+}
+
+/** The PCA projection of one layer's features on the probe batch at every kept step. */
+export function getEmbedding(run, layer, options) {
+  return getJson('embedding', { run, layer }, options);
+}

@@ -26,6 +26,7 @@ from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG
 from tb_netviz.summary.options import AttentionLabels
 from tb_netviz.summary.probe_labels import check_sample_labels
+from tb_netviz.summary.remote_store import check_log_dir
 from tb_netviz.summary.user_warnings import warn_from_caller
 
 SKIPPED_OVERFLOW_STEPS_TAG = "netviz/skipped_overflow_steps"
@@ -88,7 +89,8 @@ class NetVizCallback(keras.callbacks.Callback):
     Args:
         log_dir: the run directory. Default: the training log directory of a
             ``keras.callbacks.TensorBoard`` in the same ``fit`` call
-            (``<its log_dir>/train``), so NetViz and Scalars describe one run.
+            (``<its log_dir>/train``), so NetViz and Scalars describe one run. A URL
+            (``s3://bucket/run``, any fsspec protocol) writes to object storage.
         sample_batch: inputs for the probe pass (what ``model(x)`` accepts),
             a few samples; None logs gradients only.
         sample_labels: the true class of each ``sample_batch`` sample (class indices
@@ -111,6 +113,9 @@ class NetVizCallback(keras.callbacks.Callback):
             and no TensorBoard callback, a layer pattern matching nothing, a
             ``sample_batch`` the model cannot take, or a backend other than TensorFlow
             (for a model built by its first step, layer patterns are checked at that step).
+            Here: a malformed ``log_dir`` URL or an unknown protocol.
+        ImportError: the package of a ``log_dir`` URL's protocol (``s3fs``...) is not installed.
+        LogDirError: at the start of ``fit``: ``log_dir`` cannot be written.
 
     What is written (besides the netviz tags of ``tb_netviz.summary``): with a
     ``LossScaleOptimizer`` the float32 scalar ``netviz/skipped_overflow_steps``
@@ -153,6 +158,8 @@ class NetVizCallback(keras.callbacks.Callback):
             )
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path (str or os.PathLike), got {type(log_dir).__name__}")
+        if log_dir is not None:
+            check_log_dir(log_dir)  # a malformed URL or a missing protocol package fails here, not in fit
         self.options = CaptureOptions(**capture_options)
         self.log_dir = os.fspath(log_dir) if log_dir is not None else None
         self.sample_batch = _checked_sample_batch(sample_batch)

@@ -102,7 +102,7 @@ class LearnedViews:
     def write_weights(self, writer: NetVizWriter, step: int) -> None:
         """Queue every chosen layer's current kernel (one host copy each)."""
         for name in self.weight_layers:
-            writer.weights(step, self._series[name], np.array(self._layers[name].kernel.numpy(), np.float32))
+            writer.weights(step, self._series[name], self._layers[name].kernel.numpy())
 
     def write_embedding(
         self, writer: NetVizWriter, step: int, features: Any, output: Any, labels: np.ndarray | None

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from typing import Any
 
@@ -73,6 +74,28 @@ def remote_url(log_dir: str) -> str | None:
     return f"{protocol}://{rest.rstrip('/')}"
 
 
+def check_log_dir(log_dir: str | os.PathLike) -> None:
+    """Refuse at once a ``log_dir`` that cannot work by its form alone.
+
+    For callbacks that make their writer later (at the start of training): a
+    malformed URL, an unknown protocol or a missing protocol package fails here,
+    where the callback is made. The store itself is first reached by the writer.
+
+    >>> check_log_dir("runs/exp1"); check_log_dir("memory://bucket/run")
+    >>> check_log_dir("s3://")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ValueError: log_dir 's3://' names no bucket or host ...
+
+    Raises:
+        ValueError: see ``remote_url``; also an unknown protocol.
+        MissingProtocolPackageError (an ImportError): fsspec or the protocol's package is missing.
+    """
+    path = os.fspath(log_dir)
+    url = remote_url(path) if isinstance(path, str) else None
+    if url is not None:
+        _filesystem_class(_import_fsspec(url), url, url.split("://", 1)[0])
+
+
 def local_path(log_dir: str) -> str:
     """The local path a non-remote ``log_dir`` names (``file://`` stripped).
 
@@ -111,7 +134,10 @@ class RemoteStore:
         # A fresh file system per writer: fsspec's cached instances would keep the
         # endpoint and credentials of the environment they were first made in.
         options = {"skip_instance_cache": True, **(storage_options or {})}
-        self.fs, self.path = fsspec.url_to_fs(url, **options)
+        try:
+            self.fs, self.path = fsspec.url_to_fs(url, **options)
+        except ImportError as error:  # some file systems import their library only when made (hdfs: pyarrow)
+            raise _missing_package(url, protocol, error) from None
         self.path = self.path.rstrip("/")
 
     def object_url(self, name: str) -> str:
@@ -184,14 +210,21 @@ def _filesystem_class(fsspec: Any, url: str, protocol: str) -> type:
             "(known: s3, gs, az, hdfs, memory, ... see fsspec.available_protocols())"
         ) from None
     except ImportError as error:
-        from fsspec.registry import known_implementations
+        raise _missing_package(url, protocol, error) from None
 
-        known = known_implementations.get(protocol, {})
-        package = known.get("class", "").split(".")[0]
-        if package and package != "fsspec":
-            need = f"the package {package!r}: {_INSTALL_HINTS.get(package, f'pip install {package}')}"
-        else:
-            need = known.get("err") or str(error)
-        raise MissingProtocolPackageError(
-            f"tb-netviz: log_dir {url!r} needs {need} (fsspec: {error})", name=package or None
-        ) from None
+
+def _missing_package(url: str, protocol: str, error: ImportError) -> MissingProtocolPackageError:
+    from fsspec.registry import known_implementations
+
+    known = known_implementations.get(protocol, {})
+    package = known.get("class", "").split(".")[0]
+    if not package or package == "fsspec":
+        package = (getattr(error, "name", None) or "").split(".")[0]  # "pyarrow.fs": pip install pyarrow
+    if package:
+        need = f"the package {package!r}: {_INSTALL_HINTS.get(package, f'pip install {package}')}"
+    else:
+        need = known.get("err") or str(error)
+    hint = known.get("err") or str(error)
+    return MissingProtocolPackageError(
+        f"tb-netviz: log_dir {url!r} needs {need} (fsspec: {hint})", name=package or None
+    )

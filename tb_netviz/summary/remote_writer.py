@@ -27,7 +27,9 @@ there is room again the count is written to the run as the scalar
 upload what is left and counts what it could not.
 
 Processes: only the process that created the writer uploads; in a forked
-child it writes nothing (as ``EventWriter``).
+child it writes nothing (as ``EventWriter``). A writer left open is closed at
+interpreter exit before the thread pools shut down (the HTTP clients of the
+stores need them), so its last data is uploaded too.
 
 Example:
     >>> from tb_netviz.summary.encoders import scalar_value
@@ -55,6 +57,7 @@ from tb_netviz.summary.event_writer import (
     LogDirError,
     _event_file_name,
     _file_version_event,
+    _live_writers,
 )
 from tb_netviz.summary.metadata import DROPPED_SUMMARIES_TAG
 from tb_netviz.summary.remote_store import RemoteStore
@@ -124,6 +127,7 @@ class RemoteEventWriter(EventWriter):
         self._last_step = 0
         self._reported_dropped = 0
         super().__init__(url, **options)
+        _close_at_thread_shutdown()
 
     @property
     def uploads(self) -> int:
@@ -197,6 +201,38 @@ class RemoteEventWriter(EventWriter):
                 f"{lost} summaries were not uploaded to {self.log_dir} before close() gave up",
                 "they are lost",
             )
+
+
+_exit_hook = threading.Lock()
+_exit_hook_registered = False
+
+
+def _close_at_thread_shutdown() -> None:
+    """Close remote writers left open when the interpreter exits, while uploads can still run.
+
+    ``atexit`` is too late: by then ``concurrent.futures`` has shut its thread pools
+    down, and the stores' HTTP clients resolve names in the event loop's pool
+    ("cannot schedule new futures after shutdown"). Hooks registered with
+    ``threading._register_atexit`` run earlier, newest first, so this one is
+    registered after the pools' own.
+    """
+    global _exit_hook_registered
+    with _exit_hook:
+        if _exit_hook_registered:
+            return
+        import concurrent.futures.thread  # noqa: F401  (registers its pools' shutdown hook first)
+
+        threading._register_atexit(_close_remote_writers)
+        _exit_hook_registered = True
+
+
+def _close_remote_writers() -> None:
+    for writer in list(_live_writers):
+        if isinstance(writer, RemoteEventWriter):
+            try:
+                writer.close(timeout=10.0)
+            except Exception:  # one writer's failure must not keep the others from closing
+                pass
 
 
 def _check_positive_int(name: str, value: Any) -> None:

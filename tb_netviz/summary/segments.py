@@ -113,6 +113,7 @@ class SegmentBuffer:
             current = self._segments[-1]
             if current.events and self._should_seal(current, size):
                 current.sealed = True
+                self._free_if_written(current)
                 self._start_segment()
                 current = self._segments[-1]
             if self._held + size > self._max_bytes:
@@ -156,9 +157,7 @@ class SegmentBuffer:
             segment.uploaded_bytes = max(segment.uploaded_bytes, len(job.data))
             segment.uploaded_events = max(segment.uploaded_events, job.events)
             segment.last_upload = when
-            if segment.sealed and segment.uploaded_bytes == len(segment.data):
-                self._segments.remove(segment)
-                self._held -= len(segment.data)
+            self._free_if_written(segment)
 
     def frontier(self) -> tuple[int, int]:
         """(segment, length) of everything appended so far; compare with ``uploaded_frontier``."""
@@ -176,6 +175,12 @@ class SegmentBuffer:
         """Events appended whose records are not yet in the store."""
         with self._lock:
             return sum(s.events - s.uploaded_events for s in self._segments)
+
+    def _free_if_written(self, segment: _Segment) -> None:
+        """A sealed segment whose every byte is in the store leaves memory (it may be sealed after that)."""
+        if segment.sealed and segment.uploaded_bytes == len(segment.data):
+            self._segments.remove(segment)
+            self._held -= len(segment.data)
 
     def _should_seal(self, segment: _Segment, incoming: int) -> bool:
         too_big = len(segment.data) + incoming > self._segment_bytes

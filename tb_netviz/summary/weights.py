@@ -129,15 +129,21 @@ def block_pool(matrix: np.ndarray, block: tuple[int, int]) -> np.ndarray:
     """
     rows, cols = matrix.shape
     out_rows, out_cols = math.ceil(rows / block[0]), math.ceil(cols / block[1])
-    padded = np.full((out_rows * block[0], out_cols * block[1]), np.nan)
-    padded[:rows, :cols] = matrix
+    exact = rows == out_rows * block[0] and cols == out_cols * block[1]
+    if exact:  # no partial edge blocks: no padding, plain reductions (the common case, and faster)
+        padded = np.asarray(matrix, np.float32)
+    else:
+        padded = np.full((out_rows * block[0], out_cols * block[1]), np.nan, np.float32)
+        padded[:rows, :cols] = matrix
     blocks = padded.reshape(out_rows, block[0], out_cols, block[1]).transpose(0, 2, 1, 3)
     blocks = blocks.reshape(out_rows, out_cols, -1)
-    magnitude = np.where(np.isnan(blocks), -np.inf, np.abs(blocks))
+    magnitude = np.abs(blocks) if exact else np.where(np.isnan(blocks), -np.inf, np.abs(blocks))
     extreme = np.take_along_axis(blocks, magnitude.argmax(axis=2)[..., None], axis=2)[..., 0]
     with np.errstate(invalid="ignore"):
-        mean = np.nanmean(blocks, axis=2)
-    return np.stack([extreme, mean]).astype(np.float32)
+        mean = (
+            blocks.mean(axis=2, dtype=np.float64) if exact else np.nanmean(blocks, axis=2, dtype=np.float64)
+        )
+    return np.stack([extreme.astype(np.float32), mean.astype(np.float32)])
 
 
 def diverging_scale(values: np.ndarray) -> float:
@@ -173,4 +179,4 @@ def _float_array(values: Any, what: str) -> np.ndarray:
         raise TypeError(f"{what} must be a real numeric array, got dtype {array.dtype}")
     if 0 in array.shape:
         raise ValueError(f"{what} must not be empty, got shape {array.shape}")
-    return array.astype(np.float64, copy=False)
+    return array.astype(np.float32, copy=False)

@@ -120,6 +120,11 @@ class Capture:
         attention = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
         self._gradcam: GradCam | None = None
         check_gradcam_inputs(options, sample_batch is not None, self.sample_labels)
+        if options.gradcam and self._sharded:
+            raise ValueError(
+                "gradcam=True is not supported with sharded parameters (FSDP2 / DTensor) yet: its "
+                "backward pass would run the sharding's gradient hooks; leave gradcam off here"
+            )
         if sample_batch is not None:
             first = run_probe(model, sample_batch, ProbeRequest(), forward_context)
             if options.gradcam:
@@ -290,6 +295,8 @@ class Capture:
         return result
 
     def _write_gradcam(self, step: int) -> None:
+        if self.writer is None:  # a rank that does not write
+            return
         result = self._gradcam.run()
         if self.writer is None:
             return

@@ -102,8 +102,9 @@ class LearnedViews:
     def write_weights(self, writer: NetVizWriter, step: int) -> None:
         """Queue every chosen layer's current weights (one host copy each)."""
         for name in self.weight_layers:
-            weight = self._modules[name].weight.detach()
-            writer.weights(step, self._series[name], weight.to("cpu", torch.float32, copy=True).numpy())
+            # The writer takes its own copy: on the CPU this view of the weights is copied once.
+            weight = self._modules[name].weight.detach().to(torch.float32)
+            writer.weights(step, self._series[name], weight.cpu().numpy())
 
     def write_embedding(
         self, writer: NetVizWriter, step: int, features: Any, output: Any, labels: np.ndarray | None
@@ -117,7 +118,7 @@ class LearnedViews:
         if self.embedding_module is None:
             return
         check_embedding_tensor(features, self.embedding_name)
-        flat = features.detach().reshape(features.shape[0], -1).to("cpu", torch.float32, copy=True).numpy()
+        flat = features.detach().reshape(features.shape[0], -1).to(torch.float32).cpu().numpy()
         if labels is not None:
             point_labels, source = labels, LABELS_GIVEN
         else:

@@ -33,6 +33,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.probe_labels import check_sample_labels
+from tb_netviz.summary.remote_store import check_log_dir
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
@@ -46,7 +47,8 @@ class NetVizCallback(pl.Callback):
     Args:
         log_dir: the run directory. Default None: the directory of the trainer's
             ``TensorBoardLogger`` (so NetViz and Scalars describe one run), else
-            ``trainer.default_root_dir``.
+            ``trainer.default_root_dir``. A URL (``s3://bucket/run``, any fsspec
+            protocol) writes to object storage, as the logger does.
         sample_batch: a fixed probe batch for activations, feature maps and attention,
             called as ``pl_module(x)`` (``(*x)`` for a tuple, ``(**x)`` for a dict) on the
             module's device and under the trainer's precision; None logs gradient flow only.
@@ -80,7 +82,10 @@ class NetVizCallback(pl.Callback):
         TypeError, ValueError: an option of the wrong type or out of range, or
             ``sample_labels`` that are not one class per probe sample (here); a model
             without parameters, a layer pattern that matches no layer or a ``sample_batch``
-            the module cannot take (``SampleBatchError``), when training starts.
+            the module cannot take (``SampleBatchError``), when training starts; a
+            malformed ``log_dir`` URL (here).
+        ImportError: the package of a ``log_dir`` URL's protocol (``s3fs``...) is not installed.
+        LogDirError: when training starts: ``log_dir`` cannot be written.
 
     Example::
 
@@ -131,6 +136,8 @@ class NetVizCallback(pl.Callback):
             embedding=embedding,
             projector=projector,
         )
+        if log_dir is not None:
+            check_log_dir(log_dir)  # a malformed URL or a missing protocol package fails here, not in fit
         self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
         self.log_dir: str | None = self._requested_log_dir
         self.sample_batch = sample_batch

@@ -36,7 +36,8 @@ class NetViz:
 
     Args:
         model: the ``nn.Module`` being trained.
-        log_dir: the run directory the event file goes to.
+        log_dir: the run directory the event file goes to; a URL (``s3://bucket/run``,
+            any fsspec protocol, with ``tb-netviz[remote]``) writes to object storage.
         sample_batch: a fixed probe batch for activations, feature maps and attention
             (called as ``model(x)``, ``model(*x)`` for a tuple, ``model(**x)`` for a dict);
             None logs gradient flow only. It is run once here to check it and to
@@ -77,8 +78,9 @@ class NetViz:
         ValueError: a model without parameters, an option out of range, a layer
             pattern that matches no layer, ``sample_labels`` that are not one class per
             probe sample (see ``check_sample_labels``); ``SampleBatchError`` (a ValueError) for a
-            ``sample_batch`` the model cannot take.
-        LogDirError: ``log_dir`` cannot be written.
+            ``sample_batch`` the model cannot take; a malformed ``log_dir`` URL.
+        LogDirError: ``log_dir`` cannot be written (for a URL: no bucket, no credentials, no answer).
+        ImportError: the package of a ``log_dir`` URL's protocol (``s3fs``...) is not installed.
 
     Example:
         >>> import tempfile, torch

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 from tensorboard import context
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
@@ -73,6 +74,24 @@ def test_every_run_has_gradient_flow_and_activation_statistics(demo_logs, run):
 def test_keras_run_has_feature_maps_of_both_convolutions(demo_logs):
     tags = _tags_with_prefix(demo_logs, "keras_digits_cnn", metadata.FEATURE_MAPS_TAG_PREFIX, "images")
     assert len(tags) == 2, tags
+
+
+def test_keras_run_has_gradcam_maps_of_both_convolutions_over_training_with_the_true_digits(demo_logs):
+    from tb_netviz.summary import gradcam
+
+    tensors = _tensors(demo_logs, "keras_digits_cnn")
+    for layer in ("conv1", "conv2"):
+        maps = tensors[gradcam.gradcam_tag(layer)]
+        assert len(maps) >= 2 and maps[-1].numpy.shape == (16, 8, 8)
+        assert np.all(maps[-1].numpy >= 0) and maps[-1].numpy.max() > 0
+    listing = demo_logs.list_tensors(context.RequestContext(), experiment_id="", plugin_name="netviz")
+    content = metadata.parse_plugin_metadata(
+        listing["keras_digits_cnn"][gradcam.GRADCAM_TARGETS_TAG].plugin_content
+    )
+    assert content["labels"] == [int(d) for d in load_digits().target[:16]]
+    assert tensors[gradcam.PROBE_INPUTS_TAG][0].numpy.shape == (16, 8, 8, 1)
+    overlays = _tags_with_prefix(demo_logs, "keras_digits_cnn", gradcam.GRADCAM_OVERLAY_TAG_PREFIX, "images")
+    assert sorted(overlays) == [gradcam.gradcam_overlay_tag("conv1"), gradcam.gradcam_overlay_tag("conv2")]
 
 
 def test_lightning_run_has_attention_labelled_with_the_sample_tokens(demo_logs):

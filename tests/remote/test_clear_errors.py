@@ -50,6 +50,18 @@ def test_malformed_url_is_a_value_error_naming_it(in_empty_dir, log_dir, problem
     assert str(log_dir) in str(error.value)
 
 
+@pytest.mark.parametrize("framework", ["keras", "lightning"])
+def test_callbacks_that_make_their_writer_at_fit_refuse_a_malformed_url_when_made(framework, in_empty_dir):
+    if framework == "keras":
+        from tb_netviz.keras import NetVizCallback
+    else:
+        from tb_netviz.torch import NetVizCallback
+    with pytest.raises(ValueError, match="lost a slash"):
+        NetVizCallback(log_dir=pathlib.Path("s3://bucket/run"))
+    with pytest.raises(ValueError, match="fsspec knows no protocol"):
+        NetVizCallback(log_dir="nosuchprotocol://bucket/run")
+
+
 def test_collapsed_url_error_gives_the_url_to_pass_instead(in_empty_dir):
     with pytest.raises(ValueError, match=r"pass it as a str, 's3://bucket/run'"):
         NetVizWriter(pathlib.Path("s3://bucket/run"))
@@ -65,6 +77,12 @@ def _construct_in_child(log_dir: str, blocked_module: str) -> str:
             NetVizWriter({log_dir!r})
         except Exception as error:
             print(type(error).__name__, isinstance(error, ImportError), error, sep="|")
+        if {blocked_module!r} != "fsspec":  # Lightning itself cannot be imported without fsspec
+            from tb_netviz.torch import NetVizCallback
+            try:
+                NetVizCallback(log_dir={log_dir!r})
+            except ImportError as error:
+                print("|callback:", error)
     """
     finished = run_python(code)
     assert finished.returncode == 0, finished.stderr[-3000:]
@@ -72,18 +90,25 @@ def _construct_in_child(log_dir: str, blocked_module: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "log_dir, blocked, named",
+    "log_dir, blocked, named, callback_refuses",
     [
-        (f"s3://{BUCKET}/run", "s3fs", "the package 's3fs': pip install 'tb-netviz[remote]'"),
-        ("gs://netviz-bucket/run", "gcsfs", "the package 'gcsfs': pip install gcsfs"),
-        (f"s3://{BUCKET}/run", "fsspec", "needs fsspec and the package of its protocol"),
+        (f"s3://{BUCKET}/run", "s3fs", "the package 's3fs': pip install 'tb-netviz[remote]'", True),
+        ("gs://netviz-bucket/run", "gcsfs", "the package 'gcsfs': pip install gcsfs", True),
+        # fsspec's HDFS imports pyarrow only when its file system is made (which connects): the writer refuses
+        ("hdfs://namenode/run", "pyarrow", "the package 'pyarrow': pip install pyarrow", False),
+        (f"s3://{BUCKET}/run", "fsspec", "needs fsspec and the package of its protocol", False),
     ],
-    ids=["s3fs", "gcsfs", "fsspec"],
+    ids=["s3fs", "gcsfs", "pyarrow", "fsspec"],
 )
-def test_missing_protocol_package_is_an_import_error_naming_the_package(log_dir, blocked, named):
-    kind, is_import_error, message = _construct_in_child(log_dir, blocked).split("|")
+def test_missing_protocol_package_is_an_import_error_naming_the_package(
+    log_dir, blocked, named, callback_refuses
+):
+    made, *callback = _construct_in_child(log_dir, blocked).split("\n|callback:")
+    kind, is_import_error, message = made.split("|")
     assert kind == "MissingProtocolPackageError" and is_import_error == "True"
     assert named in message and log_dir in message
+    if callback_refuses:
+        assert named in callback[0], "the Lightning callback refuses it when made, before fit"
 
 
 def test_missing_bucket_is_a_log_dir_error_naming_the_url(s3, in_empty_dir, monkeypatch):

@@ -78,7 +78,7 @@ def keras_run(log_dir: str, steps: int, pace: float) -> dict:
     return {"dropped": 0}
 
 
-def lightning_run(log_dir: str, steps: int, pace: float, tensorboard_logger: bool) -> dict:
+def lightning_run(log_dir: str, steps: int, pace: float, tensorboard_logger: bool, devices: int) -> dict:
     import lightning
     import torch
 
@@ -100,15 +100,16 @@ def lightning_run(log_dir: str, steps: int, pace: float, tensorboard_logger: boo
         enable_progress_bar=False,
         enable_model_summary=False,
         accelerator="cpu",
-        devices=1,
+        devices=devices,
+        strategy="ddp" if devices > 1 else "auto",
         default_root_dir=log_dir,
         callbacks=[callback],
     )
     trainer.fit(Classifier(), torch.utils.data.DataLoader(data, batch_size=8))
-    return {"dropped": 0, "log_dir": callback.log_dir}
+    return {"dropped": 0, "log_dir": callback.log_dir, "rank": trainer.global_rank}
 
 
-def writer_run(log_dir: str, steps: int, pace: float, options: dict) -> dict:
+def writer_run(log_dir: str, steps: int, pace: float, options: dict, close: bool = True) -> dict:
     from tb_netviz.summary import GRADIENT_STATS, NetVizWriter
 
     layers = [f"layer{i}" for i in range(64)]
@@ -118,7 +119,8 @@ def writer_run(log_dir: str, steps: int, pace: float, options: dict) -> dict:
         started = time.perf_counter()
         writer.gradient_flow(step, layers, table)
         _progress(step, started, pace)
-    writer.close()
+    if close:
+        writer.close()
     return {"dropped": writer.dropped}
 
 
@@ -148,6 +150,8 @@ def main() -> None:
     parser.add_argument("--tensorboard-logger", action="store_true")
     parser.add_argument("--option", action="append", default=[])
     parser.add_argument("--without-tensorflow", action="store_true")
+    parser.add_argument("--devices", type=int, default=1, help="lightning: DDP over this many CPU processes")
+    parser.add_argument("--no-close", action="store_true", help="writer: leave the writer open at exit")
     args = parser.parse_args()
     if args.without_tensorflow:
         # As installed without TensorFlow: TensorBoard's own file systems (boto3 for s3://) write
@@ -160,9 +164,10 @@ def main() -> None:
         elif args.kind == "keras":
             result = keras_run(args.log_dir, args.steps, args.pace)
         elif args.kind == "lightning":
-            result = lightning_run(args.log_dir, args.steps, args.pace, args.tensorboard_logger)
+            result = lightning_run(args.log_dir, args.steps, args.pace, args.tensorboard_logger, args.devices)
         else:
-            result = writer_run(args.log_dir, args.steps, args.pace, dict(map(_option, args.option)))
+            options = dict(map(_option, args.option))
+            result = writer_run(args.log_dir, args.steps, args.pace, options, close=not args.no_close)
     netviz_warnings = [str(w.message) for w in caught if type(w.message).__name__ == "NetVizWriteWarning"]
     print(
         json.dumps({"done": args.steps, **result, "warnings": netviz_warnings, "max_call_ms": _max_call_ms})

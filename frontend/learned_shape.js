@@ -1,0 +1,324 @@
+// Pure shaping of the "what the network has learned" data (weights and embedding routes,
+// tb_netviz/plugin/http_api.md): the zero-centred diverging colour map, the pixels of a
+// kernel grid or a weight heatmap, and the embedding's frames, projection and labels.
+// No DOM: tested with node.
+
+import { decodeNumber } from './shape.js';
+
+// The same colours as the PNGs the callbacks write (tb_netviz/summary/weight_images.py):
+// negative blue, zero near-white, positive red.
+export const NEGATIVE = Object.freeze([33, 102, 172]);
+export const ZERO = Object.freeze([247, 247, 247]);
+export const POSITIVE = Object.freeze([178, 24, 43]);
+export const NON_FINITE = Object.freeze([0, 0, 0]);
+export const POOL_LABELS = Object.freeze({ value: 'value', extreme: 'largest |w| (sign kept)', mean: 'mean' });
+// Ten categorical colours (Tableau 10) for point labels; an unknown label (-1) is grey.
+export const LABEL_COLOURS = Object.freeze([
+  '#4e79a7',
+  '#f28e2b',
+  '#e15759',
+  '#76b7b2',
+  '#59a14f',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#bab0ac',
+]);
+export const UNKNOWN_COLOUR = '#808080';
+
+/**
+ * `value / scale` clamped to [-1, 1] as [r, g, b]; NaN and ±Infinity are black.
+ * @example divergingRgb(-2, 2) // [33, 102, 172]
+ */
+export function divergingRgb(value, scale) {
+  if (!Number.isFinite(value)) return [...NON_FINITE];
+  const t = Math.max(-1, Math.min(1, scale > 0 ? value / scale : 0));
+  const end = t < 0 ? NEGATIVE : POSITIVE;
+  const f = Math.abs(t);
+  return [0, 1, 2].map((c) => Math.round(ZERO[c] + (end[c] - ZERO[c]) * f));
+}
+
+/**
+ * Decode one step of the `weights` route: {step, view, layout, shape, scale, values: Float64Array, ...}.
+ * @throws {TypeError} values that do not match `shape`.
+ */
+export function decodeWeights(body) {
+  const shape = body.shape;
+  if (!Array.isArray(shape) || !shape.every((n) => Number.isInteger(n) && n > 0)) {
+    throw new TypeError(`weights: bad shape ${JSON.stringify(shape)}`);
+  }
+  const flat = body.values.flat(Infinity).map((v) => {
+    const n = decodeNumber(v);
+    return n === null ? NaN : n;
+  });
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (flat.length !== size) throw new TypeError(`weights: ${flat.length} values for shape ${shape.join('x')}`);
+  return { ...body, values: Float64Array.from(flat) };
+}
+
+/**
+ * The RGBA pixels of a weights step: a kernel as a grid of kh x kw tiles (a row per output
+ * channel, a column per input channel, 1-pixel transparent gaps), or the matrix of one pool.
+ * Returns {width, height, data: Uint8ClampedArray}.
+ * @example weightPixels({layout: 'matrix', shape: [1, 1, 2], values: [1, -1], scale: 1}).width === 2
+ */
+export function weightPixels(decoded, pool = 0) {
+  const { shape, values, scale } = decoded;
+  if (decoded.layout === 'kernel') {
+    const [outs, ins, kh, kw] = shape;
+    const width = ins * (kw + 1) - 1;
+    const height = outs * (kh + 1) - 1;
+    const data = new Uint8ClampedArray(width * height * 4);
+    for (let o = 0; o < outs; o++) {
+      for (let i = 0; i < ins; i++) {
+        for (let y = 0; y < kh; y++) {
+          for (let x = 0; x < kw; x++) {
+            const v = values[((o * ins + i) * kh + y) * kw + x];
+            paint(data, (o * (kh + 1) + y) * width + i * (kw + 1) + x, divergingRgb(v, scale));
+          }
+        }
+      }
+    }
+    return { width, height, data };
+  }
+  const [, rows, cols] = shape;
+  const data = new Uint8ClampedArray(rows * cols * 4);
+  const offset = pool * rows * cols;
+  for (let k = 0; k < rows * cols; k++) paint(data, k, divergingRgb(values[offset + k], scale));
+  return { width: cols, height: rows, data };
+}
+
+function paint(data, pixel, [r, g, b]) {
+  data.set([r, g, b, 255], pixel * 4);
+}
+
+/**
+ * The scale of one pool of a matrix step (the route's `scale` covers every pool).
+ * @example poolScale({layout: 'matrix', shape: [2, 1, 2], values: [1, -3, 0.5, 0.25], scale: 3}, 1) === 0.5
+ */
+export function poolScale(decoded, pool) {
+  if (decoded.layout === 'kernel') return decoded.scale;
+  const [, rows, cols] = decoded.shape;
+  let top = 0;
+  for (let k = pool * rows * cols; k < (pool + 1) * rows * cols; k++) {
+    const v = Math.abs(decoded.values[k]);
+    if (Number.isFinite(v) && v > top) top = v;
+  }
+  return top;
+}
+
+/**
+ * The weight under a pixel of `weightPixels`, with what it is, or null in a gap.
+ * @example weightAt({layout: 'kernel', shape: [1, 2, 1, 1], values: [5, 7]}, 2, 0).input === 1
+ */
+export function weightAt(decoded, x, y, pool = 0) {
+  const { shape, values } = decoded;
+  if (decoded.layout === 'kernel') {
+    const [outs, ins, kh, kw] = shape;
+    const o = Math.floor(y / (kh + 1));
+    const i = Math.floor(x / (kw + 1));
+    const ty = y % (kh + 1);
+    const tx = x % (kw + 1);
+    if (o >= outs || i >= ins || ty >= kh || tx >= kw || x < 0 || y < 0) return null;
+    return { output: o, input: i, y: ty, x: tx, value: values[((o * ins + i) * kh + ty) * kw + tx] };
+  }
+  const [, rows, cols] = shape;
+  if (x < 0 || y < 0 || x >= cols || y >= rows) return null;
+  return { row: y, col: x, value: values[(pool * rows + y) * cols + x] };
+}
+
+/**
+ * What a kernel grid or heatmap shows, in words.
+ * @example weightCaption({layout: 'kernel', out_channels: 32, in_channels: 3, shown: [16, 3], kernel_size: [3, 3], dims: 2})
+ *   === '16 of 32 output channels (rows) × 3 of 3 input channels (columns), 3×3 kernels'
+ */
+export function weightCaption(index) {
+  if (index.layout === 'kernel') {
+    const [outs, ins] = index.shown;
+    const size = index.kernel_size.join('×');
+    const base = `${outs} of ${index.out_channels} output channels (rows) × ${ins} of ${index.in_channels} input channels (columns), ${size} kernels`;
+    if (index.dims === 3) return `${base}; the middle depth slice (${index.depth_slice + 1} of ${index.kernel_size[0]})`;
+    if (index.dims === 1) return `${base}, each one row high`;
+    return base;
+  }
+  const pooled = index.block && (index.block[0] > 1 || index.block[1] > 1);
+  const base = `${index.rows} output units (rows) × ${index.cols} input units (columns)`;
+  return pooled ? `${base}, pooled in blocks of ${index.block[0]}×${index.block[1]}` : base;
+}
+
+/**
+ * Decode the `embedding` route: frames of Float64Array points [N * 3], labels and variance.
+ * @throws {TypeError} frames of different sample counts.
+ */
+export function decodeEmbedding(body) {
+  const frames = body.steps.map((step, s) => {
+    const rows = body.points[s];
+    const points = new Float64Array(rows.length * 3);
+    rows.forEach((row, n) => row.forEach((v, k) => (points[n * 3 + k] = decodeNumber(v) ?? NaN)));
+    return {
+      step,
+      points,
+      labels: body.labels[s],
+      variance: body.explained_variance[s].map((v) => decodeNumber(v) ?? NaN),
+    };
+  });
+  const counts = new Set(frames.map((f) => f.labels.length));
+  if (counts.size > 1) throw new TypeError('embedding: the steps have different sample counts');
+  return { run: body.run, layer: body.layer, of: body.of, labelSource: body.label_source, frames };
+}
+
+/**
+ * Points between two frames: `t` = 0 gives `a`, 1 gives `b`.
+ * @example Array.from(interpolate(Float64Array.of(0, 0, 0), Float64Array.of(2, 4, 6), 0.5)) // [1, 2, 3]
+ */
+export function interpolate(a, b, t) {
+  const out = new Float64Array(a.length);
+  for (let k = 0; k < a.length; k++) {
+    // A point that is not finite at one end jumps at half-way instead of vanishing all along.
+    if (Number.isFinite(a[k]) && Number.isFinite(b[k])) out[k] = a[k] + (b[k] - a[k]) * t;
+    else out[k] = t < 0.5 ? a[k] : b[k];
+  }
+  return out;
+}
+
+/**
+ * Smooth start and stop for the animation between steps.
+ * @example ease(0.5) === 0.5
+ */
+export function ease(t) {
+  const c = Math.max(0, Math.min(1, t));
+  return c * c * (3 - 2 * c);
+}
+
+/**
+ * Screen-independent 2-D coordinates of [N * 3] points: (pc1, pc2) in '2d'; in '3d' the cloud
+ * turned by `yaw` about the vertical axis and tilted by `pitch`, orthographic, with a depth.
+ * Returns {x, y, depth} Float64Arrays.
+ */
+export function project(points, mode, yaw = 0.6, pitch = 0.35) {
+  const n = points.length / 3;
+  const x = new Float64Array(n);
+  const y = new Float64Array(n);
+  const depth = new Float64Array(n);
+  const [cy, sy, cp, sp] = [Math.cos(yaw), Math.sin(yaw), Math.cos(pitch), Math.sin(pitch)];
+  for (let i = 0; i < n; i++) {
+    const [a, b, c] = [points[i * 3], points[i * 3 + 1], points[i * 3 + 2]];
+    if (mode !== '3d') {
+      x[i] = a;
+      y[i] = b;
+      continue;
+    }
+    const rx = a * cy + c * sy;
+    const rz = -a * sy + c * cy;
+    x[i] = rx;
+    y[i] = b * cp - rz * sp;
+    depth[i] = b * sp + rz * cp;
+  }
+  return { x, y, depth };
+}
+
+/**
+ * One square box around every frame's points, so the axes stay still while the cloud moves.
+ * In '3d' it is the cloud's radius in every direction (any rotation stays inside).
+ * @example boundsOf([{points: Float64Array.of(-1, 2, 0, 3, -2, 0)}], '2d') // {cx: 1, cy: 0, half: 2}
+ */
+export function boundsOf(frames, mode) {
+  let lo = [Infinity, Infinity];
+  let hi = [-Infinity, -Infinity];
+  let radius = 0;
+  for (const { points } of frames) {
+    for (let i = 0; i < points.length; i += 3) {
+      const p = [points[i], points[i + 1], points[i + 2]];
+      if (!p.every(Number.isFinite)) continue;
+      lo = [Math.min(lo[0], p[0]), Math.min(lo[1], p[1])];
+      hi = [Math.max(hi[0], p[0]), Math.max(hi[1], p[1])];
+      radius = Math.max(radius, Math.hypot(...p));
+    }
+  }
+  if (!Number.isFinite(lo[0])) return { cx: 0, cy: 0, half: 1 };
+  if (mode === '3d') return { cx: 0, cy: 0, half: radius || 1 };
+  const half = Math.max(hi[0] - lo[0], hi[1] - lo[1]) / 2 || 1;
+  return { cx: (lo[0] + hi[0]) / 2, cy: (lo[1] + hi[1]) / 2, half };
+}
+
+/**
+ * Pixel positions in a `size` x `size` square with `pad` pixels of margin (y grows upwards).
+ * @example toPixels({x: [1], y: [1], depth: [0]}, {cx: 0, cy: 0, half: 1}, 100, 0).px[0] === 100
+ */
+export function toPixels(projected, bounds, size, pad = 12) {
+  const span = (size - 2 * pad) / (2 * bounds.half);
+  const px = Float64Array.from(projected.x, (v) => pad + (v - bounds.cx + bounds.half) * span);
+  const py = Float64Array.from(projected.y, (v) => size - pad - (v - bounds.cy + bounds.half) * span);
+  return { px, py, depth: projected.depth };
+}
+
+/**
+ * The colour of a point's label.
+ * @example labelColour(-1) === '#808080'
+ */
+export function labelColour(label) {
+  return Number.isInteger(label) && label >= 0 ? LABEL_COLOURS[label % LABEL_COLOURS.length] : UNKNOWN_COLOUR;
+}
+
+/**
+ * The legend: each label of the frame, sorted, with its colour and count.
+ * @example legendEntries([2, 0, 2])[1] // {label: 2, colour: '#e15759', count: 2, text: '2'}
+ */
+export function legendEntries(labels) {
+  const counts = new Map();
+  for (const label of labels) counts.set(label, (counts.get(label) || 0) + 1);
+  return [...counts.keys()]
+    .sort((a, b) => a - b)
+    .map((label) => ({
+      label,
+      colour: labelColour(label),
+      count: counts.get(label),
+      text: label < 0 ? 'unknown' : String(label),
+    }));
+}
+
+/**
+ * What the labels are, for the legend's title.
+ * @example labelSourceText('predicted') === 'predicted class'
+ */
+export function labelSourceText(source) {
+  if (source === 'sample_labels') return 'true class (sample_labels)';
+  if (source === 'predicted') return 'predicted class';
+  return 'no class known';
+}
+
+/**
+ * The hover text of one point.
+ * @example pointText(4, 7, 'predicted') === 'sample #4 · predicted class 7'
+ */
+export function pointText(index, label, source) {
+  const what = source === 'sample_labels' ? 'class' : source === 'predicted' ? 'predicted class' : 'class';
+  return `sample #${index} · ${what} ${label < 0 ? 'unknown' : label}`;
+}
+
+/**
+ * The index of the point nearest to (x, y) within `radius` pixels, or -1.
+ * @example nearestPoint({px: [0, 10], py: [0, 10]}, 9, 9, 5) === 1
+ */
+export function nearestPoint(pixels, x, y, radius = 8) {
+  let best = -1;
+  let bestDistance = radius * radius;
+  for (let i = 0; i < pixels.px.length; i++) {
+    const d = (pixels.px[i] - x) ** 2 + (pixels.py[i] - y) ** 2;
+    if (d <= bestDistance) {
+      best = i;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/**
+ * The explained-variance line of a frame.
+ * @example varianceText([0.41, 0.2, 0.05]) === 'explained variance: pc1 41% · pc2 20% · pc3 5%'
+ */
+export function varianceText(variance) {
+  const parts = variance.map((v, k) => `pc${k + 1} ${Number.isFinite(v) ? Math.round(v * 100) : '?'}%`);
+  return `explained variance: ${parts.join(' · ')}`;
+}

@@ -1,0 +1,230 @@
+"""The weights and embedding views in real Chromium over a real TensorBoard serving a real training run.
+
+The run: a small CNN trained on scikit-learn's digits with ``NetViz`` (weights and the
+embedding at steps 0, 10, 20 and 29, true labels given). Screenshots at 900 and 1440 px,
+light and dark, go to test-artifacts/browser/{weights,embedding}_*.png.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+from tb_netviz.torch import NetViz
+from tests.browser.conftest import ARTIFACTS, Watched, open_dashboard
+from tests.tb_server import TensorBoardServer
+
+RUN = "digits"
+SAMPLE_STEPS = [0, 10, 20, 29]
+PROBE = 40
+SIZE_PX, PAD_PX = 420, 12
+
+
+def _train_digits(run_dir) -> None:
+    digits = load_digits()
+    x = torch.tensor(digits.images[:512, None] / 16.0, dtype=torch.float32)
+    y = torch.tensor(digits.target[:512])
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16 * 64, 32),
+        nn.ReLU(),
+        nn.Linear(32, 10),
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    with NetViz(
+        model,
+        run_dir,
+        sample_batch=x[:PROBE],
+        sample_labels=y[:PROBE],
+        log_every_n_steps=1,
+        sample_every_n_steps=10,
+    ) as viz:
+        for step in range(30):
+            batch = slice((step * 32) % 480, (step * 32) % 480 + 32)
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            viz.log_gradients(step)
+            optimizer.step()
+            viz.log_sample(step)
+
+
+@pytest.fixture(scope="module")
+def learned_server(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("learned-logs")
+    _train_digits(logdir / RUN)
+    with TensorBoardServer(logdir) as server:
+        server.wait_for(
+            lambda: b'"embedding_layers": ["7"]' in server.get("/data/plugin/netviz/runs")[1],
+            "the run's weights and embedding to load",
+        )
+        yield server
+
+
+def route(server, path):
+    status, body, _ = server.get(f"/data/plugin/netviz/{path}")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def open_learned(new_page, server, color_scheme="light", width=1400) -> Watched:
+    watched = new_page(color_scheme=color_scheme)
+    watched.page.set_viewport_size({"width": width, "height": 1000})
+    open_dashboard(watched, server, RUN)
+    watched.page.wait_for_function(
+        "() => document.querySelector('.weights-panel').dataset.step"
+        " && /^[0-9]+$/.test(document.querySelector('.embedding-panel').dataset.step || '')",
+        timeout=30_000,
+    )
+    return watched
+
+
+def weight_pixels(page) -> np.ndarray:
+    size, data = page.evaluate(
+        """() => { const c = document.querySelector('#nv-w-canvas');
+                   const image = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+                   return [[c.height, c.width], Array.from(image.data)]; }"""
+    )
+    return np.array(data, np.uint8).reshape(*size, 4)
+
+
+def diverging(value: float, scale: float) -> list[int]:
+    t = max(-1.0, min(1.0, value / scale))
+    end = np.array([33, 102, 172]) if t < 0 else np.array([178, 24, 43])
+    zero = np.array([247, 247, 247])
+    return [int(np.floor(c + 0.5)) for c in zero + (end - zero) * abs(t)]
+
+
+def test_kernel_grid_draws_the_routes_values_on_one_zero_centred_scale(new_page, learned_server):
+    watched = open_learned(new_page, learned_server)
+    page = watched.page
+    page.select_option("#nv-w-layer", "2")
+    page.wait_for_function("() => document.querySelector('.w-caption').textContent.startsWith('16 of 16')")
+    answer = route(learned_server, f"weights?run={RUN}&layer=2&step={SAMPLE_STEPS[-1]}")
+    values, scale = np.array(answer["values"]), answer["scale"]
+    pixels = weight_pixels(page)
+    assert pixels.shape[:2] == (16 * 4 - 1, 8 * 4 - 1)  # rows = 16 outputs, columns = 8 inputs, 3x3 tiles
+    for o, i, y, x in [(0, 0, 0, 0), (5, 3, 1, 2), (15, 7, 2, 2)]:
+        assert pixels[o * 4 + y, i * 4 + x, :3].tolist() == diverging(values[o, i, y, x], scale)
+    assert pixels[3, 0, 3] == 0  # the gap between output rows is transparent
+    assert page.locator(".w-caption").inner_text() == (
+        "16 of 16 output channels (rows) × 8 of 8 input channels (columns), 3×3 kernels"
+    )
+    ends = page.locator(".weights-panel .w-scale-end").all_inner_texts()
+    assert ends[1] == f"{float(f'{scale:.3g}'):g}" and ends[0].startswith("-")
+    assert watched.errors == []
+
+
+def test_the_change_toggle_shows_w_t_minus_w_0_and_the_pooled_matrix_its_two_pools(new_page, learned_server):
+    watched = open_learned(new_page, learned_server)
+    page = watched.page
+    page.check("#nv-w-change")
+    page.wait_for_function("() => document.querySelector('.weights-panel').dataset.view === 'change'")
+    change = route(learned_server, f"weights?run={RUN}&layer=0&step=29&view=change")
+    pixels = weight_pixels(page)
+    assert pixels[0, 0, :3].tolist() == diverging(change["values"][0][0][0][0], change["scale"])
+    page.locator("#nv-step").focus()
+    page.keyboard.press("Home")  # at the first step nothing has changed: every tile is white
+    page.wait_for_function("() => document.querySelector('.weights-panel').dataset.step === '0'")
+    first = weight_pixels(page)
+    drawn = first[..., 3] == 255
+    assert (first[drawn][:, :3] == 247).all()
+    page.select_option("#nv-w-layer", "5")  # Linear(1024 -> 32): pooled in blocks of 1 x 4
+    page.wait_for_function(
+        "() => document.querySelector('.w-caption').textContent.includes('pooled in blocks of 1×4')"
+    )
+    assert page.locator("#nv-w-pool").is_visible()
+    page.uncheck("#nv-w-change")
+    page.wait_for_function("() => document.querySelector('.weights-panel').dataset.view === 'weights'")
+    extreme = weight_pixels(page)
+    assert extreme.shape[:2] == (32, 256)
+    page.select_option("#nv-w-pool", "1")
+    page.wait_for_function(
+        "before => document.querySelector('#nv-w-canvas').getContext('2d')"
+        ".getImageData(0, 0, 1, 1).data[0] !== before",
+        arg=int(extreme[0, 0, 0]),
+    )
+    assert not np.array_equal(weight_pixels(page), extreme)
+    assert watched.errors == []
+
+
+def pixel_positions(answer, frame: int) -> np.ndarray:
+    """Where the 2-D view must draw each point: one square box around every step's points."""
+    every = np.array([p for step in answer["points"] for p in step], np.float64)[:, :2]
+    low, high = every.min(axis=0), every.max(axis=0)
+    half = max(high - low) / 2
+    centre = (low + high) / 2
+    span = (SIZE_PX - 2 * PAD_PX) / (2 * half)
+    points = np.array(answer["points"][frame], np.float64)[:, :2]
+    x = PAD_PX + (points[:, 0] - centre[0] + half) * span
+    y = SIZE_PX - PAD_PX - (points[:, 1] - centre[1] + half) * span
+    return np.stack([x, y], axis=1)
+
+
+def test_embedding_scatter_has_a_legend_and_hover_names_the_sample_and_its_label(new_page, learned_server):
+    watched = open_learned(new_page, learned_server)
+    page = watched.page
+    answer = route(learned_server, f"embedding?run={RUN}&layer=7")
+    labels = answer["labels"][-1]
+    legend = page.locator(".e-legend li").all_inner_texts()
+    counts = {label: labels.count(label) for label in sorted(set(labels))}
+    assert legend == [f"{label} ({count})" for label, count in counts.items()]
+    assert page.locator(".e-legend-title").inner_text() == "Colour: true class (sample_labels)"
+    assert page.locator(".e-variance").inner_text().startswith("explained variance: pc1 ")
+    positions = pixel_positions(answer, len(SAMPLE_STEPS) - 1) + 1  # inside the canvas's 1 px border
+    page.locator("#nv-e-canvas").scroll_into_view_if_needed()
+    box = page.locator("#nv-e-canvas").bounding_box()
+    # a point with no other point within 8 px, so the hover is unambiguous
+    distance = np.linalg.norm(positions[:, None] - positions[None], axis=2) + np.eye(len(positions)) * 1e9
+    alone = int(np.argmax(distance.min(axis=1)))
+    page.mouse.move(box["x"] + positions[alone, 0], box["y"] + positions[alone, 1])
+    tooltip = page.locator("#nv-e-tooltip")
+    tooltip.wait_for(state="visible")
+    assert tooltip.inner_text() == f"sample #{alone} · class {labels[alone]}"
+    assert watched.errors == []
+
+
+def test_the_dashboards_step_moves_the_points_with_an_animation(new_page, learned_server):
+    watched = open_learned(new_page, learned_server)
+    page = watched.page
+    panel = page.locator(".embedding-panel")
+    assert panel.get_attribute("data-step") == "29"
+    page.locator("#nv-step").focus()
+    page.keyboard.press("Home")
+    page.wait_for_function("() => document.querySelector('.embedding-panel').dataset.step === 'moving'")
+    page.wait_for_function("() => document.querySelector('.embedding-panel').dataset.step === '0'")
+    assert page.locator(".embedding-panel .gc-step").inner_text() == "step 0"
+    page.select_option("#nv-e-mode", "3d")
+    page.locator("#nv-e-canvas").scroll_into_view_if_needed()
+    box = page.locator("#nv-e-canvas").bounding_box()
+    before = page.evaluate("() => document.querySelector('#nv-e-canvas').toDataURL()")
+    page.mouse.move(box["x"] + 200, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 260, box["y"] + 210, steps=4)
+    page.mouse.up()
+    assert page.evaluate("() => document.querySelector('#nv-e-canvas').toDataURL()") != before
+    assert watched.errors == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [900, 1440])
+def test_view_screenshots_at_two_widths_in_both_themes(new_page, learned_server, scheme, width):
+    watched = open_learned(new_page, learned_server, color_scheme=scheme, width=width)
+    page = watched.page
+    assert page.evaluate("document.documentElement.dataset.theme") == scheme
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for name, selector in (("weights", ".weights-panel"), ("embedding", ".embedding-panel")):
+        panel = page.locator(selector)
+        panel.scroll_into_view_if_needed()
+        assert panel.bounding_box()["width"] <= width  # no horizontal overflow
+        panel.screenshot(path=str(ARTIFACTS / f"{name}_{width}_{scheme}.png"))
+    assert watched.errors == []
