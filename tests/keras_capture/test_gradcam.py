@@ -200,3 +200,23 @@ def test_label_target_without_labels_is_refused_at_construction(tmp_path, data):
         NetVizCallback(tmp_path, sample_batch=x[:2], gradcam=True, gradcam_target="label")
     with pytest.raises(ValueError, match="gradcam=True needs a sample_batch"):
         NetVizCallback(tmp_path, gradcam=True)
+
+
+def test_a_failing_gradcam_pass_warns_once_and_fit_goes_on_with_the_other_views(tmp_path, data):
+    from tb_netviz.summary import ACTIVATIONS_TAG, NetVizWriteWarning
+
+    x, y = data
+    calls = []
+
+    def flaky_reshape(tensor):
+        calls.append(1)
+        if len(calls) > 2:  # the check when fit starts passes (output and gradient), later passes fail
+            raise RuntimeError("reshape exploded")
+        return tensor
+
+    model = sequential()
+    with pytest.warns(NetVizWriteWarning, match="Grad-CAM maps were not logged.*reshape exploded") as caught:
+        run = _fit(model, tmp_path, x, y, gradcam_reshape=flaky_reshape)
+    assert len([w for w in caught if issubclass(w.category, NetVizWriteWarning)]) == 1
+    assert [logged.step for logged in run[ACTIVATIONS_TAG]] == [0, 2]
+    assert not any(tag.startswith("netviz/gradcam/") for tag in run)
