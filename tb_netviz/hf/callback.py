@@ -34,6 +34,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from tb_netviz.hf.run_dir import tensorboard_run_dir
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
+from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.capture import Capture
@@ -64,6 +65,9 @@ class NetVizCallback(TrainerCallback):
         histograms: also write activation, weight and gradient histograms (default False).
         alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
         sample_labels: the probe batch's true classes, one per sample, or None.
+        gradcam: also write Grad-CAM maps of the probe images (``pixel_values``) at each
+            sample step (default False); ``gradcam_layers``, ``gradcam_target`` and
+            ``gradcam_reshape`` as in ``tb_netviz.summary.CaptureOptions``.
 
     Raises:
         TypeError, ValueError: an option of the wrong type or out of range (here); a
@@ -92,6 +96,10 @@ class NetVizCallback(TrainerCallback):
         histograms: bool = False,
         alert_thresholds: AlertThresholds | None = None,
         sample_labels: Any = None,
+        gradcam: bool = False,
+        gradcam_layers: Sequence[str] | None = None,
+        gradcam_target: str | int = "predicted",
+        gradcam_reshape: Callable[[Any], Any] | None = None,
     ) -> None:
         self.options = CaptureOptions(
             log_every_n_steps=log_every_n_steps,
@@ -102,6 +110,10 @@ class NetVizCallback(TrainerCallback):
             tokens=tokens,
             histograms=histograms,
             alert_thresholds=alert_thresholds or AlertThresholds(),
+            gradcam=gradcam,
+            gradcam_layers=gradcam_layers,
+            gradcam_target=gradcam_target,
+            gradcam_reshape=gradcam_reshape,
         )
         self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
         self.log_dir: str | None = self._requested_log_dir
@@ -109,6 +121,7 @@ class NetVizCallback(TrainerCallback):
         self.sample_labels = check_sample_labels(
             sample_labels, None if sample_batch is None else batch_size(sample_batch)
         )
+        check_gradcam_inputs(self.options, sample_batch is not None, self.sample_labels)
         self._capture: Capture | None = None
         self._max_grad_norm: float | None = None
         self._args: TrainingArguments | None = None

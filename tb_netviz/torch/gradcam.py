@@ -248,7 +248,7 @@ def _keeper(index: int, kept: dict[int, torch.Tensor]) -> Callable:
 def _class_scores(output: Any) -> torch.Tensor:
     scores = output
     if not isinstance(scores, torch.Tensor):
-        scores = getattr(output, "logits", None)
+        scores = output.get("logits") if isinstance(output, dict) else getattr(output, "logits", None)
     if not isinstance(scores, torch.Tensor) and isinstance(output, (tuple, list)) and output:
         scores = output[0]
     if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
