@@ -37,6 +37,7 @@ from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, Net
 from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
+from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
 from tb_netviz.torch.distributed import sharding_of
 from tb_netviz.torch.probe import batch_size
@@ -68,6 +69,10 @@ class NetVizCallback(TrainerCallback):
         gradcam: also write Grad-CAM maps of the probe images (``pixel_values``) at each
             sample step (default False); ``gradcam_layers``, ``gradcam_target`` and
             ``gradcam_reshape`` as in ``tb_netviz.summary.CaptureOptions``.
+        weight_layers, weight_budget_bytes, embedding_layer, embedding, projector: the
+            kernels / weight matrices and the embedding projection at the sample steps, as
+            in ``tb_netviz.summary.CaptureOptions`` (default: every conv and linear layer
+            within 1.5 MiB a step; the input of the last ``nn.Linear``; a Projector export).
 
     Raises:
         TypeError, ValueError: an option of the wrong type or out of range (here); a
@@ -100,6 +105,11 @@ class NetVizCallback(TrainerCallback):
         gradcam_layers: Sequence[str] | None = None,
         gradcam_target: str | int = "predicted",
         gradcam_reshape: Callable[[Any], Any] | None = None,
+        weight_layers: Sequence[str] | None = None,
+        weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES,
+        embedding_layer: str | None = None,
+        embedding: bool = True,
+        projector: bool = True,
     ) -> None:
         self.options = CaptureOptions(
             log_every_n_steps=log_every_n_steps,
@@ -114,6 +124,11 @@ class NetVizCallback(TrainerCallback):
             gradcam_layers=gradcam_layers,
             gradcam_target=gradcam_target,
             gradcam_reshape=gradcam_reshape,
+            weight_layers=weight_layers,
+            weight_budget_bytes=weight_budget_bytes,
+            embedding_layer=embedding_layer,
+            embedding=embedding,
+            projector=projector,
         )
         self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
         self.log_dir: str | None = self._requested_log_dir
