@@ -11,11 +11,13 @@
 //   stat, log, range ('robust' | 'full' | 'layer'), filter and visible (the table's layer
 //   indices the filter keeps, in flow order: every view shows only those),
 //   stepIndex (into table.steps: the one step selection), layerIndex (into table.layers:
-//   the one layer selection), compare (more runs shown beside `run`, see compare.js), version
+//   the one layer selection), zoom ({from, to} step numbers or null: the step range the
+//   step views show), compare (more runs shown beside `run`, see compare.js), version
 //   (bumped whenever table is replaced: a key for caches).
 // Actions: selectStep(index), moveStep(delta), selectLayer(index), selectCell(layer, step),
-//   selectRun(run), setStat, setLog, setRange, setFilter, setPair, jumpToAlert, reload.
-// The URL mirrors run, compare, stat, step, layer, filter, log and range (url_state.js).
+//   selectRun(run), setStat, setLog, setRange, setFilter, setPair, setZoom, setCompare,
+//   jumpToAlert, reload.
+// The URL mirrors run, compare, stat, step, layer, filter, log, range and zoom (url_state.js).
 
 import { ApiError, getActivations, getAlerts, getGradientFlow, getRuns, getTensorBoardRuns } from './api.js';
 import { h, replaceChildren } from './dom.js';
@@ -42,6 +44,7 @@ import { createEmbedding } from './views_embedding.js';
 import { createGradCam } from './views_gradcam.js';
 import { createHeatmap } from './views_heatmap.js';
 import { createAlerts, createLayerList } from './views_sidebar.js';
+import { createExportMenu } from './views_export.js';
 import { createToolbar } from './views_toolbar.js';
 import { createWeights } from './views_weights.js';
 import { RANGE_MODES } from './range.js';
@@ -76,6 +79,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     range: 'robust',
     compare: [],
     compareTables: [],
+    zoom: null,
     runOrder: null,
     notice: '',
     notes: [],
@@ -90,6 +94,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   if (typeof restore.log === 'boolean') state.log = restore.log;
   if (RANGE_MODES.includes(restore.range)) state.range = restore.range;
   if (Array.isArray(restore.compare)) state.compare = restore.compare;
+  if (restore.zoom) state.zoom = restore.zoom;
   let followLatest = true;
   let loading = 0;
   let timer = null;
@@ -108,6 +113,8 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     setFilter: (filter) => set({ filter }),
     setRange: (range) => set({ range }),
     setCompare: (runs) => setCompare(runs),
+    // A step range {from, to} (step numbers, inclusive) the step views show, or null for all.
+    setZoom: (zoom) => set({ zoom: zoom && zoom.to > zoom.from ? { from: zoom.from, to: zoom.to } : null }),
     selectStep: (stepIndex) => selectStep(stepIndex),
     moveStep: (delta) => selectStep(state.stepIndex + delta),
     selectLayer: (layerIndex) => set({ layerIndex, notice: '' }),
@@ -119,7 +126,8 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     reload: () => reload(),
   };
 
-  const toolbar = createToolbar(actions);
+  const exportMenu = createExportMenu(() => state);
+  const toolbar = createToolbar(actions, [exportMenu.element]);
   const status = h('div', { class: 'status', attrs: { role: 'status', 'aria-live': 'polite' } });
   const heatmap = createHeatmap(actions);
   const bars = createBarChart(actions);
@@ -149,7 +157,26 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     ),
   );
   replaceChildren(root, toolbar.element, status, main);
-  const views = [toolbar, comparison, heatmap, bars, detail, attention, gradcam, weights, embedding, alerts, layers];
+  // The sticky sidebar starts below the sticky toolbar, which wraps on narrow windows.
+  if (window.ResizeObserver) {
+    new ResizeObserver(() => {
+      document.documentElement.style.setProperty('--toolbar-height', `${toolbar.element.offsetHeight + 8}px`);
+    }).observe(toolbar.element);
+  }
+  const views = [
+    toolbar,
+    exportMenu,
+    comparison,
+    heatmap,
+    bars,
+    detail,
+    attention,
+    gradcam,
+    weights,
+    embedding,
+    alerts,
+    layers,
+  ];
 
   function set(changes) {
     Object.assign(state, changes);
@@ -220,6 +247,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       filter: state.filter,
       log: state.log,
       range: state.range,
+      zoom: state.zoom,
     };
   }
 

@@ -296,15 +296,18 @@ export function usesLog(stat, log) {
  * holds the value on the colour axis (log10 when `log`), `kinds` the KIND of each cell;
  * on a log axis a value <= 0 is KIND.BELOW (below every decade). min / max are over
  * VALUE cells (NaN when there are none); `layerIndices[r]` is the table layer of row r.
+ * `steps` ([first, last] indices into table.steps, inclusive) keeps only those columns (a
+ * zoom); column c is then table step `firstStep + c`.
  * @example buildHeatmap(table, 'grad_l2', {log: true}).scaled.length === table.layers.length * table.steps.length
  */
-export function buildHeatmap(table, stat, { log = true, layers = null } = {}) {
+export function buildHeatmap(table, stat, { log = true, layers = null, steps = null } = {}) {
   const k = statIndex(table, stat);
   if (k < 0) throw new RangeError(`statistic "${stat}" is not in this run (${table.stats.join(', ')})`);
   const L = table.layers.length;
   const layerIndices = layers ? Int32Array.from(layers) : Int32Array.from({ length: L }, (_, j) => j);
   const R = layerIndices.length;
-  const S = table.steps.length;
+  const first = steps ? steps[0] : 0;
+  const S = steps ? steps[1] - steps[0] + 1 : table.steps.length;
   const K = table.stats.length;
   const logScale = usesLog(stat, log);
   const scaled = new Float32Array(R * S);
@@ -315,7 +318,7 @@ export function buildHeatmap(table, stat, { log = true, layers = null } = {}) {
   let max = -Infinity;
   for (let i = 0; i < S; i++) {
     for (let r = 0; r < R; r++) {
-      const src = (i * L + layerIndices[r]) * K;
+      const src = ((first + i) * L + layerIndices[r]) * K;
       const dst = r * S + i;
       const v = values[src + k];
       let kind;
@@ -339,7 +342,21 @@ export function buildHeatmap(table, stat, { log = true, layers = null } = {}) {
     min = NaN;
     max = NaN;
   }
-  return { rows: R, cols: S, scaled, kinds, min, max, log: logScale, stat, layerIndices };
+  return { rows: R, cols: S, firstStep: first, scaled, kinds, min, max, log: logScale, stat, layerIndices };
+}
+
+/**
+ * The [first, last] indices of table.steps inside a zoom {from, to} (step numbers,
+ * inclusive), or null for no zoom or a zoom that holds fewer than two kept steps.
+ * @example zoomIndices([0, 10, 20, 30], {from: 5, to: 30}) // [1, 3]
+ */
+export function zoomIndices(steps, zoom) {
+  if (!zoom || !steps.length) return null;
+  let first = 0;
+  while (first < steps.length && steps[first] < zoom.from) first++;
+  let last = steps.length - 1;
+  while (last >= 0 && steps[last] > zoom.to) last--;
+  return last - first >= 1 ? [first, last] : null;
 }
 
 /**

@@ -12,7 +12,7 @@
 /** The hash parameter of TensorBoard's page that holds the NetViz view. */
 export const PARAM = 'nv';
 
-const KEYS = ['run', 'compare', 'stat', 'step', 'layer', 'filter', 'log', 'range'];
+const KEYS = ['run', 'compare', 'stat', 'step', 'layer', 'filter', 'log', 'range', 'zoom'];
 
 /**
  * The view as URL text (a query string). Empty and default parts are left out.
@@ -28,6 +28,7 @@ export function encodeView(view) {
   if (view.filter) query.set('filter', view.filter);
   if (view.log === false) query.set('log', '0');
   if (view.range && view.range !== 'robust') query.set('range', view.range);
+  if (view.zoom) query.set('zoom', `${view.zoom.from}-${view.zoom.to}`);
   return query.toString();
 }
 
@@ -46,6 +47,10 @@ export function decodeView(text) {
       if (/^-?\d+$/.test(raw)) view.step = Number(raw);
     } else if (key === 'log') {
       if (raw === '0' || raw === '1') view.log = raw === '1';
+    } else if (key === 'zoom') {
+      const match = /^(-?\d+)-(-?\d+)$/.exec(raw);
+      if (match && Number(match[2]) > Number(match[1]))
+        view.zoom = { from: Number(match[1]), to: Number(match[2]) };
     } else if (key === 'compare') {
       const runs = parseList(raw);
       if (runs) view.compare = runs;

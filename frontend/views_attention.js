@@ -21,10 +21,24 @@ export function createAttention() {
     attrs: { id: 'nv-att-head', 'aria-label': 'Attention head' },
     on: { change: () => draw() },
   });
+  // One fixed 0–1 axis by default, so heads can be compared; or each head's own range.
+  const scale = fillSelect(
+    h('select', {
+      attrs: { id: 'nv-att-scale', 'aria-label': 'Attention colour scale' },
+      on: { change: () => draw() },
+    }),
+    [
+      { value: 'fixed', label: '0–1 (same for every head)' },
+      { value: 'auto', label: "this head's range" },
+    ],
+    'fixed',
+  );
   const canvas = h('canvas', {
     class: 'attention-canvas',
     attrs: { tabindex: 0, role: 'img', 'aria-label': 'Attention matrix' },
   });
+  const highlight = h('div', { class: 'att-highlight', attrs: { hidden: true, 'aria-hidden': 'true' } });
+  const canvasBox = h('div', { class: 'att-canvas-box' }, canvas, highlight);
   const rowLabels = h('div', { class: 'att-rows', attrs: { 'aria-label': 'Query tokens' } });
   const colLabels = h('div', { class: 'att-cols', attrs: { 'aria-label': 'Key tokens' } });
   const readout = h('p', { class: 'att-readout', attrs: { 'aria-live': 'polite' } });
@@ -38,7 +52,7 @@ export function createAttention() {
     h('div', { class: 'att-corner', text: 'query ↓ / key →' }),
     colLabels,
     rowLabels,
-    canvas,
+    canvasBox,
   );
   const element = h(
     'section',
@@ -50,6 +64,7 @@ export function createAttention() {
       h('label', { class: 'control' }, h('span', { text: 'Layer' }), layer),
       h('span', { class: 'control' }, h('span', { text: 'Step' }), step),
       h('label', { class: 'control' }, h('span', { text: 'Head' }), head),
+      h('label', { class: 'control' }, h('span', { text: 'Colours' }), scale),
       legend,
     ),
     message,
@@ -167,10 +182,12 @@ export function createAttention() {
     canvas.style.height = `${matrix.rows * cell}px`;
     const context = canvas.getContext('2d');
     const image = context.createImageData(matrix.cols, matrix.rows);
-    const low = Math.min(0, matrix.min);
-    image.data.set(matrixPixels(matrix.values, [low, matrix.max]));
+    const [low, high] = scale.value === 'fixed' ? [0, 1] : [Math.min(0, matrix.min), matrix.max];
+    image.data.set(matrixPixels(matrix.values, [low, high]));
     legendLow.textContent = formatShort(low);
-    legendHigh.textContent = formatShort(matrix.max);
+    legendHigh.textContent = formatShort(high);
+    legend.dataset.range = `${low},${high}`;
+    highlight.hidden = true;
     context.putImageData(image, 0, 0);
     const every = Math.max(1, Math.ceil(10 / cell));
     const label = (text, i, cls) =>
@@ -191,14 +208,28 @@ export function createAttention() {
       matrix.colLabels.map((t, i) => label(t, i, 'att-label')),
     );
     colLabels.style.width = `${matrix.cols * cell}px`;
+    // Short key tokens (digits, sub-words) read across; longer ones are turned to fit the column.
     const longest = Math.max(...matrix.colLabels.map((t) => t.length));
-    colLabels.style.height = `${Math.min(90, 10 + longest * 7)}px`;
+    const flat = longest * 7 <= cell + 2;
+    colLabels.classList.toggle('flat', flat);
+    colLabels.style.height = flat ? `${cell}px` : `${Math.min(90, 10 + longest * 7)}px`;
     readout.textContent = `${matrix.rows} queries × ${matrix.cols} keys, ${matrix.heads} heads. Hover a cell (or focus the matrix and use the arrow keys) for its weight.`;
     element.dataset.step = String(answer.step);
   }
 
   function show(at) {
     const v = matrix.values[at.row * matrix.cols + at.col];
+    Object.assign(highlight.style, {
+      left: `${at.col * cell}px`,
+      top: `${at.row * cell}px`,
+      width: `${cell}px`,
+      height: `${cell}px`,
+    });
+    highlight.hidden = false;
+    highlight.dataset.row = String(at.row);
+    highlight.dataset.col = String(at.col);
+    [...rowLabels.children].forEach((el, i) => el.classList.toggle('hot', i === at.row));
+    [...colLabels.children].forEach((el, i) => el.classList.toggle('hot', i === at.col));
     readout.textContent = `query ${at.row} “${matrix.rowLabels[at.row]}” → key ${at.col} “${matrix.colLabels[at.col]}”: ${formatShort(v)}`;
     readout.dataset.value = formatExact(v);
   }
@@ -214,6 +245,9 @@ export function createAttention() {
       cols: matrix.cols,
     });
     if (at) show(at);
+  });
+  canvas.addEventListener('mouseleave', () => {
+    highlight.hidden = true;
   });
   canvas.addEventListener('keydown', (event) => {
     const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };

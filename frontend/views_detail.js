@@ -8,6 +8,7 @@ import { h, replaceChildren, svg } from './dom.js';
 import {
   KIND,
   decodeTable,
+  formatExact,
   formatShort,
   layerSeries,
   nearestStepIndex,
@@ -15,9 +16,10 @@ import {
   usesLog,
 } from './shape.js';
 
-const W = 260;
-const H = 104;
-const PAD = { left: 56, right: 8, top: 28, bottom: 16 };
+// Charts fill the panel: as many columns of at least MIN_W pixels as fit, each H high.
+const MIN_W = 250;
+const H = 150;
+const PAD = { left: 62, right: 10, top: 30, bottom: 20 };
 const HIDDEN = new Set(['has_grad']);
 
 /** Build the layer detail panel. Returns {element, update(state)}. */
@@ -76,6 +78,9 @@ export function createLayerDetail(actions) {
     title.textContent = `Layer detail: ${layer}`;
     element.dataset.layer = layer;
     const step = table.steps[state.stepIndex];
+    const width = chartWidth(gradients.clientWidth || element.clientWidth - 24);
+    // A click on a chart selects the dashboard's step nearest the step clicked.
+    const pick = (stepNumber) => actions.selectStep(nearestStepIndex(table.steps, stepNumber));
     loadLayer(state, layer);
     // All columns of the layer once they are in; until then (or if they cannot be read) the
     // columns the other views fetched, with the rest one click away.
@@ -90,8 +95,13 @@ export function createLayerDetail(actions) {
       source.stats
         .filter((s) => !HIDDEN.has(s))
         .map((stat) =>
-          chart(stat, layerSeries(source, row, stat), step, usesLog(stat, state.log), (i) =>
-            actions.selectStep(own ? nearestStepIndex(table.steps, own.steps[i]) : i),
+          chart(
+            stat,
+            zoomed(layerSeries(source, row, stat), state.zoom),
+            step,
+            usesLog(stat, state.log),
+            width,
+            pick,
           ),
         ),
       others.length
@@ -118,9 +128,14 @@ export function createLayerDetail(actions) {
       replaceChildren(
         activations,
         act.stats.map((stat) =>
-          chart(stat, layerSeries(act, actLayer, stat), step, usesLog(stat, state.log), (i) => {
-            actions.selectStep(nearestStepIndex(table.steps, act.steps[i]));
-          }),
+          chart(
+            stat,
+            zoomed(layerSeries(act, actLayer, stat), state.zoom),
+            step,
+            usesLog(stat, state.log),
+            width,
+            pick,
+          ),
         ),
       );
     } else {
@@ -197,8 +212,36 @@ export function createLayerDetail(actions) {
   return { element, update };
 }
 
-/** A small SVG line chart of one statistic; clicking a point selects its step. */
-function chart(stat, series, selectedStep, log, onPick) {
+// A series cut to the zoomed step range (all of it without a zoom).
+function zoomed(series, zoom) {
+  if (!zoom) return series;
+  const keep = series.steps.map((s) => s >= zoom.from && s <= zoom.to);
+  const pickKept = (list) => list.filter((_, i) => keep[i]);
+  return { steps: pickKept(series.steps), values: pickKept(series.values), kinds: pickKept(series.kinds) };
+}
+
+// The width of one chart: the panel split into columns of at least MIN_W pixels.
+function chartWidth(available) {
+  const space = Math.max(MIN_W, available || MIN_W);
+  const columns = Math.max(1, Math.floor((space + 8) / (MIN_W + 8)));
+  return Math.floor((space - 8 * (columns - 1)) / columns) - 2;
+}
+
+// The y range of a series: its finite values; a constant one gets a range that shows it
+// as what it is (a count or fraction stuck at 0 sits on the floor of a 0…1 axis).
+function yRange(finite, log) {
+  if (!finite.length) return [0, 1];
+  let lo = Math.min(...finite);
+  let hi = Math.max(...finite);
+  if (hi > lo) return [lo, hi];
+  if (log) return [lo - 0.5, hi + 0.5];
+  if (lo === 0) return [0, 1];
+  const pad = Math.abs(lo) * 0.1;
+  return lo > 0 ? [Math.max(0, lo - pad), hi + pad] : [lo - pad, hi + pad];
+}
+
+/** An SVG line chart of one statistic, as wide as `W`; hovering reads a value, clicking passes its step to `onPick`. */
+function chart(stat, series, selectedStep, log, W, onPick) {
   const y = (v) => (log ? (v > 0 ? Math.log10(v) : null) : v);
   const points = series.values.map((v, i) => ({
     i,
@@ -208,15 +251,10 @@ function chart(stat, series, selectedStep, log, onPick) {
     y: typeof v === 'number' && Number.isFinite(v) ? y(v) : null,
   }));
   const finite = points.filter((p) => p.y !== null);
-  let lo = Math.min(...finite.map((p) => p.y));
-  let hi = Math.max(...finite.map((p) => p.y));
-  if (!finite.length) {
-    lo = 0;
-    hi = 1;
-  } else if (hi === lo) {
-    lo -= 0.5;
-    hi += 0.5;
-  }
+  const [lo, hi] = yRange(
+    finite.map((p) => p.y),
+    log,
+  );
   const steps = series.steps;
   const s0 = steps[0] ?? 0;
   const s1 = steps[steps.length - 1] ?? 1;
@@ -233,10 +271,7 @@ function chart(stat, series, selectedStep, log, onPick) {
     d += `${d ? 'L' : 'M'}${px(p.step).toFixed(1)},${py(p.y).toFixed(1)}`;
   }
   if (d) paths.push(d);
-  const short = (v) => (log ? formatShort(Math.pow(10, v)) : formatShort(v));
-  // A nearly constant series needs more digits to tell its two ends apart.
-  const fmt =
-    short(hi) === short(lo) ? (v) => String(Number((log ? Math.pow(10, v) : v).toPrecision(6))) : short;
+  const fmt = (v) => formatShort(log ? Math.pow(10, v) : v);
   const marks = points
     .filter((p) => p.kind === KIND.NONFINITE || p.kind === KIND.NONE)
     .map((p) =>
@@ -244,7 +279,7 @@ function chart(stat, series, selectedStep, log, onPick) {
         'text',
         {
           x: px(p.step),
-          y: PAD.top - 4,
+          y: PAD.top - 6,
           class: p.kind === KIND.NONE ? 'mark-none' : 'mark-nonfinite',
           'text-anchor': 'middle',
         },
@@ -253,6 +288,7 @@ function chart(stat, series, selectedStep, log, onPick) {
     );
   // Activations are recorded on probe steps only: show the probe step nearest the selected step.
   const selected = points[nearestStepIndex(steps, selectedStep)];
+  const dot = svg('circle', { r: 3.5, class: 'chart-dot', cx: -10, cy: -10 });
   const figure = svg(
     'svg',
     {
@@ -263,9 +299,10 @@ function chart(stat, series, selectedStep, log, onPick) {
       role: 'img',
       'aria-label': `${stat} over steps${selected ? `; at step ${selected.step}: ${formatShort(selected.v)}` : ''}`,
     },
-    svg('text', { x: PAD.left, y: 11, class: 'chart-title' }, `${stat}${log ? ' (log)' : ''}`),
-    svg('text', { x: PAD.left - 4, y: PAD.top + 4, class: 'chart-tick', 'text-anchor': 'end' }, fmt(hi)),
-    svg('text', { x: PAD.left - 4, y: H - PAD.bottom, class: 'chart-tick', 'text-anchor': 'end' }, fmt(lo)),
+    svg('text', { x: PAD.left, y: 14, class: 'chart-title' }, `${stat}${log ? ' (log)' : ''}`),
+    [hi, (lo + hi) / 2, lo].map((v) =>
+      svg('text', { x: PAD.left - 6, y: py(v) + 4, class: 'chart-tick', 'text-anchor': 'end' }, fmt(v)),
+    ),
     svg('line', {
       x1: PAD.left,
       x2: W - PAD.right,
@@ -284,24 +321,41 @@ function chart(stat, series, selectedStep, log, onPick) {
       : null,
     paths.map((path) => svg('path', { d: path, class: 'chart-line' })),
     marks,
-    svg('text', { x: PAD.left, y: H - 3, class: 'chart-tick' }, String(s0)),
-    svg('text', { x: W - PAD.right, y: H - 3, class: 'chart-tick', 'text-anchor': 'end' }, String(s1)),
+    dot,
+    svg('text', { x: PAD.left, y: H - 5, class: 'chart-tick' }, String(s0)),
+    svg('text', { x: W - PAD.right, y: H - 5, class: 'chart-tick', 'text-anchor': 'end' }, String(s1)),
   );
-  figure.addEventListener('click', (event) => {
+  const stepAt = (event) => {
     const box = figure.getBoundingClientRect();
-    const step = s0 + ((event.clientX - box.left - PAD.left) / (W - PAD.left - PAD.right)) * (s1 - s0);
-    onPick(nearestStepIndex(steps, step));
-  });
+    return s0 + ((event.clientX - box.left - PAD.left) / (W - PAD.left - PAD.right)) * (s1 - s0);
+  };
   const value = selected ? formatShort(selected.v) : '—';
   const where = !selected
     ? `step ${selectedStep}`
     : selected.step === selectedStep
       ? `step ${selected.step}`
       : `nearest step ${selected.step}`;
-  return h(
-    'figure',
-    { class: 'chart-box', title: statLabel(stat) },
-    figure,
-    h('figcaption', { class: 'muted', text: `${where}: ${value}` }),
-  );
+  const caption = h('figcaption', { class: 'muted', text: `${where}: ${value}` });
+  const hover = h('span', { class: 'chart-hover', attrs: { 'aria-live': 'polite' } });
+  figure.addEventListener('mousemove', (event) => {
+    const p = points[nearestStepIndex(steps, stepAt(event))];
+    if (!p) return;
+    hover.textContent = `step ${p.step}: ${formatShort(p.v)}`;
+    hover.dataset.step = String(p.step);
+    hover.dataset.value = formatExact(p.v);
+    if (p.y !== null) {
+      dot.setAttribute('cx', px(p.step).toFixed(1));
+      dot.setAttribute('cy', py(p.y).toFixed(1));
+    }
+  });
+  figure.addEventListener('mouseleave', () => {
+    hover.textContent = '';
+    dot.setAttribute('cx', '-10');
+  });
+  figure.addEventListener('click', (event) => {
+    const p = points[nearestStepIndex(steps, stepAt(event))];
+    if (p) onPick(p.step);
+  });
+  caption.append(' ', hover);
+  return h('figure', { class: 'chart-box', title: statLabel(stat) }, figure, caption);
 }

@@ -11,6 +11,7 @@ import {
   axisTicks,
   nearestStepIndex,
   buildHeatmap,
+  zoomIndices,
   cellAt,
   cellKind,
   cellValue,
@@ -61,16 +62,27 @@ export function createHeatmap(actions) {
   const legend = h('div', { class: 'legend' });
   const title = h('h2', { text: 'Layers × steps' });
   const empty = h('p', { class: 'empty-note', attrs: { hidden: true } });
+  const zoomLabel = h('span', { class: 'zoom-label' });
+  const zoomBar = h(
+    'span',
+    { class: 'zoom-bar', attrs: { hidden: true } },
+    zoomLabel,
+    h('button', {
+      text: 'Reset zoom',
+      attrs: { type: 'button', id: 'nv-zoom-reset' },
+      on: { click: () => actions.setZoom(null) },
+    }),
+  );
   const wrap = h('div', { class: 'heatmap-wrap' }, canvas, tooltip);
   const element = h(
     'section',
     { class: 'panel heatmap-panel', attrs: { 'aria-label': 'Heatmap' } },
-    h('div', { class: 'panel-head' }, title, legend),
+    h('div', { class: 'panel-head' }, title, zoomBar, legend),
     empty,
     wrap,
     h('p', {
       class: 'hint muted',
-      text: 'Rows: layers, input at the top. Columns: logged steps. Click a cell or use the arrow keys to select a layer and step.',
+      text: 'Rows: layers, input at the top. Columns: logged steps. Click a cell or use the arrow keys to select a layer and step; drag across steps to zoom in (Esc or Reset zoom to go back).',
     }),
   );
 
@@ -95,9 +107,12 @@ export function createHeatmap(actions) {
     element.hidden = false;
     const started = performance.now();
     const visible = state.visible || table.layers.map((_, j) => j);
-    const nextKey = `${state.version}|${state.stat}|${state.log}|${state.range}|${visible.join(',')}`;
+    const zoom = zoomIndices(table.steps, state.zoom);
+    const nextKey = `${state.version}|${state.stat}|${state.log}|${state.range}|${visible.join(',')}|${zoom}`;
+    zoomBar.hidden = !zoom;
+    zoomLabel.textContent = zoom ? `steps ${table.steps[zoom[0]]}–${table.steps[zoom[1]]}` : '';
     if (nextKey !== key) {
-      heatmap = buildHeatmap(table, state.stat, { log: state.log, layers: visible });
+      heatmap = buildHeatmap(table, state.stat, { log: state.log, layers: visible, steps: zoom });
       domain = colourDomain(heatmap, state.range || 'robust');
       heatmapImage(heatmap, offscreen, domain);
       key = nextKey;
@@ -162,17 +177,24 @@ export function createHeatmap(actions) {
       context.fillText('input', gutter - 4, layout.top + 6);
       context.fillText('output', gutter - 4, layout.top + plotH - 6);
     }
-    drawStepAxis(context, table.steps, cellW, muted);
+    drawStepAxis(context, shownSteps(), cellW, muted);
     const accent = cssVar('--accent', '#e8710a');
     drawAlertMarks(context, cellW, accent);
     // The cells are viridis in both themes, from near-black purple to yellow: each
     // outline is a light and a dark line together, so it shows at either end of the scale.
-    const col = state.stepIndex;
-    outline(context, [gutter + col * cellW, layout.top, Math.max(2, cellW), plotH], OUTLINE_DARK, accent);
+    const col = state.stepIndex - heatmap.firstStep;
+    if (col >= 0 && col < cols)
+      outline(context, [gutter + col * cellW, layout.top, Math.max(2, cellW), plotH], OUTLINE_DARK, accent);
     const selectedRow = state.layerIndex === null ? -1 : heatmap.layerIndices.indexOf(state.layerIndex);
     if (selectedRow >= 0) {
       const row = [gutter, layout.top + selectedRow * cellH, plotW, Math.max(2, cellH)];
       outline(context, row, OUTLINE_LIGHT, OUTLINE_DARK);
+    }
+    if (drag && drag.to !== drag.from) {
+      const a = Math.min(drag.from, drag.to);
+      const b = Math.max(drag.from, drag.to) + 1;
+      context.fillStyle = 'rgba(26, 115, 232, 0.25)';
+      context.fillRect(gutter + a * cellW, layout.top, (b - a) * cellW, plotH);
     }
     if (hover) {
       context.lineWidth = 1;
@@ -188,9 +210,10 @@ export function createHeatmap(actions) {
 
   // A small triangle under each column where an alert fired: where to look first.
   function drawAlertMarks(context, cellW, colour) {
-    const steps = state.table.steps;
+    const steps = shownSteps();
     const alerts = (state.alerts && state.alerts.alerts) || [];
-    const columns = new Set(alerts.map((alert) => nearestStepIndex(steps, alert.step)));
+    const inside = alerts.filter((a) => a.step >= steps[0] && a.step <= steps[steps.length - 1]);
+    const columns = new Set(inside.map((alert) => nearestStepIndex(steps, alert.step)));
     const y = layout.top + layout.height;
     context.fillStyle = colour;
     for (const i of columns) {
@@ -256,19 +279,28 @@ export function createHeatmap(actions) {
     return cellAt(event.clientX - box.left - layout.gutter, event.clientY - box.top - layout.top, layout);
   }
 
+  // The steps of the shown columns (all of them, or the zoomed range).
+  function shownSteps() {
+    const steps = state.table.steps;
+    return heatmap.cols === steps.length
+      ? steps
+      : steps.slice(heatmap.firstStep, heatmap.firstStep + heatmap.cols);
+  }
+
   function showTooltip(cell, x, y) {
     const table = state.table;
     const layer = heatmap.layerIndices[cell.row];
+    const t = heatmap.firstStep + cell.col;
     const k = statIndex(table, state.stat);
-    const kind = cellKind(table, cell.col, layer, k);
-    const raw = kind === KIND.NONE ? null : cellValue(table, cell.col, layer, k);
+    const kind = cellKind(table, t, layer, k);
+    const raw = kind === KIND.NONE ? null : cellValue(table, t, layer, k);
     const scaledValue = heatmap.scaled[cell.row * heatmap.cols + cell.col];
     const beyond =
       heatmap.kinds[cell.row * heatmap.cols + cell.col] === KIND.VALUE ? outside(domain, scaledValue) : 0;
     replaceChildren(
       tooltip,
       h('div', { class: 'tt-layer', text: table.layers[layer] }),
-      h('div', { class: 'tt-step', text: `step ${table.steps[cell.col]}` }),
+      h('div', { class: 'tt-step', text: `step ${table.steps[t]}` }),
       h(
         'div',
         {},
@@ -283,7 +315,7 @@ export function createHeatmap(actions) {
         : null,
     );
     tooltip.dataset.layer = table.layers[layer];
-    tooltip.dataset.step = String(table.steps[cell.col]);
+    tooltip.dataset.step = String(table.steps[t]);
     tooltip.hidden = false;
     // Keep the tooltip inside the panel: flip it above or left of the pointer near an edge.
     const width = tooltip.offsetWidth || 220;
@@ -294,11 +326,32 @@ export function createHeatmap(actions) {
     tooltip.style.top = `${Math.max(0, top)}px`;
   }
 
+  // Dragging across columns selects a step range to zoom into; a click selects one cell.
+  let drag = null;
+  canvas.addEventListener('mousedown', (event) => {
+    const cell = cellFromEvent(event);
+    drag = cell ? { from: cell.col, to: cell.col } : null;
+  });
+  window.addEventListener('mouseup', (event) => {
+    if (!drag) return;
+    const { from, to } = drag;
+    drag = null;
+    if (Math.abs(to - from) < 2) return;
+    const steps = shownSteps();
+    dragged = true;
+    actions.setZoom({ from: steps[Math.min(from, to)], to: steps[Math.max(from, to)] });
+    event.preventDefault();
+  });
+  let dragged = false;
   canvas.addEventListener('mousemove', (event) => {
     const cell = cellFromEvent(event);
     if (!cell) {
       tooltip.hidden = true;
       return;
+    }
+    if (drag && (event.buttons & 1) === 1 && cell.col !== drag.to) {
+      drag.to = cell.col;
+      draw();
     }
     const box = canvas.getBoundingClientRect();
     showTooltip(cell, event.clientX - box.left, event.clientY - box.top);
@@ -313,8 +366,12 @@ export function createHeatmap(actions) {
     if (state && state.table && heatmap) draw();
   });
   canvas.addEventListener('click', (event) => {
+    if (dragged) {
+      dragged = false;
+      return;
+    }
     const cell = cellFromEvent(event);
-    if (cell) actions.selectCell(heatmap.layerIndices[cell.row], cell.col);
+    if (cell) actions.selectCell(heatmap.layerIndices[cell.row], heatmap.firstStep + cell.col);
   });
   canvas.addEventListener('keydown', (event) => {
     if (!state || !state.table) return;
@@ -328,6 +385,11 @@ export function createHeatmap(actions) {
       Home: [0, -Infinity],
       End: [0, Infinity],
     };
+    if (event.key === 'Escape' && state.zoom) {
+      event.preventDefault();
+      actions.setZoom(null);
+      return;
+    }
     const move = moves[event.key];
     if (!move) return;
     event.preventDefault();
@@ -342,11 +404,14 @@ export function createHeatmap(actions) {
       cols - 1,
     );
     actions.selectCell(heatmap.layerIndices[row], col);
-    showTooltip(
-      { row, col },
-      layout.gutter + col * (layout.width / cols),
-      layout.top + row * (layout.height / rows),
-    );
+    const shown = col - heatmap.firstStep;
+    if (shown >= 0 && shown < heatmap.cols) {
+      showTooltip(
+        { row, col: shown },
+        layout.gutter + shown * (layout.width / heatmap.cols),
+        layout.top + row * (layout.height / rows),
+      );
+    }
   });
   canvas.addEventListener('blur', () => {
     tooltip.hidden = true;

@@ -9,27 +9,68 @@ const ALERT_GLYPHS = { nonfinite: '✕', vanishing: '▼', exploding: '▲', dea
 const SPARK_W = 64;
 const SPARK_H = 18;
 
-/** Build the alerts list. Returns {element, update(state)}. */
+// The cause comes first: a non-finite gradient is usually what the other alerts follow from.
+const KIND_ORDER = ['nonfinite', 'exploding', 'vanishing', 'dead_units'];
+
+/** Build the alerts list: filterable by kind, the cause first, each alert's message shown. */
 export function createAlerts(actions) {
   const heading = h('h2', { text: 'Alerts' });
+  const kinds = h('div', { class: 'alert-kinds', attrs: { role: 'group', 'aria-label': 'Alert kinds' } });
   const list = h('ol', { class: 'alert-list' });
   const note = h('p', { class: 'muted' });
   const element = h(
     'section',
     { class: 'panel alerts-panel', attrs: { 'aria-label': 'Alerts' } },
     heading,
+    kinds,
     list,
     note,
   );
   let shown = null;
+  const hidden = new Set();
 
-  function update(state) {
-    const { alerts, omitted } = state.alerts;
-    heading.textContent = `Alerts (${alerts.length})`;
-    if (shown !== alerts) {
-      replaceChildren(
-        list,
-        alerts.map((alert, n) =>
+  function build(alerts) {
+    const counts = new Map();
+    for (const alert of alerts) counts.set(alert.kind, (counts.get(alert.kind) || 0) + 1);
+    const order = [...counts.keys()].sort((a, b) => rank(a) - rank(b));
+    replaceChildren(
+      kinds,
+      order.map((kind) =>
+        h(
+          'button',
+          {
+            class: `alert-kind-toggle kind-${kind}`,
+            attrs: {
+              type: 'button',
+              'data-kind': kind,
+              'aria-pressed': hidden.has(kind) ? 'false' : 'true',
+            },
+            title: `Show or hide the ${alertTitle(kind)} alerts`,
+            on: {
+              click: () => {
+                if (hidden.has(kind)) hidden.delete(kind);
+                else hidden.add(kind);
+                build(alerts);
+              },
+            },
+          },
+          h('span', {
+            class: 'alert-glyph',
+            text: ALERT_GLYPHS[kind] || '!',
+            attrs: { 'aria-hidden': 'true' },
+          }),
+          `${alertTitle(kind)} (${counts.get(kind)})`,
+        ),
+      ),
+    );
+    const sorted = alerts
+      .map((alert, n) => ({ alert, n }))
+      .sort((a, b) => rank(a.alert.kind) - rank(b.alert.kind) || a.alert.step - b.alert.step);
+    replaceChildren(
+      list,
+      sorted
+        .filter(({ alert }) => !hidden.has(alert.kind))
+        .map(({ alert, n }) =>
           h(
             'li',
             {},
@@ -41,9 +82,9 @@ export function createAlerts(actions) {
                   type: 'button',
                   'data-step': alert.step,
                   'data-layer': alert.layer,
+                  'data-kind': alert.kind,
                   'data-index': n,
                 },
-                title: alert.message,
                 on: { click: () => actions.jumpToAlert(alert) },
               },
               h('span', {
@@ -53,11 +94,19 @@ export function createAlerts(actions) {
               }),
               h('span', { class: 'alert-kind', text: alertTitle(alert.kind) }),
               h('span', { class: 'alert-step', text: `step ${alert.step}` }),
-              h('span', { class: 'alert-layer', text: alert.layer }),
+              h('span', { class: 'alert-layer', text: alert.layer, title: alert.layer }),
+              alert.message ? h('span', { class: 'alert-message', text: alert.message }) : null,
             ),
           ),
         ),
-      );
+    );
+  }
+
+  function update(state) {
+    const { alerts, omitted } = state.alerts;
+    heading.textContent = `Alerts (${alerts.length})`;
+    if (shown !== alerts) {
+      build(alerts);
       shown = alerts;
     }
     const active = state.table ? state.table.steps[state.stepIndex] : null;
@@ -76,6 +125,11 @@ export function createAlerts(actions) {
   }
 
   return { element, update };
+}
+
+function rank(kind) {
+  const i = KIND_ORDER.indexOf(kind);
+  return i < 0 ? KIND_ORDER.length : i;
 }
 
 /** Build the layer list with its filter box. Returns {element, update(state)}. */

@@ -6,8 +6,11 @@ import { MAGNITUDE_STATS, statLabel } from './shape.js';
 
 const HIDDEN_STATS = new Set(['has_grad']);
 
-/** Build the toolbar; `actions` receives the user's choices. Returns {element, update(state)}. */
-export function createToolbar(actions) {
+/**
+ * Build the toolbar; `actions` receives the user's choices, `extras` are more controls (elements)
+ * placed before the reload button. Returns {element, update(state)}.
+ */
+export function createToolbar(actions, extras = []) {
   const run = h('select', {
     attrs: { id: 'nv-run', 'aria-label': 'Run' },
     on: { change: () => actions.selectRun(run.value) },
@@ -76,6 +79,7 @@ export function createToolbar(actions) {
       h('label', { class: 'control checkbox' }, log, logLabel),
       h('label', { class: 'control' }, h('span', { text: 'Colours' }), range),
       compare,
+      extras,
       h(
         'div',
         { class: 'control step' },

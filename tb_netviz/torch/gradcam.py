@@ -208,7 +208,11 @@ def probe_image(batch: Any) -> torch.Tensor:
 
 
 def images_for_overlay(image: torch.Tensor) -> np.ndarray:
-    """The probe images as a host ``[N, H, W, C]`` float32 array (channels last, for the writer)."""
+    """The probe images as a host ``[N, H, W, C]`` float32 array (channels last, for the writer).
+
+    >>> images_for_overlay(torch.zeros(2, 3, 4, 5)).shape
+    (2, 4, 5, 3)
+    """
     return image.detach().float().permute(0, 2, 3, 1).cpu().numpy()
 
 

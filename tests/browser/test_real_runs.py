@@ -225,3 +225,139 @@ def test_bands_mark_each_layers_own_exploding_threshold_and_say_what_vanishing_i
     assert checked >= 20
     # no shading of whole row halves for exploding: one marker per row
     assert page.locator(".bars-panel .band-exploding").count() == 0
+
+
+def test_layer_detail_charts_fill_the_panel_read_out_on_hover_and_keep_zero_on_the_floor(
+    new_page, tensorboard
+):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "deep")
+    for width in (1440, 1920):
+        set_width(page, width)
+        page.locator(".layer-item[data-layer='classifier.2']").click()
+        panel = page.locator(".detail-panel")
+        charts = panel.locator("svg.chart")
+        expect(charts.first).to_be_visible()
+        expect(panel.locator(".chart-title", has_text="grad_max_abs")).to_have_count(1)
+        inner = panel.locator(".chart-grid").first.evaluate("e => e.clientWidth")
+        width = float(charts.first.get_attribute("width"))
+        per_row = int((inner + 8) // (width + 8))
+        # the charts grow with the window: two or more a row, filling most of it
+        assert per_row >= 2 and per_row * width >= 0.85 * inner, (width, inner)
+        font = panel.locator(".chart-tick").first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+        assert font >= 11
+    flow = json.loads(tensorboard.get("/data/plugin/netviz/gradient_flow?run=deep&layers=classifier.2")[1])
+    chart = panel.locator(".chart-box", has=page.locator(".chart-title", has_text="grad_l2"))
+    svg = chart.locator("svg")
+    svg.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    box = svg.bounding_box()
+    i = flow["steps"].index(150)
+    left, right = 62, 10
+    x = box["x"] + left + i / (len(flow["steps"]) - 1) * (box["width"] - left - right)
+    page.mouse.move(x, box["y"] + box["height"] / 2)
+    hover = chart.locator(".chart-hover")
+    expect(hover).to_have_attribute("data-step", "150")
+    assert float(hover.get_attribute("data-value")) == flow["values"][i][0][flow["stats"].index("grad_l2")]
+    # grad_nonfinite is 0 throughout for this layer: its axis is 0…1 with 0 at the bottom
+    zero = panel.locator(".chart-box", has=page.locator(".chart-title", has_text="grad_nonfinite"))
+    ticks = zero.locator(".chart-tick").all_text_contents()
+    assert ticks[:3] == ["1", "0.5", "0"], ticks
+    assert watched.errors == []
+
+
+def test_alerts_show_their_message_put_the_cause_first_and_filter_by_kind(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "diverged")
+    alerts = json.loads(tensorboard.get("/data/plugin/netviz/alerts?run=diverged")[1])["alerts"]
+    kinds = {a["kind"] for a in alerts}
+    assert "nonfinite" in kinds and len(kinds) >= 2
+    links = page.locator(".alert-link")
+    expect(links).to_have_count(len(alerts))
+    assert links.first.get_attribute("data-kind") == "nonfinite"
+    first = next(a for a in alerts if a["kind"] == "nonfinite")
+    assert first["message"] in links.first.locator(".alert-message").inner_text()
+    assert links.first.locator(".alert-message").is_visible()
+    other = next(k for k in kinds if k != "nonfinite")
+    page.locator(f".alert-kind-toggle[data-kind='{other}']").click()
+    expect(links).to_have_count(sum(1 for a in alerts if a["kind"] != other))
+    assert page.locator(f".alert-link[data-kind='{other}']").count() == 0
+    page.locator(f".alert-kind-toggle[data-kind='{other}']").click()
+    expect(links).to_have_count(len(alerts))
+    badge = page.locator(".layer-item[data-layer='fc1'] .badge").inner_text()
+    assert "!" not in badge
+    assert watched.errors == []
+
+
+def test_attention_heads_share_a_fixed_scale_and_the_hovered_cell_is_outlined(dashboard, tensorboard):
+    page = dashboard.page
+    panel = page.locator(".attention-panel")
+    panel.locator(".att-label").first.wait_for()
+    legend = panel.locator(".legend")
+    expect(legend).to_have_attribute("data-range", "0,1")
+    page.select_option("#nv-att-head", "1")
+    expect(legend).to_have_attribute("data-range", "0,1")
+    page.select_option("#nv-att-scale", "auto")
+    step = panel.locator("#nv-att-step").get_attribute("data-step")
+    layer = netviz_logs.ATTENTION_LAYER
+    answer = json.loads(
+        tensorboard.get(f"/data/plugin/netviz/attention?run=deep&layer={layer}&step={step}")[1]
+    )
+    top = max(v for row in answer["values"][1] for v in row if isinstance(v, (int, float)))
+    low, high = (float(x) for x in legend.get_attribute("data-range").split(","))
+    assert low == 0 and math.isclose(high, top, rel_tol=1e-6)
+    canvas = panel.locator(".attention-canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    n = len(netviz_logs.TOKENS)
+    canvas.hover(position={"x": (2.5 / n) * box["width"], "y": (5.5 / n) * box["height"]})
+    highlight = panel.locator(".att-highlight")
+    expect(highlight).to_be_visible()
+    assert (highlight.get_attribute("data-row"), highlight.get_attribute("data-col")) == ("5", "2")
+    assert panel.locator(".att-rows .att-label.hot").inner_text() == netviz_logs.TOKENS[5]
+    assert dashboard.errors == []
+
+
+def test_at_900px_the_sidebar_stays_below_the_wrapped_toolbar(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "transformer")
+    set_width(page, 900)
+    page.mouse.wheel(0, 900)
+    page.wait_for_timeout(300)
+    toolbar = page.locator(".toolbar").bounding_box()
+    sidebar = page.locator(".sidebar").bounding_box()
+    assert sidebar["y"] >= toolbar["y"] + toolbar["height"] - 1, (toolbar, sidebar)
+    assert watched.errors == []
+
+
+def test_dragging_across_the_heatmap_zooms_every_step_view_and_reset_goes_back(dashboard):
+    page = dashboard.page
+    canvas = page.locator(".heatmap-canvas")
+    box = canvas.bounding_box()
+    data = canvas.evaluate("c => ({...c.dataset})")
+    cols = len(netviz_logs.STEPS)
+
+    def x_of(step):
+        i = netviz_logs.STEPS.index(step)
+        return box["x"] + float(data["plotLeft"]) + (i + 0.5) * float(data["plotWidth"]) / cols
+
+    y = box["y"] + float(data["plotTop"]) + float(data["plotHeight"]) / 2
+    page.mouse.move(x_of(100), y)
+    page.mouse.down()
+    page.mouse.move(x_of(150), y, steps=5)
+    page.mouse.move(x_of(200), y, steps=5)
+    page.mouse.up()
+    expect(page.locator(".zoom-label")).to_have_text("steps 100–200")
+    expect(canvas).to_have_attribute("data-cols", "11")
+    ticks = [int(t) for t in canvas.get_attribute("data-step-ticks").split(",")]
+    assert ticks and min(ticks) >= 100 and max(ticks) <= 200
+    page.locator(".layer-item[data-layer='classifier.2']").click()
+    first = page.locator(".detail-panel svg.chart").first
+    ends = first.locator(".chart-tick").all_text_contents()[-2:]
+    assert ends == ["100", "200"], ends
+    page.wait_for_timeout(300)
+    assert "zoom=100-200" in page.url
+    page.locator("#nv-zoom-reset").click()
+    expect(canvas).to_have_attribute("data-cols", str(cols))
+    expect(page.locator(".zoom-bar")).to_be_hidden()
+    assert dashboard.errors == []

@@ -19,10 +19,7 @@ const ANSWER = {
   samples: 2,
   height: 1,
   width: 3,
-  values: [
-    [[0, 0.5, 'NaN']],
-    [[2, 'Infinity', 1]],
-  ],
+  values: [[[0, 0.5, 'NaN']], [[2, 'Infinity', 1]]],
   classes: [3, 1],
   probabilities: [0.9123, 0.25],
   labels: [3, 0],

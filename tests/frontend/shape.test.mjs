@@ -30,6 +30,7 @@ import {
   nearestStepIndex,
   neededStats,
   openingStepIndex,
+  zoomIndices,
   runProblems,
   runSignature,
   sameColumns,
@@ -534,4 +535,16 @@ test('canAppend only when the run grew at its end, unsampled and within the step
   assert.equal(canAppend(base, before, grown, 5), false); // would pass the cap: the server thins
   assert.equal(canAppend(decodeTable(answer()), before, grown, 500), false); // thinned already
   assert.equal(canAppend(base, undefined, grown, 500), false);
+});
+
+test('a zoom keeps the kept steps inside its step range; one step or none is no zoom', () => {
+  assert.deepEqual(zoomIndices([0, 10, 20, 30], { from: 5, to: 30 }), [1, 3]);
+  assert.deepEqual(zoomIndices([0, 10, 20, 30], { from: 0, to: 10 }), [0, 1]);
+  assert.equal(zoomIndices([0, 10, 20, 30], { from: 11, to: 19 }), null);
+  assert.equal(zoomIndices([0, 10, 20, 30], null), null);
+  const zoomed = buildHeatmap(decodeTable(answer()), 'grad_l2', { steps: [1, 2] });
+  assert.equal(zoomed.cols, 2);
+  assert.equal(zoomed.firstStep, 1);
+  // column 0 is table step 1: 'head' (row 2) has grad_l2 3 there
+  assert.ok(Math.abs(zoomed.scaled[2 * 2 + 0] - Math.log10(3)) < 1e-6);
 });

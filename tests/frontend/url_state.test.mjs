@@ -14,6 +14,7 @@ test('a view survives the round trip through the URL, names with any characters 
     filter: 'linear|norm*',
     log: false,
     range: 'layer',
+    zoom: { from: 20, to: 140 },
   };
   assert.deepEqual(decodeView(encodeView(view)), view);
 });
@@ -25,6 +26,7 @@ test('defaults are left out of the URL', () => {
 test('malformed parts are dropped, not guessed', () => {
   assert.deepEqual(decodeView('step=12a&log=yes&compare=[1,2]&range=full&x=1'), { range: 'full' });
   assert.deepEqual(decodeView('#step=-5'), { step: -5 });
+  assert.deepEqual(decodeView('zoom=50-10'), {});
   assert.deepEqual(decodeView(''), {});
 });
 
