@@ -131,7 +131,7 @@ def test_overlay_is_drawn_over_each_probe_image_with_its_labels_as_text(new_page
     assert page.locator("#nv-gc-layer").input_value() == LAYER
     assert page.locator("#nv-gc-layer option").inner_text() == LAYER
     assert page.locator(".gradcam-panel img").count() == 0 and watched.dialogs == []
-    assert "explains the class the model predicts" in page.locator(".gc-note").inner_text()
+    assert "explains the class the model predicts" in page.locator(".gradcam-panel .gc-note").inner_text()
     assert watched.errors == []
 
 
@@ -148,11 +148,11 @@ def test_step_control_moves_the_dashboards_step_and_the_maps(new_page, gradcam_s
     page.locator("#nv-step").focus()  # the dashboard's own step control moves the maps too
     page.keyboard.press("Home")
     wait_for_step(page, 0)
-    assert page.locator(".gc-step").inner_text() == "step 0"
+    assert page.locator(".gradcam-panel .gc-step").inner_text() == "step 0"
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
     page.wait_for_function(
-        "() => document.querySelector('.gc-step').textContent.includes('nearest to step 2')"
+        "() => document.querySelector('.gradcam-panel .gc-step').textContent.includes('nearest to step 2')"
     )
     assert shown_step(page) == 0
     page.click("#nv-gc-play")

@@ -186,6 +186,17 @@ def test_maps_are_the_same_inside_no_grad_and_inference_mode(probe, context):
     torch.testing.assert_close(inside, outside, rtol=0, atol=0)
 
 
+def test_a_probe_batch_made_under_inference_mode_is_explained_too(probe):
+    model, x = probe
+    with torch.inference_mode():
+        frozen_in_time = x.clone()
+    assert frozen_in_time.is_inference()
+    expected = GradCam(model, CaptureOptions(gradcam=True), x).run().maps["features.3"]
+    with torch.inference_mode():
+        inside = GradCam(model, CaptureOptions(gradcam=True), frozen_in_time).run().maps["features.3"]
+    torch.testing.assert_close(inside, expected, rtol=0, atol=0)
+
+
 def test_inplace_relu_after_the_layer_does_not_change_the_explained_activation(probe):
     model, x = probe
     inplace = ConvNet()
