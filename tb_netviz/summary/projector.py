@@ -133,7 +133,9 @@ def tensor_tsv(features: np.ndarray) -> str:
     >>> tensor_tsv(np.array([[1.0, -0.5]]))
     '1\\t-0.5\\n'
     """
-    return "".join("\t".join(f"{v:.7g}" for v in row) + "\n" for row in np.asarray(features, np.float32))
+    rows = np.asarray(features, np.float32).astype(np.float64)
+    line = "\t".join(["%.7g"] * rows.shape[1]) + "\n"  # one C-level format per row
+    return "".join(line % tuple(row) for row in rows)
 
 
 def metadata_tsv(columns: Mapping[str, Sequence[Any]], count: int) -> str:
