@@ -166,7 +166,9 @@ def relay(s3):
     relay.stop()
 
 
-def test_store_gone_mid_run_training_goes_on_one_warning_and_all_data_arrives_when_it_returns(s3, relay):
+def test_store_gone_mid_run_training_goes_on_at_most_one_warning_and_all_data_arrives_when_it_returns(
+    s3, relay
+):
     env = child_env(s3, AWS_ENDPOINT_URL=f"http://127.0.0.1:{relay.port}")
     # The Projector export is written by the writer thread directly, not through the segments, so while
     # the store is gone its exports fail and are counted as dropped: this test is about the event stream.
@@ -185,8 +187,11 @@ def test_store_gone_mid_run_training_goes_on_one_warning_and_all_data_arrives_wh
         time.sleep(0.5)
     result = _finish(child, progress)
     assert result["dropped"] == 0
-    [warning] = result["warnings"]
-    assert "failed" in warning and "retrying with backoff" in warning and "training goes on" in warning
+    # At most one warning, and only if an upload failed: the HTTP client's own retries of the upload under
+    # way can outlast the outage, and then nothing failed (the buffer test below always sees one warning).
+    assert len(result["warnings"]) <= 1
+    for warning in result["warnings"]:
+        assert "failed" in warning and "retrying with backoff" in warning and "training goes on" in warning
     assert _calls_never_waited_for_the_store(progress)
     assert steps_written(stored_events(s3, "outage/")) == list(range(350))
 
