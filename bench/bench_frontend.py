@@ -231,12 +231,11 @@ new MutationObserver(() => {
 }).observe(document, { attributes: true, subtree: true, attributeFilter: ['data-netviz-phase'] });
 """
 
-# Reads every canvas back and forces layout, so that the timed drawing has finished.
+# Reads the heatmap back and forces layout, so that the timed drawing has finished (the
+# other canvases, the sidebar's sparklines, are not redrawn by a step change or a zoom).
 FLUSH = """
 const flush = () => {
-  for (const c of document.querySelectorAll('canvas')) {
-    if (c.width) c.getContext('2d').getImageData(0, 0, 1, 1);
-  }
+  document.querySelector('.heatmap-canvas').getContext('2d').getImageData(0, 0, 1, 1);
   return document.body.offsetHeight;
 };
 """
