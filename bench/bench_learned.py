@@ -7,12 +7,15 @@ dense layer, a classifier; CPU). Each round times, in a shuffled order:
 * sample_off: ``viz.log_sample(step)`` with the learned views off
   (``weight_layers=[]``, ``embedding=False``): the probe pass, activations, feature maps;
 * sample_on: the same with the defaults (every conv and dense layer's weights,
-  the embedding of the last dense layer's input, the Projector export).
+  the embedding of the last dense layer's input, the Projector export);
+* direct: the learned views' own calls alone (weights of every layer, embedding of
+  features from one probe pass), a measure the probe pass's noise does not blur.
 
 Each is timed on the training thread alone (the call returns once the work is
 queued), and again up to the writer's flush (the writer thread's layouts, pooling,
 PCA, PNGs and files included: on a loaded machine that thread competes with training).
-Added cost = sample_on - sample_off, as a ratio to the train step of the same round;
+The PCA itself is timed apart. Added cost = sample_on - sample_off, as a ratio to the
+train step of the same round;
 reported as median and interquartile range over rounds, and amortised over the default
 ``sample_every_n_steps`` (100). Bytes: what one sample step adds to the run directory
 (event file and Projector files), on minus off.
@@ -37,7 +40,9 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tb_netviz.summary.embedding import EmbeddingProjection  # noqa: E402
 from tb_netviz.torch import NetViz  # noqa: E402
+from tb_netviz.torch.probe import run_probe  # noqa: E402
 
 DEFAULT_SAMPLE_EVERY = 100
 
@@ -92,7 +97,20 @@ def main() -> None:
         nn.functional.cross_entropy(model(x), y).backward()
         optimizer.step()
 
+    capture = vizzes["sample_on"]._capture
+    probed = run_probe(model, probe, capture.request)  # the features the learned views are given
+
+    def learned_only() -> tuple[float, float]:
+        """The learned views alone: (training-thread seconds, seconds up to the writer's flush)."""
+        start = time.perf_counter()
+        capture.learned.write_weights(capture.writer, step)
+        capture.learned.write_embedding(capture.writer, step, probed.embedding, probed.prediction, None)
+        queued = time.perf_counter() - start
+        capture.writer.flush()
+        return queued, time.perf_counter() - start
+
     step = 0
+    direct: dict[str, list[float]] = {"thread": [], "flushed": []}
     thread = {name: [] for name in ("train", "sample_off", "sample_on")}
     flushed = {name: [] for name in ("sample_off", "sample_on")}
     sizes = {name: [] for name in ("sample_off", "sample_on")}
@@ -103,9 +121,15 @@ def main() -> None:
             viz._capture.writer.flush()
         step += 1
     for _ in range(args.rounds):
-        order = ["train", "sample_off", "sample_on"]
+        order = ["train", "sample_off", "sample_on", "direct"]
         random.shuffle(order)
         for name in order:
+            if name == "direct":
+                queued, done = learned_only()
+                direct["thread"].append(queued)
+                direct["flushed"].append(done)
+                step += 1
+                continue
             if name == "train":
                 start = time.perf_counter()
                 train()
@@ -140,7 +164,21 @@ def main() -> None:
         print(f"  {name}: {t * 1e3:.1f} ms on the training thread, {f * 1e3:.1f} ms up to the flush")
     report("training thread", thread["sample_on"], thread["sample_off"])
     report("up to the flush", flushed["sample_on"], flushed["sample_off"])
+    zeros = [0.0] * args.rounds
+    report("learned views alone, training thread", direct["thread"], zeros)
+    report("learned views alone, up to the flush", direct["flushed"], zeros)
     added = statistics.median(a - b for a, b in zip(sizes["sample_on"], sizes["sample_off"], strict=True))
+    features = torch.randn(args.probe, 1024).numpy()  # the input of the last Linear, as the probe gives it
+    projection = EmbeddingProjection()
+    pca = []
+    for _ in range(20):
+        start = time.perf_counter()
+        projection.project(features)
+        pca.append(time.perf_counter() - start)
+    print(
+        f"  PCA with alignment of [{args.probe}, 1024] features (on the writer thread): "
+        f"{statistics.median(pca) * 1e3:.2f} ms"
+    )
     total = statistics.median(sizes["sample_on"])
     print(f"  bytes written per sample step: {added / 1e6:.2f} MB added (of {total / 1e6:.2f} MB)")
 

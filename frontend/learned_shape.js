@@ -89,6 +89,34 @@ export function weightPixels(decoded, pool = 0) {
   return { width: cols, height: rows, data };
 }
 
+/**
+ * Kernels of a layer with 3 input channels as colour pictures, one per output channel in a row
+ * (1-pixel gaps): a weight w becomes 0.5 + w / (2 max|w|) in its colour channel, as in the
+ * Images tab's netviz/kernel_rgb PNG. Returns {width, height, data} or null without 3 inputs.
+ * @example rgbKernelPixels({layout: 'kernel', shape: [1, 3, 1, 1], values: [1, 0, -1]}).data.slice(0, 4) // [255, 128, 0, 255]
+ */
+export function rgbKernelPixels(decoded) {
+  if (decoded.layout !== 'kernel' || decoded.shape[1] !== 3) return null;
+  const [outs, , kh, kw] = decoded.shape;
+  let top = 0;
+  for (const v of decoded.values) if (Number.isFinite(v)) top = Math.max(top, Math.abs(v));
+  const width = outs * (kw + 1) - 1;
+  const data = new Uint8ClampedArray(width * kh * 4);
+  for (let o = 0; o < outs; o++) {
+    for (let y = 0; y < kh; y++) {
+      for (let x = 0; x < kw; x++) {
+        const rgb = [0, 1, 2].map((c) => {
+          const v = decoded.values[((o * 3 + c) * kh + y) * kw + x];
+          const t = top > 0 && Number.isFinite(v) ? 0.5 + v / (2 * top) : 0.5;
+          return Math.round(t * 255);
+        });
+        paint(data, y * width + o * (kw + 1) + x, rgb);
+      }
+    }
+  }
+  return { width, height: kh, data };
+}
+
 function paint(data, pixel, [r, g, b]) {
   data.set([r, g, b, 255], pixel * 4);
 }

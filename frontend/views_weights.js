@@ -14,6 +14,7 @@ import {
   ZERO,
   decodeWeights,
   poolScale,
+  rgbKernelPixels,
   weightAt,
   weightCaption,
   weightPixels,
@@ -39,6 +40,8 @@ export function createWeights() {
     on: { change: () => draw() },
   });
   const poolControl = h('label', { class: 'control' }, h('span', { text: 'Block' }), pool);
+  const rgb = h('input', { attrs: { type: 'checkbox', id: 'nv-w-rgb' }, on: { change: () => draw() } });
+  const rgbControl = h('label', { class: 'control checkbox' }, rgb, h('span', { text: 'as RGB pictures' }));
   const low = h('span', { class: 'w-scale-end' });
   const high = h('span', { class: 'w-scale-end' });
   const legend = h(
@@ -66,6 +69,7 @@ export function createWeights() {
       h('label', { class: 'control' }, h('span', { text: 'Layer' }), layer),
       h('label', { class: 'control checkbox' }, change, changeLabel),
       poolControl,
+      rgbControl,
       legend,
       stepText,
     ),
@@ -132,6 +136,8 @@ export function createWeights() {
     changeLabel.textContent = `change since step ${index.first_step} (w_t − w_0)`;
     const pools = index.pools || ['value'];
     poolControl.hidden = pools.length < 2;
+    rgbControl.hidden = !(index.layout === 'kernel' && index.shown && index.shown[1] === 3);
+    if (rgbControl.hidden) rgb.checked = false;
     fillSelect(
       pool,
       pools.map((name, i) => ({ value: String(i), label: POOL_LABELS[name] || name })),
@@ -169,7 +175,10 @@ export function createWeights() {
     if (!decoded) return;
     const chosen = Number(pool.value) || 0;
     const scale = poolScale(decoded, chosen);
-    const pixels = weightPixels({ ...decoded, scale }, chosen);
+    const asRgb = rgb.checked && !rgbControl.hidden;
+    const pixels = (asRgb && rgbKernelPixels(decoded)) || weightPixels({ ...decoded, scale }, chosen);
+    legend.hidden = asRgb;
+    element.dataset.rgb = String(asRgb);
     canvas.width = pixels.width;
     canvas.height = pixels.height;
     const image = canvas.getContext('2d').createImageData(pixels.width, pixels.height);
@@ -196,7 +205,7 @@ export function createWeights() {
     const rect = canvas.getBoundingClientRect();
     const x = Math.floor(((event.clientX - rect.left) / rect.width) * canvas.width);
     const y = Math.floor(((event.clientY - rect.top) / rect.height) * canvas.height);
-    const found = weightAt(decoded, x, y, Number(pool.value) || 0);
+    const found = rgb.checked && !rgbControl.hidden ? null : weightAt(decoded, x, y, Number(pool.value) || 0);
     if (!found) {
       hover.textContent = '';
       return;

@@ -34,8 +34,10 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from tb_netviz.hf.run_dir import tensorboard_run_dir
 from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
+from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
+from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
 from tb_netviz.torch.distributed import sharding_of
 from tb_netviz.torch.probe import batch_size
@@ -64,6 +66,13 @@ class NetVizCallback(TrainerCallback):
         histograms: also write activation, weight and gradient histograms (default False).
         alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
         sample_labels: the probe batch's true classes, one per sample, or None.
+        gradcam: also write Grad-CAM maps of the probe images (``pixel_values``) at each
+            sample step (default False); ``gradcam_layers``, ``gradcam_target`` and
+            ``gradcam_reshape`` as in ``tb_netviz.summary.CaptureOptions``.
+        weight_layers, weight_budget_bytes, embedding_layer, embedding, projector: the
+            kernels / weight matrices and the embedding projection at the sample steps, as
+            in ``tb_netviz.summary.CaptureOptions`` (default: every conv and linear layer
+            within 1.5 MiB a step; the input of the last ``nn.Linear``; a Projector export).
 
     Raises:
         TypeError, ValueError: an option of the wrong type or out of range (here); a
@@ -92,6 +101,15 @@ class NetVizCallback(TrainerCallback):
         histograms: bool = False,
         alert_thresholds: AlertThresholds | None = None,
         sample_labels: Any = None,
+        gradcam: bool = False,
+        gradcam_layers: Sequence[str] | None = None,
+        gradcam_target: str | int = "predicted",
+        gradcam_reshape: Callable[[Any], Any] | None = None,
+        weight_layers: Sequence[str] | None = None,
+        weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES,
+        embedding_layer: str | None = None,
+        embedding: bool = True,
+        projector: bool = True,
     ) -> None:
         self.options = CaptureOptions(
             log_every_n_steps=log_every_n_steps,
@@ -102,6 +120,15 @@ class NetVizCallback(TrainerCallback):
             tokens=tokens,
             histograms=histograms,
             alert_thresholds=alert_thresholds or AlertThresholds(),
+            gradcam=gradcam,
+            gradcam_layers=gradcam_layers,
+            gradcam_target=gradcam_target,
+            gradcam_reshape=gradcam_reshape,
+            weight_layers=weight_layers,
+            weight_budget_bytes=weight_budget_bytes,
+            embedding_layer=embedding_layer,
+            embedding=embedding,
+            projector=projector,
         )
         self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
         self.log_dir: str | None = self._requested_log_dir
@@ -109,6 +136,7 @@ class NetVizCallback(TrainerCallback):
         self.sample_labels = check_sample_labels(
             sample_labels, None if sample_batch is None else batch_size(sample_batch)
         )
+        check_gradcam_inputs(self.options, sample_batch is not None, self.sample_labels)
         self._capture: Capture | None = None
         self._max_grad_norm: float | None = None
         self._args: TrainingArguments | None = None

@@ -206,7 +206,7 @@ class NetVizCallback(keras.callbacks.Callback):
         try:
             if session.capture is not None:
                 self._guarded("gradient statistics", self._log_new_steps, session)
-            if self.sample_batch is not None and session.capture is not None:
+            if (self.sample_batch is not None or _writes_weights(session)) and session.capture is not None:
                 final_step = int(session.capture.optimizer.iterations.numpy()) - 1
                 if final_step >= 0 and final_step != session.last_probe_step:
                     self._guarded("probe views", self._log_probe, session, final_step)
@@ -274,8 +274,8 @@ class NetVizCallback(keras.callbacks.Callback):
         """Choose the rows, create the in-graph capture and wrap a fresh train function."""
         model = session.model
         layers, session.attention = self._selected_layers(model)
-        if self.sample_batch is not None:  # bad weight or embedding options fail here, before training
-            session.learned = self._learned_views(model, layers)
+        session.learned = self._learned_views(model, layers)  # bad options fail here, before training
+        if self.sample_batch is not None:
             check_embedding_output(model, self.sample_batch, session.learned)
         session.capture = GradientCapture(
             model,
@@ -389,7 +389,7 @@ class NetVizCallback(keras.callbacks.Callback):
         first_logged = session.last_probe_step is None and any(r.logged for r in records)
         if (
             probes
-            and self.sample_batch is not None
+            and (self.sample_batch is not None or _writes_weights(session))
             and (first_logged or any(self.options.is_sample_step(r.step) for r in records))
         ):
             self._guarded("probe views", self._log_probe, session, records[-1].step)
@@ -416,6 +416,9 @@ class NetVizCallback(keras.callbacks.Callback):
         if not session.learned_in_row_order:  # the forward order is known once the step was traced
             session.learned, session.learned_in_row_order = self._learned_views(session.model, layers), True
         learned = session.learned
+        if self.sample_batch is None:  # no probe batch: the weights alone (see _writes_weights)
+            self._guarded("weights (kernels and matrices)", learned.write_weights, writer, step)
+            return
         result = run_probe(
             session.model, self.sample_batch, layers, session.attention, learned.probe_embedding
         )
@@ -537,6 +540,12 @@ class _FitSession:
                     return True
         oldest_unread = self.capture.last_read_step + 1
         return self.next_step + int(self.model.steps_per_execution) > oldest_unread + self.capture.slots
+
+
+def _writes_weights(session: _FitSession) -> bool:
+    """Whether the session writes weights without a probe batch: then at the first read of the
+    step buffer after each sample step (within 32 steps), labelled with the step they are from."""
+    return session.learned is not None and bool(session.learned.weight_layers)
 
 
 def _write_gradients(

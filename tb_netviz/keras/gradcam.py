@@ -38,7 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tb_netviz.keras.layers import _descendants, intercepting_calls, layer_name
+from tb_netviz.keras.layers import intercepting_calls, layer_name, sublayers
 from tb_netviz.summary import CaptureOptions
 
 CONV_2D = (
@@ -175,7 +175,7 @@ class GradCam:
         return np.full((samples,), self.target, np.int64)
 
     def _call_order(self) -> list[Any]:
-        layers = _descendants(self.model)
+        layers = sublayers(self.model)
         order: list[Any] = []
         seen: set[int] = set()
 

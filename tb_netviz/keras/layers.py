@@ -96,6 +96,16 @@ def layer_name(layer: keras.layers.Layer, model: keras.Model) -> str:
     return path
 
 
+def sublayers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer inside ``model`` (input layers included), depth-first in tracking order, each once.
+
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="fc")])
+    >>> [type(layer).__name__ for layer in sublayers(model)]
+    ['InputLayer', 'Dense']
+    """
+    return _descendants(model)
+
+
 def _descendants(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
     seen: set[int] = set()
     ordered: list[keras.layers.Layer] = []

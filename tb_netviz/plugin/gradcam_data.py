@@ -67,6 +67,15 @@ def gradcam_step_body(
 
     ``targets`` is the ``netviz/gradcam_targets`` event of the same step, or None
     when TensorBoard did not keep it (``classes`` and ``probabilities`` are then null).
+
+    >>> import json
+    >>> from tensorboard.data.provider import TensorDatum
+    >>> maps = TensorDatum(step=5, wall_time=1.0, numpy=np.float32([[[0.0, 0.5]]]))
+    >>> targets = TensorDatum(step=5, wall_time=1.0, numpy=np.float32([[3, 0.75]]))
+    >>> text = gradcam_step_body("exp1", "conv", {"target": "label"}, maps, targets, {"labels": [3]}, 2.0)
+    >>> body = json.loads(text)
+    >>> body["classes"], body["probabilities"], body["labels"], body["values"], body["run_max"]
+    ([3], [0.75], [3], [[[0, 0.5]]], 2.0)
     """
     maps = np.asarray(datum.numpy, dtype=np.float32)
     samples, height, width = maps.shape
@@ -91,7 +100,15 @@ def gradcam_step_body(
 
 
 def probe_inputs_body(run: str, datum: Any) -> str:
-    """The ``probe_inputs`` body: the images ``values[n][y][x][c]`` (0..1), as written once."""
+    """The ``probe_inputs`` body: the images ``values[n][y][x][c]`` (0..1), as written once.
+
+    >>> import json
+    >>> from tensorboard.data.provider import TensorDatum
+    >>> datum = TensorDatum(step=0, wall_time=1.0, numpy=np.float32([[[[0.0], [1.0]]]]))
+    >>> body = json.loads(probe_inputs_body("exp1", datum))
+    >>> body["samples"], body["height"], body["width"], body["channels"], body["values"]
+    (1, 1, 2, 1, [[[[0], [1]]]])
+    """
     images = np.asarray(datum.numpy, dtype=np.float32)
     samples, height, width, channels = images.shape
     head = {

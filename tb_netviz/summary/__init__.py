@@ -32,16 +32,22 @@ from tb_netviz.summary.metadata import (
     ATTENTION_TAG_PREFIX,
     CLIPPED_GRAD_NORM_TAG,
     DROPPED_SUMMARIES_TAG,
+    EMBEDDING_TAG_PREFIX,
     FEATURE_MAPS_TAG_PREFIX,
     GLOBAL_GRAD_NORM_TAG,
     GRADIENT_FLOW_TAG,
+    KERNEL_RGB_TAG_PREFIX,
     PLUGIN_NAME,
     VERSION,
+    WEIGHT_IMAGES_TAG_PREFIX,
+    WEIGHTS_TAG_PREFIX,
     MetadataVersionError,
     attention_tag,
     create_summary_metadata,
+    embedding_tag,
     feature_maps_tag,
     parse_plugin_metadata,
+    weights_tag,
 )
 from tb_netviz.summary.options import CaptureOptions
 from tb_netviz.summary.writer import NetVizWriter
@@ -76,4 +82,10 @@ __all__ = [
     "describe_missing_gradient",
     "feature_maps_tag",
     "parse_plugin_metadata",
+    "EMBEDDING_TAG_PREFIX",
+    "KERNEL_RGB_TAG_PREFIX",
+    "WEIGHT_IMAGES_TAG_PREFIX",
+    "WEIGHTS_TAG_PREFIX",
+    "embedding_tag",
+    "weights_tag",
 ]

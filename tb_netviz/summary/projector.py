@@ -7,7 +7,9 @@ and ``<run>/projector_config.pbtxt`` gains one embedding named
 to the run directory (TensorBoard refuses asset paths outside the config's
 directory). The config is merged, not overwritten: embeddings another writer
 put there stay, under a lock file so that two writers of one run do not lose
-each other's entries.
+each other's entries. A remote run directory (a URL, see ``remote_store``)
+gets the same files as objects, written whole through fsspec (no lock there:
+only the writing process of a run writes its export).
 
 Example:
     >>> import tempfile, numpy as np
@@ -32,6 +34,8 @@ import numpy as np
 from google.protobuf import text_format
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
+from tb_netviz.summary.remote_store import RemoteStore, remote_url
+
 CONFIG_FILENAME = "projector_config.pbtxt"
 EXPORT_DIR = "netviz_projector"
 _LOCK_FILENAME = ".projector_config.lock"
@@ -46,6 +50,8 @@ class ProjectorExport:
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
         self.run_dir = os.fspath(run_dir)
+        url = remote_url(self.run_dir) if isinstance(self.run_dir, str) else None
+        self._store = RemoteStore(url) if url is not None else None
 
     def write(self, step: int, layer: str, features: np.ndarray, columns: Mapping[str, Sequence[Any]]) -> str:
         """Write one step's ``[N, D]`` features and metadata columns; returns the embedding's name.
@@ -58,6 +64,8 @@ class ProjectorExport:
         if features.ndim != 2 or 0 in features.shape:
             raise ValueError(f"projector features must be a non-empty [N, D] array, got {features.shape}")
         relative = os.path.join(EXPORT_DIR, _path_part(layer), str(int(step)))
+        if self._store is not None:
+            return self._write_remote(step, layer, features, columns, relative.replace(os.sep, "/"))
         folder = os.path.join(self.run_dir, relative)
         os.makedirs(folder, exist_ok=True)
         _write_atomically(os.path.join(folder, "tensor.tsv"), tensor_tsv(features))
@@ -76,6 +84,29 @@ class ProjectorExport:
             _write_atomically(
                 os.path.join(self.run_dir, CONFIG_FILENAME), text_format.MessageToString(config)
             )
+        return name
+
+    def _write_remote(
+        self, step: int, layer: str, features: np.ndarray, columns: Mapping[str, Sequence[Any]], relative: str
+    ) -> str:
+        store = self._store
+        store.put(f"{relative}/tensor.tsv", tensor_tsv(features).encode("utf-8"))
+        store.put(f"{relative}/metadata.tsv", metadata_tsv(columns, len(features)).encode("utf-8"))
+        config = ProjectorConfig()
+        try:
+            text_format.Parse(store.fs.cat_file(f"{store.path}/{CONFIG_FILENAME}").decode("utf-8"), config)
+        except FileNotFoundError:
+            pass
+        name = f"{layer} @ step {int(step)}"
+        kept = [e for e in config.embeddings if e.tensor_name != name]
+        del config.embeddings[:]
+        config.embeddings.extend(kept)
+        entry = config.embeddings.add()
+        entry.tensor_name = name
+        entry.tensor_path = f"{relative}/tensor.tsv"
+        entry.metadata_path = f"{relative}/metadata.tsv"
+        entry.tensor_shape.extend(features.shape)
+        store.put(CONFIG_FILENAME, text_format.MessageToString(config).encode("utf-8"))
         return name
 
 
@@ -102,7 +133,9 @@ def tensor_tsv(features: np.ndarray) -> str:
     >>> tensor_tsv(np.array([[1.0, -0.5]]))
     '1\\t-0.5\\n'
     """
-    return "".join("\t".join(f"{v:.7g}" for v in row) + "\n" for row in np.asarray(features, np.float32))
+    rows = np.asarray(features, np.float32).astype(np.float64)
+    line = "\t".join(["%.7g"] * rows.shape[1]) + "\n"  # one C-level format per row
+    return "".join(line % tuple(row) for row in rows)
 
 
 def metadata_tsv(columns: Mapping[str, Sequence[Any]], count: int) -> str:

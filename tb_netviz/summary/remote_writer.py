@@ -11,9 +11,12 @@ time one upload takes, so that is what TensorBoard waits for (plus its own
 reload interval) and what a crash of the training process loses at most.
 Objects: the last segment is rewritten whole at most once per ``flush_secs``
 while it grows and only when it has new data; it is sealed at
-``segment_bytes`` (8 MiB) or ``segment_secs`` (600 s), so a run has at most
+``segment_bytes`` (4 MiB) or ``segment_secs`` (600 s), so a run has at most
 ``data / segment_bytes + duration / segment_secs + 1`` objects, and each is
-written at most ``segment_secs / flush_secs + 2`` times.
+written at most ``segment_secs / flush_secs + 2`` times. The price of rewriting
+the growing object is upload volume: on average at most about
+``segment_bytes / (2 * flush_secs)`` (0.4 MB/s) more than the data itself, less
+for a run that logs little (its object is small) or a lot (it is sealed soon).
 
 Failures: a URL whose protocol package is missing, a malformed URL, or a
 store that cannot be written at construction (no bucket, no credentials, no
@@ -70,7 +73,7 @@ class RemoteEventWriter(EventWriter):
 
     Args:
         url: the run directory as a URL (``s3://bucket/runs/exp1``), as ``remote_url`` returns it.
-        segment_bytes: an event file (object) is sealed before it grows past this (default 8 MiB).
+        segment_bytes: an event file (object) is sealed before it grows past this (default 4 MiB).
         segment_secs: ... or once it is this old (default 600).
         max_buffer_bytes: event bytes held in memory until uploaded (default 128 MiB);
             at least ``2 * segment_bytes``.
@@ -96,7 +99,7 @@ class RemoteEventWriter(EventWriter):
         self,
         url: str,
         *,
-        segment_bytes: int = 8 << 20,
+        segment_bytes: int = 4 << 20,
         segment_secs: float = 600.0,
         max_buffer_bytes: int = 128 << 20,
         retry_max_secs: float = 30.0,

@@ -64,7 +64,7 @@ class SegmentBuffer:
         prefix: the event file name the segment numbers are appended to.
         suffix: appended after the segment number (e.g. ``.netviz``).
         header: the record every segment starts with (the file-version event).
-        segment_bytes: a segment is sealed before it would grow past this (default 8 MiB).
+        segment_bytes: a segment is sealed before it would grow past this (default 4 MiB).
         segment_secs: a segment is sealed once it is this old (default 600 s).
         max_bytes: the most bytes held for upload (default 128 MiB).
 
@@ -80,7 +80,7 @@ class SegmentBuffer:
         suffix: str,
         header: bytes,
         *,
-        segment_bytes: int = 8 << 20,
+        segment_bytes: int = 4 << 20,
         segment_secs: float = 600.0,
         max_bytes: int = 128 << 20,
     ) -> None:

@@ -125,7 +125,7 @@ class GradCam:
             handles = [m.register_forward_hook(_keeper(i, kept)) for i, m in enumerate(self._modules)]
             try:
                 with self._forward_context():
-                    output = call_model(self.model, to_device(self.sample_batch, device))
+                    output = call_model(self.model, _normal_tensors(to_device(self.sample_batch, device)))
             finally:
                 for handle in handles:
                     handle.remove()
@@ -208,7 +208,11 @@ def probe_image(batch: Any) -> torch.Tensor:
 
 
 def images_for_overlay(image: torch.Tensor) -> np.ndarray:
-    """The probe images as a host ``[N, H, W, C]`` float32 array (channels last, for the writer)."""
+    """The probe images as a host ``[N, H, W, C]`` float32 array (channels last, for the writer).
+
+    >>> images_for_overlay(torch.zeros(2, 3, 4, 5)).shape
+    (2, 4, 5, 3)
+    """
     return image.detach().float().permute(0, 2, 3, 1).cpu().numpy()
 
 
@@ -217,6 +221,20 @@ def _tensors(batch: Any) -> list[torch.Tensor]:
         return [batch]
     values = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (tuple, list)) else ()
     return [tensor for value in values for tensor in _tensors(value)]
+
+
+def _normal_tensors(batch: Any) -> Any:
+    """``batch`` with every inference tensor (made under ``torch.inference_mode``) cloned into a normal one,
+    which autograd may save for the backward pass."""
+    if isinstance(batch, torch.Tensor):
+        return batch.clone() if batch.is_inference() else batch
+    if isinstance(batch, dict):
+        return {key: _normal_tensors(value) for key, value in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(_normal_tensors(value) for value in batch))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_normal_tensors(value) for value in batch)
+    return batch
 
 
 def _keeper(index: int, kept: dict[int, torch.Tensor]) -> Callable:
@@ -244,7 +262,7 @@ def _keeper(index: int, kept: dict[int, torch.Tensor]) -> Callable:
 def _class_scores(output: Any) -> torch.Tensor:
     scores = output
     if not isinstance(scores, torch.Tensor):
-        scores = getattr(output, "logits", None)
+        scores = output.get("logits") if isinstance(output, dict) else getattr(output, "logits", None)
     if not isinstance(scores, torch.Tensor) and isinstance(output, (tuple, list)) and output:
         scores = output[0]
     if not isinstance(scores, torch.Tensor) or scores.dim() != 2:

@@ -171,7 +171,8 @@ def check_embedding_tensor(features: Any, layer: str | None) -> None:
 
 
 def predicted_classes(output: Any, count: int) -> tuple[np.ndarray, str]:
-    """The argmax class of each sample from a ``[N, classes]`` model output, and the label source.
+    """The argmax class of each sample from a ``[N, classes]`` model output (a tensor, the first
+    of a tuple, or the ``logits`` of a Hugging Face output), and the label source.
 
     >>> predicted_classes(torch.tensor([[0.1, 0.9], [2.0, -1.0]]), 2)
     (array([1, 0]), 'predicted')
@@ -181,6 +182,8 @@ def predicted_classes(output: Any, count: int) -> tuple[np.ndarray, str]:
     tensor = output if isinstance(output, torch.Tensor) else None
     if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
         tensor = output[0]
+    if isinstance(getattr(output, "logits", None), torch.Tensor):  # a Hugging Face model output
+        tensor = output.logits
     if tensor is None or tensor.dim() != 2 or tensor.shape[0] != count or tensor.shape[1] < 2:
         return np.full(count, UNKNOWN_LABEL, np.int64), LABELS_NONE
     return tensor.detach().argmax(dim=1).cpu().numpy().astype(np.int64), LABELS_PREDICTED

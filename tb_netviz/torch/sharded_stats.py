@@ -9,6 +9,13 @@ with a failure marker and the clipped norm's partial sum, meet in **one**
 table equals the one of the same model trained unsharded. An empty piece
 (a 1-element parameter on 2 ranks) adds 0 to the sums and nothing to the max.
 
+Every piece is reduced in float64: it is copied chunk by chunk into a reused
+float64 workspace and its sum of squares (and, for the rows shown, the sum and
+max of |g|) are read from cache; the results are accumulated in float64 over
+chunks, tensors, layers and ranks. A finite float32 gradient cannot overflow
+them (a norm of 1e22 stays 1e22), so non-finite entries are counted only where
+a sum is not finite: no pass of their own in a finite step.
+
 Every rank must call ``measure`` and ``finish`` at the same steps, in the same
 order (the callers decide from the optimizer step count). A rank whose own
 part fails does not skip the collective: it sends a marker, and every rank
@@ -48,6 +55,9 @@ _COL = {name: index for index, name in enumerate(GRADIENT_STATS)}
 PARTIALS = ("sum_sq", "sum_abs", "param_sq", "count", "nonfinite", "max_abs", "has_grad")
 _SUM_SQ, _SUM_ABS, _PARAM_SQ, _COUNT, _NONFINITE, _MAX_ABS, _HAS_GRAD = range(len(PARTIALS))
 _SUMMED = slice(_SUM_SQ, _NONFINITE + 1)
+# |g| of a tensor piece is formed in a reused float64 workspace of this many entries, chunk by
+# chunk (2 MB: the chunk's three reductions read it from cache).
+_CHUNK = 1 << 18
 
 
 class ShardedStatisticsError(RuntimeError):
@@ -100,6 +110,7 @@ class ShardedGradientStatistics:
         self._param_selected = [int(i) in chosen for i in self._layer_of.tolist()]
         self.collectives = 0
         self._clip_failure: str | None = None
+        self._workspaces: dict[tuple, torch.Tensor] = {}
 
     @torch.no_grad()
     def measure(self) -> MeasuredShards:
@@ -168,6 +179,45 @@ class ShardedGradientStatistics:
         dist.all_gather(parts, packed, group=group)
         return torch.stack(parts).cpu()
 
+    def _float64_sums(
+        self, tensors: list[torch.Tensor], magnitudes: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sum of squares (and with ``magnitudes`` the sum and max of |x|) of each tensor,
+        as float64 host tensors.
+
+        Each chunk of a tensor is copied into a reused float64 workspace (no temporary
+        the size of the tensor), made absolute there, and reduced from cache: a dot
+        product for the squares, a sum and a max, all in float64. (A float32
+        ``vector_norm`` accumulates one by one: ~1e-5 off on a 1M-entry tensor.)
+        """
+        sum_sq, sum_abs, max_abs, owner = [], [], [], []
+        for index, tensor in enumerate(tensors):
+            flat = tensor.reshape(-1)
+            workspace = self._workspace(tensor.device)
+            for start in range(0, flat.numel(), _CHUNK):
+                part = workspace[: min(_CHUNK, flat.numel() - start)].copy_(flat[start : start + _CHUNK])
+                sum_sq.append(torch.dot(part, part))
+                if magnitudes:
+                    part.abs_()
+                    sum_abs.append(part.sum())
+                    max_abs.append(part.amax())
+                owner.append(index)
+        owners = torch.tensor(owner, dtype=torch.long)
+        results = []
+        for values, reduce in ((sum_sq, "sum"), (sum_abs, "sum"), (max_abs, "amax")):
+            zeros = torch.zeros(len(tensors), dtype=torch.float64)
+            if values:
+                stacked = torch.stack([v.to(values[0].device) for v in values]).cpu()
+                zeros = zeros.scatter_reduce(0, owners, stacked, reduce)
+            results.append(zeros)
+        return results[0], results[1], results[2]
+
+    def _workspace(self, device: torch.device) -> torch.Tensor:
+        key = str(device)
+        if key not in self._workspaces:
+            self._workspaces[key] = torch.empty(_CHUNK, dtype=torch.float64, device=device)
+        return self._workspaces[key]
+
     def _local_partials(self) -> torch.Tensor:
         per_param = torch.zeros(len(self._params), len(PARTIALS), dtype=torch.float64)
         grads, grad_rows, stats_rows, weights, weight_rows = [], [], [], [], []
@@ -177,28 +227,23 @@ class ShardedGradientStatistics:
             if piece.grad is not None:
                 per_param[index, _HAS_GRAD] = 1.0
                 if piece.grad_counted and piece.grad.numel():
-                    flat = piece.grad.reshape(-1)
-                    grads.append(flat)
+                    grads.append(piece.grad)
                     grad_rows.append(index)
                     stats_rows.append(selected)
-                    per_param[index, _COUNT] = flat.numel()
+                    per_param[index, _COUNT] = piece.grad.numel()
             if selected and piece.counted and piece.weight.numel():
-                weights.append(piece.weight.reshape(-1))
+                weights.append(piece.weight)
                 weight_rows.append(index)
-        if grads:
-            sum_sq = _norms(grads, 2).square()
-            per_param[grad_rows, _SUM_SQ] = sum_sq
-            chosen = [g for g, keep in zip(grads, stats_rows, strict=True) if keep]
-            chosen_rows = [row for row, keep in zip(grad_rows, stats_rows, strict=True) if keep]
+        for keep in (True, False):
+            chosen = [g for g, shown in zip(grads, stats_rows, strict=True) if shown is keep]
             if chosen:
-                per_param[chosen_rows, _SUM_ABS] = _norms(chosen, 1)
-                per_param[chosen_rows, _MAX_ABS] = _norms(chosen, math.inf)
-            if not bool(torch.isfinite(sum_sq).all()):
-                for row, grad, finite in zip(grad_rows, grads, torch.isfinite(sum_sq).tolist(), strict=True):
-                    if not finite:
-                        per_param[row, _NONFINITE] = float(torch.isfinite(grad).logical_not().sum())
+                rows = [row for row, shown in zip(grad_rows, stats_rows, strict=True) if shown is keep]
+                sums = self._float64_sums(chosen, magnitudes=keep)
+                for column, values in zip((_SUM_SQ, _SUM_ABS, _MAX_ABS), sums, strict=True):
+                    per_param[rows, column] = values
+                _count_nonfinite(per_param, rows, chosen)
         if weights:
-            per_param[weight_rows, _PARAM_SQ] = _norms(weights, 2).square()
+            per_param[weight_rows, _PARAM_SQ] = self._float64_sums(weights, magnitudes=False)[0]
         per_layer = torch.zeros(len(self.layers), len(PARTIALS), dtype=torch.float64)
         per_layer[:, _SUMMED] = per_layer[:, _SUMMED].index_add(0, self._layer_of, per_param[:, _SUMMED])
         for column in (_MAX_ABS, _HAS_GRAD):
@@ -240,7 +285,10 @@ def layer_table(combined: np.ndarray, selected: Sequence[int], clipped: float | 
     return GradientTable(rows, global_norm, clipped)
 
 
-def _norms(tensors: list[torch.Tensor], order: float) -> torch.Tensor:
-    """The float64 ``order``-norm of each (non-empty) tensor, as one host tensor."""
-    norms = torch._foreach_norm(tensors, order, dtype=torch.float64)
-    return torch.stack([n.to(norms[0].device) for n in norms]).cpu()
+def _count_nonfinite(per_param: torch.Tensor, rows: list[int], tensors: list[torch.Tensor]) -> None:
+    """Count the NaN/Inf entries of the tensors whose float64 sum of squares is not finite
+    (a finite float32 gradient cannot overflow it: no pass of its own in a finite step)."""
+    finite = torch.isfinite(per_param[rows, _SUM_SQ]).tolist()
+    for row, tensor, ok in zip(rows, tensors, finite, strict=True):
+        if not ok:
+            per_param[row, _NONFINITE] = float(torch.isfinite(tensor).logical_not().sum())

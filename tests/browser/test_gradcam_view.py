@@ -8,6 +8,8 @@ Grad-CAM at steps 0, 10, 20 and 29, true labels given. Screenshots at 900 and
 from __future__ import annotations
 
 import json
+import urllib.parse
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -20,6 +22,8 @@ from tests.browser.conftest import ARTIFACTS, Watched, open_dashboard
 from tests.tb_server import TensorBoardServer
 
 RUN = "digits"
+# The explained layer's name is hostile HTML: it must show as text and never run.
+LAYER = "<img src=x onerror=alert(1)>"
 SAMPLE_STEPS = [0, 10, 20, 29]
 PROBE = 6
 
@@ -30,12 +34,16 @@ def _train_digits(run_dir) -> None:
     y = torch.tensor(digits.target[:256])
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(8, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(16 * 64, 10),
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(1, 8, 3, padding=1)),
+                ("relu1", nn.ReLU()),
+                (LAYER, nn.Conv2d(8, 16, 3, padding=1)),
+                ("relu2", nn.ReLU()),
+                ("flatten", nn.Flatten()),
+                ("head", nn.Linear(16 * 64, 10)),
+            ]
+        )
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     with NetViz(
@@ -62,14 +70,14 @@ def gradcam_server(tmp_path_factory):
     _train_digits(logdir / RUN)
     with TensorBoardServer(logdir) as server:
         server.wait_for(
-            lambda: b'"gradcam_layers": ["2"]' in server.get("/data/plugin/netviz/runs")[1],
+            lambda: b'"gradcam_layers": ["<img' in server.get("/data/plugin/netviz/runs")[1],
             "the Grad-CAM run to load",
         )
         yield server
 
 
-def route(server, path):
-    status, body, _ = server.get(f"/data/plugin/netviz/{path}")
+def route(server, name, **params):
+    status, body, _ = server.get(f"/data/plugin/netviz/{name}?{urllib.parse.urlencode(params)}")
     assert status == 200, body
     return json.loads(body)
 
@@ -107,7 +115,7 @@ def test_overlay_is_drawn_over_each_probe_image_with_its_labels_as_text(new_page
     watched = open_gradcam(new_page, gradcam_server)
     page = watched.page
     assert shown_step(page) == SAMPLE_STEPS[-1]  # the dashboard opens on the latest step
-    answer = route(gradcam_server, f"gradcam?run={RUN}&layer=2&step={SAMPLE_STEPS[-1]}")
+    answer = route(gradcam_server, "gradcam", run=RUN, layer=LAYER, step=SAMPLE_STEPS[-1])
     cards = page.locator(".gradcam-panel .gc-card")
     assert cards.count() == PROBE
     for n in range(PROBE):
@@ -120,8 +128,10 @@ def test_overlay_is_drawn_over_each_probe_image_with_its_labels_as_text(new_page
         assert caption.locator("*").count() == 3  # spans of text, nothing parsed from the data
     pixels = canvas_pixels(page, 0)[..., :3].astype(int)
     assert (np.abs(pixels[..., 0] - pixels[..., 2]) > 10).any()  # coloured by the map, not the grey image
-    assert page.locator("#nv-gc-layer").input_value() == "2"
-    assert "explains the class the model predicts" in page.locator(".gc-note").inner_text()
+    assert page.locator("#nv-gc-layer").input_value() == LAYER
+    assert page.locator("#nv-gc-layer option").inner_text() == LAYER
+    assert page.locator(".gradcam-panel img").count() == 0 and watched.dialogs == []
+    assert "explains the class the model predicts" in page.locator(".gradcam-panel .gc-note").inner_text()
     assert watched.errors == []
 
 
@@ -138,11 +148,11 @@ def test_step_control_moves_the_dashboards_step_and_the_maps(new_page, gradcam_s
     page.locator("#nv-step").focus()  # the dashboard's own step control moves the maps too
     page.keyboard.press("Home")
     wait_for_step(page, 0)
-    assert page.locator(".gc-step").inner_text() == "step 0"
+    assert page.locator(".gradcam-panel .gc-step").inner_text() == "step 0"
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
     page.wait_for_function(
-        "() => document.querySelector('.gc-step').textContent.includes('nearest to step 2')"
+        "() => document.querySelector('.gradcam-panel .gc-step').textContent.includes('nearest to step 2')"
     )
     assert shown_step(page) == 0
     page.click("#nv-gc-play")
@@ -154,8 +164,8 @@ def test_step_control_moves_the_dashboards_step_and_the_maps(new_page, gradcam_s
 def test_opacity_and_scale_controls_change_the_drawing(new_page, gradcam_server):
     watched = open_gradcam(new_page, gradcam_server)
     page = watched.page
-    images = route(gradcam_server, f"probe_inputs?run={RUN}")
-    maps = np.array(route(gradcam_server, f"gradcam?run={RUN}&layer=2&step={SAMPLE_STEPS[-1]}")["values"])
+    images = route(gradcam_server, "probe_inputs", run=RUN)
+    maps = np.array(route(gradcam_server, "gradcam", run=RUN, layer=LAYER, step=SAMPLE_STEPS[-1])["values"])
     peaks = maps.max(axis=(1, 2))
     n = int(np.argmax(np.where(peaks < peaks.max(), peaks, 0)))  # a lit map below the run's peak
     assert peaks[n] > 0
@@ -166,7 +176,7 @@ def test_opacity_and_scale_controls_change_the_drawing(new_page, gradcam_server)
     page.locator("#nv-gc-opacity").fill("100")
     fixed = canvas_pixels(page, n)
     legend = page.locator(".gradcam-panel .legend span").last.inner_text()
-    run_max = route(gradcam_server, f"gradcam?run={RUN}&layer=2")["max"]
+    run_max = route(gradcam_server, "gradcam", run=RUN, layer=LAYER)["max"]
     shown = page.evaluate("async v => (await import('./static/shape.js')).formatShort(v)", run_max)
     assert legend == shown and float(legend) == pytest.approx(run_max, rel=5e-3)
     page.select_option("#nv-gc-scale", "image")

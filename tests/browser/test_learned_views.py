@@ -58,13 +58,32 @@ def _train_digits(run_dir) -> None:
             viz.log_sample(step)
 
 
+def _train_rgb(run_dir) -> None:
+    """A first layer with 3 input channels, whose kernels can be drawn as colour pictures."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(3, 5, 3), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 6 * 6, 3))
+    x, y = torch.rand(16, 3, 8, 8), torch.randint(0, 3, (16,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with NetViz(model, run_dir, sample_batch=x[:6], log_every_n_steps=1, sample_every_n_steps=2) as viz:
+        for step in range(3):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            viz.log_gradients(step)
+            optimizer.step()
+            viz.log_sample(step)
+
+
 @pytest.fixture(scope="module")
 def learned_server(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("learned-logs")
     _train_digits(logdir / RUN)
+    _train_rgb(logdir / "rgb")
     with TensorBoardServer(logdir) as server:
         server.wait_for(
-            lambda: b'"embedding_layers": ["7"]' in server.get("/data/plugin/netviz/runs")[1],
+            lambda: (
+                b'"embedding_layers": ["7"]' in server.get("/data/plugin/netviz/runs")[1]
+                and b'"rgb"' in server.get("/data/plugin/netviz/runs")[1]
+            ),
             "the run's weights and embedding to load",
         )
         yield server
@@ -76,10 +95,10 @@ def route(server, path):
     return json.loads(body)
 
 
-def open_learned(new_page, server, color_scheme="light", width=1400) -> Watched:
+def open_learned(new_page, server, color_scheme="light", width=1400, run=RUN) -> Watched:
     watched = new_page(color_scheme=color_scheme)
     watched.page.set_viewport_size({"width": width, "height": 1000})
-    open_dashboard(watched, server, RUN)
+    open_dashboard(watched, server, run)
     watched.page.wait_for_function(
         "() => document.querySelector('.weights-panel').dataset.step"
         " && /^[0-9]+$/.test(document.querySelector('.embedding-panel').dataset.step || '')",
@@ -154,6 +173,24 @@ def test_the_change_toggle_shows_w_t_minus_w_0_and_the_pooled_matrix_its_two_poo
         arg=int(extreme[0, 0, 0]),
     )
     assert not np.array_equal(weight_pixels(page), extreme)
+    assert watched.errors == []
+
+
+def test_kernels_of_three_input_channels_can_be_drawn_as_colour_pictures(new_page, learned_server):
+    watched = open_learned(new_page, learned_server, run="rgb")
+    page = watched.page
+    page.wait_for_selector("#nv-w-rgb", state="visible")  # once the rgb run's layer index is loaded
+    assert page.locator("#nv-w-layer").input_value() == "0"
+    page.check("#nv-w-rgb")
+    page.wait_for_function("() => document.querySelector('.weights-panel').dataset.rgb === 'true'")
+    values = np.array(route(learned_server, "weights?run=rgb&layer=0&step=2")["values"])  # [5, 3, 3, 3]
+    top = np.abs(values).max()
+    pixels = weight_pixels(page)
+    assert pixels.shape[:2] == (3, 5 * 4 - 1)  # one colour picture per output channel, in a row
+    for o, y, x in [(0, 0, 0), (4, 2, 1)]:
+        expected = np.floor((0.5 + values[o, :, y, x] / (2 * top)) * 255 + 0.5).astype(int)
+        assert np.abs(pixels[y, o * 4 + x, :3].astype(int) - expected).max() <= 1
+    assert page.locator(".weights-panel .legend").is_hidden()  # the diverging colour bar does not apply
     assert watched.errors == []
 
 

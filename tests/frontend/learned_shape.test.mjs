@@ -18,6 +18,7 @@ import {
   pointText,
   poolScale,
   project,
+  rgbKernelPixels,
   toPixels,
   varianceText,
   weightAt,
@@ -142,4 +143,15 @@ test('labels get stable colours and a legend with counts; hover text names sampl
   );
   assert.equal(pointText(2, 5, 'sample_labels'), 'sample #2 · class 5');
   assert.equal(pointText(0, -1, 'none'), 'sample #0 · class unknown');
+});
+
+test('kernels with 3 input channels become colour pictures on one scale, mid-grey at zero', () => {
+  // 2 outputs x 3 inputs of 1x1 kernels
+  const decoded = decodeWeights({ layout: 'kernel', shape: [2, 3, 1, 1], values: [2, 0, -2, 1, 1, 1], scale: 2 });
+  const pixels = rgbKernelPixels(decoded);
+  assert.equal(pixels.width, 3);
+  assert.deepEqual(Array.from(pixels.data.slice(0, 4)), [255, 128, 0, 255]);
+  assert.deepEqual(Array.from(pixels.data.slice(4, 8)), [0, 0, 0, 0]); // the gap
+  assert.deepEqual(Array.from(pixels.data.slice(8, 12)), [191, 191, 191, 255]);
+  assert.equal(rgbKernelPixels({ layout: 'kernel', shape: [1, 2, 1, 1], values: [0, 0] }), null);
 });

@@ -200,3 +200,44 @@ def test_label_target_without_labels_is_refused_at_construction(tmp_path, data):
         NetVizCallback(tmp_path, sample_batch=x[:2], gradcam=True, gradcam_target="label")
     with pytest.raises(ValueError, match="gradcam=True needs a sample_batch"):
         NetVizCallback(tmp_path, gradcam=True)
+
+
+def test_a_failing_gradcam_pass_warns_once_and_fit_goes_on_with_the_other_views(tmp_path, data):
+    from tb_netviz.summary import ACTIVATIONS_TAG, NetVizWriteWarning
+
+    x, y = data
+    calls = []
+
+    def flaky_reshape(tensor):
+        calls.append(1)
+        if len(calls) > 2:  # the check when fit starts passes (output and gradient), later passes fail
+            raise RuntimeError("reshape exploded")
+        return tensor
+
+    model = sequential()
+    with pytest.warns(NetVizWriteWarning, match="Grad-CAM maps were not logged.*reshape exploded") as caught:
+        run = _fit(model, tmp_path, x, y, gradcam_reshape=flaky_reshape)
+    assert len([w for w in caught if issubclass(w.category, NetVizWriteWarning)]) == 1
+    assert [logged.step for logged in run[ACTIVATIONS_TAG]] == [0, 2]
+    assert not any(tag.startswith("netviz/gradcam/") for tag in run)
+
+
+def test_channels_first_layers_give_the_same_maps_as_their_channels_last_reference(data):
+    x, _ = data
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((3, 8, 8))
+    maps = keras.layers.Conv2D(5, 3, padding="same", data_format="channels_first", name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(CLASSES, name="out")(keras.layers.Flatten()(maps)))
+    images = np.moveaxis(x[:4], -1, 1)
+    gradcam = GradCam(model, CaptureOptions(gradcam=True, gradcam_target=0), images)
+    result = gradcam.run()
+    np.testing.assert_array_equal(gradcam.images, x[:4])  # the overlay's images are channels-last
+    sub = keras.Model(inputs, [model.get_layer("conv").output, model.output])
+    with tf.GradientTape() as tape:
+        activation, scores = sub(images)
+        chosen = tf.reduce_sum(scores[:, 0])
+    grad = tape.gradient(chosen, activation).numpy()  # [N, C, H, W]
+    cam = np.maximum(np.einsum("nc,nchw->nhw", grad.mean(axis=(2, 3)), activation.numpy()), 0)
+    expected = tf.image.resize(cam[..., None], (8, 8), method="bilinear").numpy()[..., 0]
+    np.testing.assert_allclose(result.maps["conv"], expected, rtol=1e-4, atol=1e-6)
+    assert expected.max() > 0

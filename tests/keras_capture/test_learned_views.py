@@ -166,3 +166,16 @@ def test_the_budget_leaves_out_layers_with_one_warning_and_training_goes_on(tmp_
     tags = Run(tmp_path).tags
     assert "netviz/weights/c2_last" in tags and "netviz/weights/fc" not in tags
     assert not (tmp_path / "projector_config.pbtxt").exists()
+
+
+def test_without_a_probe_batch_the_weights_are_written_at_the_reads_after_sample_steps(tmp_path):
+    model = many_convs()
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy")
+    callback = NetVizCallback(tmp_path, log_every_n_steps=1, sample_every_n_steps=2)
+    model.fit(X, Y, batch_size=8, epochs=2, verbose=0, callbacks=[callback])
+    run = Run(tmp_path)
+    stored = run.values("netviz/weights/c2_last")
+    assert [step for step, _ in stored] == [0, 2, 5]  # the first read, then the epoch ends (steps 0-2, 3-5)
+    final = model.get_layer("c2_last").kernel.numpy().transpose(3, 2, 0, 1)[:16]
+    np.testing.assert_array_equal(stored[-1][1][0], final)
+    assert not any(tag.startswith("netviz/embedding/") for tag in run.tags)

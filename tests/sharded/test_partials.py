@@ -1,0 +1,66 @@
+"""The partial sums of ``ShardedGradientStatistics`` in one process equal ``GradientStatistics``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tb_netviz.summary.columns import GRADIENT_STATS
+from tb_netviz.torch.gradient_stats import GradientStatistics
+from tb_netviz.torch.layers import discover_layers
+from tb_netviz.torch.sharded_stats import ShardedGradientStatistics
+from tb_netviz.torch.shards import flat_piece
+
+COL = {name: index for index, name in enumerate(GRADIENT_STATS)}
+
+
+def tables(model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    layers = discover_layers(model)
+    sharded = ShardedGradientStatistics(layers, read_piece=flat_piece)
+    plain = GradientStatistics(layers)
+    return sharded.finish(sharded.measure()).values, plain.finish(plain.measure()).values
+
+
+def model_with_gradients(*grads: torch.Tensor) -> nn.Module:
+    model = nn.Sequential(*(nn.Linear(g.shape[1], g.shape[0], bias=False) for g in grads))
+    for layer, grad in zip(model, grads, strict=True):
+        layer.weight.grad = grad
+    return model
+
+
+def test_a_large_tensor_read_in_chunks_gives_the_float64_statistics():
+    torch.manual_seed(0)
+    grads = (torch.randn(1500, 1000), torch.randn(3, 5))  # 1.5M entries: several workspace chunks
+    model = model_with_gradients(*grads)
+    sharded, _ = tables(model)
+    for row, (grad, layer) in enumerate(zip(grads, model, strict=True)):
+        values = grad.double().numpy().ravel()
+        assert math.isclose(sharded[row, COL["grad_l2"]], np.sqrt((values**2).sum()), rel_tol=1e-6)
+        assert math.isclose(sharded[row, COL["grad_mean_abs"]], np.abs(values).mean(), rel_tol=1e-6)
+        assert sharded[row, COL["grad_max_abs"]] == np.abs(values).max()
+        weights = layer.weight.detach().double().numpy()
+        assert math.isclose(sharded[row, COL["param_l2"]], np.sqrt((weights**2).sum()), rel_tol=1e-6)
+
+
+def test_non_finite_entries_are_counted_and_a_huge_finite_gradient_keeps_its_norm():
+    huge = torch.full((2, 2), 1e22)
+    broken = torch.tensor([[1.0, math.inf], [math.nan, 2.0]])
+    sharded, plain = tables(model_with_gradients(huge, broken))
+    assert sharded[0, COL["grad_l2"]] == pytest.approx(2 * float(np.float32(1e22)), rel=1e-12)
+    assert sharded[0, COL["grad_nonfinite"]] == 0
+    assert sharded[1, COL["grad_nonfinite"]] == 2 == plain[1, COL["grad_nonfinite"]]
+    np.testing.assert_allclose(sharded[0], plain[0], rtol=1e-6)
+
+
+def test_a_layer_without_gradient_is_told_apart_from_a_zero_one():
+    model = model_with_gradients(torch.zeros(2, 3), torch.ones(1, 2))
+    model[1].weight.grad = None
+    sharded, plain = tables(model)
+    assert sharded[0, COL["has_grad"]] == 1 and sharded[0, COL["grad_l2"]] == 0
+    assert sharded[1, COL["has_grad"]] == 0 and math.isnan(sharded[1, COL["grad_l2"]])
+    np.testing.assert_array_equal(np.isnan(sharded), np.isnan(plain))
+    np.testing.assert_allclose(sharded, plain, rtol=1e-6)
