@@ -11,6 +11,9 @@ TORCH = ["torch>=2.1"]
 LIGHTNING = TORCH + ["lightning>=2.1"]
 # The Trainer needs accelerate; transformers does not require it itself.
 HF = TORCH + ["transformers>=4.46", "accelerate>=1.0"]
+# Not in DEV: it builds against the installed torch, so scripts/setup.sh installs it
+# with --no-build-isolation once torch is in place.
+DEEPSPEED = TORCH + ["deepspeed>=0.14"]
 KERAS = ["keras>=3.0", "tensorflow-cpu>=2.16; platform_machine=='x86_64'"]
 # Remote log directories (s3:// and any fsspec URL): fsspec and S3's package; other
 # protocols need their own (gcsfs for gs://, adlfs for az://), installed beside it.
@@ -60,6 +63,7 @@ setup(
         "torch": TORCH,
         "lightning": LIGHTNING,
         "hf": HF,
+        "deepspeed": DEEPSPEED,
         "keras": KERAS,
         "remote": REMOTE,
         "dev": DEV,

@@ -20,6 +20,10 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install --upgrade pip
 "${PIP[@]}" install torch==2.13.0
 "${PIP[@]}" install -c constraints.txt -e ".[dev]"
+# DeepSpeed (the ZeRO tests) builds against the torch just installed: no build isolation, which
+# would fetch another torch. Its communication op is compiled at first use into
+# .venv/torch_extensions (tests/sharded/deepspeed_run.py points TORCH_EXTENSIONS_DIR there).
+"${PIP[@]}" install -c constraints.txt --no-build-isolation deepspeed
 
 # The dashboard's tests need Chromium (driven by Playwright, never `playwright install`)
 # and Node.js (node's built-in test runner).

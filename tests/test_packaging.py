@@ -77,7 +77,7 @@ def test_wheel_requires_python_3_10_and_no_framework_in_the_base_install(wheel):
     }
     assert base_names == {"google-crc32c", "numpy", "protobuf", "tensorboard", "werkzeug"}
     extras = {line.split(":", 1)[1].strip() for line in lines if line.startswith("Provides-Extra:")}
-    assert extras == {"torch", "lightning", "hf", "keras", "remote", "dev"}
+    assert extras == {"torch", "lightning", "hf", "deepspeed", "keras", "remote", "dev"}
 
 
 def test_the_unpacked_wheel_imports_and_finds_its_dashboard_files(wheel, tmp_path):

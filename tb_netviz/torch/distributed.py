@@ -1,7 +1,8 @@
 """How a model is spread over processes, and the statistics that fit it.
 
 ``sharding_of(model)`` recognises the engines whose ranks each hold a piece of
-every parameter: FSDP2 and tensor parallelism (``DTensor`` parameters) and FSDP1
+every parameter: FSDP2 and tensor parallelism (``DTensor`` parameters), DeepSpeed
+ZeRO (``engine.module`` after ``deepspeed.initialize``) and FSDP1
 (``FullyShardedDataParallel``). For those it returns a ``Sharding``, which builds
 a ``ShardedGradientStatistics`` reading this rank's pieces; for a model whose
 ranks hold whole parameters (one process, DDP) it returns None and the ordinary
@@ -23,7 +24,14 @@ from torch import nn
 
 from tb_netviz.torch.layers import Layer
 from tb_netviz.torch.sharded_stats import ShardedGradientStatistics
-from tb_netviz.torch.shards import PieceReader, dtensor_piece, flat_piece, is_dtensor
+from tb_netviz.torch.shards import (
+    PieceReader,
+    deepspeed_piece,
+    dtensor_piece,
+    flat_piece,
+    is_deepspeed_partitioned,
+    is_dtensor,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +69,8 @@ def sharding_of(
     rank = dist.get_rank(group) if dist.is_available() and dist.is_initialized() else 0
     if any(is_dtensor(p) for p in model.parameters()):
         return Sharding("FSDP2 / DTensor", rank, functools.partial(dtensor_piece, rank=rank), group)
+    if any(is_deepspeed_partitioned(p) for p in model.parameters()):
+        return Sharding("DeepSpeed ZeRO", rank, deepspeed_piece, group)
     fsdp1 = _fsdp1_modules(model if wrapper is None else wrapper)
     if fsdp1:
         if not all(getattr(m, "_use_orig_params", False) for m in fsdp1):

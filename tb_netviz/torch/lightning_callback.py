@@ -14,9 +14,10 @@ gradients are reduced and sharded; every rank measures its own pieces, one
 ``all_gather`` per logged step combines them into the statistics of the whole
 gradients, the sample pass runs on every rank (a forward on rank zero alone
 would wait forever for FSDP's all-gathers) and rank zero writes.
-``DeepSpeedStrategy`` is not supported yet (its gradients live in the engine's
-partitions): the callback then warns once per ``fit`` and logs nothing, as it
-does for ``FSDPStrategy`` with ``use_orig_params=False``; training goes on.
+``DeepSpeedStrategy`` is not supported yet (not tested; ``NetViz`` in a plain
+loop on a DeepSpeed engine is): the callback then warns once per ``fit`` and
+logs nothing, as it does for ``FSDPStrategy`` with ``use_orig_params=False``;
+training goes on.
 """
 
 from __future__ import annotations
@@ -186,7 +187,10 @@ class NetVizCallback(pl.Callback):
             return None
         reason = None
         if isinstance(trainer.strategy, DeepSpeedStrategy):
-            reason = "DeepSpeed keeps the gradients in its engine, which NetViz does not read yet"
+            reason = (
+                "this strategy is not supported yet (NetViz in a plain loop on a DeepSpeed engine is: "
+                "see the README)"
+            )
         else:
             try:
                 return sharding_of(pl_module, wrapper=trainer.strategy.model)

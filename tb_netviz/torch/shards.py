@@ -105,3 +105,47 @@ def _counted(tensor: torch.Tensor, rank: int) -> bool:
         if placement.is_replicate() and coordinate[dim] != 0:
             return False
     return True
+
+
+def is_deepspeed_partitioned(parameter: torch.nn.Parameter) -> bool:
+    """Whether DeepSpeed ZeRO partitions ``parameter``: stage 3 (``ds_tensor``) or the fragment
+    mapping of stages 1 and 2 (``_hp_mapping``, set by ``deepspeed.initialize``)."""
+    return hasattr(parameter, "ds_tensor") or hasattr(parameter, "_hp_mapping")
+
+
+def deepspeed_piece(parameter: torch.nn.Parameter) -> Piece:
+    """This rank's fragment of a DeepSpeed ZeRO parameter and its gradient, between
+    ``engine.backward`` and ``engine.step`` (the gradients are not in ``p.grad`` then).
+
+    ZeRO-3: ``safe_get_local_grad`` / ``safe_get_local_fp32_param``, this rank's equal-sized
+    partition, trimmed of the padding that fills the last one (its values are not zero).
+    ZeRO-1/2: the parameter's fragment mapping (``_hp_mapping``): the gradient fragment of
+    the reduced, partitioned gradients and the fp32 master fragment; None where this rank
+    holds no part of the parameter.
+    """
+    if hasattr(parameter, "ds_tensor"):
+        from deepspeed.utils import safe_get_local_fp32_param, safe_get_local_grad
+
+        valid = _zero3_valid_entries(parameter)
+        grad = safe_get_local_grad(parameter)
+        weight = safe_get_local_fp32_param(parameter)
+        return Piece(None if grad is None else grad.reshape(-1)[:valid], weight.reshape(-1)[:valid])
+    mapping = getattr(parameter, "_hp_mapping", None)
+    if mapping is None:
+        return Piece(None, parameter.detach().reshape(-1)[:0])
+    address = mapping.lp_fragment_address
+    grad = mapping.get_lp_grad_fragment(parameter._index_in_param_group)
+    if grad is not None:
+        grad = grad.detach().reshape(-1)
+        if grad.numel() == parameter.numel() and grad.numel() != address.numel:
+            grad = grad.narrow(0, address.start, address.numel)  # a full buffer held on every rank
+    return Piece(grad, mapping.hp_fragment.detach().reshape(-1))
+
+
+def _zero3_valid_entries(parameter: torch.nn.Parameter) -> int:
+    """Entries of this rank's ZeRO-3 partition that belong to the parameter (the rest is padding)."""
+    import torch.distributed as dist
+
+    partition = parameter.ds_tensor.ds_numel
+    rank = dist.get_rank(group=parameter.ds_process_group)
+    return max(0, min(partition, parameter.ds_numel - rank * partition))
