@@ -168,7 +168,10 @@ def relay(s3):
 
 def test_store_gone_mid_run_training_goes_on_one_warning_and_all_data_arrives_when_it_returns(s3, relay):
     env = child_env(s3, AWS_ENDPOINT_URL=f"http://127.0.0.1:{relay.port}")
-    child = _start_paced_child("torch", f"s3://{BUCKET}/outage", env, "--steps", "350", "--pace", "0.1")
+    # The Projector export is written by the writer thread directly, not through the segments, so while
+    # the store is gone its exports fail and are counted as dropped: this test is about the event stream.
+    args = ["--steps", "350", "--pace", "0.1", "--no-projector"]
+    child = _start_paced_child("torch", f"s3://{BUCKET}/outage", env, *args)
     progress = _progress_until(child, 20)
     relay.stop()
     # 12 s with the store gone: longer than the client's own retries of one upload

@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 
-def torch_run(log_dir: str, steps: int, pace: float) -> dict:
+def torch_run(log_dir: str, steps: int, pace: float, projector: bool = True) -> dict:
     import torch
     from torch import nn
 
@@ -37,9 +37,8 @@ def torch_run(log_dir: str, steps: int, pace: float) -> dict:
     model = SmallCNN()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 3, (16,))
-    with NetViz(
-        model, log_dir=log_dir, sample_batch=x[:4], log_every_n_steps=1, sample_every_n_steps=5
-    ) as viz:
+    options = {"log_every_n_steps": 1, "sample_every_n_steps": 5, "projector": projector}
+    with NetViz(model, log_dir=log_dir, sample_batch=x[:4], **options) as viz:
         for step in range(steps):
             optimizer.zero_grad()
             nn.functional.cross_entropy(model(x), y).backward()
@@ -152,6 +151,7 @@ def main() -> None:
     parser.add_argument("--without-tensorflow", action="store_true")
     parser.add_argument("--devices", type=int, default=1, help="lightning: DDP over this many CPU processes")
     parser.add_argument("--no-close", action="store_true", help="writer: leave the writer open at exit")
+    parser.add_argument("--no-projector", action="store_true", help="torch: no Projector export")
     args = parser.parse_args()
     if args.without_tensorflow:
         # As installed without TensorFlow: TensorBoard's own file systems (boto3 for s3://) write
@@ -160,7 +160,7 @@ def main() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if args.kind == "torch":
-            result = torch_run(args.log_dir, args.steps, args.pace)
+            result = torch_run(args.log_dir, args.steps, args.pace, projector=not args.no_projector)
         elif args.kind == "keras":
             result = keras_run(args.log_dir, args.steps, args.pace)
         elif args.kind == "lightning":
