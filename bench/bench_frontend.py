@@ -16,6 +16,11 @@ the bytes of the plugin's JSON answers (as transferred, gzip, and decoded) and
 the time from navigation to the first drawn heatmap, for the dashboard of git
 revision ``--before`` (served from git in place of ``frontend/``) and the working
 tree's, interleaved, each round in a fresh browser context (empty HTTP cache).
+In each opened page it then times a step change (the step slider moved, every view
+redrawn, canvases flushed), and for the working tree also a zoom (a drag across the
+heatmap) and its reset, and the first paint of a two-run comparison (a second run,
+``bench_b``, of the same size: the link ``#run=bench&compare=["bench_b"]`` opened
+until both runs' heatmaps are drawn), against the single-run first paint.
 
 Usage:
     .venv/bin/python bench/bench_frontend.py [--layers 500] [--steps 1000] [--rounds 15]
@@ -39,6 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 FRONTEND = REPO / "frontend"
 # The dashboard before it fetched only the shown columns (the commit before that change).
 BEFORE_PAYLOAD_CHANGE = "4da2620"
+# The dashboard before issue 11 (diverged runs, filter everywhere, comparison, URL state, zoom).
+BEFORE_ISSUE_11 = "a9ecd75"
 ORIGIN = "http://netviz.bench"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -212,6 +219,8 @@ def main() -> None:
 # ---- Opening the dashboard on a real TensorBoard (--load) ----
 
 LOAD_RUN = "bench"
+COMPARE_RUN = "bench_b"
+INTERACTIONS = 15
 
 # Records when the dashboard first reports itself ready, i.e. right after its first
 # render with the heatmap drawn (the phase attribute is set in the same render).
@@ -221,6 +230,63 @@ new MutationObserver(() => {
     window.__netvizReadyMs = performance.now();
 }).observe(document, { attributes: true, subtree: true, attributeFilter: ['data-netviz-phase'] });
 """
+
+# Reads the heatmap back and forces layout, so that the timed drawing has finished (the
+# other canvases, the sidebar's sparklines, are not redrawn by a step change or a zoom).
+FLUSH = """
+const flush = () => {
+  document.querySelector('.heatmap-canvas').getContext('2d').getImageData(0, 0, 1, 1);
+  return document.body.offsetHeight;
+};
+"""
+
+# Times one step change: the slider moved as a user would, which redraws every view at once
+# (the dashboard renders synchronously).
+STEP_CHANGE = (
+    """(count) => {"""
+    + FLUSH
+    + """
+  const slider = document.querySelector('#nv-step');
+  const times = [];
+  for (let n = 0; n < count; n++) {
+    const t0 = performance.now();
+    slider.value = String(Number(slider.value) - 1);
+    slider.dispatchEvent(new Event('input', { bubbles: true }));
+    flush();
+    times.push(performance.now() - t0);
+  }
+  return times;
+}"""
+)
+
+# Times a zoom (a drag over the middle half of the heatmap's steps) and its reset.
+ZOOM = (
+    """([count, cols]) => {"""
+    + FLUSH
+    + """
+  const canvas = document.querySelector('.heatmap-canvas');
+  const d = canvas.dataset;
+  const box = canvas.getBoundingClientRect();
+  const at = (f) => ({ clientX: box.left + Number(d.plotLeft) + f * Number(d.plotWidth),
+    clientY: box.top + Number(d.plotTop) + Number(d.plotHeight) / 2, bubbles: true, buttons: 1 });
+  const zoom = [];
+  const reset = [];
+  for (let n = 0; n < count; n++) {
+    canvas.dispatchEvent(new MouseEvent('mousedown', at(0.25)));
+    canvas.dispatchEvent(new MouseEvent('mousemove', at(0.75)));
+    const t0 = performance.now();
+    window.dispatchEvent(new MouseEvent('mouseup', at(0.75)));
+    flush();
+    zoom.push(performance.now() - t0);
+    if (Number(d.cols) >= cols) throw new Error('the drag did not zoom');
+    const t1 = performance.now();
+    document.querySelector('#nv-zoom-reset').click();
+    flush();
+    reset.push(performance.now() - t1);
+  }
+  return { zoom, reset };
+}"""
+)
 
 
 def write_load_run(run_dir: Path, layers: int, steps: int) -> None:
@@ -289,39 +355,77 @@ def open_once(browser, url: str, files: dict[str, bytes], layers: int) -> dict:
     transferred = sum(r.request.sizes()["responseBodySize"] for r in responses)
     decoded = sum(len(r.body()) for r in responses)
     flow = [r.url.split("?", 1)[1] for r in responses if "/gradient_flow?" in r.url]
+    step_ms = page.evaluate(STEP_CHANGE, INTERACTIONS)
+    zoom = None
+    if page.locator("#nv-zoom-reset").count():
+        cols = int(page.locator(".heatmap-canvas").get_attribute("data-cols"))
+        zoom = page.evaluate(ZOOM, [INTERACTIONS, cols])
     context.close()
-    return {"ready_ms": ready_ms, "transferred": transferred, "decoded": decoded, "gradient_flow": flow}
+    return {
+        "ready_ms": ready_ms,
+        "transferred": transferred,
+        "decoded": decoded,
+        "gradient_flow": flow,
+        "step_ms": step_ms,
+        "zoom": zoom,
+    }
+
+
+# Records when both runs' heatmaps of a comparison are first on the page.
+COMPARE_PROBE = """
+new MutationObserver(() => {
+  if (!window.__netvizCompareMs && document.querySelectorAll('.compare-heatmap').length >= 2)
+    window.__netvizCompareMs = performance.now();
+}).observe(document, { childList: true, subtree: true });
+"""
+
+
+def open_compare(browser, url: str) -> float:
+    """Open a link to the two-run comparison in a fresh context; ms until both heatmaps are drawn."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(COMPARE_PROBE)
+    page = context.new_page()
+    page.goto(f'{url}/data/plugin_entry.html?name=netviz#run={LOAD_RUN}&compare=["{COMPARE_RUN}"]')
+    page.wait_for_function("window.__netvizCompareMs > 0", timeout=600_000, polling=100)
+    ms = page.evaluate("window.__netvizCompareMs")
+    context.close()
+    return ms
 
 
 def measure_load(args) -> dict:
     from tests.tb_server import TensorBoardServer
 
-    run_dir = args.load / LOAD_RUN
-    if not run_dir.is_dir():
-        started = time.monotonic()
-        write_load_run(run_dir, args.layers, args.steps)
-        print(f"wrote {run_dir} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    for run in (LOAD_RUN, COMPARE_RUN):
+        run_dir = args.load / run
+        if not run_dir.is_dir():
+            started = time.monotonic()
+            write_load_run(run_dir, args.layers, args.steps)
+            print(f"wrote {run_dir} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     variants = {"before": frontend_files(args.before), "after": frontend_files(None)}
     with TensorBoardServer(args.load, extra_args=["--samples_per_plugin=netviz=0"], timeout=900) as server:
 
         def loaded() -> bool:
             runs = json.loads(server.get("/data/plugin/netviz/runs")[1])["runs"]
-            return bool(runs) and runs[0]["sampling"]["gradient_flow"]["kept"] == args.steps
+            kept = [r["sampling"]["gradient_flow"]["kept"] for r in runs]
+            return len(kept) == 2 and all(k == args.steps for k in kept)
 
         started = time.monotonic()
         server.wait_for(loaded, f"TensorBoard to load all {args.steps} steps")
         load_s = time.monotonic() - started
         # Read the table once, so that no variant pays TensorBoard's first read of it.
         started = time.monotonic()
-        server.get(f"/data/plugin/netviz/gradient_flow?run={LOAD_RUN}&stats=has_grad&max_steps=1")
+        for run in (LOAD_RUN, COMPARE_RUN):
+            server.get(f"/data/plugin/netviz/gradient_flow?run={run}&stats=has_grad&max_steps=1")
         table_read_s = time.monotonic() - started
         results: dict[str, list[dict]] = {name: [] for name in variants}
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            compare_ms: list[float] = []
             for round_ in range(args.rounds):
                 order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
                 for name in order:
                     results[name].append(open_once(browser, server.url, variants[name], args.layers))
+                compare_ms.append(open_compare(browser, server.url))
             version = browser.version
             browser.close()
     report = {
@@ -342,10 +446,17 @@ def measure_load(args) -> dict:
             "mb_transferred_gzip": round(rounds[0]["transferred"] / 1e6, 2),
             "first_heatmap_ms_first_visit": round(rounds[0]["ready_ms"]),
             "first_heatmap_ms_cached": summary(warm),
+            "step_change_ms": summary([t for r in rounds for t in r["step_ms"]]),
         }
+        if rounds[0]["zoom"]:
+            report[name]["zoom_ms"] = summary([t for r in rounds for t in r["zoom"]["zoom"]])
+            report[name]["zoom_reset_ms"] = summary([t for r in rounds for t in r["zoom"]["reset"]])
     before = statistics.median(r["ready_ms"] for r in results["before"][1:] or results["before"])
     after = statistics.median(r["ready_ms"] for r in results["after"][1:] or results["after"])
     report["ratio_first_heatmap_after_over_before"] = round(after / before, 3)
+    warm_compare = compare_ms[1:] or compare_ms
+    report["compare_two_runs_first_paint_ms_cached"] = summary(warm_compare)
+    report["ratio_compare_over_single_first_paint"] = round(statistics.median(warm_compare) / after, 3)
     report["ratio_json_after_over_before"] = round(
         results["after"][0]["decoded"] / results["before"][0]["decoded"], 4
     )

@@ -348,6 +348,9 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     const sameRun = previous.run === run;
     let loaded;
     const started = performance.now();
+    // The compared runs load beside the shown one, not after it.
+    const columns = neededStats(state.pendingStat || state.stat, { pair: state.pair });
+    for (const other of state.compare) if (other !== run) comparedEntry(other, columns);
     try {
       loaded = await loadTables(run, runInfo, { append: refresh && sameRun && state.phase === 'ready' });
     } catch (error) {
@@ -531,6 +534,30 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     loadCompared();
   }
 
+  // The fetch of one compared run's table with the columns `stats` and grad_l2 (for the
+  // ratio), shared by every caller that asks for the same run, columns and run signature.
+  function comparedEntry(run, stats) {
+    const columns = [...new Set([...stats, 'grad_l2'])].sort();
+    const info = state.runs.find((r) => r.run === run);
+    const key = `${run}|${columns.join(',')}|${runSignature(info)}`;
+    if (!info) {
+      const error = 'the run is no longer in the log directory';
+      return { run, key, promise: Promise.resolve({ run, error }) };
+    }
+    if (!comparedCache.has(key)) {
+      comparedCache.set(
+        key,
+        getGradientFlow(run, { maxSteps: MAX_STEPS, stats: columns })
+          .then((answer) => ({ run, table: decodeTable(answer) }))
+          .catch((error) => {
+            comparedCache.delete(key);
+            return { run, error: error.message };
+          }),
+      );
+    }
+    return { run, key, promise: comparedCache.get(key) };
+  }
+
   async function loadCompared() {
     const wanted = state.compare.filter((run) => run !== state.run);
     if (!state.table || !wanted.length) {
@@ -543,29 +570,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
         .catch(() => set({ runOrder: state.runs.map((r) => r.run) }));
       state.runOrder = state.runs.map((r) => r.run);
     }
-    const stats = [...new Set([...state.table.stats, 'grad_l2'])];
-    const entries = wanted.map((run) => {
-      const info = state.runs.find((r) => r.run === run);
-      const key = `${run}|${stats.join(',')}|${runSignature(info)}`;
-      if (!info)
-        return {
-          run,
-          key,
-          promise: Promise.resolve({ run, error: 'the run is no longer in the log directory' }),
-        };
-      if (!comparedCache.has(key)) {
-        comparedCache.set(
-          key,
-          getGradientFlow(run, { maxSteps: MAX_STEPS, stats })
-            .then((answer) => ({ run, table: decodeTable(answer) }))
-            .catch((error) => {
-              comparedCache.delete(key);
-              return { run, error: error.message };
-            }),
-        );
-      }
-      return { run, key, promise: comparedCache.get(key) };
-    });
+    const entries = wanted.map((run) => comparedEntry(run, state.table.stats));
     const ticket = entries.map((e) => e.key).join('\n');
     comparing = ticket;
     set({

@@ -56,10 +56,19 @@ export function fillSelect(select, options, value) {
   return select;
 }
 
+// The palette changes only with the theme: read each property once per theme (reading
+// computed style after DOM changes forces the browser to restyle the whole page).
+const cssCache = new Map();
+
 /** A CSS custom property of the document, for drawing on canvases in the current theme. */
 export function cssVar(name, fallback = '') {
-  const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-  return value || fallback;
+  const key = `${document.documentElement.dataset.theme || ''}|${name}`;
+  if (!cssCache.has(key)) {
+    const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    if (!value) return fallback; // the style sheet is not in yet: ask again next time
+    cssCache.set(key, value);
+  }
+  return cssCache.get(key);
 }
 
 /**

@@ -17,7 +17,8 @@ const ELLIPSIS = '…';
  */
 export function distinctLabels(names, fits) {
   const tails = names.map((name) => name.split('.'));
-  const labels = names.map((name, i) => (fits(name) ? name : labelFor(name, tails[i], tails, fits)));
+  const counts = tailCounter(tails);
+  const labels = names.map((name, i) => (fits(name) ? name : labelFor(name, tails[i], counts, fits)));
   return resolveClashes(names, labels, fits);
 }
 
@@ -31,9 +32,9 @@ export function byLength(maxChars) {
 
 // The shortest trailing run of dotted parts no other name ends with, widened while it fits;
 // without the first part, or with the middle of that run elided, when it does not.
-function labelFor(name, parts, all, fits) {
+function labelFor(name, parts, counts, fits) {
   let t = 1;
-  while (t < parts.length - 1 && !uniqueTail(parts, t, all)) t++;
+  while (t < parts.length - 1 && counts(t).get(parts.slice(-t).join('.')) !== 1) t++;
   const compose = (n) =>
     n >= parts.length - 1 ? name : `${parts[0]}${ELLIPSIS}.${parts.slice(-n).join('.')}`;
   if (fits(compose(t))) {
@@ -46,14 +47,21 @@ function labelFor(name, parts, all, fits) {
   return candidates.find(fits) || middleCut(name, fits);
 }
 
-function uniqueTail(parts, t, all) {
-  const tail = parts.slice(-t).join('.');
-  let count = 0;
-  for (const other of all) {
-    if (other.length >= t && other.slice(-t).join('.') === tail) count++;
-    if (count > 1) return false;
-  }
-  return true;
+// How many names end with each run of t dotted parts, counted once per t (names x depth work).
+function tailCounter(tails) {
+  const byLength = new Map();
+  return (t) => {
+    if (!byLength.has(t)) {
+      const counts = new Map();
+      for (const parts of tails) {
+        if (parts.length < t) continue;
+        const tail = parts.slice(-t).join('.');
+        counts.set(tail, (counts.get(tail) || 0) + 1);
+      }
+      byLength.set(t, counts);
+    }
+    return byLength.get(t);
+  };
 }
 
 // Characters from both ends around an ellipsis, the end (which tells layers apart) favoured.

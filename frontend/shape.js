@@ -501,18 +501,40 @@ export function barModel(table, stepIndex, stats, { thresholds = DEFAULT_THRESHO
   };
 }
 
-// The exploding rule's reference: an exponential moving average (decay 0.9) of
-// the layer's finite values before this step; null with less than `patience` of them.
+// The exploding rule's reference: an exponential moving average (decay 0.9) of the
+// layer's finite values before this step; null with less than `patience` of them. Built
+// once per table and column for every layer and step (a step change then costs nothing).
+const AVERAGES = new WeakMap();
+
 function movingAverage(table, layerIndex, k, stepIndex, patience) {
-  let average = null;
-  let count = 0;
-  for (let i = 0; i < stepIndex; i++) {
-    if (cellKind(table, i, layerIndex, k) !== KIND.VALUE) continue;
-    const v = cellValue(table, i, layerIndex, k);
-    average = average === null ? v : 0.9 * average + 0.1 * v;
-    count++;
+  let byColumn = AVERAGES.get(table);
+  if (!byColumn) AVERAGES.set(table, (byColumn = new Map()));
+  let cached = byColumn.get(k);
+  if (!cached) byColumn.set(k, (cached = averagesBefore(table, k)));
+  const at = stepIndex * table.layers.length + layerIndex;
+  const average = cached.average[at];
+  return cached.count[at] >= patience && average > 0 ? average : null;
+}
+
+// average[i * L + j], count[i * L + j]: the EMA of layer j's finite values at steps < i, and how many.
+function averagesBefore(table, k) {
+  const L = table.layers.length;
+  const S = table.steps.length;
+  const average = new Float64Array(S * L);
+  const count = new Uint32Array(S * L);
+  for (let j = 0; j < L; j++) {
+    let ema = null;
+    let n = 0;
+    for (let i = 0; i < S; i++) {
+      average[i * L + j] = ema === null ? NaN : ema;
+      count[i * L + j] = n;
+      if (cellKind(table, i, j, k) !== KIND.VALUE) continue;
+      const v = cellValue(table, i, j, k);
+      ema = ema === null ? v : 0.9 * ema + 0.1 * v;
+      n++;
+    }
   }
-  return count >= patience && average > 0 ? average : null;
+  return { average, count };
 }
 
 /**

@@ -49,6 +49,8 @@ export function createBarChart(actions) {
   );
   let labelKey = '';
   let labels = new Map();
+  let shownRows = '';
+  let rowElements = [];
 
   function update(state) {
     const table = state.table;
@@ -85,14 +87,17 @@ export function createBarChart(actions) {
       labels = new Map(names.map((name, i) => [name, shown[i]]));
       labelKey = shownKey;
     }
-    // Rows are rebuilt on every change: keep keyboard focus on the same layer's row.
-    const focused = rows.contains(document.activeElement) ? document.activeElement.dataset.index : null;
-    replaceChildren(
-      rows,
-      model.rows.map((row) => drawRow(row, model, domain, log, state, actions, labels.get(row.layer))),
-    );
-    const again = focused === null ? null : rows.querySelector(`[data-index="${Number(focused)}"]`);
-    if (again) again.focus();
+    // The rows (and keyboard focus on them) stay; a step change refills each row in place.
+    const rowsKey = `${table.run}|${names.join('\n')}|${[...labels.values()].join('\n')}`;
+    if (rowsKey !== shownRows) {
+      shownRows = rowsKey;
+      rowElements = model.rows.map((row) => createRow(row, labels.get(row.layer), actions));
+      replaceChildren(
+        rows,
+        rowElements.map((r) => r.button),
+      );
+    }
+    model.rows.forEach((row, n) => fillRow(rowElements[n], row, model, domain, log, state));
   }
 
   // Up and down move the selection from row to row, as in a list.
@@ -161,11 +166,29 @@ function drawAxis(axis, domain, log) {
   );
 }
 
-function drawRow(row, model, domain, log, state, actions, label) {
-  const selected = row.index === state.layerIndex;
+function createRow(row, label, actions) {
   const track = h('span', { class: 'bar-track' });
+  const value = h('span', { class: 'bar-value' });
+  const button = h(
+    'button',
+    {
+      class: 'bar-row',
+      attrs: { type: 'button', role: 'listitem', 'data-layer': row.layer, 'data-index': row.index },
+      on: { click: () => actions.selectLayer(row.index) },
+    },
+    h('span', { class: 'bar-label', text: label || row.layer, title: row.layer }),
+    track,
+    value,
+  );
+  return { button, track, value };
+}
+
+// One row at the model's step: its bands, threshold mark, bars or glyphs, value and read-outs.
+function fillRow({ button, track, value }, row, model, domain, log, state) {
+  const selected = row.index === state.layerIndex;
+  const parts = [];
   if (model.vanishingBelow !== null) {
-    track.appendChild(
+    parts.push(
       h('span', {
         class: 'band band-vanishing',
         props: { style: `left:0;width:${pct(axisFraction(model.vanishingBelow, domain, log))}` },
@@ -174,7 +197,7 @@ function drawRow(row, model, domain, log, state, actions, label) {
   }
   if (row.explodingAbove !== null) {
     // The layer's own threshold (even inside the vanishing band): a value right of it fires.
-    track.appendChild(
+    parts.push(
       h('span', {
         class: 'threshold-exploding',
         title: `exploding above ${formatShort(row.explodingAbove)}`,
@@ -192,7 +215,7 @@ function drawRow(row, model, domain, log, state, actions, label) {
       const start = log ? 0 : axisFraction(0, domain, log);
       const end = axisFraction(cell.value, domain, log);
       const left = Math.min(start, end);
-      track.appendChild(
+      parts.push(
         h('span', {
           class: `bar series-${n}`,
           props: {
@@ -201,7 +224,7 @@ function drawRow(row, model, domain, log, state, actions, label) {
         }),
       );
     } else {
-      track.appendChild(
+      parts.push(
         h('span', {
           class: `glyph ${cell.kind === KIND.NONE ? 'none' : 'nonfinite'}`,
           text: cell.kind === KIND.NONE ? '∅' : '✕',
@@ -211,30 +234,17 @@ function drawRow(row, model, domain, log, state, actions, label) {
     }
     readout.push(`${cell.stat} ${formatShort(cell.value)}`);
   });
+  replaceChildren(track, parts);
   const states = row.cells.map((c) =>
     c.kind === KIND.NONE ? 'none' : c.kind === KIND.NONFINITE ? 'nonfinite' : 'value',
   );
-  return h(
-    'button',
-    {
-      class: `bar-row${selected ? ' selected' : ''}`,
-      attrs: {
-        type: 'button',
-        role: 'listitem',
-        'aria-pressed': selected ? 'true' : 'false',
-        'data-layer': row.layer,
-        'data-index': row.index,
-        'data-kind': states.join(' '),
-        'data-value': row.cells.map((c) => formatExact(c.value)).join(' '),
-        'aria-label': `${row.layer}: ${readout.join(', ')}`,
-      },
-      title: `${row.layer}\n${readout.join('\n')}`,
-      on: { click: () => actions.selectLayer(row.index) },
-    },
-    h('span', { class: 'bar-label', text: label || row.layer, title: row.layer }),
-    track,
-    h('span', { class: 'bar-value', text: row.cells.map((c) => formatShort(c.value)).join(' / ') }),
-  );
+  button.classList.toggle('selected', selected);
+  button.setAttribute('aria-pressed', selected ? 'true' : 'false');
+  button.dataset.kind = states.join(' ');
+  button.dataset.value = row.cells.map((c) => formatExact(c.value)).join(' ');
+  button.setAttribute('aria-label', `${row.layer}: ${readout.join(', ')}`);
+  button.title = `${row.layer}\n${readout.join('\n')}`;
+  value.textContent = row.cells.map((c) => formatShort(c.value)).join(' / ');
 }
 
 // How wide a bar label may be: its column at the current width, in the labels' font.

@@ -138,7 +138,7 @@ function drawHeatmaps(box, tables, layers, state, step, colour, actions) {
         rowDomains: null,
       }
     : null;
-  const rowPx = Math.max(3, Math.min(14, Math.floor(280 / layers.length)));
+  const rowPx = Math.max(3, Math.min(14, Math.floor(380 / layers.length)));
   const width = Math.max(320, box.clientWidth || 800);
   replaceChildren(
     box,
@@ -309,7 +309,7 @@ function drawBars(box, rows, log, colour, state, actions) {
 function drawRatios(box, tables, layers, stat, state, actions) {
   const base = tables[0];
   const width = Math.max(320, box.clientWidth || 800);
-  const rowPx = Math.max(3, Math.min(12, Math.floor(240 / layers.length)));
+  const rowPx = Math.max(3, Math.min(12, Math.floor(320 / layers.length)));
   replaceChildren(
     box,
     tables.slice(1).map((other) => {

@@ -65,6 +65,7 @@ export function createLayerDetail(actions) {
   let current = null;
   let layerKey = '';
   let layerTable = null;
+  let chartsKey = '';
 
   function update(state) {
     current = state;
@@ -90,68 +91,90 @@ export function createLayerDetail(actions) {
     const source = own || table;
     const row = own ? 0 : state.layerIndex;
     const others = own ? [] : (state.columns || []).filter((s) => !HIDDEN.has(s) && !table.stats.includes(s));
-    replaceChildren(
-      gradients,
-      source.stats
-        .filter((s) => !HIDDEN.has(s))
-        .map((stat) =>
-          chart(
-            stat,
-            zoomed(layerSeries(source, row, stat), state.zoom),
-            step,
-            usesLog(stat, state.log),
-            width,
-            pick,
-          ),
-        ),
-      others.length
-        ? h(
-            'div',
-            { class: 'other-stats' },
-            h('span', { class: 'muted', text: 'Pick another statistic:' }),
-            others.map((stat) =>
-              h('button', {
-                class: 'link-button',
-                text: stat,
-                title: statLabel(stat),
-                attrs: { type: 'button', 'data-stat': stat },
-                on: { click: () => actions.setStat(stat) },
-              }),
-            ),
-          )
-        : null,
-    );
     const act = state.activations;
     const actLayer = act ? act.layers.indexOf(layer) : -1;
-    activationsHead.hidden = activations.hidden = false;
-    if (actLayer >= 0) {
-      replaceChildren(
-        activations,
-        act.stats.map((stat) =>
-          chart(
-            stat,
-            zoomed(layerSeries(act, actLayer, stat), state.zoom),
-            step,
-            usesLog(stat, state.log),
-            width,
-            pick,
-          ),
-        ),
-      );
+    // A step change only moves the charts' cursors: the charts are rebuilt when what they draw changes.
+    const key = [
+      state.run,
+      layer,
+      state.version,
+      own ? own.steps.length : 'shared',
+      source.stats.join(','),
+      act ? `${act.steps.length}|${actLayer}` : '',
+      state.zoom ? `${state.zoom.from}-${state.zoom.to}` : '',
+      state.log,
+      width,
+      others.join(','),
+    ].join('|');
+    if (key === chartsKey) {
+      for (const box of element.querySelectorAll('.chart-box')) box.setStep(step);
     } else {
-      replaceChildren(
-        activations,
-        h('p', {
-          class: 'muted',
-          text: act
-            ? 'No activation statistics for this layer.'
-            : 'No activation statistics in this run: pass sample_batch=... to the NetViz callback to record them.',
-        }),
-      );
+      chartsKey = key;
+      drawCharts();
     }
     const hasMaps = ((state.runInfo && state.runInfo.feature_map_layers) || []).includes(layer);
     maps.hidden = !hasMaps;
     if (hasMaps) loadMaps(state.run, layer, step);
+
+    function drawCharts() {
+      replaceChildren(
+        gradients,
+        source.stats
+          .filter((s) => !HIDDEN.has(s))
+          .map((stat) =>
+            chart(
+              stat,
+              zoomed(layerSeries(source, row, stat), state.zoom),
+              step,
+              usesLog(stat, state.log),
+              width,
+              pick,
+            ),
+          ),
+        others.length
+          ? h(
+              'div',
+              { class: 'other-stats' },
+              h('span', { class: 'muted', text: 'Pick another statistic:' }),
+              others.map((stat) =>
+                h('button', {
+                  class: 'link-button',
+                  text: stat,
+                  title: statLabel(stat),
+                  attrs: { type: 'button', 'data-stat': stat },
+                  on: { click: () => actions.setStat(stat) },
+                }),
+              ),
+            )
+          : null,
+      );
+      activationsHead.hidden = activations.hidden = false;
+      if (actLayer >= 0) {
+        replaceChildren(
+          activations,
+          act.stats.map((stat) =>
+            chart(
+              stat,
+              zoomed(layerSeries(act, actLayer, stat), state.zoom),
+              step,
+              usesLog(stat, state.log),
+              width,
+              pick,
+            ),
+          ),
+        );
+      } else {
+        replaceChildren(
+          activations,
+          h('p', {
+            class: 'muted',
+            text: act
+              ? 'No activation statistics for this layer.'
+              : 'No activation statistics in this run: pass sample_batch=... to the NetViz callback to record them.',
+          }),
+        );
+      }
+    }
   }
 
   /** Fetch every gradient column of `layer` (again when the run's table grows), then redraw. */
@@ -286,9 +309,8 @@ function chart(stat, series, selectedStep, log, W, onPick) {
         p.kind === KIND.NONE ? '∅' : '✕',
       ),
     );
-  // Activations are recorded on probe steps only: show the probe step nearest the selected step.
-  const selected = points[nearestStepIndex(steps, selectedStep)];
   const dot = svg('circle', { r: 3.5, class: 'chart-dot', cx: -10, cy: -10 });
+  const cursor = svg('line', { y1: PAD.top, y2: H - PAD.bottom, class: 'chart-cursor' });
   const figure = svg(
     'svg',
     {
@@ -297,7 +319,6 @@ function chart(stat, series, selectedStep, log, W, onPick) {
       height: H,
       class: 'chart',
       role: 'img',
-      'aria-label': `${stat} over steps${selected ? `; at step ${selected.step}: ${formatShort(selected.v)}` : ''}`,
     },
     svg('text', { x: PAD.left, y: 14, class: 'chart-title' }, `${stat}${log ? ' (log)' : ''}`),
     [hi, (lo + hi) / 2, lo].map((v) =>
@@ -310,15 +331,7 @@ function chart(stat, series, selectedStep, log, W, onPick) {
       y2: H - PAD.bottom,
       class: 'chart-axis',
     }),
-    selected
-      ? svg('line', {
-          x1: px(selected.step),
-          x2: px(selected.step),
-          y1: PAD.top,
-          y2: H - PAD.bottom,
-          class: 'chart-cursor',
-        })
-      : null,
+    cursor,
     paths.map((path) => svg('path', { d: path, class: 'chart-line' })),
     marks,
     dot,
@@ -329,14 +342,26 @@ function chart(stat, series, selectedStep, log, W, onPick) {
     const box = figure.getBoundingClientRect();
     return s0 + ((event.clientX - box.left - PAD.left) / (W - PAD.left - PAD.right)) * (s1 - s0);
   };
-  const value = selected ? formatShort(selected.v) : '—';
-  const where = !selected
-    ? `step ${selectedStep}`
-    : selected.step === selectedStep
-      ? `step ${selected.step}`
-      : `nearest step ${selected.step}`;
-  const caption = h('figcaption', { class: 'muted', text: `${where}: ${value}` });
+  const said = h('span');
   const hover = h('span', { class: 'chart-hover', attrs: { 'aria-live': 'polite' } });
+  const caption = h('figcaption', { class: 'muted' }, said, ' ', hover);
+  // Activations are recorded on probe steps only: the point nearest the selected step is read out.
+  function setStep(step) {
+    const selected = points[nearestStepIndex(steps, step)];
+    const value = selected ? formatShort(selected.v) : '—';
+    const where = !selected
+      ? `step ${step}`
+      : selected.step === step
+        ? `step ${selected.step}`
+        : `nearest step ${selected.step}`;
+    said.textContent = `${where}: ${value}`;
+    figure.setAttribute('aria-label', `${stat} over steps; ${where}: ${value}`);
+    cursor.setAttribute('visibility', selected ? 'visible' : 'hidden');
+    if (selected) {
+      cursor.setAttribute('x1', px(selected.step).toFixed(1));
+      cursor.setAttribute('x2', px(selected.step).toFixed(1));
+    }
+  }
   figure.addEventListener('mousemove', (event) => {
     const p = points[nearestStepIndex(steps, stepAt(event))];
     if (!p) return;
@@ -356,6 +381,8 @@ function chart(stat, series, selectedStep, log, W, onPick) {
     const p = points[nearestStepIndex(steps, stepAt(event))];
     if (p) onPick(p.step);
   });
-  caption.append(' ', hover);
-  return h('figure', { class: 'chart-box', title: statLabel(stat) }, figure, caption);
+  setStep(selectedStep);
+  const box = h('figure', { class: 'chart-box', title: statLabel(stat) }, figure, caption);
+  box.setStep = setStep;
+  return box;
 }

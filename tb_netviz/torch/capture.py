@@ -84,6 +84,8 @@ class Capture:
             ``GradientStatistics``. Sharded training passes a ``ShardedGradientStatistics``
             factory: every rank then measures and takes part in the collective, and only
             a rank with a ``writer`` writes (the others keep ``writer`` None).
+        rows: False writes the run-level norms only, no ``netviz/gradient_flow`` rows (for
+            parameters that are not per layer, such as FSDP1's flat buffers).
 
     Raises:
         ValueError: a model without parameters, a pattern that matches no layer, or
@@ -100,6 +102,7 @@ class Capture:
         *,
         sample_labels: Any = None,
         statistics: Callable[[list[Layer], list[int]], GradientStatistics] | None = None,
+        rows: bool = True,
     ) -> None:
         self.model = model
         self.options = options
@@ -114,6 +117,7 @@ class Capture:
         self._activations_content = options.activations_content()
         self._forward_context = forward_context
         self._sharded = statistics is not None
+        self._rows = rows
         self._new_statistics = statistics or GradientStatistics
         layers = discover_layers(model)
         names = module_names(model)
@@ -255,7 +259,7 @@ class Capture:
         writer = self.writer
         if writer is None:
             return
-        names = self.layer_names
+        names = self.layer_names if self._rows else []
         if names:
             writer.gradient_flow(step, names, table.values, **self._gradient_flow_content)
         if table.global_norm is not None:

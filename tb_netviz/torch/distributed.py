@@ -36,12 +36,28 @@ from tb_netviz.torch.shards import (
 
 @dataclasses.dataclass(frozen=True)
 class Sharding:
-    """A sharded model's distributed context: the engine's name, this rank, and its piece reader."""
+    """A sharded model's distributed context: the engine's name, this rank, and its piece reader.
+
+    ``per_layer`` is False where the pieces cannot be told apart by layer (FSDP1 with
+    ``use_orig_params=False``): only the global norm is logged then (``limitation`` says why).
+    """
 
     engine: str
     rank: int
     read_piece: PieceReader
     group: dist.ProcessGroup | None = None
+    per_layer: bool = True
+
+    @property
+    def limitation(self) -> str | None:
+        """The warning to give once when the statistics are limited to the global norm, else None."""
+        if self.per_layer:
+            return None
+        return (
+            f"tb-netviz: {self.engine} keeps the parameters as flat buffers, so per-layer statistics "
+            "need use_orig_params=True; only the global gradient norm (netviz/global_grad_norm, and "
+            "netviz/clipped_grad_norm) is logged, without the sample pass"
+        )
 
     @property
     def writes(self) -> bool:
@@ -61,8 +77,7 @@ def sharding_of(
     ``wrapper`` is the module the engine wraps ``model`` in, when it is outside
     ``model`` (Lightning's ``FSDPStrategy`` wraps the LightningModule).
 
-    Raises:
-        ValueError: FSDP1 with ``use_orig_params=False`` (its flat parameters have no layers).
+    FSDP1 with ``use_orig_params=False`` gives a ``Sharding`` with ``per_layer`` False.
     """
     if not isinstance(model, nn.Module):
         return None  # the capture names the problem
@@ -73,12 +88,9 @@ def sharding_of(
         return Sharding("DeepSpeed ZeRO", rank, deepspeed_piece, group)
     fsdp1 = _fsdp1_modules(model if wrapper is None else wrapper)
     if fsdp1:
-        if not all(getattr(m, "_use_orig_params", False) for m in fsdp1):
-            raise ValueError(
-                "FullyShardedDataParallel with use_orig_params=False keeps the parameters as flat "
-                "buffers, so per-layer statistics cannot be told apart: wrap with use_orig_params=True"
-            )
-        return Sharding("FSDP1", rank, flat_piece, group)
+        orig = all(getattr(m, "_use_orig_params", False) for m in fsdp1)
+        engine = "FSDP1" if orig else "FullyShardedDataParallel with use_orig_params=False"
+        return Sharding(engine, rank, flat_piece, group, per_layer=orig)
     return None
 
 

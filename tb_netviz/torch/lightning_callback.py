@@ -192,10 +192,14 @@ class NetVizCallback(pl.Callback):
                 "see the README)"
             )
         else:
-            try:
-                return sharding_of(pl_module, wrapper=trainer.strategy.model)
-            except ValueError as error:
-                reason = str(error)
+            sharding = sharding_of(pl_module, wrapper=trainer.strategy.model)
+            if sharding is None or sharding.per_layer:
+                return sharding
+            # The root's flat buffer lives on the wrapper, outside the LightningModule.
+            reason = (
+                "use_orig_params=False keeps the parameters as flat buffers; per-layer statistics "
+                "need use_orig_params=True (Lightning's default)"
+            )
         if trainer.is_global_zero:
             warn_from_caller(
                 f"tb-netviz: {strategy}: {reason}; nothing is logged in this fit (training is not affected)",

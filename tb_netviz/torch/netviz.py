@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter
+from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.event_writer import checked_step
+from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
 from tb_netviz.torch.distributed import sharding_of
@@ -32,7 +33,9 @@ class NetViz:
     rank, with the same steps and the same ``sample_batch``. Each rank measures the
     pieces it holds, one ``all_gather`` per logged step combines them into the
     statistics of the whole gradients, the sample pass runs on every rank (FSDP's
-    all-gathers need them all) and only rank zero writes to ``log_dir``.
+    all-gathers need them all) and only rank zero writes to ``log_dir``. FSDP1 with
+    ``use_orig_params=False`` keeps flat buffers that are not per layer: NetViz then
+    warns once and logs the global norm only (no rows, no sample pass).
 
     Args:
         model: the ``nn.Module`` being trained.
@@ -148,8 +151,16 @@ class NetViz:
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         sharding = sharding_of(model)
         statistics = sharding.statistics if sharding is not None else None
+        limited = sharding is not None and not sharding.per_layer
+        if limited and sharding.writes:
+            warn_from_caller(sharding.limitation, NetVizWriteWarning)
         self._capture = Capture(
-            model, options, sample_batch, sample_labels=sample_labels, statistics=statistics
+            model,
+            options,
+            None if limited else sample_batch,
+            sample_labels=None if limited else sample_labels,
+            statistics=statistics,
+            rows=not limited,
         )
         if sharding is None or sharding.writes:
             self._capture.writer = NetVizWriter(log_dir)

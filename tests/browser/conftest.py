@@ -5,8 +5,11 @@ by Python Playwright. A missing Chromium is a failure, not a skip.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 VIEWPORT = {"width": 1400, "height": 1000}
+# The demo's runs (python -m demo --quick): see test_demo_screenshot.py.
+DEMO_RUNS = ("torch_vanishing_mlp", "torch_exploding_lr", "lightning_reversal")
 
 
 @pytest.fixture(scope="session")
@@ -149,3 +154,40 @@ def save_artifact(target, name: str) -> Path:
     path = ARTIFACTS / name
     target.screenshot(path=str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_logdir(tmp_path_factory) -> Path:
+    """The demo's runs: NETVIZ_DEMO_LOGDIR when set, else written now by the quick demo."""
+    existing = os.environ.get("NETVIZ_DEMO_LOGDIR")
+    if existing:
+        root = Path(existing)
+        missing = [run for run in DEMO_RUNS if not (root / run).is_dir()]
+        assert not missing, f"NETVIZ_DEMO_LOGDIR={root} lacks the demo runs {missing}"
+        return root
+    root = tmp_path_factory.mktemp("demo-logs")
+    command = [sys.executable, "-m", "demo", "--quick", "--only", "vanishing", "exploding", "lightning"]
+    result = subprocess.run(
+        [*command, "--logdir", str(root)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, f"the demo failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return root
+
+
+@pytest.fixture(scope="session")
+def demo_tensorboard(demo_logdir):
+    """TensorBoard over the demo's runs, keeping every logged step."""
+    with TensorBoardServer(demo_logdir, extra_args=["--samples_per_plugin=netviz=0"]) as server:
+
+        def all_runs_loaded() -> bool:
+            runs = json.loads(server.get("/data/plugin/netviz/runs")[1])["runs"]
+            names = {run["run"] for run in runs}
+            return set(DEMO_RUNS) <= names and all(run["gradient_flow"] for run in runs)
+
+        server.wait_for(all_runs_loaded, "the demo's runs to load")
+        yield server

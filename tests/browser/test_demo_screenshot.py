@@ -16,15 +16,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS, REPO, Watched, netviz_frame
-from tests.tb_server import TensorBoardServer
 
 VANISHING = "torch_vanishing_mlp"
 EXPLODING = "torch_exploding_lr"
@@ -34,43 +30,6 @@ DOCS_SCREENSHOT = REPO / "docs" / "screenshots" / "netviz.png"
 DOCS_SCREENSHOT_MAX_BYTES = 300_000
 # Tall enough that TensorBoard's page shows the toolbar, the alerts, the heatmap and the bar chart.
 SCREENSHOT_VIEWPORT = {"width": 1400, "height": 1150}
-
-
-@pytest.fixture(scope="module")
-def demo_logdir(tmp_path_factory) -> Path:
-    """The demo's runs: NETVIZ_DEMO_LOGDIR when set, else written now by the quick demo."""
-    existing = os.environ.get("NETVIZ_DEMO_LOGDIR")
-    if existing:
-        root = Path(existing)
-        missing = [run for run in DEMO_RUNS if not (root / run).is_dir()]
-        assert not missing, f"NETVIZ_DEMO_LOGDIR={root} lacks the demo runs {missing}"
-        return root
-    root = tmp_path_factory.mktemp("demo-logs")
-    command = [sys.executable, "-m", "demo", "--quick", "--only", "vanishing", "exploding", "lightning"]
-    result = subprocess.run(
-        [*command, "--logdir", str(root)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert result.returncode == 0, f"the demo failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return root
-
-
-@pytest.fixture(scope="module")
-def demo_tensorboard(demo_logdir):
-    """TensorBoard over the demo's runs, keeping every logged step."""
-    with TensorBoardServer(demo_logdir, extra_args=["--samples_per_plugin=netviz=0"]) as server:
-
-        def all_runs_loaded() -> bool:
-            runs = json.loads(server.get("/data/plugin/netviz/runs")[1])["runs"]
-            names = {run["run"] for run in runs}
-            return set(DEMO_RUNS) <= names and all(run["gradient_flow"] for run in runs)
-
-        server.wait_for(all_runs_loaded, "the demo's runs to load")
-        yield server
 
 
 @pytest.fixture

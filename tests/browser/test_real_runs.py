@@ -361,3 +361,18 @@ def test_dragging_across_the_heatmap_zooms_every_step_view_and_reset_goes_back(d
     expect(canvas).to_have_attribute("data-cols", str(cols))
     expect(page.locator(".zoom-bar")).to_be_hidden()
     assert dashboard.errors == []
+
+
+def test_step_axis_ticks_are_round_steps_and_the_colour_bar_labels_its_decades(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "deep")
+    for width in (900, 1440):
+        set_width(page, width)
+        ticks = [int(t) for t in page.locator(".heatmap-canvas").get_attribute("data-step-ticks").split(",")]
+        assert len(ticks) >= 3, ticks
+        spacing = {b - a for a, b in zip(ticks, ticks[1:], strict=False)}
+        assert len(spacing) == 1 and spacing.pop() % 50 == 0, ticks  # 0, 50, 100… (not 0, 11, 22…)
+    decades = page.locator(".heatmap-panel .legend-tick").all_inner_texts()
+    exponents = [math.log10(float(t)) for t in decades]
+    assert len(decades) >= 3 and all(abs(e - round(e)) < 1e-9 for e in exponents), decades
+    assert watched.errors == []

@@ -1,11 +1,11 @@
 """Plain-loop NetViz under FSDP2 or FSDP1 on gloo ranks; run by the tests through ``ranks``.
 
-``python plain_loop_run.py OUT ENGINE [fail]``, ENGINE ``fsdp2`` (``fully_shard`` per block and on the
-root) or ``fsdp1`` (``FullyShardedDataParallel``, ``use_orig_params=True``, a block auto-wrap
-policy): trains ``TinyTransformer`` for ``STEPS`` steps, each rank on its half of every batch,
-clipping the global norm to ``CLIP``, logging to ``OUT/netviz``. Each rank writes ``OUT/rank<r>.json``: the
-collectives NetViz started per logged step and the warnings it gave. With ``fail``, rank 1
-cannot compute its part at step 1.
+``python plain_loop_run.py OUT ENGINE [fail]``, ENGINE ``fsdp2`` (``fully_shard`` per block and on
+the root) or ``fsdp1`` (``FullyShardedDataParallel``, ``use_orig_params=True``, a block auto-wrap
+policy; ``fsdp1_flat`` the same with ``use_orig_params=False``): trains ``TinyTransformer`` for
+``STEPS`` steps, each rank on its half of every batch, clipping the global norm to ``CLIP``, logging
+to ``OUT/netviz``. Each rank writes ``OUT/rank<r>.json``: the collectives NetViz started per logged
+step and the warnings it gave. With ``fail``, rank 1 cannot compute its part at step 1.
 """
 
 from __future__ import annotations
@@ -92,11 +92,11 @@ def train(model, viz, optimizer, data, rank: int, world: int, counter=None, fail
 
 
 def shard(model, engine: str):
-    if engine == "fsdp1":
+    if engine in ("fsdp1", "fsdp1_flat"):
         return FullyShardedDataParallel(
             model,
             auto_wrap_policy=ModuleWrapPolicy({nn.TransformerEncoderLayer}),
-            use_orig_params=True,
+            use_orig_params=engine == "fsdp1",
             device_id=torch.device("cpu"),
         )
     for block in model.blocks:

@@ -150,3 +150,13 @@ def test_fsdp1_with_orig_params_and_auto_wrap_equals_the_unsharded_run_with_unwr
         assert sharded.scalars(tag) == pytest.approx(unsharded.scalars(tag), rel=1e-5)
     assert [report["collectives"] for report in reports] == [[1] * plain_loop_run.STEPS] * 2
     assert len(event_files(tmp_path / "netviz")) == 1
+
+
+def test_fsdp1_without_orig_params_warns_once_and_logs_the_global_norm_only(tmp_path, unsharded):
+    sharded, reports = sharded_run(tmp_path, "fsdp1_flat")
+    assert GRADIENT_FLOW_TAG not in sharded.tags and ACTIVATIONS_TAG not in sharded.tags
+    for tag in (GLOBAL_GRAD_NORM_TAG, CLIPPED_GRAD_NORM_TAG):
+        assert sharded.scalars(tag) == pytest.approx(unsharded.scalars(tag), rel=1e-5)
+    assert [report["collectives"] for report in reports] == [[1] * plain_loop_run.STEPS] * 2
+    assert len(reports[0]["warnings"]) == 1 and "need use_orig_params=True" in reports[0]["warnings"][0]
+    assert reports[1]["warnings"] == []
