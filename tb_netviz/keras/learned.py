@@ -32,15 +32,13 @@ from tb_netviz.keras.probe import run_probe
 from tb_netviz.summary import CaptureOptions, NetVizWriter
 from tb_netviz.summary.learned import (
     LABELS_GIVEN,
-    LABELS_PREDICTED,
     EmbeddingSeries,
     WeightSeries,
+    classes_from_scores,
     weight_view_bytes,
 )
 from tb_netviz.summary.weights import KERNEL, MATRIX
 
-UNKNOWN_LABEL = -1
-LABELS_NONE = "none"
 _CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _TRANSPOSED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
 
@@ -189,12 +187,8 @@ def predicted_classes(output: Any, count: int) -> tuple[np.ndarray, str]:
     """
     if isinstance(output, (tuple, list)) and output:
         output = output[0]
-    if isinstance(output, dict) or not hasattr(output, "shape"):
-        return np.full(count, UNKNOWN_LABEL, np.int64), LABELS_NONE
-    array = np.asarray(output)
-    if array.ndim != 2 or array.shape[0] != count or array.shape[1] < 2:
-        return np.full(count, UNKNOWN_LABEL, np.int64), LABELS_NONE
-    return array.argmax(axis=1).astype(np.int64), LABELS_PREDICTED
+    scores = None if isinstance(output, dict) or not hasattr(output, "shape") else np.asarray(output)
+    return classes_from_scores(scores, count)
 
 
 def _weight_kind(layer: keras.layers.Layer) -> tuple[str, str] | None:

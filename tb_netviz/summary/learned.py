@@ -50,6 +50,25 @@ Value = summary_pb2.Summary.Value
 # Where an embedding's point labels came from.
 LABELS_GIVEN = "sample_labels"
 LABELS_PREDICTED = "predicted"
+LABELS_NONE = "none"
+# Label of a point whose class is unknown (no sample_labels, and the model output is not [N, classes]).
+UNKNOWN_LABEL = -1
+
+
+def classes_from_scores(scores: np.ndarray | None, count: int) -> tuple[np.ndarray, str]:
+    """The argmax class of each of ``count`` samples from ``[N, classes]`` scores, and the label source.
+
+    Scores of any other shape (a regression output, a dict the framework could not read) give
+    ``UNKNOWN_LABEL`` for every sample and the source ``"none"``.
+
+    >>> classes_from_scores(np.array([[0.1, 0.9], [2.0, -1.0]]), 2)
+    (array([1, 0]), 'predicted')
+    >>> classes_from_scores(np.zeros((2, 1)), 2)
+    (array([-1, -1]), 'none')
+    """
+    if scores is None or scores.ndim != 2 or scores.shape[0] != count or scores.shape[1] < 2:
+        return np.full(count, UNKNOWN_LABEL, np.int64), LABELS_NONE
+    return scores.argmax(axis=1).astype(np.int64), LABELS_PREDICTED
 
 
 def weight_view_bytes(layout: str, shape: Sequence[int], axes: str, max_channels: int) -> int:

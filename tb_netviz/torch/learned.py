@@ -34,17 +34,13 @@ from torch import nn
 from tb_netviz.summary import CaptureOptions, NetVizWriter
 from tb_netviz.summary.learned import (
     LABELS_GIVEN,
-    LABELS_PREDICTED,
     EmbeddingSeries,
     WeightSeries,
+    classes_from_scores,
     weight_view_bytes,
 )
 from tb_netviz.summary.weights import KERNEL, MATRIX
 from tb_netviz.torch.layers import Layer, module_names
-
-# Label of a point whose class is unknown (no sample_labels, and the model output is not [N, classes]).
-UNKNOWN_LABEL = -1
-LABELS_NONE = "none"
 
 
 class LearnedViews:
@@ -184,9 +180,8 @@ def predicted_classes(output: Any, count: int) -> tuple[np.ndarray, str]:
         tensor = output[0]
     if isinstance(getattr(output, "logits", None), torch.Tensor):  # a Hugging Face model output
         tensor = output.logits
-    if tensor is None or tensor.dim() != 2 or tensor.shape[0] != count or tensor.shape[1] < 2:
-        return np.full(count, UNKNOWN_LABEL, np.int64), LABELS_NONE
-    return tensor.detach().argmax(dim=1).cpu().numpy().astype(np.int64), LABELS_PREDICTED
+    scores = None if tensor is None or tensor.dim() != 2 else tensor.detach().float().cpu().numpy()
+    return classes_from_scores(scores, count)
 
 
 def _weight_kind(module: nn.Module) -> tuple[str, str] | None:
