@@ -40,6 +40,7 @@ import tensorflow as tf
 
 from tb_netviz.keras.layers import intercepting_calls, layer_name, sublayers
 from tb_netviz.summary import CaptureOptions
+from tb_netviz.summary.gradcam import PROBABILITY_TOLERANCE, GradCamError
 
 CONV_2D = (
     keras.layers.Conv2D,
@@ -47,11 +48,6 @@ CONV_2D = (
     keras.layers.SeparableConv2D,
     keras.layers.DepthwiseConv2D,
 )
-PROBABILITY_TOLERANCE = 1e-3
-
-
-class GradCamError(ValueError):
-    """The model, its layers or the options cannot give Grad-CAM maps; the message says which."""
 
 
 @dataclasses.dataclass

@@ -45,6 +45,8 @@ from tensorboard.compat.proto import summary_pb2
 from tb_netviz.summary import encoders, metadata
 
 GRADCAM, GRADCAM_TARGETS, PROBE_INPUTS = metadata.GRADCAM, metadata.GRADCAM_TARGETS, metadata.PROBE_INPUTS
+# Class scores that already are probabilities (a softmax output) when rows sum to 1 within this.
+PROBABILITY_TOLERANCE = 1e-3
 GRADCAM_TAG_PREFIX = "netviz/gradcam/"
 GRADCAM_OVERLAY_TAG_PREFIX = "netviz/gradcam_overlay/"
 GRADCAM_TARGETS_TAG = "netviz/gradcam_targets"
@@ -71,6 +73,10 @@ VIRIDIS = np.array(
     ],
     dtype=np.float64,
 )
+
+
+class GradCamError(ValueError):
+    """The model, its layers or the options cannot give Grad-CAM maps; the message says which."""
 
 
 def gradcam_tag(layer: str) -> str:

@@ -42,17 +42,12 @@ import torch
 from torch import nn
 
 from tb_netviz.summary import CaptureOptions
+from tb_netviz.summary.gradcam import PROBABILITY_TOLERANCE, GradCamError
 from tb_netviz.torch.layers import module_names
 from tb_netviz.torch.probe import call_model, to_device
 
 # Layers whose output is [N, C, H, W]: the default target is the last of these the batch enters.
 CONV_2D = (nn.Conv2d, nn.ConvTranspose2d)
-# Class scores that already are probabilities (a softmax output) when rows sum to 1 within this.
-PROBABILITY_TOLERANCE = 1e-3
-
-
-class GradCamError(ValueError):
-    """The model, its layers or the options cannot give Grad-CAM maps; the message says which."""
 
 
 @dataclasses.dataclass
