@@ -17,13 +17,13 @@ import tensorflow as tf
 
 from tb_netviz.keras.gradcam import GradCam
 from tb_netviz.keras.gradient_capture import GradientCapture, StepRecord
-from tb_netviz.keras.layers import WeightLayer, attention_layers, weight_layers
+from tb_netviz.keras.layers import WeightLayer, attention_layers, layer_name, weight_layers
 from tb_netviz.keras.learned import LearnedViews, check_embedding_output
 from tb_netviz.keras.probe import activation_statistics, channel_axis, feature_maps, first_sample, run_probe
 from tb_netviz.summary import AlertDetector, CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.columns import ACTIVATION_STATS
 from tb_netviz.summary.gradcam import check_gradcam_inputs
-from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG
+from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG, model_layer_content
 from tb_netviz.summary.options import AttentionLabels
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.remote_store import check_log_dir
@@ -404,7 +404,11 @@ class NetVizCallback(keras.callbacks.Callback):
             _write_gradients,
             session.writer,
             self.detector,
-            self.options.gradient_flow_content(),  # built once: the metadata is the same at every step
+            # built once: the metadata is the same at every step
+            {
+                **self.options.gradient_flow_content(),
+                **model_layer_content(layer_name(self.model, self.model)),
+            },
             self.logged_steps,
             session.capture.loss_scaled,
         )

@@ -9,8 +9,8 @@ Example:
     >>> rows = (np.float32([[0.5, 1]]), np.float32([[np.nan, 0]]))
     >>> table = LayerTable(("fc",), ("grad_l2", "has_grad"), np.array([0, 10]), np.ones(2), rows, {})
     >>> body = layer_stats_body("r", table, ["grad_l2"], max_steps=10, null_where_no_gradient=True)
-    >>> body[body.index('"total_steps"'):]
-    '"total_steps": 2, "downsampled": false, "alert_thresholds": null, "values": [[[5e-1]],[[null]]]}'
+    >>> body[body.index('"alert_thresholds"'):]
+    '"alert_thresholds": null, "model_layer": null, "values": [[[5e-1]],[[null]]]}'
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from tb_netviz.plugin import json_values
 from tb_netviz.plugin.data import LayerTable
 from tb_netviz.plugin.downsample import pick_step_indices
-from tb_netviz.summary.metadata import ALERT_THRESHOLDS_KEY
+from tb_netviz.summary.metadata import ALERT_THRESHOLDS_KEY, MODEL_LAYER_KEY
 
 # The AlertThresholds fields a layer table's metadata may carry, all numbers.
 THRESHOLD_FIELDS = ("vanishing_ratio", "exploding_factor", "dead_fraction", "patience")
@@ -75,6 +75,7 @@ def layer_stats_body(
         "total_steps": int(candidates.size),
         "downsampled": bool(picked.size < candidates.size),
         "alert_thresholds": alert_thresholds(table.content),
+        "model_layer": model_layer(table.content, layers),
     }
     return with_raw_json(head, values=json_values.encode_array(values, missing))
 
@@ -97,6 +98,19 @@ def alert_thresholds(content: dict[str, Any]) -> dict[str, float] | None:
     values = {name: found.get(name) for name in THRESHOLD_FIELDS}
     numbers = all(_finite_number(v) for v in values.values())
     return values if numbers else None
+
+
+def model_layer(content: dict[str, Any], layers: Sequence[str]) -> str | None:
+    """The returned row that holds the model's own parameters, from a table's metadata; None when the
+    metadata does not say (older logs, activations) or that row is not among ``layers``.
+
+    >>> model_layer({"model_layer": "Reverser"}, ["Reverser", "encoder.fc"])
+    'Reverser'
+    >>> model_layer({"model_layer": "Reverser"}, ["encoder.fc"]) is None, model_layer({}, ["fc"]) is None
+    (True, True)
+    """
+    found = content.get(MODEL_LAYER_KEY)
+    return found if isinstance(found, str) and found in layers else None
 
 
 def _finite_number(value: Any) -> bool:

@@ -54,6 +54,20 @@ WEIGHT_IMAGES_TAG_PREFIX = "netviz/weight_images/"
 KERNEL_RGB_TAG_PREFIX = "netviz/kernel_rgb/"
 # Content key of the layer tables: the ``AlertThresholds`` fields the run was checked with.
 ALERT_THRESHOLDS_KEY = "alert_thresholds"
+# Content key of the gradient-flow table: the name of the row that holds the model's own parameters
+# (the model itself owns parameters, e.g. a transformer's positional embedding); absent in older logs.
+MODEL_LAYER_KEY = "model_layer"
+
+
+def model_layer_content(model_name: str) -> dict[str, str]:
+    """The gradient-flow content naming the row of the model's own parameters (``MODEL_LAYER_KEY``).
+
+    >>> model_layer_content("Reverser")
+    {'model_layer': 'Reverser'}
+    """
+    if not isinstance(model_name, str) or not model_name:
+        raise ValueError(f"the model's layer name must be a non-empty string, got {model_name!r}")
+    return {MODEL_LAYER_KEY: model_name}
 
 
 class MetadataVersionError(ValueError):

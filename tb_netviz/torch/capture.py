@@ -50,12 +50,13 @@ from tb_netviz.summary import (
     NetVizWriteWarning,
 )
 from tb_netviz.summary.gradcam import check_gradcam_inputs
+from tb_netviz.summary.metadata import model_layer_content
 from tb_netviz.summary.options import AttentionLabels
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.gradcam import GradCam, images_for_overlay
 from tb_netviz.torch.gradient_stats import GradientStatistics, GradientTable, MeasuredGradients
-from tb_netviz.torch.layers import Layer, discover_layers, module_names, order_layers
+from tb_netviz.torch.layers import Layer, discover_layers, module_names, order_layers, root_name
 from tb_netviz.torch.learned import LearnedViews, check_embedding_tensor
 from tb_netviz.torch.probe import ProbeRequest, ProbeResult, batch_size, first_sample, run_probe
 
@@ -113,7 +114,10 @@ class Capture:
         self.writer: NetVizWriter | None = None
         self.detector = AlertDetector(options.alert_thresholds)
         # The tables' metadata, the same at every step: built once, not on the training thread's hot path.
-        self._gradient_flow_content = options.gradient_flow_content()
+        self._gradient_flow_content = {
+            **options.gradient_flow_content(),
+            **model_layer_content(root_name(model)),
+        }
         self._activations_content = options.activations_content()
         self._forward_context = forward_context
         self._sharded = statistics is not None
