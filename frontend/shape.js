@@ -214,6 +214,8 @@ export function decodeTable(json) {
     totalSteps: typeof json.total_steps === 'number' ? json.total_steps : steps.length,
     downsampled: Boolean(json.downsampled),
     alertThresholds: decodeThresholds(json.alert_thresholds),
+    // the row of the model's own parameters (not a total); null for older logs
+    modelLayer: typeof json.model_layer === 'string' && layers.includes(json.model_layer) ? json.model_layer : null,
     values,
     missing,
   };

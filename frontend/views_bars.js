@@ -4,6 +4,7 @@
 // and ∅ for a layer that received no gradient. Only the layers the filter keeps.
 
 import { h, replaceChildren } from './dom.js';
+import { displayNames, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
 import {
   KIND,
@@ -83,7 +84,7 @@ export function createBarChart(actions) {
     const names = model.rows.map((row) => row.layer);
     const shownKey = `${names.join('\n')}|${innerWidth}`;
     if (shownKey !== labelKey && model.rows.length) {
-      const shown = distinctLabels(names, labelFits(axis));
+      const shown = distinctLabels(displayNames(names, table.modelLayer), labelFits(axis));
       labels = new Map(names.map((name, i) => [name, shown[i]]));
       labelKey = shownKey;
     }
@@ -91,7 +92,7 @@ export function createBarChart(actions) {
     const rowsKey = `${table.run}|${names.join('\n')}|${[...labels.values()].join('\n')}`;
     if (rowsKey !== shownRows) {
       shownRows = rowsKey;
-      rowElements = model.rows.map((row) => createRow(row, labels.get(row.layer), actions));
+      rowElements = model.rows.map((row) => createRow(row, labels.get(row.layer), modelLayerTitle(row.layer, table.modelLayer), actions));
       replaceChildren(
         rows,
         rowElements.map((r) => r.button),
@@ -166,7 +167,7 @@ function drawAxis(axis, domain, log) {
   );
 }
 
-function createRow(row, label, actions) {
+function createRow(row, label, title, actions) {
   const track = h('span', { class: 'bar-track' });
   const value = h('span', { class: 'bar-value' });
   const button = h(
@@ -176,7 +177,7 @@ function createRow(row, label, actions) {
       attrs: { type: 'button', role: 'listitem', 'data-layer': row.layer, 'data-index': row.index },
       on: { click: () => actions.selectLayer(row.index) },
     },
-    h('span', { class: 'bar-label', text: label || row.layer, title: row.layer }),
+    h('span', { class: 'bar-label', text: label || row.layer, title }),
     track,
     value,
   );

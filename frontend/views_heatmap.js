@@ -4,6 +4,7 @@
 
 import { SPECIAL_COLOURS, VIRIDIS, heatmapPixels } from './colors.js';
 import { cssVar, h, replaceChildren, sizeCanvas } from './dom.js';
+import { displayNames, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
 import { RANGE_LABELS, colourDomain, outside } from './range.js';
 import {
@@ -161,7 +162,10 @@ export function createHeatmap(actions) {
     context.textAlign = 'right';
     context.fillStyle = text;
     if (labelled) {
-      const names = Array.from(heatmap.layerIndices, (j) => table.layers[j]);
+      const names = displayNames(
+        Array.from(heatmap.layerIndices, (j) => table.layers[j]),
+        table.modelLayer,
+      );
       const wantKey = `${names.join('\n')}|${gutter}`;
       if (wantKey !== labelKey) {
         labels = distinctLabels(names, (text) => context.measureText(text).width <= gutter - 8);
@@ -299,7 +303,7 @@ export function createHeatmap(actions) {
       heatmap.kinds[cell.row * heatmap.cols + cell.col] === KIND.VALUE ? outside(domain, scaledValue) : 0;
     replaceChildren(
       tooltip,
-      h('div', { class: 'tt-layer', text: table.layers[layer] }),
+      h('div', { class: 'tt-layer', text: modelLayerTitle(table.layers[layer], table.modelLayer) }),
       h('div', { class: 'tt-step', text: `step ${table.steps[t]}` }),
       h(
         'div',

@@ -2,6 +2,8 @@
 // layer list with a filter box, a sparkline of the statistic and a status badge.
 
 import { cssVar, h, replaceChildren, sizeCanvas } from './dom.js';
+import { groupBadge, layerTree } from './layer_tree.js';
+import { modelLayerLabel, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
 import { alertTitle, downsampleSeries, layerSeries, layerStates, usesLog } from './shape.js';
 
@@ -132,7 +134,11 @@ function rank(kind) {
   return i < 0 ? KIND_ORDER.length : i;
 }
 
-/** Build the layer list with its filter box. Returns {element, update(state)}. */
+/**
+ * Build the layer list with its filter box: a tree of module prefixes (`encoder.layers.0`)
+ * where a prefix holds two layers or more, each group collapsible and badged. Returns
+ * {element, update(state)}.
+ */
 export function createLayerList(actions) {
   const filter = h('input', {
     class: 'layer-filter',
@@ -157,48 +163,101 @@ export function createLayerList(actions) {
   );
   let labelKey = '';
   let sparkKey = '';
+  let flat = true;
+  let lastSelected = null;
   const items = [];
+  const groups = [];
+  // The groups the user collapsed, by prefix: kept while the page lives, across runs and refreshes.
+  const collapsed = new Set();
 
-  // Up and down move the selection through the layers the filter shows.
+  // Up and down move the selection through the layers the filter and the open groups show.
   list.addEventListener('keydown', (event) => {
     const delta = { ArrowUp: -1, ArrowDown: 1 }[event.key];
     const index = Number(event.target.dataset && event.target.dataset.index);
-    if (!delta || !Number.isInteger(index)) return;
+    if (!delta || !Number.isInteger(index) || !event.target.classList.contains('layer-item')) return;
     let next = index + delta;
-    while (items[next] && items[next].item.hidden) next += delta;
+    while (items[next] && !shownNow(items[next].button)) next += delta;
     if (!items[next]) return;
     event.preventDefault();
     items[next].button.focus();
     actions.selectLayer(next);
   });
 
+  function setCollapsed(group, closed) {
+    if (closed) collapsed.add(group.node.prefix);
+    else collapsed.delete(group.node.prefix);
+    group.children.hidden = closed;
+    group.toggle.setAttribute('aria-expanded', closed ? 'false' : 'true');
+    group.chevron.textContent = closed ? '▸' : '▾';
+  }
+
   function build(state) {
     items.length = 0;
+    groups.length = 0;
     const table = state.table;
     const log = usesLog(state.stat, state.log);
     const ink = cssVar('--fg', '#333');
-    replaceChildren(
-      list,
-      table.layers.map((name, j) => {
-        const spark = h('canvas', { class: 'sparkline', attrs: { 'aria-hidden': 'true' } });
-        drawSparkline(spark, layerSeries(table, j, state.stat).values, log, ink);
-        const badge = h('span', { class: 'badge' });
-        const button = h(
-          'button',
-          {
-            class: 'layer-item',
-            attrs: { type: 'button', 'data-layer': name, 'data-index': j },
-            on: { click: () => actions.selectLayer(j) },
-          },
-          h('span', { class: 'layer-name', text: name, title: name, attrs: { 'data-full': name } }),
-          spark,
-          badge,
-        );
-        const item = h('li', {}, button);
-        items.push({ item, button, badge, name, label: button.firstChild });
-        return item;
-      }),
-    );
+    const tree = layerTree(table.layers);
+    flat = tree.every((node) => node.kind === 'layer');
+    const leaf = (node) => {
+      const j = node.index;
+      const name = node.name;
+      const own = name === table.modelLayer;
+      const spark = h('canvas', { class: 'sparkline', attrs: { 'aria-hidden': 'true' } });
+      drawSparkline(spark, layerSeries(table, j, state.stat).values, log, ink);
+      const badge = h('span', { class: 'badge' });
+      const text = own ? modelLayerLabel(node.label) : node.label;
+      const button = h(
+        'button',
+        {
+          class: `layer-item${own ? ' model-layer' : ''}`,
+          attrs: { type: 'button', 'data-layer': name, 'data-index': j },
+          on: { click: () => actions.selectLayer(j) },
+        },
+        h('span', {
+          class: 'layer-name',
+          text,
+          title: modelLayerTitle(name, table.modelLayer),
+          attrs: { 'data-full': name },
+        }),
+        spark,
+        badge,
+      );
+      const item = h('li', {}, button);
+      items[j] = { item, button, badge, name, text, label: button.firstChild };
+      return item;
+    };
+    const branch = (node) => {
+      const chevron = h('span', { class: 'layer-group-chevron', attrs: { 'aria-hidden': 'true' } });
+      const count = h('span', { class: 'layer-group-count' });
+      const toggle = h(
+        'button',
+        {
+          class: 'layer-group-toggle',
+          attrs: { type: 'button', 'data-group': node.prefix },
+          title: `${node.prefix}: ${node.layers.length} layers (click to collapse or expand)`,
+          on: { click: () => setCollapsed(group, !collapsed.has(node.prefix)) },
+        },
+        chevron,
+        h('span', { class: 'layer-group-name', text: node.label }),
+        count,
+      );
+      const badge = h('span', { class: 'badge group-badge' });
+      const children = h('ul', { class: 'layer-sublist' }, node.children.map(render));
+      const item = h(
+        'li',
+        { class: 'layer-group', attrs: { 'data-group': node.prefix } },
+        h('div', { class: 'layer-group-head' }, toggle, badge),
+        children,
+      );
+      const group = { node, item, toggle, chevron, count, badge, children };
+      groups.push(group);
+      setCollapsed(group, collapsed.has(node.prefix));
+      return item;
+    };
+    const render = (node) => (node.kind === 'layer' ? leaf(node) : branch(node));
+    replaceChildren(list, tree.map(render));
+    list.classList.toggle('layer-tree', !flat);
   }
 
   function update(state) {
@@ -219,7 +278,7 @@ export function createLayerList(actions) {
     heading.textContent = `Layers (${visible.size}/${state.table.layers.length})`;
     empty.hidden = visible.size > 0;
     empty.textContent = visible.size ? '' : `No layer matches “${state.filter}”.`;
-    shortenNames(visible);
+    if (flat) shortenNames(visible);
     items.forEach(({ item, button, badge, name }, j) => {
       item.hidden = !visible.has(j);
       const selected = j === state.layerIndex;
@@ -240,21 +299,42 @@ export function createLayerList(actions) {
         .filter(Boolean)
         .join('; ');
     });
+    for (const group of groups) {
+      const { node } = group;
+      const shown = node.layers.filter((j) => visible.has(j)).length;
+      group.item.hidden = shown === 0;
+      group.count.textContent =
+        shown === node.layers.length ? `(${node.layers.length})` : `(${shown}/${node.layers.length})`;
+      const badge = groupBadge(node, states, state.table.layers, state.alerts.alerts, visible);
+      group.badge.textContent = badge.text;
+      group.badge.className = badge.className;
+      group.badge.title = badge.title;
+    }
+    // A layer selected elsewhere (heatmap, bars, an alert) opens the groups it sits in.
+    if (state.layerIndex !== lastSelected) {
+      lastSelected = state.layerIndex;
+      for (const group of groups) {
+        if (collapsed.has(group.node.prefix) && group.node.layers.includes(state.layerIndex)) {
+          setCollapsed(group, false);
+        }
+      }
+    }
   }
 
-  // Labels that tell the shown layers apart at the list's width (full names on hover).
+  // Labels that tell the shown layers apart at the list's width (full names on hover); a flat list only:
+  // in a tree each label is the part after its group's prefix.
   function shortenNames(visible) {
     const shown = items.filter((_, j) => visible.has(j));
     const probe = shown.length ? shown[0].label : null;
     const width = probe && probe.clientWidth ? probe.clientWidth : 150;
-    const key = `${shown.map((i) => i.name).join('\n')}|${width}`;
+    const key = `${shown.map((i) => i.text).join('\n')}|${width}`;
     if (key === labelKey || !shown.length) return;
     labelKey = key;
     const context = document.createElement('canvas').getContext('2d');
     const style = getComputedStyle(probe);
     context.font = `${style.fontSize} ${style.fontFamily}`;
     const labels = distinctLabels(
-      shown.map((i) => i.name),
+      shown.map((i) => i.text),
       (text) => context.measureText(text).width <= width - 2,
     );
     shown.forEach((item, n) => {
@@ -263,6 +343,11 @@ export function createLayerList(actions) {
   }
 
   return { element, update };
+}
+
+// Whether a list entry is on screen now: not filtered out and not inside a collapsed group.
+function shownNow(element) {
+  return element.offsetParent !== null;
 }
 
 function drawSparkline(canvas, values, log, ink) {

@@ -16,6 +16,9 @@ Run ``transformer`` is a 4-block encoder with deep names (``TRANSFORMER_LAYERS``
 ``encoder.layers.3.self_attn.out_proj`` ...), gradient flow at steps 0..190; run
 ``diverged`` grows for ``DIVERGE_STEP`` steps, then every layer is NaN/Inf to the end
 (like a too-high learning rate), with the alerts the real ``AlertDetector`` raises.
+Both transformer runs carry ``MODEL_LAYER`` (the row of the root module's own
+parameters) in their metadata; run ``transformer_nan`` is ``transformer`` with block 2's
+feed-forward (``TRANSFORMER_NAN_LAYERS``) non-finite from ``TRANSFORMER_NAN_STEP`` on.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 
 from tb_netviz.summary import GRADIENT_STATS, AlertDetector, NetVizWriter
 from tb_netviz.summary.columns import describe_missing_gradient
+from tb_netviz.summary.metadata import model_layer_content
 from tb_netviz.summary.options import CaptureOptions
 
 HOSTILE_LAYER = "<img src=x onerror=alert(1)>"
@@ -141,6 +145,10 @@ TRANSFORMER_LAYERS = (
     + ["head"]
 )
 TRANSFORMER_STEPS = list(range(0, 200, 10))
+# The transformer's root module owns parameters itself (a positional embedding): its row.
+MODEL_LAYER = "Reverser"
+TRANSFORMER_NAN_LAYERS = ["encoder.layers.2.linear1", "encoder.layers.2.linear2"]
+TRANSFORMER_NAN_STEP = 150
 DIVERGED_LAYERS = ["fc1", "fc2", "fc3", "regressor"]
 DIVERGED_STEPS = list(range(60))
 DIVERGE_STEP = 31
@@ -165,7 +173,36 @@ def write_transformer_run(
                 j = TRANSFORMER_LAYERS.index(name) if name in TRANSFORMER_LAYERS else len(TRANSFORMER_LAYERS)
                 l2 = scale * 10 ** (-2 + j / 15) * (1 + 0.3 * rng.random())
                 rows.append([l2, l2 / 30, l2 / 4, 1.0 + j / 8, l2 / (1.0 + j / 8), 0.0, 1.0])
-            writer.gradient_flow(step, layers, np.array(rows, np.float32), log_every_n_steps=10)
+            writer.gradient_flow(
+                step,
+                layers,
+                np.array(rows, np.float32),
+                log_every_n_steps=10,
+                **model_layer_content(MODEL_LAYER),
+            )
+
+
+def write_transformer_nan_run(run_dir: Path) -> None:
+    """Write the ``transformer_nan`` run: the transformer's layers, block 2's feed-forward going
+    non-finite from ``TRANSFORMER_NAN_STEP`` on, with the alerts the detector raises."""
+    rng = np.random.default_rng(3)
+    detector = AlertDetector(warn=False)
+    broken = [TRANSFORMER_LAYERS.index(n) for n in TRANSFORMER_NAN_LAYERS]
+    with NetVizWriter(run_dir) as writer:
+        for step in TRANSFORMER_STEPS:
+            rows = []
+            for j, _ in enumerate(TRANSFORMER_LAYERS):
+                l2 = 10 ** (-2 + j / 15) * (1 + 0.3 * rng.random())
+                rows.append([l2, l2 / 30, l2 / 4, 1.0 + j / 8, l2 / (1.0 + j / 8), 0.0, 1.0])
+            table = np.array(rows, np.float32)
+            if step >= TRANSFORMER_NAN_STEP:
+                table[broken, :5] = math.nan
+                table[broken, GRADIENT_STATS.index("grad_nonfinite")] = 12.0
+            writer.gradient_flow(
+                step, TRANSFORMER_LAYERS, table, log_every_n_steps=10, **model_layer_content(MODEL_LAYER)
+            )
+            if detector.check_gradients(step, TRANSFORMER_LAYERS, table):
+                writer.alerts(step, detector.history, detector.omitted)
 
 
 def diverged_table(step: int, rng: np.random.Generator) -> np.ndarray:
@@ -200,6 +237,7 @@ def write_logdir(root: Path) -> Path:
     write_transformer_run(root / "transformer")
     write_transformer_run(root / "transformer_b", TRANSFORMER_B_LAYERS, TRANSFORMER_B_STEPS, scale=3.0)
     write_diverged_run(root / "diverged")
+    write_transformer_nan_run(root / "transformer_nan")
     write_growing_run(root / HOSTILE_RUN, steps=range(0, 30, 10))
     return root
 

@@ -94,19 +94,30 @@ def test_deep_layer_names_never_look_the_same_in_any_view(new_page, tensorboard,
     set_width(page, width)
     names = netviz_logs.TRANSFORMER_LAYERS
     page.wait_for_timeout(200)
+    shown_names = [f"{n} (own parameters)" if n == netviz_logs.MODEL_LAYER else n for n in names]
     sidebar = page.locator(".layer-item .layer-name")
     assert sidebar.count() == len(names)
-    shown = sidebar.all_inner_texts()
-    assert len(set(shown)) == len(names), f"sidebar labels repeat: {shown}"
-    assert [sidebar.nth(i).get_attribute("title") for i in range(len(names))] == names
+    assert [sidebar.nth(i).get_attribute("data-full") for i in range(len(names))] == names
+    # in the layer tree a row reads with the groups it sits in; that path tells every row apart
+    paths = page.evaluate(
+        """() => [...document.querySelectorAll('.layer-item')].map((item) => {
+            const parts = [item.querySelector('.layer-name').textContent];
+            for (let g = item.closest('.layer-group'); g; g = g.parentElement.closest('.layer-group')) {
+                parts.unshift(g.querySelector('.layer-group-name').textContent);
+            }
+            return parts.join(' > ');
+        })"""
+    )
+    assert len(set(paths)) == len(names), f"sidebar rows repeat: {paths}"
     bars = page.locator(".bar-row .bar-label")
     shown = bars.all_inner_texts()
     assert len(set(shown)) == len(names), f"bar labels repeat: {shown}"
-    assert [bars.nth(i).get_attribute("title") for i in range(len(names))] == names
+    titles = [bars.nth(i).get_attribute("title") for i in range(len(names))]
+    assert titles[1:] == names[1:] and titles[0].startswith(f"{netviz_logs.MODEL_LAYER}: the parameters")
     rows = json.loads(page.locator(".heatmap-canvas").get_attribute("data-row-labels"))
     assert len(rows) == len(names) and len(set(rows)) == len(names), f"heatmap labels repeat: {rows}"
     # every label is the name itself or a cut of it that keeps the end that tells layers apart
-    for label, name in zip(rows + shown, names + names, strict=True):
+    for label, name in zip(rows + shown, shown_names + shown_names, strict=True):
         if label != name:
             assert "…" in label and name.endswith(label.split("…")[-1]), (label, name)
     save_artifact(page, f"transformer_names_{width}.png")
