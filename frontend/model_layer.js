@@ -5,13 +5,21 @@
 
 const SUFFIX = ' (own parameters)';
 
+const SHORT_SUFFIX = ' (own)';
+
 /**
- * The names as the views show them: the model's row (`modelLayer`, from the route) marked.
+ * The names as the views show them: the model's row (`modelLayer`, from the route) marked,
+ * in the short form `Reverser (own)` where the long one does not pass `fits(text)`.
  * @example displayNames(['Reverser', 'embed'], 'Reverser') // ['Reverser (own parameters)', 'embed']
+ * @example displayNames(['Reverser'], 'Reverser', (t) => t.length <= 16) // ['Reverser (own)']
  * @example displayNames(['fc1'], null) // ['fc1']
  */
-export function displayNames(names, modelLayer) {
-  return names.map((name) => (modelLayer && name === modelLayer ? modelLayerLabel(name) : name));
+export function displayNames(names, modelLayer, fits = () => true) {
+  return names.map((name) => {
+    if (!modelLayer || name !== modelLayer) return name;
+    const label = modelLayerLabel(name);
+    return fits(label) ? label : `${name}${SHORT_SUFFIX}`;
+  });
 }
 
 /**

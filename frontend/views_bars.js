@@ -84,7 +84,8 @@ export function createBarChart(actions) {
     const names = model.rows.map((row) => row.layer);
     const shownKey = `${names.join('\n')}|${innerWidth}`;
     if (shownKey !== labelKey && model.rows.length) {
-      const shown = distinctLabels(displayNames(names, table.modelLayer), labelFits(axis));
+      const fits = labelFits(axis);
+      const shown = distinctLabels(displayNames(names, table.modelLayer, fits), fits);
       labels = new Map(names.map((name, i) => [name, shown[i]]));
       labelKey = shownKey;
     }

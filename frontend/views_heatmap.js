@@ -162,13 +162,15 @@ export function createHeatmap(actions) {
     context.textAlign = 'right';
     context.fillStyle = text;
     if (labelled) {
+      const fits = (text) => context.measureText(text).width <= gutter - 8;
       const names = displayNames(
         Array.from(heatmap.layerIndices, (j) => table.layers[j]),
         table.modelLayer,
+        fits,
       );
       const wantKey = `${names.join('\n')}|${gutter}`;
       if (wantKey !== labelKey) {
-        labels = distinctLabels(names, (text) => context.measureText(text).width <= gutter - 8);
+        labels = distinctLabels(names, fits);
         labelKey = wantKey;
         canvas.dataset.rowLabels = JSON.stringify(labels);
       }

@@ -174,6 +174,11 @@ test("the model's own row is labelled and explained, other rows untouched, older
     'head',
   ]);
   assert.deepEqual(displayNames(['Reverser', 'embed'], null), ['Reverser', 'embed']);
+  // where the long label does not fit, the short one still says it is the model's own row
+  assert.deepEqual(displayNames(['Reverser', 'embed'], 'Reverser', (t) => t.length <= 20), [
+    'Reverser (own)',
+    'embed',
+  ]);
   assert.match(modelLayerTitle('Reverser', 'Reverser'), /^Reverser: the parameters the model object holds itself/);
   assert.equal(modelLayerTitle('embed', 'Reverser'), 'embed');
   assert.equal(modelLayerTitle('Reverser', null), 'Reverser');
