@@ -11,7 +11,8 @@ clips to the original ``max_grad_norm`` with ``torch.nn.utils.clip_grad_norm_``,
 which is what the Trainer does for a single process and for DDP. The value is
 put back when training ends (after a ``train()`` that raised: when the next one
 begins). The gradients measured are those of the whole optimizer step:
-accumulated over ``gradient_accumulation_steps``, unscaled under fp16 loss scaling, averaged over DDP ranks; the global norm after
+accumulated over ``gradient_accumulation_steps``, unscaled under fp16 loss scaling,
+averaged over DDP ranks; the global norm after
 clipping is logged as ``netviz/clipped_grad_norm``.
 
 Runs whose parameters are sharded across processes (DTensor or FSDP1
