@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 import zlib
@@ -78,8 +79,9 @@ def feature_map_layout(maps: np.ndarray, max_channels: int = 16) -> dict[str, in
     top-left pixel at ``(row * (tile_height + pad), column * (tile_width + pad))``.
     ``channels`` is how many are drawn, ``total_channels`` how many the layer has.
 
-    >>> feature_map_layout(np.zeros((20, 6, 5)), max_channels=5)
-    {'channels': 5, 'total_channels': 20, 'columns': 3, 'rows': 2, 'tile_height': 6, 'tile_width': 5, 'pad': 1}
+    >>> layout = feature_map_layout(np.zeros((20, 6, 5)), max_channels=5)
+    >>> [layout[k] for k in ("channels", "total_channels", "columns", "rows", "tile_height", "tile_width")]
+    [5, 20, 3, 2, 6, 5]
     """
     maps = check_feature_maps(maps, max_channels)
     height = _CONV1D_ROW_HEIGHT if maps.ndim == 2 else maps.shape[-2]
@@ -211,3 +213,23 @@ def _text_chunk(keyword: str, value: str) -> bytes:
     if not 1 <= len(key) <= 79 or b"\0" in key or b"\0" in data:
         raise ValueError(f"bad PNG text keyword {keyword!r}: 1..79 characters, no NUL")
     return _chunk(b"tEXt", key + b"\0" + data)
+
+
+def read_feature_map_layout(png: bytes) -> dict[str, int] | None:
+    """The ``feature_map_layout`` a feature-map PNG carries, or None (older logs, or not readable).
+
+    >>> grid = np.zeros((1, 1, 3), np.uint8)
+    >>> read_feature_map_layout(encode_png(grid, {LAYOUT_KEYWORD: '{"channels": 1}'}))
+    {'channels': 1}
+    >>> read_feature_map_layout(encode_png(grid)) is None
+    True
+    """
+    try:
+        layout = json.loads(read_png_text(png).get(LAYOUT_KEYWORD, "null"))
+    except ValueError:
+        return None
+    if not isinstance(layout, dict):
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in layout.values()):
+        return None
+    return layout
