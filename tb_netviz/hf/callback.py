@@ -9,9 +9,10 @@ under fp16 and logs its pre-clip ``grad_norm``, but does not clip) and, in
 ``on_pre_optimizer_step`` of every step, on every rank, it measures and then
 clips to the original ``max_grad_norm`` with ``torch.nn.utils.clip_grad_norm_``,
 which is what the Trainer does for a single process and for DDP. The value is
-put back when training ends. The gradients measured are those of the whole
-optimizer step: accumulated over ``gradient_accumulation_steps``, unscaled
-under fp16 loss scaling, averaged over DDP ranks; the global norm after
+put back when training ends (after a ``train()`` that raised: when the next one
+begins). The gradients measured are those of the whole optimizer step:
+accumulated over ``gradient_accumulation_steps``, unscaled under fp16 loss scaling,
+averaged over DDP ranks; the global norm after
 clipping is logged as ``netviz/clipped_grad_norm``.
 
 Runs whose parameters are sharded across processes (DTensor or FSDP1
@@ -153,6 +154,10 @@ class NetVizCallback(TrainerCallback):
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model=None, **kwargs
     ):
+        # A train() that raised (or the Trainer's own retry after an out-of-memory error with
+        # auto_find_batch_size) never reached on_train_end: give its clipping back first, or
+        # this run would read max_grad_norm=0 and train unclipped.
+        self._end_run(state)
         engine = _trainer_engine(args)
         if engine is not None:
             if state.is_world_process_zero:
@@ -199,6 +204,10 @@ class NetVizCallback(TrainerCallback):
             self._capture.log_sample(state.global_step - 1)
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self._end_run(state)
+
+    def _end_run(self, state: TrainerState) -> None:
+        """Give ``max_grad_norm`` back, write the last sample pass and close the writer (once)."""
         if self._args is not None:
             self._args.max_grad_norm, self._args = self._max_grad_norm, None
         self._max_grad_norm = None

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 
 import numpy as np
 import pytest
 import torch
+import transformers
 
 from tb_netviz.hf import NetVizCallback
 from tb_netviz.summary import ACTIVATIONS_TAG, CLIPPED_GRAD_NORM_TAG, GLOBAL_GRAD_NORM_TAG, GRADIENT_FLOW_TAG
-from tests.hf.trainer_setup import MAX_GRAD_NORM, TokenData, probe_batch, tiny_gpt2, train
+from tests.hf.trainer_setup import MAX_GRAD_NORM, TokenData, arguments, probe_batch, tiny_gpt2, train
 from tests.sharded.ranks import run_ranks
 from tests.sharded.test_plain_loop import assert_tables_equal
 from tests.torch_capture.events import Run
@@ -95,6 +97,41 @@ def test_netviz_joins_the_trainers_tensorboard_run_and_gives_max_grad_norm_back(
         "netviz/attention/transformer.h.0.attn",
         "netviz/attention/transformer.h.1.attn",
     ]
+
+
+def netviz_writer_threads() -> int:
+    return sum(thread.name == "tb-netviz-writer" for thread in threading.enumerate())
+
+
+class FailsOnce(transformers.TrainerCallback):
+    """Raises in the first training step it sees, as an error in the user's code would."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("the user's step failed")
+
+
+def test_a_train_that_raised_does_not_leave_the_next_train_unclipped(tmp_path):
+    callback = netviz()
+    trainer = transformers.Trainer(
+        tiny_gpt2(),
+        arguments(str(tmp_path), 2, 2),
+        train_dataset=TokenData(),
+        callbacks=[callback, FailsOnce()],
+    )
+    writers_before = netviz_writer_threads()
+    with pytest.raises(RuntimeError, match="the user's step failed"):
+        trainer.train()
+    assert trainer.args.max_grad_norm == 0.0  # the Trainer gives no callback a chance to restore it here
+    trainer.train()
+    assert trainer.args.max_grad_norm == MAX_GRAD_NORM
+    assert netviz_writer_threads() == writers_before  # the aborted run's writer was closed, not left open
+    clipped = Run(callback.log_dir).scalars(CLIPPED_GRAD_NORM_TAG)
+    assert clipped == pytest.approx({0: MAX_GRAD_NORM, 1: MAX_GRAD_NORM}, rel=1e-4)
 
 
 def test_training_with_the_callback_ends_with_the_same_weights_as_without(accumulated, tmp_path):
