@@ -252,11 +252,13 @@ export function createLayerDetail(actions) {
     const tiles = mapsImage.naturalWidth
       ? tilePositions(mapsLayout, mapsImage.naturalWidth, mapsImage.naturalHeight)
       : null;
-    mapsChannels.textContent = tiles
-      ? `Showing ${channelsCaption(mapsLayout)}; each tile is labelled with its channel index.`
-      : mapsLayout === null && mapsImage.naturalWidth
-        ? 'These logs do not record the grid layout: channels are tiled row by row from channel 0.'
-        : '';
+    let caption = '';
+    if (tiles) caption = `Showing ${channelsCaption(mapsLayout)}; each tile is labelled with its channel index.`;
+    else if (mapsImage.naturalWidth && mapsLayout === null)
+      caption = 'These logs do not record the grid layout: channels are tiled row by row from channel 0.';
+    else if (mapsImage.naturalWidth)
+      caption = "The grid layout of the latest step does not fit this step's image: tiles are not labelled.";
+    mapsChannels.textContent = caption;
     replaceChildren(
       mapsLabels,
       (tiles || []).map((tile) => {
