@@ -3,6 +3,7 @@
 // kernel grid or a weight heatmap, and the embedding's frames, projection and labels.
 // No DOM: tested with node.
 
+import { hexToRgb, SPECIAL_COLOURS } from './colors.js';
 import { decodeNumber } from './shape.js';
 
 // The same colours as the PNGs the callbacks write (tb_netviz/summary/weight_images.py):
@@ -10,7 +11,8 @@ import { decodeNumber } from './shape.js';
 export const NEGATIVE = Object.freeze([33, 102, 172]);
 export const ZERO = Object.freeze([247, 247, 247]);
 export const POSITIVE = Object.freeze([178, 24, 43]);
-export const NON_FINITE = Object.freeze([0, 0, 0]);
+// NaN and ±Infinity in the dashboard's non-finite colour (as in the heatmap and feature maps).
+export const NON_FINITE = Object.freeze(hexToRgb(SPECIAL_COLOURS.nonfinite));
 export const POOL_LABELS = Object.freeze({ value: 'value', extreme: 'largest |w| (sign kept)', mean: 'mean' });
 // Ten categorical colours (Tableau 10) for point labels; an unknown label (-1) is grey.
 export const LABEL_COLOURS = Object.freeze([
@@ -28,7 +30,7 @@ export const LABEL_COLOURS = Object.freeze([
 export const UNKNOWN_COLOUR = '#808080';
 
 /**
- * `value / scale` clamped to [-1, 1] as [r, g, b]; NaN and ±Infinity are black.
+ * `value / scale` clamped to [-1, 1] as [r, g, b]; NaN and ±Infinity are `NON_FINITE`.
  * @example divergingRgb(-2, 2) // [33, 102, 172]
  */
 export function divergingRgb(value, scale) {

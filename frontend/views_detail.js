@@ -4,7 +4,9 @@
 // `layers=` parameter), so the panel shows all of them at the cost of one layer.
 
 import { featureMapUrl, getFeatureMapSteps, getGradientFlow } from './api.js';
+import { SPECIAL_COLOURS } from './colors.js';
 import { h, replaceChildren, svg } from './dom.js';
+import { channelsCaption, tilePositions } from './feature_map_tiles.js';
 import {
   KIND,
   decodeTable,
@@ -36,10 +38,15 @@ export function createLayerDetail(actions) {
     // Feature maps are small (a few pixels per channel): enlarge them by a whole factor.
     on: {
       load: () => {
-        mapsImage.style.width = `${Math.min(480, mapsImage.naturalWidth * Math.max(1, Math.floor(320 / mapsImage.naturalWidth)))}px`;
+        mapsFrame.style.width = `${Math.min(480, mapsImage.naturalWidth * Math.max(1, Math.floor(320 / mapsImage.naturalWidth)))}px`;
+        labelTiles();
       },
     },
   });
+  // Each tile carries its channel index (as text), placed from the route's grid layout.
+  const mapsLabels = h('div', { class: 'fm-labels', attrs: { 'aria-hidden': 'true' } });
+  const mapsFrame = h('div', { class: 'fm-frame' }, mapsImage, mapsLabels);
+  const mapsChannels = h('p', { class: 'fm-channels muted' });
   const mapsNote = h('p', { class: 'muted' });
   const maps = h(
     'div',
@@ -47,7 +54,9 @@ export function createLayerDetail(actions) {
     h('h3', { text: 'Feature maps' }),
     h('span', { class: 'control' }, h('span', { text: 'Step' }), mapsStep),
     mapsNote,
-    mapsImage,
+    mapsLegend(),
+    mapsChannels,
+    mapsFrame,
   );
   const element = h(
     'section',
@@ -62,6 +71,7 @@ export function createLayerDetail(actions) {
 
   let mapsKey = '';
   let mapsSteps = [];
+  let mapsLayout = null;
   let current = null;
   let layerKey = '';
   let layerTable = null;
@@ -201,11 +211,15 @@ export function createLayerDetail(actions) {
     if (key !== mapsKey) {
       mapsKey = key;
       mapsSteps = [];
+      mapsLayout = null;
+      replaceChildren(mapsLabels, []);
+      mapsChannels.textContent = '';
       mapsNote.textContent = 'Loading feature maps…';
       try {
         const answer = await getFeatureMapSteps(run, layer);
         if (mapsKey !== key) return;
         mapsSteps = answer.steps || [];
+        mapsLayout = answer.layout || null;
       } catch (error) {
         if (mapsKey !== key) return;
         mapsNote.textContent = `Could not load the feature maps: ${error.message}`;
@@ -214,7 +228,7 @@ export function createLayerDetail(actions) {
     }
     if (!mapsSteps.length) {
       mapsNote.textContent = 'No feature maps were written for this layer.';
-      mapsImage.hidden = true;
+      mapsFrame.hidden = true;
       return;
     }
     const nearest = mapsSteps[nearestStepIndex(mapsSteps, step)];
@@ -225,14 +239,56 @@ export function createLayerDetail(actions) {
 
   function showMap(step) {
     const layer = current.table.layers[current.layerIndex];
-    mapsImage.hidden = false;
+    mapsFrame.hidden = false;
     mapsImage.alt = `Feature maps of ${layer} at step ${step}`;
     const url = featureMapUrl(current.run, layer, step);
     if (mapsImage.getAttribute('src') !== url) mapsImage.src = url;
-    mapsNote.textContent = `Step ${step}: the first channels of one probe sample, each scaled to its own range (black: NaN/Inf).`;
+    else labelTiles();
+    mapsNote.textContent = `Step ${step}: the first channels of one probe sample, each scaled to its own range.`;
+  }
+
+  // Channel indices on the tiles; none when the logs carry no layout or it does not fit the image.
+  function labelTiles() {
+    const tiles = mapsImage.naturalWidth
+      ? tilePositions(mapsLayout, mapsImage.naturalWidth, mapsImage.naturalHeight)
+      : null;
+    let caption = '';
+    if (tiles) caption = `Showing ${channelsCaption(mapsLayout)}; each tile is labelled with its channel index.`;
+    else if (mapsImage.naturalWidth && mapsLayout === null)
+      caption = 'These logs do not record the grid layout: channels are tiled row by row from channel 0.';
+    else if (mapsImage.naturalWidth)
+      caption = "The grid layout of the latest step does not fit this step's image: tiles are not labelled.";
+    mapsChannels.textContent = caption;
+    replaceChildren(
+      mapsLabels,
+      (tiles || []).map((tile) => {
+        const label = h('span', { class: 'fm-label', text: String(tile.channel) });
+        label.dataset.channel = String(tile.channel);
+        label.style.left = `${tile.left}%`;
+        label.style.top = `${tile.top}%`;
+        return label;
+      }),
+    );
   }
 
   return { element, update };
+}
+
+// What the feature-map colours mean: grey is each channel's own range, mid-grey a constant
+// (dead) channel, the dashboard's non-finite colour NaN/Inf.
+function mapsLegend() {
+  const item = (cls, text, colour) => {
+    const swatch = h('span', { class: `swatch ${cls}` });
+    if (colour) swatch.style.background = colour;
+    return h('li', { class: 'swatch-item' }, swatch, h('span', { text }));
+  };
+  return h(
+    'ul',
+    { class: 'fm-legend', attrs: { 'aria-label': 'Feature map colours' } },
+    item('fm-ramp', "black → white: the channel's own minimum → maximum"),
+    item('fm-constant', 'mid-grey: a constant (dead) channel', 'rgb(128, 128, 128)'),
+    item('fm-nonfinite', 'magenta: NaN / ±Inf', SPECIAL_COLOURS.nonfinite),
+  );
 }
 
 // A series cut to the zoomed step range (all of it without a zoom).

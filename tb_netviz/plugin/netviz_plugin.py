@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from tensorboard import errors, plugin_util
 from tensorboard.backend import http_util
@@ -24,7 +25,7 @@ from werkzeug import Request, Response, wrappers
 
 from tb_netviz.plugin import gradcam_data, json_values, learned_data, query, responses, static_files
 from tb_netviz.plugin.reader import NetVizReader
-from tb_netviz.summary import metadata
+from tb_netviz.summary import images, metadata
 from tb_netviz.summary.weights import WEIGHT_VIEWS
 
 logger = logging.getLogger(__name__)
@@ -156,11 +157,19 @@ class NetVizPlugin(base_plugin.TBPlugin):
                 "layer": layer,
                 "steps": [int(d.step) for d in stored],
                 "wall_times": [json_values.encode_number(d.wall_time) for d in stored],
+                "layout": self._feature_map_layout(ctx, reader, stored),
             }
             return _json(request, json.dumps(body, allow_nan=False))
         datum = _at_step(stored, step, f"run {run!r} has no feature maps for layer {layer!r} at step {step}")
         png = reader.read_blob(ctx, datum.values[2].blob_key)
         return http_util.Respond(request, png, "image/png")
+
+    @staticmethod
+    def _feature_map_layout(ctx: Any, reader: Any, stored: list) -> dict | None:
+        """The grid layout carried by the latest kept feature-map PNG (None for older logs)."""
+        if not stored:
+            return None
+        return images.read_feature_map_layout(reader.read_blob(ctx, stored[-1].values[2].blob_key))
 
     def _gradcam(self, request: Request) -> Response:
         run = query.required_text(request.args, "run")

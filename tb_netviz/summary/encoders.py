@@ -26,7 +26,7 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from tb_netviz.summary import metadata
 from tb_netviz.summary.columns import ACTIVATION_STATS, GRADIENT_STATS
-from tb_netviz.summary.images import encode_png, feature_map_grid
+from tb_netviz.summary.images import LAYOUT_KEYWORD, encode_png, feature_map_grid, feature_map_layout
 
 Value = summary_pb2.Summary.Value
 
@@ -168,14 +168,16 @@ def check_histogram_input(tag: str, values: np.ndarray, bins: int) -> np.ndarray
     return float32_array(values, f"histogram {tag!r}")
 
 
-def image_value(tag: str, image: np.ndarray) -> Value:
+def image_value(tag: str, image: np.ndarray, text: dict[str, str] | None = None) -> Value:
     """A PNG image in TensorBoard's own image format: ``[width, height, png]`` strings.
+
+    ``text`` goes into the PNG as ``tEXt`` chunks (see ``encode_png``).
 
     >>> image_value("img", np.zeros((2, 3), np.uint8)).tensor.string_val[:2]
     [b'3', b'2']
     """
     image = np.asarray(image)
-    png = encode_png(image)
+    png = encode_png(image, text)
     md = image_metadata.create_summary_metadata(display_name=_checked_tag(tag), description="")
     md.data_class = summary_pb2.DATA_CLASS_BLOB_SEQUENCE
     tensor = tensor_pb2.TensorProto(
@@ -187,12 +189,16 @@ def image_value(tag: str, image: np.ndarray) -> Value:
 
 
 def feature_maps_value(layer: str, maps: np.ndarray, max_channels: int = 16) -> Value:
-    """The ``netviz/feature_maps/<layer>`` image of one sample's channels (see ``feature_map_grid``).
+    """The ``netviz/feature_maps/<layer>`` RGB image of one sample's channels (see ``feature_map_grid``).
+
+    The PNG carries the grid's ``feature_map_layout`` as JSON under ``LAYOUT_KEYWORD``.
 
     >>> feature_maps_value("conv1", np.random.rand(4, 5, 5)).tag
     'netviz/feature_maps/conv1'
     """
-    return image_value(metadata.feature_maps_tag(layer), feature_map_grid(maps, max_channels))
+    grid = feature_map_grid(maps, max_channels)
+    layout = json.dumps(feature_map_layout(maps, max_channels), separators=(",", ":"))
+    return image_value(metadata.feature_maps_tag(layer), grid, {LAYOUT_KEYWORD: layout})
 
 
 def _layer_table(

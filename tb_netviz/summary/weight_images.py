@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from tb_netviz.summary.images import NONFINITE_RGB
+
 NEGATIVE = np.array([33, 102, 172], np.float64)
 ZERO = np.array([247, 247, 247], np.float64)
 POSITIVE = np.array([178, 24, 43], np.float64)
-NON_FINITE = np.array([0, 0, 0], np.uint8)
+NON_FINITE = np.array(NONFINITE_RGB, np.uint8)  # the dashboard's NaN/Inf colour, as in feature maps
 # A tile is drawn at least this many pixels on its shorter side (3x3 kernels are enlarged).
 MIN_TILE_PIXELS = 12
 _PAD = 1
 
 
 def diverging_rgb(values: np.ndarray, scale: float) -> np.ndarray:
-    """``values / scale`` in ``[-1, 1]`` as uint8 RGB (``values.shape + (3,)``); non-finite is black."""
+    """``values / scale`` in ``[-1, 1]`` as uint8 RGB (``values.shape + (3,)``); non-finite magenta."""
     values = np.asarray(values, np.float64)
     finite = np.isfinite(values)
     t = np.clip(np.where(finite, values, 0.0) / scale, -1.0, 1.0)[..., None]

@@ -7,7 +7,8 @@ Run ``deep`` (a 28-layer network, gradient flow every 10 steps, 0..290):
 - a layer is named ``HOSTILE_LAYER`` (an HTML injection attempt);
 - alerts come from the real ``AlertDetector`` over these statistics;
 - ``encoder.layers.0.self_attn`` writes 4-head attention with ``TOKENS``;
-- ``features.0`` writes feature maps; activations are written on probe steps.
+- ``features.0`` writes feature maps (one dead channel, one NaN patch); activations are written
+  on probe steps.
 
 Run ``long`` has 150 logged steps of a small network, so TensorBoard's default
 sampling (100 events per netviz tag) keeps only some of them.
@@ -39,6 +40,9 @@ HOSTILE_RUN = "zz<img src=x onerror=alert(2)>"
 NO_GRADIENT_LAYER = "frozen.embedding"
 ATTENTION_LAYER = "encoder.layers.0.self_attn"
 FEATURE_MAP_LAYER = "features.0"
+FEATURE_MAP_CHANNELS = 8
+DEAD_CHANNEL = 5
+NAN_CHANNEL = 2
 NAN_LAYER = "encoder.layers.1.linear1"
 NAN_STEP = 150
 TOKENS = ["<s>", "the", "cat", "sat", "on", "the", "mat", "</s>"]
@@ -101,6 +105,15 @@ def attention_weights(step: int, rng: np.random.Generator) -> np.ndarray:
     return (weights / weights.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
+def feature_maps(step: int) -> np.ndarray:
+    """The ``features.0`` maps: 8 channels of 12x12, channel ``DEAD_CHANNEL`` all zero and a
+    3x3 NaN patch in the top-left corner of channel ``NAN_CHANNEL``."""
+    maps = np.sin(np.arange(8 * 12 * 12).reshape(8, 12, 12) / (7 + step / 50)).astype(np.float32)
+    maps[DEAD_CHANNEL] = 0.0
+    maps[NAN_CHANNEL, :3, :3] = np.nan
+    return maps
+
+
 def write_deep_run(run_dir: Path) -> None:
     """Write the ``deep`` run described in the module docstring."""
     rng = np.random.default_rng(0)
@@ -115,8 +128,7 @@ def write_deep_run(run_dir: Path) -> None:
                 writer.activations(step, LAYERS, activations)
                 fired += detector.check_activations(step, LAYERS, activations)
                 writer.attention(step, ATTENTION_LAYER, attention_weights(step, rng), tokens=TOKENS)
-                maps = np.sin(np.arange(8 * 12 * 12).reshape(8, 12, 12) / (7 + step / 50)).astype(np.float32)
-                writer.feature_maps(step, FEATURE_MAP_LAYER, maps)
+                writer.feature_maps(step, FEATURE_MAP_LAYER, feature_maps(step))
             if fired:
                 writer.alerts(step, detector.history, detector.omitted)
             writer.scalar(step, "netviz/global_grad_norm", float(np.nansum(table[:, 0])))

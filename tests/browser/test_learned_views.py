@@ -127,7 +127,13 @@ def test_kernel_grid_draws_the_routes_values_on_one_zero_centred_scale(new_page,
     watched = open_learned(new_page, learned_server)
     page = watched.page
     page.select_option("#nv-w-layer", "2")
-    page.wait_for_function("() => document.querySelector('.w-caption').textContent.startsWith('16 of 16')")
+    # The canvas label is set with its pixels: wait for layer 2 at the step the route is asked for.
+    page.wait_for_function(
+        "(label) => document.querySelector('#nv-w-canvas').getAttribute('aria-label') === label"
+        " && document.querySelector('.w-caption').textContent.startsWith('16 of 16')",
+        arg=f"weights of 2 at step {SAMPLE_STEPS[-1]}",
+        timeout=60_000,
+    )
     answer = route(learned_server, f"weights?run={RUN}&layer=2&step={SAMPLE_STEPS[-1]}")
     values, scale = np.array(answer["values"]), answer["scale"]
     pixels = weight_pixels(page)

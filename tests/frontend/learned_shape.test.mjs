@@ -2,6 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { hexToRgb, SPECIAL_COLOURS } from '../../frontend/colors.js';
+
 import {
   NEGATIVE,
   POSITIVE,
@@ -30,7 +32,7 @@ test('the diverging scale is centred on zero and keeps the sign', () => {
   assert.deepEqual(divergingRgb(0, 3), [...ZERO]);
   assert.deepEqual(divergingRgb(3, 3), [...POSITIVE]);
   assert.deepEqual(divergingRgb(-9, 3), [...NEGATIVE]);
-  assert.deepEqual(divergingRgb(NaN, 3), [0, 0, 0]);
+  assert.deepEqual(divergingRgb(NaN, 3), hexToRgb(SPECIAL_COLOURS.nonfinite));
   const half = divergingRgb(-1.5, 3);
   assert.deepEqual(half, [140, 175, 210]);
 });
@@ -62,7 +64,7 @@ test('a pooled matrix draws the chosen pool with its own scale', () => {
   assert.equal(poolScale(decoded, 1), 0.5);
   const mean = weightPixels({ ...decoded, scale: poolScale(decoded, 1) }, 1);
   assert.deepEqual(Array.from(mean.data.slice(0, 4)), [...POSITIVE, 255]);
-  assert.deepEqual(Array.from(mean.data.slice(4, 8)), [0, 0, 0, 255]);
+  assert.deepEqual(Array.from(mean.data.slice(4, 8)), [...hexToRgb(SPECIAL_COLOURS.nonfinite), 255]);
   assert.deepEqual(weightAt(decoded, 1, 0, 1).value, NaN);
 });
 

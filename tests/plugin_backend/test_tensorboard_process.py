@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from tb_netviz.summary import GRADIENT_STATS
+from tb_netviz.summary.images import feature_map_grid
 from tests.plugin_backend import netviz_logs as logs
+from tests.summary_format.png_decode import decode_png
 from tests.tb_server import TensorBoardServer
 
 ROUTES = "/data/plugin/netviz/"
@@ -109,6 +111,25 @@ def test_activations_attention_feature_maps_and_alerts_routes(server):
     assert maps["steps"] == logs.PROBE_STEPS
     status, png, content_type = server.get(ROUTES + "feature_maps?run=exp1&layer=conv1&step=0")
     assert (status, content_type) == (200, "image/png") and png.startswith(b"\x89PNG")
+    maps_at_0 = np.random.default_rng(0).random((4, 5, 6)).astype(np.float32)  # as netviz_logs wrote it
+    np.testing.assert_array_equal(decode_png(png), feature_map_grid(maps_at_0))
+    assert maps["layout"] == {
+        "channels": 4,
+        "total_channels": 4,
+        "columns": 2,
+        "rows": 2,
+        "tile_height": 5,
+        "tile_width": 6,
+        "pad": 1,
+    }
+    # TensorBoard's own Images tab serves the same RGB PNG
+    images_tag = urllib.parse.quote("netviz/feature_maps/conv1")
+    status, body, _ = server.get(f"/data/plugin/images/images?run=exp1&tag={images_tag}&sample=0")
+    assert status == 200, body
+    blob = json.loads(body)[0]["query"]
+    status, image, content_type = server.get(f"/data/plugin/images/individualImage?{blob}")
+    assert status == 200 and content_type == "image/png"
+    assert decode_png(image).shape == (11, 13, 3)
 
     _, alerts = get_json(server, "alerts", run="exp1")
     assert alerts["alerts"] == logs.alert_history(70)
