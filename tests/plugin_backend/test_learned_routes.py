@@ -4,6 +4,7 @@ by TensorBoard's own projector plugin in a real ``tensorboard`` process."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 
 import numpy as np
@@ -114,6 +115,14 @@ def projector_json(server: TensorBoardServer, route: str, **params):
     return body
 
 
+def wait_for_projector_run(server: TensorBoardServer, run: str, timeout: float = 60.0) -> None:
+    """The projector finds runs on a thread of its own, after TensorBoard answers: poll, bounded."""
+    deadline = time.monotonic() + timeout
+    while run not in json.loads(projector_json(server, "runs")):
+        assert time.monotonic() < deadline, f"TensorBoard's projector did not list run {run!r} in {timeout} s"
+        time.sleep(0.5)
+
+
 def test_tensorboards_projector_lists_and_serves_the_export_of_two_writers(tmp_path):
     run_dir = tmp_path / "exp"
     write_run(run_dir)
@@ -121,7 +130,7 @@ def test_tensorboards_projector_lists_and_serves_the_export_of_two_writers(tmp_p
     with NetVizWriter(run_dir) as writer:
         writer.embedding(300, second, FEATURES[0][:, :4], LABELS, "predicted")
     with TensorBoardServer(tmp_path) as server:
-        assert "exp" in json.loads(projector_json(server, "runs"))
+        wait_for_projector_run(server, "exp")
         config = json.loads(projector_json(server, "info", run="exp"))
         names = [e["tensorName"] for e in config["embeddings"]]
         assert names == ["fc @ step 0", "fc @ step 100", "fc @ step 200", "other/layer @ step 300"]
