@@ -36,7 +36,9 @@ from tb_netviz.summary.learned import (
     LABELS_GIVEN,
     EmbeddingSeries,
     WeightSeries,
+    choose_weight_layers,
     classes_from_scores,
+    embedding_target,
     weight_view_bytes,
 )
 from tb_netviz.summary.weights import KERNEL, MATRIX
@@ -80,18 +82,14 @@ class LearnedViews:
             )
             for name, (layout, axes) in candidates.items()
         }
-        self.weight_layers, left_out = options.select_weight_layers(sizes)
-        if left_out:
-            warn(
-                f"tb-netviz: the weights of {left_out} are not written: with the others they exceed "
-                f"weight_budget_bytes={options.weight_budget_bytes} per sample step (raise it, or "
-                "choose layers with weight_layers=[...])"
-            )
+        self.weight_layers = choose_weight_layers(options, sizes, warn)
         self._series = {
             name: WeightSeries(name, *candidates[name], options.max_channels) for name in self.weight_layers
         }
-        self.embedding_module, self.embedding_name, self.embedding_of = self._embedding_target(
-            layers, model, batch_size, warn
+        named = {name: module for module, name in module_names(model).items()}
+        linear = [(layer.name, layer.module) for layer in layers if isinstance(layer.module, nn.Linear)]
+        self.embedding_module, self.embedding_name, self.embedding_of = embedding_target(
+            options, batch_size, named, linear[-1] if linear else None, kind="module", model="the model"
         )
         self._embedding: EmbeddingSeries | None = None
 
@@ -123,32 +121,6 @@ class LearnedViews:
             run_dir = writer.log_dir if self.options.projector else None
             self._embedding = EmbeddingSeries(self.embedding_name, self.embedding_of, run_dir)
         writer.embedding(step, self._embedding, flat, point_labels, source)
-
-    def _embedding_target(
-        self, layers: Sequence[Layer], model: nn.Module, batch_size: int | None, warn: Callable[[str], None]
-    ) -> tuple[nn.Module | None, str | None, str]:
-        options = self.options
-        if not options.embedding or batch_size is None:
-            return None, None, "output"
-        if options.embedding_layer is not None:
-            modules = {name: module for module, name in module_names(model).items()}
-            if options.embedding_layer not in modules:
-                shown = ", ".join(list(modules)[:8]) + (", ..." if len(modules) > 8 else "")
-                raise ValueError(
-                    f"embedding_layer {options.embedding_layer!r} is no module of the model; "
-                    f"modules are: {shown}"
-                )
-            if batch_size < 2:
-                raise ValueError(_one_sample_message(batch_size))
-            return modules[options.embedding_layer], options.embedding_layer, "output"
-        linear = [layer for layer in layers if isinstance(layer.module, nn.Linear)]
-        if not linear:
-            return None, None, "output"
-        if (
-            batch_size < 2
-        ):  # the default embedding needs 2 samples; a 1-sample probe batch is for the other views
-            return None, None, "output"
-        return linear[-1].module, linear[-1].name, "input"
 
 
 def check_embedding_tensor(features: Any, layer: str | None) -> None:
@@ -193,10 +165,3 @@ def _weight_kind(module: nn.Module) -> tuple[str, str] | None:
     if isinstance(module, nn.Linear) and weight.dim() == 2:
         return MATRIX, "oi"
     return None
-
-
-def _one_sample_message(batch_size: int) -> str:
-    return (
-        f"the probe batch has {batch_size} sample(s) and PCA needs at least 2; "
-        "pass a few more samples in sample_batch"
-    )
