@@ -31,8 +31,7 @@ from tb_netviz.keras.layers import WeightLayer, layer_name
 from tb_netviz.keras.probe import run_probe
 from tb_netviz.summary import CaptureOptions, NetVizWriter
 from tb_netviz.summary.learned import (
-    LABELS_GIVEN,
-    EmbeddingSeries,
+    EmbeddingLog,
     WeightSeries,
     choose_weight_layers,
     classes_from_scores,
@@ -85,7 +84,7 @@ class LearnedViews:
         }
         named = {layer_name(layer, model): layer for layer in model._flatten_layers(include_self=False)}
         dense = [(layer.name, layer.layer) for layer in layers if isinstance(layer.layer, keras.layers.Dense)]
-        self.embedding_layer, self.embedding_name, self.embedding_of = embedding_target(
+        target = embedding_target(
             options,
             batch_size,
             named,
@@ -93,7 +92,8 @@ class LearnedViews:
             kind="layer",
             model=f"model {model.name!r}",
         )
-        self._embedding: EmbeddingSeries | None = None
+        self.embedding_layer, self.embedding_name, self.embedding_of = target
+        self._embedding = EmbeddingLog(target, options.projector)
 
     @property
     def probe_embedding(self) -> tuple[keras.layers.Layer, str] | None:
@@ -117,14 +117,7 @@ class LearnedViews:
         if self.embedding_layer is None:
             return
         flat = embedding_array(features, self.embedding_name)
-        if labels is not None:
-            point_labels, source = labels, LABELS_GIVEN
-        else:
-            point_labels, source = predicted_classes(output, flat.shape[0])
-        if self._embedding is None:
-            run_dir = writer.log_dir if self.options.projector else None
-            self._embedding = EmbeddingSeries(self.embedding_name, self.embedding_of, run_dir)
-        writer.embedding(step, self._embedding, flat, point_labels, source)
+        self._embedding.write(writer, step, flat, labels, lambda: predicted_classes(output, flat.shape[0]))
 
 
 def check_embedding_output(model: keras.Model, sample_batch: Any, views: LearnedViews) -> None:

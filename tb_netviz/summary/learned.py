@@ -48,6 +48,7 @@ from tb_netviz.summary.weights import (
 
 if TYPE_CHECKING:
     from tb_netviz.summary.options import CaptureOptions
+    from tb_netviz.summary.writer import NetVizWriter
 
 Value = summary_pb2.Summary.Value
 # Where an embedding's point labels came from.
@@ -281,6 +282,42 @@ class EmbeddingSeries:
         if self.export is not None:
             self.export.write(step, self.layer, features, projector_columns(labels, label_source))
         return [_float_tensor_value(metadata.embedding_tag(self.layer), md, rows)]
+
+
+class EmbeddingLog:
+    """The embedding of one ``EmbeddingTarget`` as a callback writes it at each sample step:
+    each point labelled with its ``sample_labels`` entry when they are given, else with the
+    class the model predicts; the series is made at the first write, with a Projector export
+    in the writer's run when ``projector``.
+
+    >>> import tempfile
+    >>> from tb_netviz.summary import NetVizWriter
+    >>> log = EmbeddingLog(EmbeddingTarget(None, "fc", "input"), projector=False)
+    >>> with NetVizWriter(tempfile.mkdtemp()) as writer:
+    ...     log.write(writer, 0, np.eye(3), None, lambda: classes_from_scores(np.eye(3), 3))
+    True
+    """
+
+    def __init__(self, target: EmbeddingTarget, projector: bool) -> None:
+        self.target = target
+        self.projector = projector
+        self._series: EmbeddingSeries | None = None
+
+    def write(
+        self,
+        writer: NetVizWriter,
+        step: int,
+        features: np.ndarray,
+        labels: np.ndarray | None,
+        predicted: Callable[[], tuple[np.ndarray, str]],
+    ) -> bool:
+        """Queue ``[N, D]`` host ``features`` with ``labels``, or else ``predicted()`` (the
+        classes and their label source, read only then). Returns what ``writer.embedding`` does."""
+        point_labels, source = (labels, LABELS_GIVEN) if labels is not None else predicted()
+        if self._series is None:
+            run_dir = writer.log_dir if self.projector else None
+            self._series = EmbeddingSeries(self.target.name, self.target.of, run_dir)
+        return writer.embedding(step, self._series, features, point_labels, source)
 
 
 def projector_columns(labels: np.ndarray, label_source: str) -> dict[str, list[Any]]:

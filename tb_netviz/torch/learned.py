@@ -33,8 +33,7 @@ from torch import nn
 
 from tb_netviz.summary import CaptureOptions, NetVizWriter
 from tb_netviz.summary.learned import (
-    LABELS_GIVEN,
-    EmbeddingSeries,
+    EmbeddingLog,
     WeightSeries,
     choose_weight_layers,
     classes_from_scores,
@@ -88,10 +87,11 @@ class LearnedViews:
         }
         named = {name: module for module, name in module_names(model).items()}
         linear = [(layer.name, layer.module) for layer in layers if isinstance(layer.module, nn.Linear)]
-        self.embedding_module, self.embedding_name, self.embedding_of = embedding_target(
+        target = embedding_target(
             options, batch_size, named, linear[-1] if linear else None, kind="module", model="the model"
         )
-        self._embedding: EmbeddingSeries | None = None
+        self.embedding_module, self.embedding_name, self.embedding_of = target
+        self._embedding = EmbeddingLog(target, options.projector)
 
     def write_weights(self, writer: NetVizWriter, step: int) -> None:
         """Queue every chosen layer's current weights (one host copy each)."""
@@ -113,14 +113,7 @@ class LearnedViews:
             return
         check_embedding_tensor(features, self.embedding_name)
         flat = features.detach().reshape(features.shape[0], -1).to(torch.float32).cpu().numpy()
-        if labels is not None:
-            point_labels, source = labels, LABELS_GIVEN
-        else:
-            point_labels, source = predicted_classes(output, flat.shape[0])
-        if self._embedding is None:
-            run_dir = writer.log_dir if self.options.projector else None
-            self._embedding = EmbeddingSeries(self.embedding_name, self.embedding_of, run_dir)
-        writer.embedding(step, self._embedding, flat, point_labels, source)
+        self._embedding.write(writer, step, flat, labels, lambda: predicted_classes(output, flat.shape[0]))
 
 
 def check_embedding_tensor(features: Any, layer: str | None) -> None:
