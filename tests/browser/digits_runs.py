@@ -3,7 +3,8 @@
 ``train_digits`` trains a small network on scikit-learn's digits under ``NetViz``: 30
 optimizer steps, gradient flow at every one, the probe pass (with the true labels) at
 ``SAMPLE_STEPS``. ``open_view`` opens the dashboard on a run and waits for a view to draw;
-``plugin_json`` reads one of the plugin's routes as the dashboard does.
+``plugin_json`` reads one of the plugin's routes as the dashboard does; ``screenshot_panels``
+saves the views' screenshots under test-artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 from tb_netviz.torch import NetViz
-from tests.browser.conftest import Watched, open_dashboard
+from tests.browser.conftest import Watched, open_dashboard, save_artifact
 from tests.tb_server import TensorBoardServer
 
 STEPS = 30
@@ -61,6 +62,19 @@ def plugin_json(server: TensorBoardServer, route: str, **params) -> dict:
     status, body, _ = server.get(f"/data/plugin/netviz/{route}?{urllib.parse.urlencode(params)}")
     assert status == 200, body
     return json.loads(body)
+
+
+def screenshot_panels(watched: Watched, scheme: str, width: int, panels: dict[str, str]) -> None:
+    """Save ``<name>_<width>_<scheme>.png`` of each panel (``{name: selector}``), checking first
+    that the page has that theme and that the panel fits the viewport (no horizontal overflow)."""
+    page = watched.page
+    assert page.evaluate("document.documentElement.dataset.theme") == scheme
+    for name, selector in panels.items():
+        panel = page.locator(selector)
+        panel.scroll_into_view_if_needed()
+        assert panel.bounding_box()["width"] <= width
+        save_artifact(panel, f"{name}_{width}_{scheme}.png")
+    assert watched.errors == []
 
 
 def open_view(new_page, server, run: str, drawn: str, color_scheme="light", width=1400) -> Watched:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from torch import nn
 
-from tests.browser.conftest import Watched, save_artifact
-from tests.browser.digits_runs import SAMPLE_STEPS, open_view, plugin_json, train_digits
+from tests.browser.conftest import Watched
+from tests.browser.digits_runs import SAMPLE_STEPS, open_view, plugin_json, screenshot_panels, train_digits
 from tests.tb_server import TensorBoardServer
 
 RUN = "digits"
@@ -155,11 +155,4 @@ def test_opacity_and_scale_controls_change_the_drawing(new_page, gradcam_server)
 @pytest.mark.parametrize("width", [900, 1440])
 def test_view_screenshots_at_two_widths_in_both_themes(new_page, gradcam_server, scheme, width):
     watched = open_gradcam(new_page, gradcam_server, color_scheme=scheme, width=width)
-    page = watched.page
-    panel = page.locator(".gradcam-panel")
-    panel.scroll_into_view_if_needed()
-    box = panel.bounding_box()
-    assert box["width"] <= width  # the panel fits the viewport, no horizontal overflow
-    assert page.evaluate("document.documentElement.dataset.theme") == scheme
-    save_artifact(panel, f"gradcam_{width}_{scheme}.png")
-    assert watched.errors == []
+    screenshot_panels(watched, scheme, width, {"gradcam": ".gradcam-panel"})

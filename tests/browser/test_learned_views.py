@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from tb_netviz.torch import NetViz
-from tests.browser.conftest import Watched, save_artifact
-from tests.browser.digits_runs import SAMPLE_STEPS, open_view, plugin_json, train_digits
+from tests.browser.conftest import Watched
+from tests.browser.digits_runs import SAMPLE_STEPS, open_view, plugin_json, screenshot_panels, train_digits
 from tests.tb_server import TensorBoardServer
 
 RUN = "digits"
@@ -231,11 +231,4 @@ def test_the_dashboards_step_moves_the_points_with_an_animation(new_page, learne
 @pytest.mark.parametrize("width", [900, 1440])
 def test_view_screenshots_at_two_widths_in_both_themes(new_page, learned_server, scheme, width):
     watched = open_learned(new_page, learned_server, color_scheme=scheme, width=width)
-    page = watched.page
-    assert page.evaluate("document.documentElement.dataset.theme") == scheme
-    for name, selector in (("weights", ".weights-panel"), ("embedding", ".embedding-panel")):
-        panel = page.locator(selector)
-        panel.scroll_into_view_if_needed()
-        assert panel.bounding_box()["width"] <= width  # no horizontal overflow
-        save_artifact(panel, f"{name}_{width}_{scheme}.png")
-    assert watched.errors == []
+    screenshot_panels(watched, scheme, width, {"weights": ".weights-panel", "embedding": ".embedding-panel"})
