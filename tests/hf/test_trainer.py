@@ -139,3 +139,29 @@ def test_training_with_the_callback_ends_with_the_same_weights_as_without(accumu
         with_callback.model.state_dict().items(), without.model.state_dict().items(), strict=True
     ):
         torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7, msg=name)
+
+
+def test_under_fp16_loss_scaling_the_statistics_are_of_the_unscaled_gradients(tmp_path):
+    # On CPU accelerate makes no GradScaler for fp16 (it scales only on GPU-type devices), so the
+    # Trainer's own scaler path is driven here with torch's CPU GradScaler at a scale of 1024:
+    # scaled loss in backward, unscale_ in the Trainer's norm, then the scaler's step.
+    callback = netviz()
+    trainer = transformers.Trainer(
+        tiny_gpt2(),
+        arguments(str(tmp_path), 2, 2, fp16=True),
+        train_dataset=TokenData(),
+        callbacks=[callback],
+    )
+    trainer.accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=1000)
+    trainer.accelerator.native_amp = True
+    trainer.train()
+    assert trainer.accelerator.scaler.get_scale() == 1024.0  # no step skipped for an overflow
+    trainer_norms = {
+        entry["step"] - 1: entry["grad_norm"] for entry in trainer.state.log_history if "grad_norm" in entry
+    }
+    run = Run(callback.log_dir)
+    assert run.scalars(GLOBAL_GRAD_NORM_TAG) == pytest.approx(trainer_norms, rel=1e-5)
+    for step, norm in trainer_norms.items():
+        rows = run.table(GRADIENT_FLOW_TAG, step)
+        assert np.sqrt(sum(row["grad_l2"] ** 2 for row in rows.values())) == pytest.approx(norm, rel=1e-5)
+    assert run.scalars(CLIPPED_GRAD_NORM_TAG) == pytest.approx({0: MAX_GRAD_NORM, 1: MAX_GRAD_NORM}, rel=1e-4)
