@@ -15,12 +15,17 @@ accumulated over ``gradient_accumulation_steps``, unscaled under fp16 loss scali
 averaged over DDP ranks; the global norm after
 clipping is logged as ``netviz/clipped_grad_norm``.
 
-Runs whose parameters are sharded across processes (DTensor or FSDP1
-parameters in the model itself) use the shard-aware statistics: every rank
-measures, one collective per logged step, rank zero writes. The Trainer's own
-FSDP and DeepSpeed integrations (``args.fsdp``, ``args.deepspeed``) wrap or
-partition the model inside the Trainer and clip in their own engines; the
-callback then warns once and logs nothing (training is not affected).
+Runs whose parameters are sharded across processes (DTensor or FSDP1 parameters in the model itself)
+use the shard-aware statistics: every rank measures, one collective per logged step, rank zero
+writes. Under the Trainer's DeepSpeed integration (``args.deepspeed``, ZeRO stages 1, 2
+and 3, each tested) DeepSpeed runs its optimizer step and its clipping inside the Trainer's backward,
+before ``on_pre_optimizer_step``; the callback then wraps the ``step`` of the engine's ZeRO
+optimizer during ``train()`` and measures this rank's gradient fragments when the engine calls
+it, before DeepSpeed clips. The clipping stays DeepSpeed's, so no clipped norm is logged (the
+clipped gradients are freed inside that step). ``args.fsdp`` on a CPU has no effect (accelerate
+applies its FSDP plugin on GPU-type devices only, and the Trainer runs DDP): the callback says so
+and logs the run as DDP. Where the Trainer's FSDP integration is active, and for DeepSpeed without
+ZeRO or with fp16, it warns once and logs nothing (training is not affected).
 """
 
 from __future__ import annotations

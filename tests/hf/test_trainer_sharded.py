@@ -1,4 +1,4 @@
-"""NetVizCallback with the Trainer on 2 gloo ranks (DDP, the fsdp argument, DeepSpeed ZeRO-2 and -3)
+"""NetVizCallback with the Trainer on 2 gloo ranks (DDP, the fsdp argument, DeepSpeed ZeRO-1, -2 and -3)
 against one process that accumulates the same two batches per step; the collectives tb_netviz calls."""
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def test_the_fsdp_argument_on_cpu_trains_ddp_and_netviz_says_so_and_logs_it(sing
     assert reports[1]["warnings"] == []
 
 
-@pytest.mark.parametrize("stage", [2, 3])
+@pytest.mark.parametrize("stage", [1, 2, 3])
 def test_deepspeed_zero_logs_the_unclipped_statistics_with_one_collective_per_logged_step(
     stage, single, tmp_path
 ):

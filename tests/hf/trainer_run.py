@@ -1,7 +1,7 @@
 """The Trainer with NetVizCallback on 2 gloo ranks; run by test_trainer_sharded through ``ranks``.
 
 ``python trainer_run.py OUT ENGINE``, ENGINE ``ddp`` (the Trainer's DDP), ``fsdp`` (the same with
-``TrainingArguments(fsdp=True)``, which accelerate does not apply on CPU), ``zero2`` or ``zero3``
+``TrainingArguments(fsdp=True)``, which accelerate does not apply on CPU), ``zero1``, ``zero2`` or ``zero3``
 (``TrainingArguments(deepspeed=...)`` at that ZeRO stage, its clipping ``"auto"``: the Trainer's
 ``max_grad_norm``). Per-device batch 4, no accumulation, ``STEPS`` steps, so that each step averages
 two consecutive batches, as one process with ``gradient_accumulation_steps=2`` does; gradient flow
