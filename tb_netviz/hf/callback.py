@@ -153,8 +153,8 @@ class NetVizCallback(TrainerCallback):
             self._capture = capture
         if deepspeed is not None:
             # DeepSpeed steps (and clips) inside accelerate's backward, before on_pre_optimizer_step:
-            # the statistics are taken when the engine calls its ZeRO optimizer's step, whose first
-            # act is the clipping.
+            # the statistics are taken when the engine calls its ZeRO optimizer's step, which
+            # clips before it updates.
             self._deepspeed_step = _InterceptedStep(deepspeed, lambda: self._log_gradients(state, False))
         elif args.max_grad_norm and args.max_grad_norm > 0:
             self._max_grad_norm, self._args = float(args.max_grad_norm), args
