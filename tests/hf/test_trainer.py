@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +15,10 @@ import torch
 import transformers
 
 from tb_netviz.hf import NetVizCallback
+from tb_netviz.hf.callback import _unsupported_engine
 from tb_netviz.summary import ACTIVATIONS_TAG, CLIPPED_GRAD_NORM_TAG, GLOBAL_GRAD_NORM_TAG, GRADIENT_FLOW_TAG
+from tb_netviz.torch.distributed import Sharding
+from tb_netviz.torch.shards import deepspeed_piece, flat_piece
 from tests.hf.trainer_setup import MAX_GRAD_NORM, TokenData, arguments, probe_batch, tiny_gpt2, train
 from tests.torch_capture.events import Run
 
@@ -165,3 +169,25 @@ def test_under_fp16_loss_scaling_the_statistics_are_of_the_unscaled_gradients(tm
         rows = run.table(GRADIENT_FLOW_TAG, step)
         assert np.sqrt(sum(row["grad_l2"] ** 2 for row in rows.values())) == pytest.approx(norm, rel=1e-5)
     assert run.scalars(CLIPPED_GRAD_NORM_TAG) == pytest.approx({0: MAX_GRAD_NORM, 1: MAX_GRAD_NORM}, rel=1e-4)
+
+
+class ZeroOptimizerStandIn:
+    """Stands for DeepSpeed's ZeRO optimizer, recognised by the module of its type."""
+
+
+ZeroOptimizerStandIn.__module__ = "deepspeed.runtime.zero.stage_1_and_2"
+
+
+def test_engines_netviz_does_not_read_are_named_in_the_warning_and_the_cpu_fsdp_fallback_is_logged():
+    fsdp2 = Sharding("FSDP2 / DTensor", 0, flat_piece)
+    fsdp_args = SimpleNamespace(fsdp=True, deepspeed=None)
+    assert "FSDP integration" in _unsupported_engine(fsdp_args, fsdp2, None)
+    assert _unsupported_engine(fsdp_args, None, None) is None  # accelerate dropped the plugin: DDP
+    stage0 = SimpleNamespace(fsdp=None, deepspeed={"zero_optimization": {"stage": 0}}, fp16=False)
+    wrapped = SimpleNamespace(optimizer=ZeroOptimizerStandIn())  # accelerate's DeepSpeedOptimizerWrapper
+    assert "without ZeRO partitioning" in _unsupported_engine(stage0, None, wrapped)
+    zero = Sharding("DeepSpeed ZeRO", 0, deepspeed_piece)
+    stage2 = SimpleNamespace(fsdp=None, deepspeed={"zero_optimization": {"stage": 2}}, fp16=False)
+    assert _unsupported_engine(stage2, zero, wrapped) is None
+    fp16 = SimpleNamespace(fsdp=None, deepspeed={"fp16": {"enabled": True}}, fp16=True)
+    assert "loss-scaled" in _unsupported_engine(fp16, zero, wrapped)
