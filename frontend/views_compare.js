@@ -6,7 +6,7 @@
 import { alignLayers, compareAtStep, layerNote, ratioHeatmap, ratioLut, runColour } from './compare.js';
 import { cssVar, h, replaceChildren, sizeCanvas, svg } from './dom.js';
 import { distinctLabels } from './names.js';
-import { colourDomain } from './range.js';
+import { colourDomain, mergeDomains } from './range.js';
 import {
   KIND,
   axisFraction,
@@ -130,14 +130,7 @@ function drawHeatmaps(box, tables, layers, state, step, colour, actions) {
   const maps = tables.map((t) => buildHeatmap(t, state.stat, { log: state.log, layers: rowsOf(t, layers) }));
   const mode = state.range === 'full' ? 'full' : 'robust';
   const domains = maps.map((m) => colourDomain(m, mode)).filter((d) => Number.isFinite(d.lo));
-  const domain = domains.length
-    ? {
-        mode,
-        lo: Math.min(...domains.map((d) => d.lo)),
-        hi: Math.max(...domains.map((d) => d.hi)),
-        rowDomains: null,
-      }
-    : null;
+  const domain = mergeDomains(domains, mode);
   const rowPx = Math.max(3, Math.min(14, Math.floor(380 / layers.length)));
   const width = Math.max(320, box.clientWidth || 800);
   replaceChildren(
