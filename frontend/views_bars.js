@@ -3,6 +3,7 @@
 // each layer's own exploding threshold marked on its row, ✕ for a non-finite value
 // and ∅ for a layer that received no gradient. Only the layers the filter keeps.
 
+import { attachBarReadout } from './bar_readout.js';
 import { h, replaceChildren } from './dom.js';
 import { displayNames, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
@@ -39,6 +40,8 @@ export function createBarChart(actions) {
   const rows = h('div', { class: 'bar-rows', attrs: { role: 'list' } });
   const key = h('div', { class: 'bar-key' });
   const empty = h('p', { class: 'empty-note', attrs: { hidden: true } });
+  const chart = h('div', { class: 'bar-chart' }, rows);
+  const readout = attachBarReadout(chart, '.bar-row');
   const element = h(
     'section',
     { class: 'panel bars-panel', attrs: { 'aria-label': 'Gradient flow at the selected step' } },
@@ -46,7 +49,7 @@ export function createBarChart(actions) {
     key,
     empty,
     axis,
-    rows,
+    chart,
   );
   let labelKey = '';
   let labels = new Map();
@@ -100,6 +103,7 @@ export function createBarChart(actions) {
       );
     }
     model.rows.forEach((row, n) => fillRow(rowElements[n], row, model, domain, log, state));
+    readout.refresh();
   }
 
   // Up and down move the selection from row to row, as in a list.
@@ -210,6 +214,7 @@ function fillRow({ button, track, value }, row, model, domain, log, state) {
   }
   const lanes = row.cells.length;
   const readout = [];
+  const lines = [];
   row.cells.forEach((cell, n) => {
     const top = `${(n / lanes) * 100}%`;
     const height = `${100 / lanes}%`;
@@ -235,7 +240,9 @@ function fillRow({ button, track, value }, row, model, domain, log, state) {
       );
     }
     readout.push(`${cell.stat} ${formatShort(cell.value)}`);
+    lines.push({ text: `${cell.stat} = ${formatShort(cell.value)}`, hot: parts[parts.length - 1] });
   });
+  button.readout = { layer: row.layer, step: model.step, lines };
   replaceChildren(track, parts);
   const states = row.cells.map((c) =>
     c.kind === KIND.NONE ? 'none' : c.kind === KIND.NONFINITE ? 'nonfinite' : 'value',
@@ -245,7 +252,6 @@ function fillRow({ button, track, value }, row, model, domain, log, state) {
   button.dataset.kind = states.join(' ');
   button.dataset.value = row.cells.map((c) => formatExact(c.value)).join(' ');
   button.setAttribute('aria-label', `${row.layer}: ${readout.join(', ')}`);
-  button.title = `${row.layer}\n${readout.join('\n')}`;
   value.textContent = row.cells.map((c) => formatShort(c.value)).join(' / ');
 }
 

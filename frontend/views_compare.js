@@ -3,6 +3,7 @@
 // first (log scale), and the chosen layer's history with one line per run, in
 // TensorBoard's run colours. Layers only some runs have are named in a note.
 
+import { attachBarReadout } from './bar_readout.js';
 import { alignLayers, compareAtStep, layerNote, ratioHeatmap, ratioLut, runColour } from './compare.js';
 import { cssVar, h, replaceChildren, sizeCanvas, svg } from './dom.js';
 import { distinctLabels } from './names.js';
@@ -35,6 +36,8 @@ export function createComparison(actions) {
   const heatmaps = h('div', { class: 'compare-heatmaps' });
   const barsHead = h('h3');
   const bars = h('div', { class: 'compare-bars', attrs: { role: 'list' } });
+  const barChart = h('div', { class: 'bar-chart' }, bars);
+  const barReadout = attachBarReadout(barChart, '.cmp-row');
   const ratioHead = h('h3');
   const ratios = h('div', { class: 'compare-ratios' });
   const linesHead = h('h3');
@@ -48,7 +51,7 @@ export function createComparison(actions) {
     h('h3', { text: 'Heatmaps aligned by layer' }),
     heatmaps,
     barsHead,
-    bars,
+    barChart,
     ratioHead,
     ratios,
     linesHead,
@@ -114,6 +117,7 @@ export function createComparison(actions) {
       state,
       actions,
     );
+    barReadout.refresh();
     const ratioStat = loaded.every((t) => t.stats.includes('grad_l2')) ? 'grad_l2' : stat;
     ratioHead.textContent = `Difference: ${ratioStat} of each run ÷ ${state.table.run} (log scale, steps both logged)`;
     drawRatios(ratios, loaded, layers, ratioStat, state, actions);
@@ -208,6 +212,7 @@ function rowsOf(table, layers) {
 }
 
 function drawBars(box, rows, log, colour, state, actions) {
+  const step = state.table.steps[state.stepIndex];
   let lo = Infinity;
   let hi = -Infinity;
   for (const row of rows)
@@ -252,6 +257,7 @@ function drawBars(box, rows, log, colour, state, actions) {
     rows.map((row, r) => {
       const n = row.cells.length;
       const track = h('span', { class: 'bar-track cmp-track' });
+      const lines = [];
       row.cells.forEach((cell, i) => {
         const top = `${(i / n) * 100}%`;
         const height = `${100 / n}%`;
@@ -266,7 +272,6 @@ function drawBars(box, rows, log, colour, state, actions) {
           track.appendChild(
             h('span', {
               class: 'cmp-bar',
-              title: `${cell.run}: ${formatShort(cell.value)} (step ${cell.step})`,
               attrs: {
                 ...common,
                 style: `left:${pct(Math.min(start, end))};width:${pct(Math.max(0.003, Math.abs(end - start)))};top:${top};height:${height};background:${colour(cell.run)}`,
@@ -278,23 +283,29 @@ function drawBars(box, rows, log, colour, state, actions) {
             h('span', {
               class: `glyph cmp-glyph ${cell.kind === KIND.NONE ? 'none' : 'nonfinite'}`,
               text: cell.kind === KIND.NONE ? '∅' : '✕',
-              title: `${cell.run}: ${formatShort(cell.value)}`,
               attrs: { ...common, style: `top:${top};height:${height}` },
             }),
           );
         }
+        const other = cell.step === null || cell.step === undefined || cell.step === step ? '' : ` (step ${cell.step})`;
+        lines.push({
+          text: `${cell.run}: ${formatShort(cell.value)}${other}`,
+          swatch: colour(cell.run),
+          hot: track.lastChild,
+        });
       });
-      return h(
+      const button = h(
         'button',
         {
           class: `cmp-row${row.layer === selected ? ' selected' : ''}`,
           attrs: { type: 'button', role: 'listitem', 'data-layer': row.layer },
-          title: row.layer,
           on: { click: () => actions.selectLayer(state.table.layers.indexOf(row.layer)) },
         },
         h('span', { class: 'bar-label', text: labels[r], title: row.layer }),
         track,
       );
+      button.readout = { layer: row.layer, step, lines };
+      return button;
     }),
   );
 }
