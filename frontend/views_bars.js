@@ -255,8 +255,12 @@ function fillRow({ button, track, value }, row, model, domain, log, state) {
   value.textContent = row.cells.map((c) => formatShort(c.value)).join(' / ');
 }
 
-// How wide a bar label may be: its column at the current width, in the labels' font.
-function labelFits(axis) {
+/**
+ * Whether a label fits the label column of a bar chart: measured on the (empty) `.bar-label`
+ * cell of its axis row, in that cell's font. Returns text => boolean.
+ * @example distinctLabels(names, labelFits(axisRow))
+ */
+export function labelFits(axis) {
   const probe = axis.querySelector('.bar-label');
   const width = probe && probe.clientWidth ? probe.clientWidth : 120;
   const context = document.createElement('canvas').getContext('2d');
