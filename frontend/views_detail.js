@@ -6,7 +6,7 @@
 import { featureMapUrl, getFeatureMapSteps, getGradientFlow } from './api.js';
 import { SPECIAL_COLOURS } from './colors.js';
 import { h, replaceChildren, svg } from './dom.js';
-import { channelsCaption, tilePositions } from './feature_map_tiles.js';
+import { channelsCaption, gapRects, tilePositions } from './feature_map_tiles.js';
 import {
   KIND,
   decodeTable,
@@ -45,7 +45,9 @@ export function createLayerDetail(actions) {
   });
   // Each tile carries its channel index (as text), placed from the route's grid layout.
   const mapsLabels = h('div', { class: 'fm-labels', attrs: { 'aria-hidden': 'true' } });
-  const mapsFrame = h('div', { class: 'fm-frame' }, mapsImage, mapsLabels);
+  // The gaps between tiles (black in the PNG) are covered in the panel's colour.
+  const mapsGaps = h('div', { class: 'fm-gaps', attrs: { 'aria-hidden': 'true' } });
+  const mapsFrame = h('div', { class: 'fm-frame' }, mapsImage, mapsGaps, mapsLabels);
   const mapsChannels = h('p', { class: 'fm-channels muted' });
   const mapsNote = h('p', { class: 'muted' });
   const maps = h(
@@ -259,6 +261,18 @@ export function createLayerDetail(actions) {
     else if (mapsImage.naturalWidth)
       caption = "The grid layout of the latest step does not fit this step's image: tiles are not labelled.";
     mapsChannels.textContent = caption;
+    const gaps = tiles ? gapRects(mapsLayout, mapsImage.naturalWidth, mapsImage.naturalHeight) : [];
+    replaceChildren(
+      mapsGaps,
+      gaps.map((gap) =>
+        h('span', {
+          class: 'fm-gap',
+          attrs: {
+            style: `left:${gap.left}%;top:${gap.top}%;width:${gap.width}%;height:${gap.height}%`,
+          },
+        }),
+      ),
+    );
     replaceChildren(
       mapsLabels,
       (tiles || []).map((tile) => {
