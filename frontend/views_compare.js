@@ -18,6 +18,7 @@ import {
   formatShort,
   layerSeries,
   nearestStepIndex,
+  seriesInZoom,
   statLabel,
   usesLog,
   zoomIndices,
@@ -299,13 +300,6 @@ function drawHeatmaps(box, tables, layers, state, step, colour, actions, drag) {
   );
 }
 
-// A series cut to the zoomed step range (the whole series without a zoom).
-function inZoom(series, zoom) {
-  if (!zoom) return series;
-  const keep = series.steps.map((s, i) => (s >= zoom.from && s <= zoom.to ? i : -1)).filter((i) => i >= 0);
-  return { steps: keep.map((i) => series.steps[i]), values: keep.map((i) => series.values[i]) };
-}
-
 function scaleValue(v, log) {
   return log ? Math.pow(10, v) : v;
 }
@@ -536,7 +530,7 @@ function drawLines(box, tables, layer, stat, log, step, colour, actions, state) 
   const pad = { left: 64, right: 12, top: 10, bottom: 22 };
   const series = tables
     .filter((t) => t.layers.includes(layer))
-    .map((t) => ({ run: t.run, ...inZoom(layerSeries(t, t.layers.indexOf(layer), stat), state.zoom) }));
+    .map((t) => ({ run: t.run, ...seriesInZoom(layerSeries(t, t.layers.indexOf(layer), stat), state.zoom) }));
   const y = (v) =>
     typeof v === 'number' && Number.isFinite(v) ? (log ? (v > 0 ? Math.log10(v) : null) : v) : null;
   const all = series.flatMap((s) => s.values.map(y)).filter((v) => v !== null);

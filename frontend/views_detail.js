@@ -13,6 +13,7 @@ import {
   formatExact,
   formatShort,
   layerSeries,
+  seriesInZoom,
   nearestStepIndex,
   statLabel,
   usesLog,
@@ -136,7 +137,7 @@ export function createLayerDetail(actions) {
           .map((stat) =>
             chart(
               stat,
-              zoomed(layerSeries(source, row, stat), state.zoom),
+              seriesInZoom(layerSeries(source, row, stat), state.zoom),
               step,
               usesLog(stat, state.log),
               width,
@@ -167,7 +168,7 @@ export function createLayerDetail(actions) {
           act.stats.map((stat) =>
             chart(
               stat,
-              zoomed(layerSeries(act, actLayer, stat), state.zoom),
+              seriesInZoom(layerSeries(act, actLayer, stat), state.zoom),
               step,
               usesLog(stat, state.log),
               width,
@@ -305,13 +306,6 @@ function mapsLegend() {
   );
 }
 
-// A series cut to the zoomed step range (all of it without a zoom).
-function zoomed(series, zoom) {
-  if (!zoom) return series;
-  const keep = series.steps.map((s) => s >= zoom.from && s <= zoom.to);
-  const pickKept = (list) => list.filter((_, i) => keep[i]);
-  return { steps: pickKept(series.steps), values: pickKept(series.values), kinds: pickKept(series.kinds) };
-}
 
 // The width of one chart: the panel split into columns of at least MIN_W pixels.
 function chartWidth(available) {
