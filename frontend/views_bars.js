@@ -154,7 +154,12 @@ function drawKey(key, stats, model, log) {
   );
 }
 
-function drawAxis(axis, domain, log) {
+/**
+ * Fill a bar chart's axis row: an empty label cell (labelFits measures it), then the ticks of
+ * `domain` ([lo, hi], log or linear) over the track.
+ * @example drawAxis(h('div', {class: 'bar-axis'}), [1e-3, 1], true)
+ */
+export function drawAxis(axis, domain, log) {
   replaceChildren(
     axis,
     h('span', { class: 'bar-label' }),

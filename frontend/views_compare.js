@@ -23,7 +23,7 @@ import {
   usesLog,
   zoomIndices,
 } from './shape.js';
-import { labelFits } from './views_bars.js';
+import { drawAxis, labelFits } from './views_bars.js';
 import { heatmapImage } from './views_heatmap.js';
 
 const RATIO_LUT = ratioLut();
@@ -329,22 +329,8 @@ function drawBars(box, rows, log, colour, state, actions) {
     hi = Math.max(hi, lo + 1e-12);
   }
   const domain = [lo, hi];
-  const axis = h(
-    'div',
-    { class: 'cmp-row cmp-axis', attrs: { 'aria-hidden': 'true' } },
-    h('span', { class: 'bar-label' }),
-    h(
-      'span',
-      { class: 'bar-track axis-track' },
-      axisTicks(domain, log).map((v) =>
-        h('span', {
-          class: 'tick',
-          text: formatShort(v),
-          props: { style: `left:${(axisFraction(v, domain, log) * 100).toFixed(2)}%` },
-        }),
-      ),
-    ),
-  );
+  const axis = h('div', { class: 'cmp-row cmp-axis', attrs: { 'aria-hidden': 'true' } });
+  drawAxis(axis, domain, log);
   // The axis goes in first: its empty label cell measures how wide the labels may be.
   replaceChildren(box, axis);
   const labels = distinctLabels(

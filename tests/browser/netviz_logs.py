@@ -255,7 +255,9 @@ def write_spiked_run(run_dir: Path) -> None:
         for step in DIVERGED_STEPS:
             rows = []
             for j, layer in enumerate(DIVERGED_LAYERS):
-                l2 = (60 + 15 * rng.random() + 3 * j) * (1e20 if (step, layer) == (SPIKE_STEP, SPIKE_LAYER) else 1)
+                l2 = (60 + 15 * rng.random() + 3 * j) * (
+                    1e20 if (step, layer) == (SPIKE_STEP, SPIKE_LAYER) else 1
+                )
                 rows.append([l2, l2 / 30, l2 / 4, 5.0, l2 / 5.0, 0.0, 1.0])
             writer.gradient_flow(step, DIVERGED_LAYERS, np.array(rows, np.float32), log_every_n_steps=1)
 

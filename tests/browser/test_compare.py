@@ -241,7 +241,11 @@ def test_the_comparison_bars_show_their_last_tick_and_every_label_whole_and_dist
         axis = page.locator(".compare-bars .cmp-axis")
         axis.scroll_into_view_if_needed()
         last = axis.locator(".tick").last
-        tick, row, panel = last.bounding_box(), axis.bounding_box(), page.locator(".compare-panel").bounding_box()
+        tick, row, panel = (
+            last.bounding_box(),
+            axis.bounding_box(),
+            page.locator(".compare-panel").bounding_box(),
+        )
         # the row paints nothing outside itself (content-visibility), so the label must lie inside it
         assert tick["x"] + tick["width"] <= row["x"] + row["width"] + 0.5, (width, tick, row)
         assert tick["x"] + tick["width"] <= panel["x"] + panel["width"], (width, tick, panel)
@@ -249,7 +253,9 @@ def test_the_comparison_bars_show_their_last_tick_and_every_label_whole_and_dist
         labels = page.locator(".compare-bars .cmp-row[data-layer] .bar-label")
         texts = labels.all_inner_texts()
         assert len(set(texts)) == len(texts), (width, texts)
-        cut = labels.evaluate_all("els => els.filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent)")
+        cut = labels.evaluate_all(
+            "els => els.filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent)"
+        )
         assert cut == [], (width, cut)
         save_artifact(page.locator(".compare-bars"), f"compare_axis_{width}.png")
     assert watched.errors == []

@@ -25,26 +25,32 @@ def show_feature_maps(page):
     return box
 
 
-def pixel_under(page, label) -> tuple[int, int, int]:
-    """The PNG's own pixel at the centre of the tile a label sits on (read in a canvas)."""
-    channel = int(label.get_attribute("data-channel"))
+def png_pixel(page, x: int, y: int) -> tuple[int, int, int]:
+    """The feature-map PNG's own pixel at (x, y) of its natural size (read in a canvas)."""
     return tuple(
         page.evaluate(
-            """([channel]) => {
+            """([x, y]) => {
               const img = document.querySelector('img.feature-maps');
               const canvas = document.createElement('canvas');
               canvas.width = img.naturalWidth;
               canvas.height = img.naturalHeight;
               const ctx = canvas.getContext('2d');
               ctx.drawImage(img, 0, 0);
-              const label = document.querySelector(`.fm-label[data-channel='${channel}']`);
-              const x = Math.floor(parseFloat(label.style.left) / 100 * img.naturalWidth);
-              const y = Math.floor(parseFloat(label.style.top) / 100 * img.naturalHeight);
-              return Array.from(ctx.getImageData(x + 1, y + 1, 1, 1).data.slice(0, 3));
+              return Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3));
             }""",
-            [channel],
+            [x, y],
         )
     )
+
+
+def pixel_under(page, label) -> tuple[int, int, int]:
+    """The PNG's own pixel just inside the corner of the tile a label sits on."""
+    width, height = page.evaluate(
+        "() => { const i = document.querySelector('img.feature-maps');"
+        " return [i.naturalWidth, i.naturalHeight]; }"
+    )
+    left, top = label.evaluate("e => [parseFloat(e.style.left), parseFloat(e.style.top)]")
+    return png_pixel(page, int(left / 100 * width) + 1, int(top / 100 * height) + 1)
 
 
 def test_each_tile_is_labelled_with_its_channel_index_on_its_own_tile(dashboard, tensorboard):
@@ -136,17 +142,6 @@ def test_the_gaps_between_tiles_show_the_panel_colour_not_black(new_page, tensor
     assert screen_pixel(page, inner["x"] + 6 * scale, gap_y) == panel_rgb
     assert screen_pixel(page, *unused) == panel_rgb
     # the tiles themselves are untouched: channel 0 is the PNG's own grey there
-    png_own = page.evaluate(
-        """() => {
-          const img = document.querySelector('img.feature-maps');
-          const canvas = document.createElement('canvas');
-          canvas.width = img.naturalWidth;
-          canvas.height = img.naturalHeight;
-          const ctx = canvas.getContext('2d');
-          ctx.drawImage(img, 0, 0);
-          return Array.from(ctx.getImageData(6, 6, 1, 1).data.slice(0, 3));
-        }"""
-    )
-    assert screen_pixel(page, *tile) == tuple(png_own)
+    assert screen_pixel(page, *tile) == png_pixel(page, 6, 6)
     save_artifact(box.locator(".fm-frame"), f"feature_map_gaps_{theme}.png")
     assert watched.errors == []

@@ -77,7 +77,8 @@ def scale_places(page, colours: list[list[int]]) -> list[int]:
             return colours.map(([r, g, b]) => {
                 let best = -1, distance = Infinity;
                 for (let i = 0; i < VIRIDIS.length / 3; i++) {
-                    const d = (VIRIDIS[3 * i] - r) ** 2 + (VIRIDIS[3 * i + 1] - g) ** 2 + (VIRIDIS[3 * i + 2] - b) ** 2;
+                    const d = (VIRIDIS[3 * i] - r) ** 2 + (VIRIDIS[3 * i + 1] - g) ** 2
+                        + (VIRIDIS[3 * i + 2] - b) ** 2;
                     if (d < distance) { best = i; distance = d; }
                 }
                 return distance <= 12 ? best : -1;
@@ -99,7 +100,9 @@ def test_diverged_run_default_range_shows_each_step_of_the_growth_before_the_blo
     for row in range(len(netviz_logs.DIVERGED_LAYERS)):
         places = scale_places(page, [cell_rgb(page, row, col) for col in growth])
         assert -1 not in places, f"row {row}: a cell off the colour scale {places}"
-        assert all(b - a >= 8 for a, b in zip(places, places[1:])), f"row {row}: {places} not increasing"
+        assert all(b - a >= 8 for a, b in zip(places, places[1:], strict=False)), (
+            f"row {row}: {places} not increasing"
+        )
     # nothing finite is clipped: the top of the axis is the largest finite value, the legend says why
     flow = route_json(tensorboard, "gradient_flow?run=diverged&stats=grad_l2")
     largest = max(v[0] for row in flow["values"] for v in row if isinstance(v[0], float))
@@ -115,7 +118,9 @@ def test_diverged_run_default_range_shows_each_step_of_the_growth_before_the_blo
 def test_an_isolated_spike_is_still_left_out_of_the_default_range(new_page, tensorboard):
     watched = new_page()
     page = open_dashboard(watched, tensorboard, "spiked")
-    expect(page.locator(".heatmap-panel .legend-clipped")).to_contain_text("beyond the range, drawn at its ends")
+    expect(page.locator(".heatmap-panel .legend-clipped")).to_contain_text(
+        "beyond the range, drawn at its ends"
+    )
     assert page.locator(".heatmap-panel .legend-max").inner_text().startswith("≥ ")
     assert page.locator(".heatmap-panel .legend-growth").count() == 0
     # the healthy cells keep the scale's contrast: not squeezed to its bottom by the spike

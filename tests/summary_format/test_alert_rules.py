@@ -219,6 +219,10 @@ def test_an_exploding_message_reads_its_factor_in_short_form():
 def test_vanishing_and_dead_unit_messages_format_their_numbers_the_same_way():
     detector = summary.AlertDetector(summary.AlertThresholds(patience=1), warn=False)
     fired_steps(detector, ["in", "out"], [[grad_row(2.7075e-9), grad_row(1.0)]])
-    assert "gradient norm is 2.71e-9 of the largest layer's (threshold 1e-4)" in detector.history[0]["message"]
+    assert (
+        "gradient norm is 2.71e-9 of the largest layer's (threshold 1e-4)" in detector.history[0]["message"]
+    )
     detector.check_activations(0, ["relu"], np.array([act_row(0.625)]))
-    assert "62.5% of its units are zero for the whole probe batch (threshold" in detector.history[-1]["message"]
+    assert (
+        "62.5% of its units are zero for the whole probe batch (threshold" in detector.history[-1]["message"]
+    )
