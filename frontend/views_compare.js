@@ -45,10 +45,10 @@ export function createComparison(actions) {
   const ratios = h('div', { class: 'compare-ratios' });
   const linesHead = h('h3');
   const lines = h('div', { class: 'compare-lines' });
-  const zoomLabel = h('span', { class: 'zoom-label' });
+  const zoomLabel = h('span', { class: 'compare-zoom-label' });
   const zoomBar = h(
     'span',
-    { class: 'zoom-bar compare-zoom', attrs: { hidden: true } },
+    { class: 'compare-zoom', attrs: { hidden: true } },
     zoomLabel,
     h('button', {
       text: 'Reset zoom',
