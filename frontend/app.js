@@ -187,7 +187,8 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   function set(changes) {
     const chosen = 'layerIndex' in changes && changes.layerIndex !== state.layerIndex;
     Object.assign(state, changes);
-    if (chosen && state.table) state.collapsed = revealLayer(state.collapsed, state.table.layers[state.layerIndex]);
+    if (chosen && state.table)
+      state.collapsed = revealLayer(state.collapsed, state.table.layers[state.layerIndex]);
     render();
   }
 

@@ -372,7 +372,8 @@ function drawBars(box, rows, log, colour, state, actions) {
             }),
           );
         }
-        const other = cell.step === null || cell.step === undefined || cell.step === step ? '' : ` (step ${cell.step})`;
+        const own = cell.step === null || cell.step === undefined || cell.step === step;
+        const other = own ? '' : ` (step ${cell.step})`;
         lines.push({
           text: `${cell.run}: ${formatShort(cell.value)}${other}`,
           swatch: colour(cell.run),
