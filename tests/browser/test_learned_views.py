@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from tb_netviz.torch import NetViz
-from tests.browser.conftest import Watched
+from tests.browser.conftest import Watched, save_artifact
 from tests.browser.digits_runs import SAMPLE_STEPS, open_view, plugin_json, screenshot_panels, train_digits
 from tests.tb_server import TensorBoardServer
 
@@ -126,7 +126,7 @@ def test_kernels_of_one_input_channel_are_a_grid_of_tiles_not_one_tall_column(ne
         arg=f"weights of 0 at step {SAMPLE_STEPS[-1]}",
         timeout=60_000,
     )
-    answer = route(learned_server, f"weights?run={RUN}&layer=0&step={SAMPLE_STEPS[-1]}")
+    answer = plugin_json(learned_server, "weights", run=RUN, layer=0, step=SAMPLE_STEPS[-1])
     values, scale = np.array(answer["values"]), answer["scale"]
     assert values.shape == (8, 1, 3, 3)
     pixels = weight_pixels(page)
@@ -140,7 +140,7 @@ def test_kernels_of_one_input_channel_are_a_grid_of_tiles_not_one_tall_column(ne
     )
     canvas = page.locator("#nv-w-canvas").bounding_box()
     assert 0.8 < canvas["width"] / canvas["height"] < 1.25
-    page.locator(".weights-panel").screenshot(path=str(ARTIFACTS / "weights_one_input_channel.png"))
+    save_artifact(page.locator(".weights-panel"), "weights_one_input_channel.png")
     assert watched.errors == []
 
 
