@@ -169,8 +169,9 @@ class NetVizCallback(pl.Callback):
             sample_labels=self.sample_labels,
             statistics=sharding.statistics if sharding else None,
         )
-        self._clipping = bool(trainer.gradient_clip_val) or is_overridden(
-            "configure_gradient_clipping", pl_module
+        # DeepSpeed clips inside engine.step and releases its gradients there: nothing to measure after.
+        self._clipping = not _deepspeed(trainer) and (
+            bool(trainer.gradient_clip_val) or is_overridden("configure_gradient_clipping", pl_module)
         )
         self._steps_done = trainer.global_step
         self._last_gradient_step = None
@@ -185,21 +186,14 @@ class NetVizCallback(pl.Callback):
         strategy = sharding_strategy(trainer.strategy)
         if strategy is None:
             return None
-        reason = None
-        if isinstance(trainer.strategy, DeepSpeedStrategy):
-            reason = (
-                "this strategy is not supported yet (NetViz in a plain loop on a DeepSpeed engine is: "
-                "see the README)"
-            )
-        else:
-            sharding = sharding_of(pl_module, wrapper=trainer.strategy.model)
-            if sharding is None or sharding.per_layer:
-                return sharding
-            # The root's flat buffer lives on the wrapper, outside the LightningModule.
-            reason = (
-                "use_orig_params=False keeps the parameters as flat buffers; per-layer statistics "
-                "need use_orig_params=True (Lightning's default)"
-            )
+        sharding = sharding_of(pl_module, wrapper=trainer.strategy.model)
+        if sharding is None or sharding.per_layer:
+            return sharding
+        # The root's flat buffer lives on the wrapper, outside the LightningModule.
+        reason = (
+            "use_orig_params=False keeps the parameters as flat buffers; per-layer statistics "
+            "need use_orig_params=True (Lightning's default)"
+        )
         if trainer.is_global_zero:
             warn_from_caller(
                 f"tb-netviz: {strategy}: {reason}; nothing is logged in this fit (training is not affected)",
@@ -213,6 +207,8 @@ class NetVizCallback(pl.Callback):
         step = trainer.global_step
         if self._capture is None or step == self._last_gradient_step:
             return
+        if _deepspeed(trainer) and not trainer.strategy.deepspeed_engine.is_gradient_accumulation_boundary():
+            return  # DeepSpeed accumulates itself: this hook runs before every micro-batch's engine.step
         if self.options.is_gradient_step(step):
             self._last_gradient_step = step
             self._capture.log_gradients(step, defer=self._clipping)
@@ -258,6 +254,10 @@ def sharding_strategy(strategy: Strategy) -> str | None:
     if isinstance(strategy, (FSDPStrategy, DeepSpeedStrategy, ModelParallelStrategy)):
         return type(strategy).__name__
     return None
+
+
+def _deepspeed(trainer: pl.Trainer) -> bool:
+    return isinstance(trainer.strategy, DeepSpeedStrategy)
 
 
 def _default_log_dir(trainer: pl.Trainer) -> str:

@@ -2,29 +2,46 @@
 
 ``python lightning_run.py OUT ENGINE``, ENGINE ``model_parallel``
 (``ModelParallelStrategy(data_parallel_size=2, tensor_parallel_size=1)``, ``fully_shard`` per
-block and on the network in ``configure_model``) or ``fsdp`` (``FSDPStrategy`` on CPU, the
-network wrapped in ``configure_model``). The ranks are started by ``ranks.run_ranks``
-(Lightning sees ``LOCAL_RANK`` and launches nothing itself); each trains on its half of every
-batch of ``models.batches``, logging to ``OUT/netviz``.
+block and on the network in ``configure_model``), ``fsdp`` (``FSDPStrategy`` on CPU, the
+network wrapped in ``configure_model``), ``deepspeed2`` or ``deepspeed3`` (``DeepSpeedStrategy``
+with ZeRO stage 2 or 3 on CPU, see ``CPUDeepSpeedStrategy``). The ranks are started by
+``ranks.run_ranks`` (Lightning sees ``LOCAL_RANK`` and launches nothing itself); each trains on
+its half of every batch of ``models.batches``.
+
+Each launch runs the fits of ``FITS`` one after the other, fit NAME logging to ``OUT/NAME``, and
+writes ``OUT/rank<r>.json``: per fit, the collectives tb_netviz issued at each optimizer step
+(``collectives.CollectiveCounter``) and the tb-netviz warnings.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import sys
+import warnings
 
-import lightning
-import torch
-from torch import nn
-from torch.distributed.fsdp import FullyShardedDataParallel, fully_shard
-from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+# DeepSpeed compiles a small communication op at its first start: once, into the venv.
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", os.path.join(sys.prefix, "torch_extensions"))
 
-from tb_netviz.torch import NetVizCallback
-from tests.sharded.models import batches, loss_of, probe_tokens, tiny_transformer
+import lightning  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.distributed.fsdp import FullyShardedDataParallel, fully_shard  # noqa: E402
+from torch.distributed.fsdp.wrap import ModuleWrapPolicy  # noqa: E402
+
+from tb_netviz.torch import NetVizCallback  # noqa: E402
+from tests.sharded.collectives import CollectiveCounter  # noqa: E402
+from tests.sharded.models import batches, loss_of, probe_tokens, tiny_transformer  # noqa: E402
 
 STEPS = 3
 TIMEOUT = datetime.timedelta(seconds=60)
+# "counted": gradient flow every other step, no histograms (one collective per logged step, none
+# between); "histograms": every step, with weight and gradient histograms (two per logged step).
+FITS = {
+    "counted": {"log_every_n_steps": 2, "histograms": False},
+    "histograms": {"log_every_n_steps": 1, "histograms": True},
+}
 
 
 class ShardedLM(lightning.LightningModule):
@@ -71,6 +88,8 @@ def strategy(engine: str):
         from lightning.pytorch.strategies import ModelParallelStrategy
 
         return ModelParallelStrategy(data_parallel_size=2, tensor_parallel_size=1, timeout=TIMEOUT)
+    if engine.startswith("deepspeed"):
+        return cpu_deepspeed_strategy(stage=int(engine[-1]), timeout=TIMEOUT)
     from lightning.pytorch.strategies import FSDPStrategy
 
     class CPUFSDPStrategy(FSDPStrategy):
@@ -79,11 +98,47 @@ def strategy(engine: str):
     return CPUFSDPStrategy(timeout=TIMEOUT)
 
 
-def fit(out: str, engine: str, rank: int, world: int) -> None:
-    """Train ``ShardedLM`` under ``engine`` (``plain``: one process, no strategy: the reference)."""
+def cpu_deepspeed_strategy(**options):
+    """``DeepSpeedStrategy`` on CPU processes (DeepSpeed itself runs there, with gloo).
+
+    Lightning refuses it in two places: ``setup_environment`` raises unless the accelerator is a
+    ``CUDAAccelerator``, and the devices must carry the local rank as their index (Lightning checks
+    the indices, and hands ``root_device.index`` to ``deepspeed.initialize`` as the device rank; a
+    plain ``cpu`` device has none). The subclass indexes the CPU devices ``cpu:0``, ``cpu:1`` (the
+    same device to torch) and skips the CUDA check; everything else is Lightning's own.
+    """
+    from lightning.pytorch.strategies import DDPStrategy, DeepSpeedStrategy
+
+    class CPUDeepSpeedStrategy(DeepSpeedStrategy):
+        def setup_environment(self) -> None:
+            self.parallel_devices = [torch.device("cpu", index) for index in range(len(self.parallel_devices))]
+            DDPStrategy.setup_environment(self)
+
+    return CPUDeepSpeedStrategy(**options)
+
+
+class StepCollectives(lightning.Callback):
+    """After NetVizCallback's own ``on_train_batch_end``: the collectives counted in this step."""
+
+    def __init__(self, counter: CollectiveCounter) -> None:
+        self.counter = counter
+        self.per_step: list[int] = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.counter.take()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.per_step.append(self.counter.take())
+
+
+def fit(out: str, engine: str, rank: int, world: int, counter: CollectiveCounter | None = None, **options) -> list:
+    """Train ``ShardedLM`` under ``engine`` (``plain``: one process, no strategy: the reference)
+    with NetVizCallback ``options`` (default: those of ``FITS["histograms"]``), logging to ``out``;
+    returns the collectives counted per step (empty without ``counter``)."""
     callback = NetVizCallback(
-        os.path.join(out, "netviz"), sample_batch=probe_tokens(), log_every_n_steps=1, sample_every_n_steps=1
+        out, sample_batch=probe_tokens(), sample_every_n_steps=1, **(options or FITS["histograms"])
     )
+    callbacks = [callback] if counter is None else [callback, StepCollectives(counter)]
     trainer = lightning.Trainer(
         strategy=strategy(engine) if engine != "plain" else "auto",
         accelerator="cpu",
@@ -94,14 +149,27 @@ def fit(out: str, engine: str, rank: int, world: int) -> None:
         enable_progress_bar=False,
         enable_model_summary=False,
         use_distributed_sampler=False,
-        callbacks=[callback],
+        callbacks=callbacks,
         default_root_dir=out,
     )
     trainer.fit(ShardedLM(engine), rank_batches(rank, world))
+    return [] if counter is None else callbacks[1].per_step
 
 
 def main(out: str, engine: str) -> None:
-    fit(out, engine, int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]))
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    counter = CollectiveCounter(active=True)
+    report = {}
+    for name, options in FITS.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            collectives = fit(os.path.join(out, name), engine, rank, world, counter, **options)
+        report[name] = {
+            "collectives": collectives,
+            "warnings": [str(w.message) for w in caught if "tb-netviz" in str(w.message)],
+        }
+    with open(os.path.join(out, f"rank{rank}.json"), "w") as handle:
+        json.dump(report, handle)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ the root) or ``fsdp1`` (``FullyShardedDataParallel``, ``use_orig_params=True``, 
 policy; ``fsdp1_flat`` the same with ``use_orig_params=False``): trains ``TinyTransformer`` for
 ``STEPS`` steps, each rank on its half of every batch, clipping the global norm to ``CLIP``, logging
 to ``OUT/netviz``. Each rank writes ``OUT/rank<r>.json``: the collectives NetViz started per logged
-step and the warnings it gave. With ``fail``, rank 1 cannot compute its part at step 1.
+step (``collectives.CollectiveCounter``) and the warnings it gave. With ``fail``, rank 1 cannot
+compute its part at step 1.
 """
 
 from __future__ import annotations
@@ -22,43 +23,12 @@ from torch.distributed.fsdp import FullyShardedDataParallel, fully_shard
 from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 
 from tb_netviz.torch import NetViz
+from tests.sharded.collectives import CollectiveCounter
 from tests.sharded.models import batches, loss_of, probe_tokens, tiny_transformer
 from tests.sharded.ranks import init_rank
 
 STEPS = 3
 CLIP = 0.05
-COLLECTIVES = (
-    "all_gather",
-    "all_gather_into_tensor",
-    "all_reduce",
-    "broadcast",
-    "gather",
-    "reduce",
-    "reduce_scatter",
-    "reduce_scatter_tensor",
-    "all_gather_object",
-    "barrier",
-    "all_to_all",
-)
-
-
-class CollectiveCounter:
-    """Counts calls of torch.distributed's collectives while active (wraps the public functions)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.active = False
-        for name in COLLECTIVES:
-            original = getattr(dist, name)
-            setattr(dist, name, self._wrap(original))
-
-    def _wrap(self, original):
-        def counted(*args, **kwargs):
-            if self.active:
-                self.count += 1
-            return original(*args, **kwargs)
-
-        return counted
 
 
 def train(model, viz, optimizer, data, rank: int, world: int, counter=None, fail_step=None) -> list[int]:
