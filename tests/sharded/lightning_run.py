@@ -9,8 +9,9 @@ with ZeRO stage 2 or 3 on CPU, see ``CPUDeepSpeedStrategy``). The ranks are star
 its half of every batch of ``models.batches``.
 
 Each launch runs the fits of ``FITS`` one after the other, fit NAME logging to ``OUT/NAME``, and
-writes ``OUT/rank<r>.json``: per fit, the collectives tb_netviz issued at each optimizer step
-(``collectives.CollectiveCounter``) and the tb-netviz warnings.
+writes ``OUT/rank<r>.json``: per fit, the collectives tb_netviz issued in each batch
+(``collectives.CollectiveCounter``), DeepSpeed's own gradient norm of each step, and the tb-netviz
+warnings.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from tests.sharded.models import batches, loss_of, probe_tokens, tiny_transforme
 
 STEPS = 3
 TIMEOUT = datetime.timedelta(seconds=60)
-# "counted": gradient flow every other step, no histograms (one collective per logged step, none
-# between); "histograms": every step, with weight and gradient histograms (two per logged step).
+# "counted": gradient flow every other optimizer step, no histograms, 2 batches accumulated per
+# step (one collective per logged step, none between); "histograms": every step, one batch each,
+# with weight and gradient histograms (two collectives per logged step).
 FITS = {
-    "counted": {"log_every_n_steps": 2, "histograms": False},
-    "histograms": {"log_every_n_steps": 1, "histograms": True},
+    "counted": {"log_every_n_steps": 2, "histograms": False, "accumulate_grad_batches": 2},
+    "histograms": {"log_every_n_steps": 1, "histograms": True, "accumulate_grad_batches": 1},
 }
 
 
@@ -76,9 +78,9 @@ class ShardedLM(lightning.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.5)
 
 
-def rank_batches(rank: int, world: int) -> torch.utils.data.DataLoader:
-    """This rank's half of each batch of ``models.batches``, one step per loader batch."""
-    halves = [(tokens.chunk(world)[rank], targets.chunk(world)[rank]) for tokens, targets in batches(STEPS)]
+def rank_batches(rank: int, world: int, count: int) -> torch.utils.data.DataLoader:
+    """This rank's half of each of ``count`` batches of ``models.batches``, one per loader batch."""
+    halves = [(tokens.chunk(world)[rank], targets.chunk(world)[rank]) for tokens, targets in batches(count)]
     data = torch.utils.data.TensorDataset(*(torch.cat(parts) for parts in zip(*halves, strict=True)))
     return torch.utils.data.DataLoader(data, batch_size=len(halves[0][0]), shuffle=False)
 
@@ -117,33 +119,41 @@ def cpu_deepspeed_strategy(**options):
     return CPUDeepSpeedStrategy(**options)
 
 
-class StepCollectives(lightning.Callback):
-    """After NetVizCallback's own ``on_train_batch_end``: the collectives counted in this step."""
+class StepRecorder(lightning.Callback):
+    """After NetVizCallback's own ``on_train_batch_end``: the collectives counted in this batch, and
+    under DeepSpeed the engine's own global gradient norm of each optimizer step."""
 
     def __init__(self, counter: CollectiveCounter) -> None:
         self.counter = counter
-        self.per_step: list[int] = []
+        self.per_batch: list[int] = []
+        self.engine_norms: list[float] = []
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.counter.take()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.per_step.append(self.counter.take())
+        self.per_batch.append(self.counter.take())
+        engine = getattr(trainer.strategy, "deepspeed_engine", None)
+        if engine is not None and trainer.global_step > len(self.engine_norms):
+            self.engine_norms.append(float(engine.get_global_grad_norm()))
 
 
-def fit(out: str, engine: str, rank: int, world: int, counter: CollectiveCounter | None = None, **options) -> list:
-    """Train ``ShardedLM`` under ``engine`` (``plain``: one process, no strategy: the reference)
-    with NetVizCallback ``options`` (default: those of ``FITS["histograms"]``), logging to ``out``;
-    returns the collectives counted per step (empty without ``counter``)."""
-    callback = NetVizCallback(
-        out, sample_batch=probe_tokens(), sample_every_n_steps=1, **(options or FITS["histograms"])
-    )
-    callbacks = [callback] if counter is None else [callback, StepCollectives(counter)]
+def fit(
+    out: str, engine: str, rank: int, world: int, counter: CollectiveCounter | None = None, **options
+) -> StepRecorder | None:
+    """Train ``ShardedLM`` for ``STEPS`` optimizer steps under ``engine`` (``plain``: one process, no
+    strategy: the reference) with ``options`` (those of ``FITS``; default ``FITS["histograms"]``),
+    logging to ``out``; returns the ``StepRecorder`` (None without ``counter``)."""
+    options = dict(options or FITS["histograms"])
+    accumulate = options.pop("accumulate_grad_batches")
+    callback = NetVizCallback(out, sample_batch=probe_tokens(), sample_every_n_steps=1, **options)
+    callbacks = [callback] if counter is None else [callback, StepRecorder(counter)]
     trainer = lightning.Trainer(
         strategy=strategy(engine) if engine != "plain" else "auto",
         accelerator="cpu",
         devices=world,
         max_steps=STEPS,
+        accumulate_grad_batches=accumulate,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -152,8 +162,8 @@ def fit(out: str, engine: str, rank: int, world: int, counter: CollectiveCounter
         callbacks=callbacks,
         default_root_dir=out,
     )
-    trainer.fit(ShardedLM(engine), rank_batches(rank, world))
-    return [] if counter is None else callbacks[1].per_step
+    trainer.fit(ShardedLM(engine), rank_batches(rank, world, STEPS * accumulate))
+    return None if counter is None else callbacks[1]
 
 
 def main(out: str, engine: str) -> None:
@@ -163,9 +173,10 @@ def main(out: str, engine: str) -> None:
     for name, options in FITS.items():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            collectives = fit(os.path.join(out, name), engine, rank, world, counter, **options)
+            recorder = fit(os.path.join(out, name), engine, rank, world, counter, **options)
         report[name] = {
-            "collectives": collectives,
+            "collectives": recorder.per_batch,
+            "engine_norms": recorder.engine_norms,
             "warnings": [str(w.message) for w in caught if "tb-netviz" in str(w.message)],
         }
     with open(os.path.join(out, f"rank{rank}.json"), "w") as handle:
