@@ -8,16 +8,20 @@ overridden) the global norm of the clipped gradients is read in
 statistics in their single host transfer. Only global rank zero writes.
 
 Strategies that shard the parameters: ``ModelParallelStrategy`` (``fully_shard``
-in ``configure_model``; DTensor parameters) and ``FSDPStrategy`` (FSDP1 with
-Lightning's default ``use_orig_params=True``). In ``on_before_optimizer_step`` the
-gradients are reduced and sharded; every rank measures its own pieces, one
-``all_gather`` per logged step combines them into the statistics of the whole
-gradients, the sample pass runs on every rank (a forward on rank zero alone
-would wait forever for FSDP's all-gathers) and rank zero writes.
-``DeepSpeedStrategy`` is not supported yet (not tested; ``NetViz`` in a plain
-loop on a DeepSpeed engine is): the callback then warns once per ``fit`` and
-logs nothing, as it does for ``FSDPStrategy`` with ``use_orig_params=False``;
-training goes on.
+in ``configure_model``; DTensor parameters), ``FSDPStrategy`` (FSDP1 with
+Lightning's default ``use_orig_params=True``) and ``DeepSpeedStrategy`` (ZeRO
+stages 2 and 3). In ``on_before_optimizer_step`` the gradients are reduced and
+sharded; every rank measures its own pieces, one ``all_gather`` per logged step
+combines them into the statistics of the whole gradients (a second one adds up
+the histogram counts with ``histograms=True``), the sample pass runs on every
+rank (a forward on rank zero alone would wait forever for the engine's
+all-gathers) and rank zero writes. Under DeepSpeed that hook runs after
+``engine.backward`` and before ``engine.step``, before every micro-batch's step
+(DeepSpeed accumulates itself): the gradients are read at its accumulation
+boundary only, from this rank's fragments. DeepSpeed clips inside
+``engine.step`` and releases its gradients there, so no clipped norm is logged.
+``FSDPStrategy`` with ``use_orig_params=False`` is not supported: the callback
+warns once per ``fit`` and logs nothing; training goes on.
 """
 
 from __future__ import annotations
