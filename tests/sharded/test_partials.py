@@ -14,7 +14,7 @@ from tb_netviz.summary.columns import GRADIENT_STATS
 from tb_netviz.summary.encoders import histogram_value
 from tb_netviz.torch.gradient_stats import GradientStatistics
 from tb_netviz.torch.layers import discover_layers
-from tb_netviz.torch.sharded_stats import ShardedGradientStatistics
+from tb_netviz.torch.sharded_stats import ShardedGradientStatistics, ShardedStatisticsError
 from tb_netviz.torch.shards import flat_piece
 
 COL = {name: index for index, name in enumerate(GRADIENT_STATS)}
@@ -105,3 +105,21 @@ def test_a_rank_without_finite_entries_gets_no_buckets_and_without_histograms_no
     measured = plain.measure()
     plain.finish(measured)
     assert plain.histograms(measured) == [] and plain.collectives == 1
+
+
+def test_a_rank_that_cannot_count_its_entries_still_joins_the_second_collective_and_the_step_is_dropped(
+    monkeypatch,
+):
+    from tb_netviz.torch import sharded_stats
+
+    def unreadable(*args, **kwargs):
+        raise RuntimeError("entries unreadable")
+
+    model = model_with_gradients(torch.ones(2, 2))
+    stats = ShardedGradientStatistics(discover_layers(model), read_piece=flat_piece, histograms=True)
+    measured = stats.measure()
+    stats.finish(measured)
+    monkeypatch.setattr(sharded_stats, "histogram_counts", unreadable)
+    with pytest.raises(ShardedStatisticsError, match=r"rank\(s\) \[0\].*entries unreadable"):
+        stats.histograms(measured)
+    assert stats.collectives == 2
