@@ -164,15 +164,16 @@ def histogram_range(low: float, high: float) -> tuple[float, float]:
     return (low - 0.5, high + 0.5) if low == high else (low, high)
 
 
-def histogram_counts(finite: np.ndarray, value_range: tuple[float, float], bins: int) -> np.ndarray:
-    """The entries of float32 ``finite`` in each of ``bins`` equal buckets over ``value_range``
-    (left-closed, the last one closed). Counts of parts of a tensor over the tensor's range add up
-    to the counts of the whole tensor: sharded training bins every rank's piece this way.
+def histogram_counts(values: np.ndarray, value_range: tuple[float, float], bins: int) -> np.ndarray:
+    """The entries of float32 ``values`` in each of ``bins`` equal buckets over the finite
+    ``value_range`` (left-closed, the last one closed); entries outside it, NaN and +-Inf among
+    them, are not counted. Counts of parts of a tensor over the tensor's range add up to the
+    counts of the whole tensor: sharded training bins every rank's piece this way.
 
-    >>> histogram_counts(np.array([0, 1, 1], np.float32), (0.0, 1.0), 2).tolist()
+    >>> histogram_counts(np.array([0, 1, 1, np.nan, np.inf], np.float32), (0.0, 1.0), 2).tolist()
     [1, 2]
     """
-    return np.histogram(finite, bins=bins, range=value_range)[0]
+    return np.histogram(values, bins=bins, range=value_range)[0]
 
 
 def histogram_buckets(counts: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
@@ -193,7 +194,9 @@ def histogram_buckets_value(tag: str, buckets: np.ndarray) -> Value:
     """
     buckets = np.asarray(buckets, dtype=np.float32)
     if buckets.ndim != 2 or buckets.shape[1] != 3:
-        raise ValueError(f"histogram {tag!r}: buckets must be [bins, 3] (left, right, count), got {buckets.shape}")
+        raise ValueError(
+            f"histogram {tag!r}: buckets must be [bins, 3] (left, right, count), got {buckets.shape}"
+        )
     md = histogram_metadata.create_summary_metadata(display_name=_checked_tag(tag), description="")
     md.data_class = summary_pb2.DATA_CLASS_TENSOR
     return _float_tensor_value(tag, md, buckets)

@@ -17,18 +17,18 @@ them (a norm of 1e22 stays 1e22), so non-finite entries are counted only where
 a sum is not finite: no pass of their own in a finite step.
 
 With ``histograms``, the weights and gradients of the layers shown also get exact
-histograms of the whole tensors: each rank keeps its finite entries (a float32
-host copy) at ``measure``, and their per-layer min and max travel in the same
+histograms of the whole tensors: each rank keeps its entries (a float32 host
+copy) at ``measure``, and their per-layer finite min and max travel in the same
 ``all_gather``, so every rank knows the global range and hence the bucket edges
 after ``finish``; ``histograms`` then counts each rank's entries into those
 buckets and a **second** ``all_gather`` sums the counts: two collectives on the
 steps that write histograms (every logged step then), one otherwise.
 
-Every rank must call ``measure`` and ``finish`` (and ``histograms``) at the same steps, in the same
-order (the callers decide from the optimizer step count). A rank whose own
-part fails does not skip the collective: it sends a marker, and every rank
-then raises ``ShardedStatisticsError`` for that step, which the capture turns
-into one warning while training goes on.
+Every rank must call ``measure`` and ``finish`` (and ``histograms``) at the same
+steps, in the same order (the callers decide from the optimizer step count). A
+rank whose own part fails does not skip the collective: it sends a marker, and
+every rank then raises ``ShardedStatisticsError`` for that step, which the
+capture turns into one warning while training goes on.
 
 Example (one process, no process group: the local partials are the whole table):
     >>> import torch
@@ -82,15 +82,15 @@ class MeasuredShards:
     """This rank's partials ``[layers, PARTIALS]`` (float64), waiting for the collective.
 
     ``extra`` is this rank's partial sum of squares of the clipped gradients, once known.
-    With histograms: ``entries`` holds this rank's finite weight and gradient entries per
-    layer shown (float32, None for no gradient), ``ranges`` their min and max
-    (``[shown, 4]``), and ``finish`` sets ``global_ranges`` from every rank's.
+    With histograms: ``entries`` holds copies of this rank's weight and gradient pieces per
+    layer shown (float32 host arrays; None for no gradient), ``ranges`` their finite min and
+    max (``[shown, 4]``), and ``finish`` sets ``global_ranges`` from every rank's.
     """
 
     sums: torch.Tensor
     failure: str | None = None
     extra: torch.Tensor | None = None
-    entries: list[tuple[np.ndarray, np.ndarray | None]] | None = None
+    entries: list[tuple[list[np.ndarray], list[np.ndarray] | None]] | None = None
     ranges: torch.Tensor | None = None
     global_ranges: np.ndarray | None = None
     has_grad: np.ndarray | None = None
@@ -202,7 +202,8 @@ class ShardedGradientStatistics:
         )
         if measured.ranges is not None:
             gathered = every_rank[:, size : size + measured.ranges.numel()]
-            measured.global_ranges = gathered.reshape(len(every_rank), len(self.selected), _RANGES).max(axis=0)
+            gathered = gathered.reshape(len(every_rank), len(self.selected), _RANGES)
+            measured.global_ranges = gathered.max(axis=0)
             measured.has_grad = combined[self.selected, _HAS_GRAD] > 0
         clipped_sq = every_rank[:, -1]
         clipped = float(np.sqrt(clipped_sq.sum())) if measured.extra is not None else None
@@ -224,10 +225,12 @@ class ShardedGradientStatistics:
         failure = None
         try:
             for row, entries in enumerate(measured.entries):
-                for kind, values in enumerate(entries):
+                for kind, parts in enumerate(entries):
                     value_range = _kind_range(measured.global_ranges[row], kind)
-                    if values is not None and values.size and value_range is not None:
-                        counts[row, kind] = histogram_counts(values, value_range, HISTOGRAM_BINS)
+                    if parts is None or value_range is None:
+                        continue
+                    for values in parts:  # non-finite entries fall outside every finite range
+                        counts[row, kind] += histogram_counts(values, value_range, HISTOGRAM_BINS)
         except Exception as error:  # noqa: BLE001 - any local failure must still reach the collective
             counts[:] = math.nan
             failure = f"{type(error).__name__}: {error}"
@@ -338,40 +341,44 @@ class ShardedGradientStatistics:
             )
         return per_layer
 
-
-    def _local_entries(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        """This rank's finite weight and gradient entries (float32, on the host) per row reported."""
+    def _local_entries(self) -> list[tuple[list[np.ndarray], list[np.ndarray] | None]]:
+        """Copies of this rank's weight and gradient pieces (float32, on the host) per row reported:
+        a deferred ``finish`` runs after clipping and the optimizer step have changed them."""
         entries = []
         for index in self.selected:
             weights, grads, has_grad = [], [], False
             for parameter in self.layers[index].parameters:
                 piece = self.read_piece(parameter)
-                if piece.counted:
-                    weights.append(_finite_host(piece.weight))
+                if piece.counted and piece.weight.numel():
+                    weights.append(_host_copy(piece.weight))
                 if piece.grad is not None and not piece.grad.is_sparse:
                     has_grad = True
-                    if piece.grad_counted:
-                        grads.append(_finite_host(piece.grad))
-            entries.append((_joined(weights), _joined(grads) if has_grad else None))
+                    if piece.grad_counted and piece.grad.numel():
+                        grads.append(_host_copy(piece.grad))
+            entries.append((weights, grads if has_grad else None))
         return entries
 
 
-def _finite_host(tensor: torch.Tensor) -> np.ndarray:
-    values = tensor.detach().reshape(-1).to("cpu", torch.float32).numpy()
-    return values[np.isfinite(values)]
+def _host_copy(tensor: torch.Tensor) -> np.ndarray:
+    flat = tensor.detach().reshape(-1)
+    return flat.to("cpu", torch.float32, copy=True).numpy()
 
 
-def _joined(parts: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
-
-
-def _entry_ranges(entries: list[tuple[np.ndarray, np.ndarray | None]]) -> torch.Tensor:
-    """``[shown, 4]``: -min and max of the weight entries, then of the gradient entries (-inf: none)."""
+def _entry_ranges(entries: list[tuple[list[np.ndarray], list[np.ndarray] | None]]) -> torch.Tensor:
+    """``[shown, 4]``: -min and max of the finite weight entries, then of the finite gradient
+    entries (-inf: none)."""
     ranges = np.full((len(entries), _RANGES), -math.inf)
     for row, kinds in enumerate(entries):
-        for kind, values in enumerate(kinds):
-            if values is not None and values.size:
-                ranges[row, 2 * kind : 2 * kind + 2] = (-float(values.min()), float(values.max()))
+        for kind, parts in enumerate(kinds):
+            for values in parts or []:
+                low, high = float(values.min()), float(values.max())
+                if not (math.isfinite(low) and math.isfinite(high)):  # NaN/Inf entries: a pass more
+                    finite = values[np.isfinite(values)]
+                    if not finite.size:
+                        continue
+                    low, high = float(finite.min()), float(finite.max())
+                ranges[row, 2 * kind] = max(ranges[row, 2 * kind], -low)
+                ranges[row, 2 * kind + 1] = max(ranges[row, 2 * kind + 1], high)
     return torch.from_numpy(ranges)
 
 

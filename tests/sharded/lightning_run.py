@@ -113,7 +113,8 @@ def cpu_deepspeed_strategy(**options):
 
     class CPUDeepSpeedStrategy(DeepSpeedStrategy):
         def setup_environment(self) -> None:
-            self.parallel_devices = [torch.device("cpu", index) for index in range(len(self.parallel_devices))]
+            count = len(self.parallel_devices)
+            self.parallel_devices = [torch.device("cpu", index) for index in range(count)]
             DDPStrategy.setup_environment(self)
 
     return CPUDeepSpeedStrategy(**options)

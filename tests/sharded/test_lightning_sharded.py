@@ -44,6 +44,11 @@ def sharded(request, tmp_path_factory) -> tuple[str, dict[str, Run], list[dict]]
     return request.param, {name: Run(out / name) for name in lightning_run.FITS}, reports
 
 
+def assert_same_rows(run: Run, expected: Run, tag: str, steps, **tolerance) -> None:
+    for step in steps:
+        assert_tables_equal(run.table(tag, step), expected.table(tag, step), **tolerance)
+
+
 def test_every_logged_statistic_and_activation_equals_the_unsharded_run(sharded, unsharded):
     engine, runs, reports = sharded
     if engine == "fsdp":
@@ -63,17 +68,12 @@ def test_every_logged_statistic_and_activation_equals_the_unsharded_run(sharded,
                 [run.scalars(GLOBAL_GRAD_NORM_TAG)[step] for step in logged], rel=1e-5
             )
         else:
-            for step in logged:
-                assert_tables_equal(run.table(GRADIENT_FLOW_TAG, step), expected.table(GRADIENT_FLOW_TAG, step))
+            assert_same_rows(run, expected, GRADIENT_FLOW_TAG, logged)
             assert run.scalars(GLOBAL_GRAD_NORM_TAG) == pytest.approx(
                 expected.scalars(GLOBAL_GRAD_NORM_TAG), rel=1e-5
             )
-            for step in range(lightning_run.STEPS):
-                # A LayerNorm's output mean is ~0 by construction: compared on the scale of its std (~1).
-                logged_activations, expected_activations = run.table(ACTIVATIONS_TAG, step), expected.table(
-                    ACTIVATIONS_TAG, step
-                )
-                assert_tables_equal(logged_activations, expected_activations, abs=1e-6)
+            # A LayerNorm's output mean is ~0 by construction: compared on the scale of its std (~1).
+            assert_same_rows(run, expected, ACTIVATIONS_TAG, range(lightning_run.STEPS), abs=1e-6)
         assert [step for step, _ in run.values(ACTIVATIONS_TAG)] == list(range(lightning_run.STEPS))
     assert [report[name]["warnings"] for report in reports for name in lightning_run.FITS] == [[]] * 4
 

@@ -86,7 +86,8 @@ def test_histograms_of_the_pieces_equal_the_histogram_of_the_whole_tensor_with_o
     expected_kinds = [(kind, str(i)) for i in range(4) for kind in ("weights", "gradients")][:-1]
     assert list(written) == expected_kinds
     for index, layer in enumerate(model):
-        np.testing.assert_array_equal(written["weights", str(index)], decoded_histogram(layer.weight.detach().numpy()))
+        expected = decoded_histogram(layer.weight.detach().numpy())
+        np.testing.assert_array_equal(written["weights", str(index)], expected)
         if layer.weight.grad is not None:
             expected = decoded_histogram(layer.weight.grad.numpy())
             np.testing.assert_array_equal(written["gradients", str(index)], expected)

@@ -18,7 +18,6 @@ from tb_netviz.summary import (
     CLIPPED_GRAD_NORM_TAG,
     GLOBAL_GRAD_NORM_TAG,
     GRADIENT_FLOW_TAG,
-    NetVizWriteWarning,
 )
 from tb_netviz.torch import NetVizCallback, SampleBatchError
 from tb_netviz.torch.lightning_callback import sharding_strategy
