@@ -122,15 +122,22 @@ def cpu_deepspeed_strategy(**options):
 
 class StepRecorder(lightning.Callback):
     """After NetVizCallback's own ``on_train_batch_end``: the collectives counted in this batch, and
-    under DeepSpeed the engine's own global gradient norm of each optimizer step."""
+    under DeepSpeed the engine's own global gradient norm of each optimizer step and, in
+    ``on_before_optimizer_step`` at the accumulation boundary, the steps the engine had taken."""
 
     def __init__(self, counter: CollectiveCounter) -> None:
         self.counter = counter
         self.per_batch: list[int] = []
         self.engine_norms: list[float] = []
+        self.engine_steps_in_hook: list[int] = []
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.counter.take()
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        engine = getattr(trainer.strategy, "deepspeed_engine", None)
+        if engine is not None and engine.is_gradient_accumulation_boundary():
+            self.engine_steps_in_hook.append(engine.global_steps)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.per_batch.append(self.counter.take())
@@ -178,6 +185,7 @@ def main(out: str, engine: str) -> None:
         report[name] = {
             "collectives": recorder.per_batch,
             "engine_norms": recorder.engine_norms,
+            "engine_steps_in_hook": recorder.engine_steps_in_hook,
             "warnings": [str(w.message) for w in caught if "tb-netviz" in str(w.message)],
         }
     with open(os.path.join(out, f"rank{rank}.json"), "w") as handle:
