@@ -3,6 +3,7 @@
 // each layer's own exploding threshold marked on its row, ✕ for a non-finite value
 // and ∅ for a layer that received no gradient. Only the layers the filter keeps.
 
+import { attachBarReadout } from './bar_readout.js';
 import { h, replaceChildren } from './dom.js';
 import { displayNames, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
@@ -39,6 +40,8 @@ export function createBarChart(actions) {
   const rows = h('div', { class: 'bar-rows', attrs: { role: 'list' } });
   const key = h('div', { class: 'bar-key' });
   const empty = h('p', { class: 'empty-note', attrs: { hidden: true } });
+  const chart = h('div', { class: 'bar-chart' }, rows);
+  const readout = attachBarReadout(chart, '.bar-row');
   const element = h(
     'section',
     { class: 'panel bars-panel', attrs: { 'aria-label': 'Gradient flow at the selected step' } },
@@ -46,7 +49,7 @@ export function createBarChart(actions) {
     key,
     empty,
     axis,
-    rows,
+    chart,
   );
   let labelKey = '';
   let labels = new Map();
@@ -100,6 +103,7 @@ export function createBarChart(actions) {
       );
     }
     model.rows.forEach((row, n) => fillRow(rowElements[n], row, model, domain, log, state));
+    readout.refresh();
   }
 
   // Up and down move the selection from row to row, as in a list.
@@ -150,7 +154,12 @@ function drawKey(key, stats, model, log) {
   );
 }
 
-function drawAxis(axis, domain, log) {
+/**
+ * Fill a bar chart's axis row: an empty label cell (labelFits measures it), then the ticks of
+ * `domain` ([lo, hi], log or linear) over the track.
+ * @example drawAxis(h('div', {class: 'bar-axis'}), [1e-3, 1], true)
+ */
+export function drawAxis(axis, domain, log) {
   replaceChildren(
     axis,
     h('span', { class: 'bar-label' }),
@@ -210,6 +219,7 @@ function fillRow({ button, track, value }, row, model, domain, log, state) {
   }
   const lanes = row.cells.length;
   const readout = [];
+  const lines = [];
   row.cells.forEach((cell, n) => {
     const top = `${(n / lanes) * 100}%`;
     const height = `${100 / lanes}%`;
@@ -235,7 +245,9 @@ function fillRow({ button, track, value }, row, model, domain, log, state) {
       );
     }
     readout.push(`${cell.stat} ${formatShort(cell.value)}`);
+    lines.push({ text: `${cell.stat} = ${formatShort(cell.value)}`, hot: parts[parts.length - 1] });
   });
+  button.readout = { layer: row.layer, step: model.step, lines };
   replaceChildren(track, parts);
   const states = row.cells.map((c) =>
     c.kind === KIND.NONE ? 'none' : c.kind === KIND.NONFINITE ? 'nonfinite' : 'value',
@@ -245,12 +257,15 @@ function fillRow({ button, track, value }, row, model, domain, log, state) {
   button.dataset.kind = states.join(' ');
   button.dataset.value = row.cells.map((c) => formatExact(c.value)).join(' ');
   button.setAttribute('aria-label', `${row.layer}: ${readout.join(', ')}`);
-  button.title = `${row.layer}\n${readout.join('\n')}`;
   value.textContent = row.cells.map((c) => formatShort(c.value)).join(' / ');
 }
 
-// How wide a bar label may be: its column at the current width, in the labels' font.
-function labelFits(axis) {
+/**
+ * Whether a label fits the label column of a bar chart: measured on the (empty) `.bar-label`
+ * cell of its axis row, in that cell's font. Returns text => boolean.
+ * @example distinctLabels(names, labelFits(axisRow))
+ */
+export function labelFits(axis) {
   const probe = axis.querySelector('.bar-label');
   const width = probe && probe.clientWidth ? probe.clientWidth : 120;
   const context = document.createElement('canvas').getContext('2d');

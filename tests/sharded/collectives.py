@@ -1,9 +1,9 @@
-"""Counting the collectives that tb_netviz's own code issues, in a rank of a multi-process test.
+"""Counting the torch.distributed collectives that tb_netviz itself calls, in a multi-process run.
 
-``CollectiveCounter`` wraps torch.distributed's public collectives. A call is counted when the
-first frame outside ``torch.distributed`` that issued it is tb_netviz code: the engines' own
-collectives (FSDP's all-gathers in the sample pass, DeepSpeed's reductions, Lightning's barriers)
-are issued from their modules and are not counted.
+``CollectiveCounter`` wraps the public collective functions of ``torch.distributed`` and counts a
+call only when the function calling it is tb_netviz code, so that the collectives of the engine
+(DDP's all-reduce, FSDP's all-gathers in the sample pass, DeepSpeed's reductions) are not counted
+and the counter may stay on for a whole training step. The runs read ``take()`` once a step.
 """
 
 from __future__ import annotations
@@ -22,37 +22,50 @@ COLLECTIVES = (
     "reduce_scatter",
     "reduce_scatter_tensor",
     "all_gather_object",
+    "broadcast_object_list",
+    "gather_object",
+    "scatter",
     "barrier",
     "all_to_all",
+    "all_to_all_single",
 )
 
 
 class CollectiveCounter:
-    """Counts tb_netviz's calls of torch.distributed's collectives while ``active``.
+    """Counts the calls of torch.distributed's collectives made directly by tb_netviz code.
 
-    ``take()`` returns the count since the last ``take()`` and starts again from 0.
+    Installed when created, until ``close()``.
+
+    Example, in each rank of a sharded run::
+
+        counter = CollectiveCounter()
+        for step in ...:
+            ...  # the training step, with viz.log_gradients(step)
+            per_step.append(counter.take())  # 1 at a logged step
+        counter.close()
     """
 
-    def __init__(self, active: bool = False) -> None:
+    def __init__(self) -> None:
         self.count = 0
-        self.active = active
-        for name in COLLECTIVES:
-            setattr(dist, name, self._wrap(getattr(dist, name)))
+        self._originals = {name: getattr(dist, name) for name in COLLECTIVES if hasattr(dist, name)}
+        for name, original in self._originals.items():
+            setattr(dist, name, self._wrap(original))
 
     def take(self) -> int:
+        """The calls counted since the last ``take`` (or since the counter was installed)."""
         count, self.count = self.count, 0
         return count
 
+    def close(self) -> None:
+        """Put torch.distributed's own functions back."""
+        for name, original in self._originals.items():
+            setattr(dist, name, original)
+
     def _wrap(self, original):
         def counted(*args, **kwargs):
-            if self.active and _issued_by_tb_netviz(sys._getframe(1)):
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller == "tb_netviz" or caller.startswith("tb_netviz."):
                 self.count += 1
             return original(*args, **kwargs)
 
         return counted
-
-
-def _issued_by_tb_netviz(frame) -> bool:
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("torch.distributed"):
-        frame = frame.f_back
-    return frame is not None and frame.f_globals.get("__name__", "").startswith("tb_netviz")

@@ -176,7 +176,7 @@ def fit(
 
 def main(out: str, engine: str) -> None:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    counter = CollectiveCounter(active=True)
+    counter = CollectiveCounter()
     report = {}
     for name, options in FITS.items():
         with warnings.catch_warnings(record=True) as caught:

@@ -40,24 +40,17 @@ def train(model, viz, optimizer, data, rank: int, world: int, counter=None, fail
         read_piece = viz._capture.stats.read_piece if fail_step == step else None
         if read_piece is not None:
             viz._capture.stats.read_piece = _failing
-        if counter is not None:
-            counter.count, counter.active = 0, True
         viz.log_gradients(step)
-        if counter is not None:
-            counter.active = False
         if isinstance(model, FullyShardedDataParallel):
             model.clip_grad_norm_(CLIP)  # FSDP1's flat slices: torch's clip would see one rank's slice
         else:
             torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-        if counter is not None:
-            counter.active = True
         optimizer.step()
-        if counter is not None:
-            counter.active = False
-            per_step.append(counter.count)
         if read_piece is not None:
             viz._capture.stats.read_piece = read_piece
         viz.log_sample(step)
+        if counter is not None:
+            per_step.append(counter.take())
     return per_step
 
 
@@ -106,6 +99,7 @@ def main(out: str, engine: str, fail: bool, histograms: bool) -> None:
             1 if fail and rank == 1 else None,
         )
         viz.close()
+    counter.close()
     report = {
         "collectives": per_step,
         "warnings": [str(w.message) for w in caught if "tb-netviz" in str(w.message)],
