@@ -164,10 +164,8 @@ class Capture:
             options,
             None if sample_batch is None else batch_size(sample_batch),
             lambda message: self._warn_once(message, message),
+            sharded=self._sharded,
         )
-        if self._sharded:
-            # A sharded module holds only its own shard of each weight: no picture of the whole layer.
-            self.learned.weight_layers = []
         self._check_embedding_layer(forward_context)
         self.request = ProbeRequest(
             activations=self.layers,

@@ -54,6 +54,9 @@ class LearnedViews:
             ``embedding``, ``embedding_layer``, ``projector``.
         batch_size: the probe batch's sample count (None without a probe batch).
         warn: called with a message for the layers the budget leaves out.
+        sharded: the parameters are sharded across processes (FSDP, DeepSpeed ZeRO): a rank
+            holds only its own piece of each weight, so no weights are written; ``warn`` is
+            told so once when ``weight_layers`` asked for some.
 
     Raises:
         ValueError: a ``weight_layers`` pattern that matches no conv or linear layer,
@@ -69,6 +72,7 @@ class LearnedViews:
         options: CaptureOptions,
         batch_size: int | None,
         warn: Callable[[str], None],
+        sharded: bool = False,
     ) -> None:
         self.options = options
         self._channels = options.max_channels
@@ -81,7 +85,13 @@ class LearnedViews:
             )
             for name, (layout, axes) in candidates.items()
         }
-        self.weight_layers = choose_weight_layers(options, sizes, warn)
+        if sharded and options.weight_layers:
+            warn(
+                "tb-netviz: weight_layers is ignored under sharded parameters (FSDP, DeepSpeed "
+                "ZeRO): each rank holds only its own piece of each weight, so no kernel or "
+                "matrix pictures are written; the gradient and weight statistics are exact"
+            )
+        self.weight_layers = [] if sharded else choose_weight_layers(options, sizes, warn)
         self._series = {
             name: WeightSeries(name, *candidates[name], options.max_channels) for name in self.weight_layers
         }
