@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tb_netviz.summary.images import NONFINITE_RGB
@@ -38,20 +40,29 @@ def diverging_rgb(values: np.ndarray, scale: float) -> np.ndarray:
 
 
 def kernel_grid_image(tiles: np.ndarray, scale: float) -> np.ndarray:
-    """``[O, I, kh, kw]`` tiles as one RGB grid: a row per output channel, a column per input channel.
+    """``[O, I, kh, kw]`` tiles as one RGB grid on mid-grey: a row per output channel, a column per
+    input channel; kernels of one input channel fill a near-square grid row by row instead of one
+    tall column (the dashboard's ``kernelGrid``).
 
     >>> kernel_grid_image(np.zeros((2, 3, 3, 3)), 1.0).shape
     (25, 38, 3)
+    >>> kernel_grid_image(np.zeros((8, 1, 3, 3)), 1.0).shape  # 3 a row, 3 rows
+    (38, 38, 3)
     """
     out_channels, in_channels, height, width = tiles.shape
     zoom = max(1, -(-MIN_TILE_PIXELS // max(1, min(height, width))))
     rgb = diverging_rgb(tiles, scale).repeat(zoom, axis=2).repeat(zoom, axis=3)
+    slots = [(o, i) for o in range(out_channels) for i in range(in_channels)]
+    rows, columns = out_channels, in_channels
+    if in_channels == 1 and out_channels > 1:
+        columns = math.ceil(math.sqrt(out_channels))
+        rows = math.ceil(out_channels / columns)
+        slots = [divmod(o, columns) for o in range(out_channels)]
     th, tw = height * zoom, width * zoom
-    grid = np.full((out_channels * (th + _PAD) - _PAD, in_channels * (tw + _PAD) - _PAD, 3), 128, np.uint8)
-    for o in range(out_channels):
-        for i in range(in_channels):
-            top, left = o * (th + _PAD), i * (tw + _PAD)
-            grid[top : top + th, left : left + tw] = rgb[o, i]
+    grid = np.full((rows * (th + _PAD) - _PAD, columns * (tw + _PAD) - _PAD, 3), 128, np.uint8)
+    for kernel, (row, column) in zip(rgb.reshape(-1, th, tw, 3), slots):
+        top, left = row * (th + _PAD), column * (tw + _PAD)
+        grid[top : top + th, left : left + tw] = kernel
     return grid
 
 

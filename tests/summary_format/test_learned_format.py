@@ -142,6 +142,21 @@ def test_kernel_pictures_share_one_zero_centred_scale_and_rgb_kernels_exist_for_
     assert rgb[zoom + 1, zoom + 1].tolist() == [255, 128, 128]  # +max in red, zero elsewhere
 
 
+def test_kernels_of_one_input_channel_fill_a_near_square_grid_in_the_images_tab(tmp_path):
+    kernel = np.zeros((8, 1, 3, 3), np.float32)
+    kernel[:, 0, 1, 1] = np.arange(1, 9)  # each output channel's centre tells which it is
+    with NetVizWriter(tmp_path) as writer:
+        writer.weights(0, WeightSeries("conv1", "kernel", "oik"), kernel)
+    grid = decode_png(Run(tmp_path).values("netviz/weight_images/conv1")[0][1][2])
+    tile = 3 * 4 + 1  # 3x3 kernels drawn 12 px, and a 1-px gap
+    assert grid.shape == (3 * tile - 1, 3 * tile - 1, 3)  # 3 a row, 3 rows; not 8 rows of one
+    for o in range(8):
+        row, column = divmod(o, 3)
+        centre = grid[row * tile + 5, column * tile + 5]
+        assert centre.tolist() == diverging_rgb(np.array((o + 1) / 8), 1.0).tolist()
+    assert grid[2 * tile + 5, 2 * tile + 5].tolist() == [128, 128, 128]  # the unused ninth slot
+
+
 def test_pca_coordinates_and_explained_variance_match_numpy_svd():
     features = RNG.normal(size=(40, 12)) @ RNG.normal(size=(12, 12))
     coords, ratio = principal_components(features)
