@@ -3,7 +3,8 @@
 A feature-map grid is an RGB image: finite values in grey (each channel scaled to
 its own minimum..maximum, black..white), a constant channel (a dead one, for
 instance) in mid-grey ``CONSTANT_GREY``, and NaN/Inf in magenta ``NONFINITE_RGB``
-(the dashboard's non-finite colour), so neither can be taken for the other. The
+(the dashboard's non-finite colour), so neither can be taken for the other; the
+separators are steel blue ``SEPARATOR_RGB``, never a grey a channel could have. The
 grid's layout (``feature_map_layout``) travels in the PNG as a ``tEXt`` chunk with
 keyword ``LAYOUT_KEYWORD`` (``read_png_text`` reads it back); image viewers and
 TensorBoard's Images tab ignore it.
@@ -34,6 +35,8 @@ _CONV1D_ROW_HEIGHT = 4
 NONFINITE_RGB = (0xE4, 0x00, 0x7C)
 #: The grey level of every pixel of a constant channel (all finite values equal).
 CONSTANT_GREY = 128
+#: The gaps between tiles and the unused grid slots: a colour, so never read as a grey value.
+SEPARATOR_RGB = (0x4A, 0x6F, 0xA5)
 #: The PNG ``tEXt`` keyword holding the grid layout as JSON (see ``feature_map_layout``).
 LAYOUT_KEYWORD = "netviz:layout"
 
@@ -44,7 +47,7 @@ def feature_map_grid(maps: np.ndarray, max_channels: int = 16) -> np.ndarray:
     ``maps`` is ``[C, L]`` (Conv1d: each channel becomes a horizontal strip),
     ``[C, H, W]`` (Conv2d) or ``[C, D, H, W]`` (Conv3d: the middle depth slice).
     The first ``max_channels`` channels are tiled row by row in a near-square grid
-    with a one-pixel black separator (layout: ``feature_map_layout``). Finite values
+    with a one-pixel separator in ``SEPARATOR_RGB`` (layout: ``feature_map_layout``). Finite values
     are grey, black..white over the channel's own finite range; a constant channel
     is ``CONSTANT_GREY``; NaN and Inf are ``NONFINITE_RGB`` (magenta).
 
@@ -64,7 +67,8 @@ def feature_map_grid(maps: np.ndarray, max_channels: int = 16) -> np.ndarray:
     tiles = _colour_each(maps[:max_channels].astype(np.float64))
     count, height, width, _ = tiles.shape
     cols, rows = _grid_shape(count)
-    grid = np.zeros((rows * (height + _PAD) - _PAD, cols * (width + _PAD) - _PAD, 3), np.uint8)
+    grid = np.empty((rows * (height + _PAD) - _PAD, cols * (width + _PAD) - _PAD, 3), np.uint8)
+    grid[...] = SEPARATOR_RGB
     for index, tile in enumerate(tiles):
         r, c = divmod(index, cols)
         top, left = r * (height + _PAD), c * (width + _PAD)

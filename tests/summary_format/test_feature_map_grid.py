@@ -13,6 +13,7 @@ from tb_netviz.summary.images import (
     CONSTANT_GREY,
     LAYOUT_KEYWORD,
     NONFINITE_RGB,
+    SEPARATOR_RGB,
     encode_png,
     feature_map_grid,
     feature_map_layout,
@@ -29,7 +30,8 @@ def test_each_channel_spans_black_to_white_on_its_own_in_grey():
     assert grid.shape == (2, 5, 3)
     left, right = grid[:, :2], grid[:, 3:]
     assert left.min() == right.min() == 0 and left.max() == right.max() == 255
-    assert (grid[..., 0] == grid[..., 1]).all() and (grid[..., 1] == grid[..., 2]).all()
+    for tile in (left, right):
+        assert (tile[..., 0] == tile[..., 1]).all() and (tile[..., 1] == tile[..., 2]).all()
 
 
 def test_nan_and_inf_pixels_are_the_dashboards_magenta_and_raise_no_warning():
@@ -66,6 +68,14 @@ def test_no_grey_level_can_be_mistaken_for_magenta():
     grid = feature_map_grid(ramp, max_channels=1).reshape(-1, 3)
     assert len({tuple(p) for p in grid}) == 256
     assert not (grid == MAGENTA).all(axis=-1).any()
+
+
+def test_separators_and_unused_slots_are_a_colour_no_channel_value_can_have():
+    grid = feature_map_grid(np.random.default_rng(2).normal(size=(3, 4, 4)))  # 2x2 grid, one slot unused
+    separator, unused = grid[4, 0].tolist(), grid[7, 7].tolist()
+    assert separator == unused == list(SEPARATOR_RGB)
+    r, g, b = SEPARATOR_RGB
+    assert len({r, g, b}) == 3 and list(SEPARATOR_RGB) != MAGENTA  # not a grey, not the NaN colour
 
 
 @pytest.mark.parametrize(
