@@ -3,7 +3,7 @@
 // each layer's own exploding threshold marked on its row, ✕ for a non-finite value
 // and ∅ for a layer that received no gradient. Only the layers the filter keeps.
 
-import { h, replaceChildren } from './dom.js';
+import { h, replaceChildren, setAttr, setStyle, setText } from './dom.js';
 import { displayNames, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
 import {
@@ -52,6 +52,52 @@ export function createBarChart(actions) {
   let labels = new Map();
   let shownRows = '';
   let rowElements = [];
+  let drawn = [];
+  // The list scrolls: of 500 rows some 30 are in view. A step change refills those (and the
+  // selection's rows) at once and the others right after, in slices that leave the page
+  // responsive, or as soon as they scroll near the view, whichever comes first.
+  let shown = null; // {model, domain, log, state, generation}: what every row is to show
+  let generation = 0;
+  let observed = false; // the observer has reported on the current rows
+  const near = new Set();
+  const partsOf = new WeakMap();
+  const observer =
+    typeof IntersectionObserver === 'function'
+      ? new IntersectionObserver(
+          (entries) => {
+            observed = true;
+            for (const entry of entries) {
+              const parts = partsOf.get(entry.target);
+              if (!entry.isIntersecting) near.delete(parts);
+              else {
+                near.add(parts);
+                if (shown && parts.filled !== shown.generation) fill(parts);
+              }
+            }
+          },
+          { root: rows, rootMargin: '300px 0px' },
+        )
+      : null;
+  let sliceTimer = null;
+
+  function fill(parts) {
+    const { model, domain, log, state } = shown;
+    fillRow(parts, model.rows[parts.n], model, domain, log, state);
+    parts.filled = shown.generation;
+  }
+
+  function fillLater() {
+    if (sliceTimer) return;
+    sliceTimer = setTimeout(() => {
+      sliceTimer = null;
+      const until = performance.now() + 4;
+      for (const parts of rowElements) {
+        if (parts.filled === shown.generation) continue;
+        if (performance.now() > until) return fillLater();
+        fill(parts);
+      }
+    }, 0);
+  }
 
   function update(state) {
     const table = state.table;
@@ -68,6 +114,11 @@ export function createBarChart(actions) {
     const paired = pair.checked && PAIR.every((s) => table.stats.includes(s));
     const stats = paired ? PAIR : [state.stat];
     const log = stats.every((s) => usesLog(s, state.log));
+    // Everything the rows show: a change of anything else (a zoom, the comparison) leaves them be.
+    const inputs = [table, state.version, state.stepIndex, stats.join(','), log];
+    inputs.push(state.layerIndex, state.alerts, state.filter, innerWidth);
+    if (inputs.length === drawn.length && inputs.every((v, i) => v === drawn[i])) return;
+    drawn = inputs;
     const model = barModel(table, state.stepIndex, stats, {
       thresholds: runThresholds(table, state.alerts.alerts),
     });
@@ -91,15 +142,36 @@ export function createBarChart(actions) {
     }
     // The rows (and keyboard focus on them) stay; a step change refills each row in place.
     const rowsKey = `${table.run}|${names.join('\n')}|${[...labels.values()].join('\n')}`;
+    const previous = shown ? shown.state.layerIndex : null;
+    shown = { model, domain, log, state, generation: ++generation };
     if (rowsKey !== shownRows) {
       shownRows = rowsKey;
-      rowElements = model.rows.map((row) => createRow(row, labels.get(row.layer), modelLayerTitle(row.layer, table.modelLayer), actions));
+      if (observer) observer.disconnect();
+      near.clear();
+      observed = false;
+      rowElements = model.rows.map((row, n) => {
+        const title = modelLayerTitle(row.layer, table.modelLayer);
+        const parts = createRow(row, labels.get(row.layer), title, actions);
+        parts.n = n;
+        partsOf.set(parts.button, parts);
+        if (observer) observer.observe(parts.button);
+        return parts;
+      });
       replaceChildren(
         rows,
         rowElements.map((r) => r.button),
       );
     }
-    model.rows.forEach((row, n) => fillRow(rowElements[n], row, model, domain, log, state));
+    if (!observed) {
+      rowElements.forEach(fill);
+      return;
+    }
+    for (const parts of near) fill(parts);
+    for (const parts of rowElements) {
+      const index = model.rows[parts.n].index;
+      if (index === state.layerIndex || index === previous) fill(parts);
+    }
+    fillLater();
   }
 
   // Up and down move the selection from row to row, as in a list.
@@ -182,31 +254,28 @@ function createRow(row, label, title, actions) {
     track,
     value,
   );
-  return { button, track, value };
+  // The track's parts, made once and reused at every step; `shown` is what the track holds.
+  return { button, track, value, band: null, threshold: null, bars: [], glyphs: [], shown: [] };
 }
 
 // One row at the model's step: its bands, threshold mark, bars or glyphs, value and read-outs.
-function fillRow({ button, track, value }, row, model, domain, log, state) {
+// The row's elements stay; only what differs from the shown step is written.
+function fillRow(parts, row, model, domain, log, state) {
+  const { button, track, value } = parts;
   const selected = row.index === state.layerIndex;
-  const parts = [];
+  const children = [];
   if (model.vanishingBelow !== null) {
-    parts.push(
-      h('span', {
-        class: 'band band-vanishing',
-        props: { style: `left:0;width:${pct(axisFraction(model.vanishingBelow, domain, log))}` },
-      }),
-    );
+    parts.band ||= h('span', { class: 'band band-vanishing' });
+    setStyle(parts.band, `left:0;width:${pct(axisFraction(model.vanishingBelow, domain, log))}`);
+    children.push(parts.band);
   }
   if (row.explodingAbove !== null) {
     // The layer's own threshold (even inside the vanishing band): a value right of it fires.
-    parts.push(
-      h('span', {
-        class: 'threshold-exploding',
-        title: `exploding above ${formatShort(row.explodingAbove)}`,
-        attrs: { 'data-threshold': formatExact(row.explodingAbove) },
-        props: { style: `left:${pct(axisFraction(row.explodingAbove, domain, log))}` },
-      }),
-    );
+    parts.threshold ||= h('span', { class: 'threshold-exploding' });
+    setAttr(parts.threshold, 'title', `exploding above ${formatShort(row.explodingAbove)}`);
+    setAttr(parts.threshold, 'data-threshold', formatExact(row.explodingAbove));
+    setStyle(parts.threshold, `left:${pct(axisFraction(row.explodingAbove, domain, log))}`);
+    children.push(parts.threshold);
   }
   const lanes = row.cells.length;
   const readout = [];
@@ -217,36 +286,34 @@ function fillRow({ button, track, value }, row, model, domain, log, state) {
       const start = log ? 0 : axisFraction(0, domain, log);
       const end = axisFraction(cell.value, domain, log);
       const left = Math.min(start, end);
-      parts.push(
-        h('span', {
-          class: `bar series-${n}`,
-          props: {
-            style: `left:${pct(left)};width:${pct(Math.max(0.003, Math.abs(end - start)))};top:${top};height:${height}`,
-          },
-        }),
-      );
+      const bar = (parts.bars[n] ||= h('span', { class: `bar series-${n}` }));
+      const width = pct(Math.max(0.003, Math.abs(end - start)));
+      setStyle(bar, `left:${pct(left)};width:${width};top:${top};height:${height}`);
+      children.push(bar);
     } else {
-      parts.push(
-        h('span', {
-          class: `glyph ${cell.kind === KIND.NONE ? 'none' : 'nonfinite'}`,
-          text: cell.kind === KIND.NONE ? '∅' : '✕',
-          props: { style: `top:${top};height:${height}` },
-        }),
-      );
+      const glyph = (parts.glyphs[n] ||= h('span'));
+      const none = cell.kind === KIND.NONE;
+      setAttr(glyph, 'class', `glyph ${none ? 'none' : 'nonfinite'}`);
+      setText(glyph, none ? '∅' : '✕');
+      setStyle(glyph, `top:${top};height:${height}`);
+      children.push(glyph);
     }
     readout.push(`${cell.stat} ${formatShort(cell.value)}`);
   });
-  replaceChildren(track, parts);
+  if (children.length !== parts.shown.length || children.some((child, i) => child !== parts.shown[i])) {
+    replaceChildren(track, children);
+    parts.shown = children;
+  }
   const states = row.cells.map((c) =>
     c.kind === KIND.NONE ? 'none' : c.kind === KIND.NONFINITE ? 'nonfinite' : 'value',
   );
   button.classList.toggle('selected', selected);
-  button.setAttribute('aria-pressed', selected ? 'true' : 'false');
-  button.dataset.kind = states.join(' ');
-  button.dataset.value = row.cells.map((c) => formatExact(c.value)).join(' ');
-  button.setAttribute('aria-label', `${row.layer}: ${readout.join(', ')}`);
-  button.title = `${row.layer}\n${readout.join('\n')}`;
-  value.textContent = row.cells.map((c) => formatShort(c.value)).join(' / ');
+  setAttr(button, 'aria-pressed', selected ? 'true' : 'false');
+  setAttr(button, 'data-kind', states.join(' '));
+  setAttr(button, 'data-value', row.cells.map((c) => formatExact(c.value)).join(' '));
+  setAttr(button, 'aria-label', `${row.layer}: ${readout.join(', ')}`);
+  setAttr(button, 'title', `${row.layer}\n${readout.join('\n')}`);
+  setText(value, row.cells.map((c) => formatShort(c.value)).join(' / '));
 }
 
 // How wide a bar label may be: its column at the current width, in the labels' font.

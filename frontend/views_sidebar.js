@@ -1,7 +1,7 @@
 // The left column: the alerts (each one jumps to its step and layer) and the
 // layer list with a filter box, a sparkline of the statistic and a status badge.
 
-import { cssVar, h, replaceChildren, sizeCanvas } from './dom.js';
+import { cssVar, h, replaceChildren, setAttr, setText, sizeCanvas, watchWidth } from './dom.js';
 import { groupBadge, layerTree } from './layer_tree.js';
 import { modelLayerLabel, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
@@ -169,6 +169,11 @@ export function createLayerList(actions) {
   const groups = [];
   // The groups the user collapsed, by prefix: kept while the page lives, across runs and refreshes.
   const collapsed = new Set();
+  // The labels' width follows the list's; reading it at each render would force a layout.
+  let shownVisible = null;
+  const listWidth = watchWidth(list, (width) => {
+    if (width && flat && shownVisible) shortenNames(shownVisible);
+  });
 
   // Up and down move the selection through the layers the filter and the open groups show.
   list.addEventListener('keydown', (event) => {
@@ -280,15 +285,15 @@ export function createLayerList(actions) {
     empty.textContent = visible.size ? '' : `No layer matches “${state.filter}”.`;
     if (flat) shortenNames(visible);
     items.forEach(({ item, button, badge, name }, j) => {
-      item.hidden = !visible.has(j);
+      if (item.hidden === visible.has(j)) item.hidden = !visible.has(j);
       const selected = j === state.layerIndex;
       button.classList.toggle('selected', selected);
-      button.setAttribute('aria-pressed', selected ? 'true' : 'false');
+      setAttr(button, 'aria-pressed', selected ? 'true' : 'false');
       const count = state.alerts.byLayer.get(name) || 0;
       const glyph = states[j] === 'none' ? '∅' : states[j] === 'nonfinite' ? '✕' : '';
-      badge.textContent = `${glyph}${count ? ` ⚑${count}` : ''}`.trim();
-      badge.className = `badge ${states[j]}${count ? ' alerted' : ''}`;
-      badge.title = [
+      setText(badge, `${glyph}${count ? ` ⚑${count}` : ''}`.trim());
+      setAttr(badge, 'class', `badge ${states[j]}${count ? ' alerted' : ''}`);
+      setAttr(badge, 'title', [
         states[j] === 'none'
           ? 'no gradient at this step'
           : states[j] === 'nonfinite'
@@ -297,18 +302,18 @@ export function createLayerList(actions) {
         count ? `${count} alert${count > 1 ? 's' : ''}` : '',
       ]
         .filter(Boolean)
-        .join('; ');
+        .join('; '));
     });
     for (const group of groups) {
       const { node } = group;
       const shown = node.layers.filter((j) => visible.has(j)).length;
       group.item.hidden = shown === 0;
-      group.count.textContent =
-        shown === node.layers.length ? `(${node.layers.length})` : `(${shown}/${node.layers.length})`;
+      const total = node.layers.length;
+      setText(group.count, shown === total ? `(${total})` : `(${shown}/${total})`);
       const badge = groupBadge(node, states, state.table.layers, state.alerts.alerts, visible);
-      group.badge.textContent = badge.text;
-      group.badge.className = badge.className;
-      group.badge.title = badge.title;
+      setText(group.badge, badge.text);
+      setAttr(group.badge, 'class', badge.className);
+      setAttr(group.badge, 'title', badge.title);
     }
     // A layer selected elsewhere (heatmap, bars, an alert) opens the groups it sits in.
     if (state.layerIndex !== lastSelected) {
@@ -324,12 +329,13 @@ export function createLayerList(actions) {
   // Labels that tell the shown layers apart at the list's width (full names on hover); a flat list only:
   // in a tree each label is the part after its group's prefix.
   function shortenNames(visible) {
+    shownVisible = visible;
     const shown = items.filter((_, j) => visible.has(j));
     const probe = shown.length ? shown[0].label : null;
-    const width = probe && probe.clientWidth ? probe.clientWidth : 150;
-    const key = `${shown.map((i) => i.text).join('\n')}|${width}`;
+    const key = `${shown.map((i) => i.text).join('\n')}|${listWidth()}`;
     if (key === labelKey || !shown.length) return;
     labelKey = key;
+    const width = probe && probe.clientWidth ? probe.clientWidth : 150;
     const context = document.createElement('canvas').getContext('2d');
     const style = getComputedStyle(probe);
     context.font = `${style.fontSize} ${style.fontFamily}`;
