@@ -21,6 +21,8 @@ import {
 } from './shape.js';
 
 const PAIR = PAIR_STATS;
+// More rows than the list (560 px high, rows of 18 px or more) shows at once.
+const ROWS_IN_VIEW = 40;
 
 /** Build the bar chart panel. Returns {element, update(state)}. */
 export function createBarChart(actions) {
@@ -144,6 +146,7 @@ export function createBarChart(actions) {
     const rowsKey = `${table.run}|${names.join('\n')}|${[...labels.values()].join('\n')}`;
     const previous = shown ? shown.state.layerIndex : null;
     shown = { model, domain, log, state, generation: ++generation };
+    const opened = rowElements.length === 0; // a list built from empty is scrolled to its top
     if (rowsKey !== shownRows) {
       shownRows = rowsKey;
       if (observer) observer.disconnect();
@@ -162,11 +165,12 @@ export function createBarChart(actions) {
         rowElements.map((r) => r.button),
       );
     }
-    if (!observed) {
+    if (!observed && !opened) {
       rowElements.forEach(fill);
       return;
     }
-    for (const parts of near) fill(parts);
+    // Before the observer has reported, the rows in view of a new list are its first ones.
+    for (const parts of observed ? near : rowElements.slice(0, ROWS_IN_VIEW)) fill(parts);
     for (const parts of rowElements) {
       const index = model.rows[parts.n].index;
       if (index === state.layerIndex || index === previous) fill(parts);

@@ -10,6 +10,8 @@ import { alertTitle, downsampleSeries, layerSeries, layerStates, usesLog } from 
 const ALERT_GLYPHS = { nonfinite: '✕', vanishing: '▼', exploding: '▲', dead_units: '◌' };
 const SPARK_W = 64;
 const SPARK_H = 18;
+// More layers than the list (half the window high) shows at once.
+const SPARKS_IN_VIEW = 40;
 
 // The cause comes first: a non-finite gradient is usually what the other alerts follow from.
 const KIND_ORDER = ['nonfinite', 'exploding', 'vanishing', 'dead_units'];
@@ -209,7 +211,7 @@ export function createLayerList(actions) {
       const name = node.name;
       const own = name === table.modelLayer;
       const spark = h('canvas', { class: 'sparkline', attrs: { 'aria-hidden': 'true' } });
-      drawSparkline(spark, layerSeries(table, j, state.stat).values, log, ink);
+      sparks.push(() => drawSparkline(spark, layerSeries(table, j, state.stat).values, log, ink));
       const badge = h('span', { class: 'badge' });
       const text = own ? modelLayerLabel(node.label) : node.label;
       const button = h(
@@ -261,8 +263,25 @@ export function createLayerList(actions) {
       return item;
     };
     const render = (node) => (node.kind === 'layer' ? leaf(node) : branch(node));
+    const sparks = [];
     replaceChildren(list, tree.map(render));
     list.classList.toggle('layer-tree', !flat);
+    drawSparklines(sparks);
+  }
+
+  // The list shows some 25 layers at once: their sparklines are drawn now, the others' in
+  // short slices right after (a newer build drops what is left of an older one).
+  let sparkQueue = [];
+  function drawSparklines(sparks) {
+    sparks.slice(0, SPARKS_IN_VIEW).forEach((draw) => draw());
+    const queue = (sparkQueue = sparks.slice(SPARKS_IN_VIEW));
+    const slice = () => {
+      if (queue !== sparkQueue) return;
+      const until = performance.now() + 4;
+      while (queue.length && performance.now() < until) queue.shift()();
+      if (queue.length) setTimeout(slice, 0);
+    };
+    if (queue.length) setTimeout(slice, 0);
   }
 
   function update(state) {
