@@ -3,7 +3,7 @@
 // each layer's own exploding threshold marked on its row, ✕ for a non-finite value
 // and ∅ for a layer that received no gradient. Only the layers the filter keeps.
 
-import { h, replaceChildren, setAttr, setStyle, setText } from './dom.js';
+import { h, nextTask, replaceChildren, setAttr, setStyle, setText } from './dom.js';
 import { displayNames, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
 import {
@@ -80,7 +80,7 @@ export function createBarChart(actions) {
           { root: rows, rootMargin: '300px 0px' },
         )
       : null;
-  let sliceTimer = null;
+  let sliceQueued = false;
 
   function fill(parts) {
     const { model, domain, log, state } = shown;
@@ -89,16 +89,17 @@ export function createBarChart(actions) {
   }
 
   function fillLater() {
-    if (sliceTimer) return;
-    sliceTimer = setTimeout(() => {
-      sliceTimer = null;
-      const until = performance.now() + 4;
+    if (sliceQueued) return;
+    sliceQueued = true;
+    nextTask(() => {
+      sliceQueued = false;
+      const until = performance.now() + 8;
       for (const parts of rowElements) {
         if (parts.filled === shown.generation) continue;
         if (performance.now() > until) return fillLater();
         fill(parts);
       }
-    }, 0);
+    });
   }
 
   function update(state) {

@@ -1,7 +1,7 @@
 // The left column: the alerts (each one jumps to its step and layer) and the
 // layer list with a filter box, a sparkline of the statistic and a status badge.
 
-import { cssVar, h, replaceChildren, setAttr, setText, sizeCanvas, watchWidth } from './dom.js';
+import { cssVar, h, nextTask, replaceChildren, setAttr, setText, sizeCanvas, watchWidth } from './dom.js';
 import { groupBadge, layerTree } from './layer_tree.js';
 import { modelLayerLabel, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
@@ -277,11 +277,11 @@ export function createLayerList(actions) {
     const queue = (sparkQueue = sparks.slice(SPARKS_IN_VIEW));
     const slice = () => {
       if (queue !== sparkQueue) return;
-      const until = performance.now() + 4;
+      const until = performance.now() + 8;
       while (queue.length && performance.now() < until) queue.shift()();
-      if (queue.length) setTimeout(slice, 0);
+      if (queue.length) nextTask(slice);
     };
-    if (queue.length) setTimeout(slice, 0);
+    if (queue.length) nextTask(slice);
   }
 
   function update(state) {
