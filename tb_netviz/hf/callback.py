@@ -27,23 +27,28 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from tb_netviz.hf.run_dir import tensorboard_run_dir
-from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
+from tb_netviz.summary import CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.gradcam import check_gradcam_inputs
+from tb_netviz.summary.options import documents_capture_options
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
-from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
 from tb_netviz.torch.distributed import sharding_of
 from tb_netviz.torch.probe import batch_size
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
+    from tb_netviz.summary.options import CaptureOptionKwargs
+
+
+@documents_capture_options
 class NetVizCallback(TrainerCallback):
     """Logs gradient flow, activation statistics, feature maps, attention and alerts in ``Trainer.train``.
 
@@ -56,27 +61,12 @@ class NetVizCallback(TrainerCallback):
             ``model(**x)`` for a dict (e.g. ``{"input_ids": ...}``), ``model(*x)`` for a
             tuple, ``model(x)`` for a tensor, on the model's device; None logs gradient
             flow only. It is run once when training starts, to check it and find the
-            forward order.
-        log_every_n_steps: gradient flow every this many optimizer steps (default 10).
-        sample_every_n_steps: sample pass every this many optimizer steps, and at the
-            first and last step (default 100).
-        layers: glob patterns of layer names to show; ``!pattern`` excludes (default all).
-        max_channels: feature-map channels per conv layer (default 16).
-        max_heads: attention heads per layer (default 8; None for all).
-        tokens: attention labels: a list of strings, or a callable of the first sample.
-        histograms: also write activation, weight and gradient histograms (default False).
-        alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
+            forward order. Grad-CAM maps are of its images (``pixel_values``).
         sample_labels: the probe batch's true classes, one per sample, or None.
-        gradcam: also write Grad-CAM maps of the probe images (``pixel_values``) at each
-            sample step (default False); ``gradcam_layers``, ``gradcam_target`` and
-            ``gradcam_reshape`` as in ``tb_netviz.summary.CaptureOptions``.
-        weight_layers, weight_budget_bytes, embedding_layer, embedding, projector: the
-            kernels / weight matrices and the embedding projection at the sample steps, as
-            in ``tb_netviz.summary.CaptureOptions`` (default: every conv and linear layer
-            within 1.5 MiB a step; the input of the last ``nn.Linear``; a Projector export).
+        {capture_options}
 
     Raises:
-        TypeError, ValueError: an option of the wrong type or out of range (here); a
+        TypeError, ValueError: an unknown option, or one of the wrong type or out of range (here); a
             model without parameters, a layer pattern that matches no layer or a
             ``sample_batch`` the model cannot take (``SampleBatchError``), when training starts.
 
@@ -93,44 +83,10 @@ class NetVizCallback(TrainerCallback):
         log_dir: str | os.PathLike | None = None,
         sample_batch: Any = None,
         *,
-        log_every_n_steps: int = 10,
-        sample_every_n_steps: int = 100,
-        layers: Sequence[str] | None = None,
-        max_channels: int = 16,
-        max_heads: int | None = 8,
-        tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
-        histograms: bool = False,
-        alert_thresholds: AlertThresholds | None = None,
         sample_labels: Any = None,
-        gradcam: bool = False,
-        gradcam_layers: Sequence[str] | None = None,
-        gradcam_target: str | int = "predicted",
-        gradcam_reshape: Callable[[Any], Any] | None = None,
-        weight_layers: Sequence[str] | None = None,
-        weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES,
-        embedding_layer: str | None = None,
-        embedding: bool = True,
-        projector: bool = True,
+        **capture_options: Unpack[CaptureOptionKwargs],
     ) -> None:
-        self.options = CaptureOptions(
-            log_every_n_steps=log_every_n_steps,
-            sample_every_n_steps=sample_every_n_steps,
-            layers=layers,
-            max_channels=max_channels,
-            max_heads=max_heads,
-            tokens=tokens,
-            histograms=histograms,
-            alert_thresholds=alert_thresholds or AlertThresholds(),
-            gradcam=gradcam,
-            gradcam_layers=gradcam_layers,
-            gradcam_target=gradcam_target,
-            gradcam_reshape=gradcam_reshape,
-            weight_layers=weight_layers,
-            weight_budget_bytes=weight_budget_bytes,
-            embedding_layer=embedding_layer,
-            embedding=embedding,
-            projector=projector,
-        )
+        self.options = CaptureOptions.from_kwargs(type(self).__name__, **capture_options)
         self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)
         self.log_dir: str | None = self._requested_log_dir
         self.sample_batch = sample_batch

@@ -9,7 +9,7 @@ import inspect
 import math
 import os
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -24,14 +24,18 @@ from tb_netviz.summary import AlertDetector, CaptureOptions, NetVizWriter, NetVi
 from tb_netviz.summary.columns import ACTIVATION_STATS
 from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG, model_layer_content
-from tb_netviz.summary.options import AttentionLabels
+from tb_netviz.summary.options import AttentionLabels, documents_capture_options
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.remote_store import check_log_dir
 from tb_netviz.summary.user_warnings import warn_from_caller
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from tb_netviz.summary.options import CaptureOptionKwargs
+
 SKIPPED_OVERFLOW_STEPS_TAG = "netviz/skipped_overflow_steps"
 HISTOGRAM_TAG_PREFIX = "netviz/histograms/"
-_CAPTURE_OPTION_NAMES = tuple(field.name for field in dataclasses.fields(CaptureOptions))
 # Reading the statistics right after a training step costs the host a few hundred
 # microseconds whatever it reads (the step has evicted the interpreter's working
 # set from the caches), so the in-graph buffer keeps this many steps and is read
@@ -39,6 +43,7 @@ _CAPTURE_OPTION_NAMES = tuple(field.name for field in dataclasses.fields(Capture
 _STEPS_PER_READ = 32
 
 
+@documents_capture_options
 class NetVizCallback(keras.callbacks.Callback):
     """Logs per-layer gradient flow, activations, feature maps and attention to TensorBoard.
 
@@ -96,15 +101,7 @@ class NetVizCallback(keras.callbacks.Callback):
         sample_labels: the true class of each ``sample_batch`` sample (class indices
             ``[N]`` or one-hot ``[N, classes]``, a list, array or tensor), shown beside
             the sample in the views of the probe batch. Default None.
-        **capture_options: the fields of ``tb_netviz.summary.CaptureOptions``:
-            ``log_every_n_steps`` (10), ``sample_every_n_steps`` (100), ``layers``
-            (glob patterns over layer names, ``!`` excludes; they also choose
-            attention layers by their names), ``max_channels`` (16), ``max_heads``
-            (8), ``tokens``, ``histograms`` (False), ``alert_thresholds``, and
-            Grad-CAM at probe steps (``tb_netviz.keras.gradcam``): ``gradcam``
-            (False), ``gradcam_layers`` (default the last Conv2D-like layer called),
-            ``gradcam_target`` (``"predicted"``, ``"label"`` or a class index),
-            ``gradcam_reshape`` (token outputs -> ``[N, H, W, C]``).
+        {capture_options}
 
     Raises:
         TypeError: an unknown option, or an option or ``log_dir`` of the wrong type.
@@ -147,20 +144,14 @@ class NetVizCallback(keras.callbacks.Callback):
         sample_batch: Any = None,
         *,
         sample_labels: Any = None,
-        **capture_options: Any,
+        **capture_options: Unpack[CaptureOptionKwargs],
     ):
         super().__init__()
-        unknown = sorted(set(capture_options) - set(_CAPTURE_OPTION_NAMES))
-        if unknown:
-            raise TypeError(
-                f"NetVizCallback got unknown option(s) {unknown}; "
-                f"the options are log_dir, sample_batch, sample_labels, {', '.join(_CAPTURE_OPTION_NAMES)}"
-            )
+        self.options = CaptureOptions.from_kwargs(type(self).__name__, **capture_options)
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path (str or os.PathLike), got {type(log_dir).__name__}")
         if log_dir is not None:
             check_log_dir(log_dir)  # a malformed URL or a missing protocol package fails here, not in fit
-        self.options = CaptureOptions(**capture_options)
         self.log_dir = os.fspath(log_dir) if log_dir is not None else None
         self.sample_batch = _checked_sample_batch(sample_batch)
         self.sample_labels = check_sample_labels(sample_labels, _batch_size(self.sample_batch))

@@ -1,5 +1,9 @@
 """Capture options shared by the Keras and torch callbacks: one name, one meaning.
 
+``CaptureOptions`` defines them; every callback takes them as keyword arguments
+(``**capture_options``, typed by ``CaptureOptionKwargs``), builds them with
+``CaptureOptions.from_kwargs`` and documents them with ``documents_capture_options``.
+
 Example:
     >>> options = CaptureOptions(log_every_n_steps=5, layers=["encoder.*", "!encoder.norm"])
     >>> options.select_layers(["encoder.fc", "encoder.norm", "head"])
@@ -9,65 +13,99 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import fnmatch
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 from tb_netviz.summary.alerts import AlertThresholds
 from tb_netviz.summary.gradcam import check_target
 from tb_netviz.summary.metadata import ALERT_THRESHOLDS_KEY
 from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES, choose_within_budget
 
+# The Args entries of the options, written once: ``documents_capture_options`` puts them
+# in the docstring of ``CaptureOptions`` and of every callback, at its ``{capture_options}`` line.
+CAPTURE_OPTIONS_ARGS = """\
+log_every_n_steps: log gradient flow every this many optimizer steps (default 10).
+sample_every_n_steps: run the probe pass on ``sample_batch`` (activation
+    statistics, feature maps, attention) every this many optimizer steps
+    (default 100); it also runs at the first logged step and at the end of training.
+layers: glob patterns over layer names choosing the layers of every view;
+    a pattern starting with ``!`` excludes. None selects all layers.
+    A pattern that matches no layer is an error (a typo must not silently log nothing).
+max_channels: feature-map channels drawn per conv layer (default 16).
+max_heads: attention heads written per layer (default 8; None for all).
+tokens: labels of the sample's positions for the attention viewer: a list
+    of strings, or a callable taking the first sample and returning one.
+histograms: also write histograms of activations, weights and gradients
+    to TensorBoard's Histograms tab (default False; they cost time and disk).
+alert_thresholds: when alerts fire (default, or None: ``AlertThresholds()``).
+weight_layers: glob patterns (``!`` excludes) over the convolution and
+    dense/linear layers whose kernels or weight matrices are written at the
+    sample steps (``netviz/weights/<layer>``). None (default): every one of
+    them, in forward order, as long as they fit in ``weight_budget_bytes``
+    (the rest are left out with a warning); ``[]`` writes none.
+weight_budget_bytes: the most bytes of weight tensors (``w_t`` and ``w_t - w_0``,
+    float32) written per sample step (default 1.5 MiB). A matrix larger than
+    256 on a side is block pooled first, so no single layer needs more than 1 MiB.
+embedding_layer: the layer whose output on the probe batch is projected
+    (PCA 2/3-D, ``netviz/embedding/<layer>``). None (default): the input of the
+    last dense/linear layer, i.e. the penultimate representation.
+embedding: write the embedding projection at all (default True; it needs a
+    probe batch of at least 2 samples).
+projector: also export the embedding for TensorBoard's Projector tab
+    (``projector_config.pbtxt`` in the run directory; default True).
+gradcam: also write Grad-CAM maps of the probe batch at every sample step
+    (default False; see ``tb_netviz.summary.gradcam``). It costs about one
+    forward and backward pass of ``sample_batch`` per sample step.
+gradcam_layers: glob patterns over module / layer names (any module, not only
+    those with parameters; ``!`` excludes) choosing the layers that get maps.
+    Default None: the last convolution-like layer the probe batch goes through.
+gradcam_target: the class each map explains: ``"predicted"`` (default, each
+    sample's highest-scoring class), ``"label"`` (its ``sample_labels`` entry)
+    or one class index for every sample.
+gradcam_reshape: for layers whose output has no spatial axes, such as a ViT
+    block's tokens ``[N, tokens, C]``: a callable turning that output into a
+    spatial one, ``[N, C, H, W]`` in torch, ``[N, H, W, C]`` in Keras (e.g. drop
+    the class token and fold the rest into a square grid). It is applied to
+    the output and to its gradient alike, so it must only select and
+    rearrange entries (slice, reshape, permute), not compute new values."""
 
+_Documented = TypeVar("_Documented")
+
+
+def documents_capture_options(documented: _Documented) -> _Documented:
+    """Class decorator: writes ``CAPTURE_OPTIONS_ARGS`` into the class docstring at the line
+    that holds only ``{capture_options}``, indented as that line, so that ``help()`` lists
+    every option of a callback that takes them as ``**capture_options``.
+
+    >>> @documents_capture_options
+    ... class Callback:
+    ...     \"""Args:
+    ...         {capture_options}
+    ...     \"""
+    >>> print(Callback.__doc__.splitlines()[1])
+            log_every_n_steps: log gradient flow every this many optimizer steps (default 10).
+    """
+    if documented.__doc__:  # None under python -OO
+        lines = []
+        for line in documented.__doc__.splitlines():
+            if line.strip() == "{capture_options}":
+                indent = line[: len(line) - len(line.lstrip())]
+                lines.extend(indent + entry for entry in CAPTURE_OPTIONS_ARGS.splitlines())
+            else:
+                lines.append(line)
+        documented.__doc__ = "\n".join(lines)
+    return documented
+
+
+@documents_capture_options
 @dataclasses.dataclass
 class CaptureOptions:
     """What a netviz callback captures and how often.
 
     Args:
-        log_every_n_steps: log gradient flow every this many optimizer steps (default 10).
-        sample_every_n_steps: run the probe pass on ``sample_batch`` (activation
-            statistics, feature maps, attention) every this many optimizer steps
-            (default 100); it also runs at the first logged step and at the end of training.
-        layers: glob patterns over layer names choosing the layers of every view;
-            a pattern starting with ``!`` excludes. None selects all layers.
-            A pattern that matches no layer is an error (a typo must not silently log nothing).
-        max_channels: feature-map channels drawn per conv layer (default 16).
-        max_heads: attention heads written per layer (default 8; None for all).
-        tokens: labels of the sample's positions for the attention viewer: a list
-            of strings, or a callable taking the first sample and returning one.
-        histograms: also write histograms of activations, weights and gradients
-            to TensorBoard's Histograms tab (default False; they cost time and disk).
-        alert_thresholds: when alerts fire (``AlertThresholds()`` defaults).
-        weight_layers: glob patterns (``!`` excludes) over the convolution and
-            dense/linear layers whose kernels or weight matrices are written at the
-            sample steps (``netviz/weights/<layer>``). None (default): every one of
-            them, in forward order, as long as they fit in ``weight_budget_bytes``
-            (the rest are left out with a warning); ``[]`` writes none.
-        weight_budget_bytes: the most bytes of weight tensors (``w_t`` and ``w_t - w_0``,
-            float32) written per sample step (default 1.5 MiB). A matrix larger than
-            256 on a side is block pooled first, so no single layer needs more than 1 MiB.
-        embedding_layer: the layer whose output on the probe batch is projected
-            (PCA 2/3-D, ``netviz/embedding/<layer>``). None (default): the input of the
-            last dense/linear layer, i.e. the penultimate representation.
-        embedding: write the embedding projection at all (default True; it needs a
-            probe batch of at least 2 samples).
-        projector: also export the embedding for TensorBoard's Projector tab
-            (``projector_config.pbtxt`` in the run directory; default True).
-        gradcam: also write Grad-CAM maps of the probe batch at every sample step
-            (default False; see ``tb_netviz.summary.gradcam``). It costs about one
-            forward and backward pass of ``sample_batch`` per sample step.
-        gradcam_layers: glob patterns over module / layer names (any module, not only
-            those with parameters; ``!`` excludes) choosing the layers that get maps.
-            Default None: the last convolution-like layer the probe batch goes through.
-        gradcam_target: the class each map explains: ``"predicted"`` (default, each
-            sample's highest-scoring class), ``"label"`` (its ``sample_labels`` entry)
-            or one class index for every sample.
-        gradcam_reshape: for layers whose output has no spatial axes, such as a ViT
-            block's tokens ``[N, tokens, C]``: a callable turning that output into a
-            spatial one, ``[N, C, H, W]`` in torch, ``[N, H, W, C]`` in Keras (e.g. drop
-            the class token and fold the rest into a square grid). It is applied to
-            the output and to its gradient alike, so it must only select and
-            rearrange entries (slice, reshape, permute), not compute new values.
+        {capture_options}
 
     Raises:
         ValueError: a count below 1 or an empty pattern.
@@ -93,7 +131,37 @@ class CaptureOptions:
     gradcam_target: str | int = "predicted"
     gradcam_reshape: Callable[[Any], Any] | None = None
 
+    @classmethod
+    def from_kwargs(cls, taker: str, /, **capture_options: Any) -> CaptureOptions:
+        """The options a callback took as ``**capture_options``; ``taker`` names the callback
+        in the error for a name that is not an option.
+
+        Raises:
+            TypeError: an unknown option (the message names it, a close option name, and all
+                of them), or an option of the wrong type.
+            ValueError: an option out of range (see ``CaptureOptions``).
+
+        >>> CaptureOptions.from_kwargs("NetViz", log_every_n_steps=5).log_every_n_steps
+        5
+        >>> try:
+        ...     CaptureOptions.from_kwargs("NetViz", log_every_n_step=5)
+        ... except TypeError as error:
+        ...     print(str(error).split(";")[0])
+        NetViz got unknown option(s) ['log_every_n_step'] (did you mean 'log_every_n_steps'?)
+        """
+        names = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(capture_options) - set(names))
+        if unknown:
+            close = [match for name in unknown for match in difflib.get_close_matches(name, names, n=1)]
+            hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+            raise TypeError(
+                f"{taker} got unknown option(s) {unknown}{hint}; the capture options are {', '.join(names)}"
+            )
+        return cls(**capture_options)
+
     def __post_init__(self) -> None:
+        if self.alert_thresholds is None:
+            self.alert_thresholds = AlertThresholds()
         self._check_gradcam()
         self._check_learned_options()
         for name in ("log_every_n_steps", "sample_every_n_steps", "max_channels"):
@@ -239,6 +307,35 @@ class CaptureOptions:
             return None
         labels = self.tokens(sample) if callable(self.tokens) else self.tokens
         return [str(t) for t in labels]
+
+
+class CaptureOptionKwargs(TypedDict, total=False):
+    """The fields of ``CaptureOptions`` as keyword arguments, for ``**capture_options:
+    Unpack[CaptureOptionKwargs]`` in a callback's signature: IDEs and type checkers then
+    complete and check every option name. A test keeps it equal to the fields.
+
+    >>> given: CaptureOptionKwargs = {"log_every_n_steps": 5, "histograms": True}
+    >>> CaptureOptions(**given).histograms
+    True
+    """
+
+    log_every_n_steps: int
+    sample_every_n_steps: int
+    layers: Sequence[str] | None
+    max_channels: int
+    max_heads: int | None
+    tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None
+    histograms: bool
+    alert_thresholds: AlertThresholds | None
+    weight_layers: Sequence[str] | None
+    weight_budget_bytes: int
+    embedding_layer: str | None
+    embedding: bool
+    projector: bool
+    gradcam: bool
+    gradcam_layers: Sequence[str] | None
+    gradcam_target: str | int
+    gradcam_reshape: Callable[[Any], Any] | None
 
 
 def _select(names: Sequence[str], patterns: Sequence[str], what: str) -> list[str]:

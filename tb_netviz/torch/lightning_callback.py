@@ -23,25 +23,30 @@ training goes on.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, ModelParallelStrategy, Strategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from tb_netviz.summary import AlertThresholds, CaptureOptions, NetVizWriter, NetVizWriteWarning
+from tb_netviz.summary import CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.gradcam import check_gradcam_inputs
+from tb_netviz.summary.options import documents_capture_options
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.remote_store import check_log_dir
 from tb_netviz.summary.user_warnings import warn_from_caller
-from tb_netviz.summary.weights import DEFAULT_WEIGHT_BUDGET_BYTES
 from tb_netviz.torch.capture import Capture
 from tb_netviz.torch.distributed import Sharding, sharding_of
 from tb_netviz.torch.probe import batch_size
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
+    from tb_netviz.summary.options import CaptureOptionKwargs
+
+
+@documents_capture_options
 class NetVizCallback(pl.Callback):
     """Logs gradient flow, activation statistics, feature maps, attention and alerts in ``Trainer.fit``.
 
@@ -57,30 +62,10 @@ class NetVizCallback(pl.Callback):
         sample_labels: the true class of each ``sample_batch`` sample (a list, array or
             tensor of class indices ``[N]``, or one-hot ``[N, classes]``), shown beside
             the sample in the views of the probe batch. Checked here. Default None.
-        log_every_n_steps: gradient flow every this many optimizer steps (default 10).
-        sample_every_n_steps: sample pass every this many optimizer steps, and at the
-            first and last step (default 100).
-        layers: glob patterns of layer names to show; ``!pattern`` excludes (default all).
-        max_channels: feature-map channels per conv layer (default 16).
-        max_heads: attention heads per layer (default 8; None for all).
-        tokens: attention labels: a list of strings, or a callable of the first sample.
-        histograms: also write activation, weight and gradient histograms (default False).
-        alert_thresholds: an ``AlertThresholds`` (default thresholds if None).
-        gradcam: also write Grad-CAM maps of the probe images at each sample step
-            (default False); ``gradcam_layers`` (glob patterns over module names;
-            default the last Conv2d the batch enters), ``gradcam_target``
-            (``"predicted"``, ``"label"`` or a class index) and ``gradcam_reshape``
-            (token outputs -> ``[N, C, H, W]``) as in ``CaptureOptions``.
-        weight_layers: conv and linear layers whose kernels / weight matrices are written at
-            the sample steps (glob patterns, ``!`` excludes; default all, within the budget).
-        weight_budget_bytes: weight-tensor bytes per sample step (default 1.5 MiB).
-        embedding_layer: the module whose output on ``sample_batch`` is projected by PCA
-            (default: the input of the last ``nn.Linear``).
-        embedding: write the embedding projection (default True).
-        projector: also export it for TensorBoard's Projector tab (default True).
+        {capture_options}
 
     Raises:
-        TypeError, ValueError: an option of the wrong type or out of range, or
+        TypeError, ValueError: an unknown option, or one of the wrong type or out of range, or
             ``sample_labels`` that are not one class per probe sample (here); a model
             without parameters, a layer pattern that matches no layer or a ``sample_batch``
             the module cannot take (``SampleBatchError``), when training starts; a
@@ -100,43 +85,9 @@ class NetVizCallback(pl.Callback):
         sample_batch: Any = None,
         *,
         sample_labels: Any = None,
-        log_every_n_steps: int = 10,
-        sample_every_n_steps: int = 100,
-        layers: Sequence[str] | None = None,
-        max_channels: int = 16,
-        max_heads: int | None = 8,
-        tokens: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
-        histograms: bool = False,
-        alert_thresholds: AlertThresholds | None = None,
-        gradcam: bool = False,
-        gradcam_layers: Sequence[str] | None = None,
-        gradcam_target: str | int = "predicted",
-        gradcam_reshape: Callable[[Any], Any] | None = None,
-        weight_layers: Sequence[str] | None = None,
-        weight_budget_bytes: int = DEFAULT_WEIGHT_BUDGET_BYTES,
-        embedding_layer: str | None = None,
-        embedding: bool = True,
-        projector: bool = True,
+        **capture_options: Unpack[CaptureOptionKwargs],
     ) -> None:
-        self.options = CaptureOptions(
-            log_every_n_steps=log_every_n_steps,
-            sample_every_n_steps=sample_every_n_steps,
-            layers=layers,
-            max_channels=max_channels,
-            max_heads=max_heads,
-            tokens=tokens,
-            histograms=histograms,
-            alert_thresholds=alert_thresholds or AlertThresholds(),
-            gradcam=gradcam,
-            gradcam_layers=gradcam_layers,
-            gradcam_target=gradcam_target,
-            gradcam_reshape=gradcam_reshape,
-            weight_layers=weight_layers,
-            weight_budget_bytes=weight_budget_bytes,
-            embedding_layer=embedding_layer,
-            embedding=embedding,
-            projector=projector,
-        )
+        self.options = CaptureOptions.from_kwargs(type(self).__name__, **capture_options)
         if log_dir is not None:
             check_log_dir(log_dir)  # a malformed URL or a missing protocol package fails here, not in fit
         self._requested_log_dir = None if log_dir is None else os.fspath(log_dir)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pydoc
+
 import keras
 import numpy as np
 import pytest
 
 from tb_netviz.keras import NetVizCallback
+from tb_netviz.summary import CaptureOptions
 
 from .netviz_events import gradient_rows, read_run
 
@@ -25,6 +29,12 @@ def attention_model() -> keras.Model:
 def test_an_unknown_option_is_named():
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['log_every_n_step'\]"):
         NetVizCallback("runs", log_every_n_step=5)
+
+
+def test_help_describes_every_option_the_callback_takes():
+    shown = pydoc.render_doc(NetVizCallback, renderer=pydoc.plaintext)
+    missing = [f.name for f in dataclasses.fields(CaptureOptions) if f"{f.name}: " not in shown]
+    assert missing == []
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+
 import pytest
 
 from tb_netviz.summary import AlertThresholds, CaptureOptions
+from tb_netviz.summary.options import CaptureOptionKwargs, documents_capture_options
 
 NAMES = ["features.0", "features.3", "encoder.fc", "encoder.norm", "head"]
 
@@ -84,3 +88,47 @@ def test_bad_options_are_refused_at_construction_naming_the_option(option, error
 
 def test_max_heads_none_means_every_head():
     assert CaptureOptions(max_heads=None).max_heads is None
+
+
+def test_alert_thresholds_none_means_the_default_thresholds():
+    assert CaptureOptions(alert_thresholds=None).alert_thresholds == AlertThresholds()
+
+
+def test_an_unknown_option_is_named_with_the_closest_option_and_every_option():
+    with pytest.raises(TypeError) as raised:
+        CaptureOptions.from_kwargs("NetVizCallback", gradcam_layer=["conv"], colour="red")
+    message = str(raised.value)
+    assert message.startswith(
+        "NetVizCallback got unknown option(s) ['colour', 'gradcam_layer'] (did you mean 'gradcam_layers'?);"
+    )
+    assert message.endswith(", ".join(field.name for field in dataclasses.fields(CaptureOptions)))
+
+
+def test_from_kwargs_builds_the_options_it_is_given():
+    options = CaptureOptions.from_kwargs("NetViz", sample_every_n_steps=7, gradcam=True)
+    assert options == CaptureOptions(sample_every_n_steps=7, gradcam=True)
+
+
+def test_the_keyword_argument_type_lists_every_option_with_its_type():
+    fields = typing.get_type_hints(CaptureOptions)
+    # None is the callbacks' documented way to ask for the default thresholds.
+    fields["alert_thresholds"] = AlertThresholds | None
+    assert typing.get_type_hints(CaptureOptionKwargs) == fields
+
+
+def test_every_option_is_documented_in_field_order_at_the_placeholder_with_its_indent():
+    @documents_capture_options
+    class Callback:
+        """Logs.
+
+        Args:
+            log_dir: where.
+            {capture_options}
+        """
+
+    entries = [
+        line.strip().partition(":")[0]
+        for line in Callback.__doc__.splitlines()
+        if len(line) - len(line.lstrip()) == 12
+    ]
+    assert entries == ["log_dir", *(field.name for field in dataclasses.fields(CaptureOptions))]
