@@ -70,6 +70,8 @@ export function createComparison(actions) {
   // opens: they are drawn after the heatmaps are painted, for the latest state.
   let below = null;
   let belowScheduled = false;
+  // The ratio has no step cursor: it is drawn again only when what it shows changes.
+  let ratiosShown = '';
   function drawBelowLater(args) {
     below = args;
     if (belowScheduled) return;
@@ -93,7 +95,12 @@ export function createComparison(actions) {
     );
     const ratioStat = loaded.every((t) => t.stats.includes('grad_l2')) ? 'grad_l2' : stat;
     ratioHead.textContent = `Difference: ${ratioStat} of each run ÷ ${state.table.run} (log scale, steps both logged)`;
-    drawRatios(ratios, loaded, layers, ratioStat, state, actions, built.ratios);
+    const theme = document.documentElement.dataset.theme || '';
+    const ratiosKey = [...loaded.map(objectId), ratioStat, ratios.clientWidth, theme, layers.join('\n')].join('|');
+    if (ratiosKey !== ratiosShown) {
+      ratiosShown = ratiosKey;
+      drawRatios(ratios, loaded, layers, ratioStat, state, actions, built.ratios);
+    }
     const layer = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
     linesHead.textContent = layer ? `${layer}: ${stat} over steps, one line per run` : '';
     drawLines(lines, loaded, layer, stat, usesLog(stat, state.log), step, colour, actions, state);
@@ -144,6 +151,7 @@ export function createComparison(actions) {
       replaceChildren(heatmaps, h('p', { class: 'empty-note', text }));
       replaceChildren(bars);
       replaceChildren(ratios);
+      ratiosShown = '';
       replaceChildren(lines);
       return;
     }
