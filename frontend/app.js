@@ -13,11 +13,13 @@
 //   stepIndex (into table.steps: the one step selection), layerIndex (into table.layers:
 //   the one layer selection), zoom ({from, to} step numbers or null: the step range the
 //   step views show), compare (more runs shown beside `run`, see compare.js), version
-//   (bumped whenever table is replaced: a key for caches).
+//   (bumped whenever table is replaced: a key for caches), collapsed (the layer tree's
+//   collapsed group prefixes; choosing a layer opens the groups that hold it).
 // Actions: selectStep(index), moveStep(delta), selectLayer(index), selectCell(layer, step),
 //   selectRun(run), setStat, setLog, setRange, setFilter, setPair, setZoom, setCompare,
-//   jumpToAlert, reload.
-// The URL mirrors run, compare, stat, step, layer, filter, log, range and zoom (url_state.js).
+//   setCollapsed(prefixes), jumpToAlert, reload.
+// The URL mirrors run, compare, stat, step, layer, filter, log, range, zoom and collapsed
+// (url_state.js).
 
 import { ApiError, getActivations, getAlerts, getGradientFlow, getRuns, getTensorBoardRuns } from './api.js';
 import { h, replaceChildren } from './dom.js';
@@ -49,6 +51,7 @@ import { createToolbar } from './views_toolbar.js';
 import { createWeights } from './views_weights.js';
 import { RANGE_MODES } from './range.js';
 import { createUrlStore, decodeView, encodeView } from './url_state.js';
+import { revealLayer } from './layer_tree.js';
 
 const REFRESH_MS = 15000;
 const IDLE_POLLS_BEFORE_PAUSE = 20;
@@ -80,6 +83,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     compare: [],
     compareTables: [],
     zoom: null,
+    collapsed: [],
     runOrder: null,
     notice: '',
     notes: [],
@@ -95,6 +99,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   if (RANGE_MODES.includes(restore.range)) state.range = restore.range;
   if (Array.isArray(restore.compare)) state.compare = restore.compare;
   if (restore.zoom) state.zoom = restore.zoom;
+  if (Array.isArray(restore.collapsed)) state.collapsed = restore.collapsed;
   let followLatest = true;
   let loading = 0;
   let timer = null;
@@ -113,6 +118,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     setFilter: (filter) => set({ filter }),
     setRange: (range) => set({ range }),
     setCompare: (runs) => setCompare(runs),
+    setCollapsed: (prefixes) => set({ collapsed: [...new Set(prefixes)] }),
     // A step range {from, to} (step numbers, inclusive) the step views show, or null for all.
     setZoom: (zoom) => set({ zoom: zoom && zoom.to > zoom.from ? { from: zoom.from, to: zoom.to } : null }),
     selectStep: (stepIndex) => selectStep(stepIndex),
@@ -179,7 +185,10 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
   ];
 
   function set(changes) {
+    const chosen = 'layerIndex' in changes && changes.layerIndex !== state.layerIndex;
     Object.assign(state, changes);
+    if (chosen && state.table)
+      state.collapsed = revealLayer(state.collapsed, state.table.layers[state.layerIndex]);
     render();
   }
 
@@ -248,6 +257,7 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       log: state.log,
       range: state.range,
       zoom: state.zoom,
+      collapsed: state.collapsed,
     };
   }
 

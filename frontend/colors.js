@@ -103,11 +103,15 @@ function packRgba(r, g, b) {
  * Paint a heatmap (from shape.buildHeatmap) into RGBA pixels, one pixel per
  * cell, row-major: the buffer for one putImageData of cols x rows.
  *
- * `domain` overrides [min, max] of the colour axis; `rowDomains` (lo, hi of each row in
- * turn) gives every row its own axis instead. Values beyond the axis take its end colours.
- * Returns Uint8ClampedArray.
+ * `domain` overrides [min, max] of the colour axis; `knee` ({value, at}) bends it: lo..value
+ * takes the scale's first `at` (0..1), value..hi the rest (range.js colourPosition);
+ * `rowDomains` (lo, hi of each row in turn) gives every row its own axis instead. Values
+ * beyond the axis take its end colours. Returns Uint8ClampedArray.
  */
-export function heatmapPixels(heatmap, { lut = VIRIDIS, domain = null, rowDomains = null, out = null } = {}) {
+export function heatmapPixels(
+  heatmap,
+  { lut = VIRIDIS, domain = null, knee = null, rowDomains = null, out = null } = {},
+) {
   const { rows, cols, scaled, kinds } = heatmap;
   const n = rows * cols;
   const pixels = out && out.length === n * 4 ? out : new Uint8ClampedArray(n * 4);
@@ -123,20 +127,25 @@ export function heatmapPixels(heatmap, { lut = VIRIDIS, domain = null, rowDomain
     lo = 0;
     hi = 1;
   }
-  const span = hi > lo ? hi - lo : 1;
-  const scale = (size - 1) / span;
   const top = size - 1;
   if (rowDomains) {
     paintRows(heatmap, rowDomains, words, palette, special);
     return pixels;
   }
+  // Without a knee the upper part is empty: values never exceed +Infinity.
+  const bend = knee && knee.value > lo && knee.value < hi ? knee.value : Infinity;
+  const bendIndex = bend === Infinity ? top : knee.at * top;
+  const lowEnd = bend === Infinity ? hi : bend;
+  const scale = bendIndex / (lowEnd > lo ? lowEnd - lo : 1);
+  const upperScale = bend === Infinity ? 0 : (top - bendIndex) / (hi - bend);
   for (let p = 0; p < n; p++) {
     const kind = kinds[p];
     if (kind !== 0) {
       words[p] = special[kind];
       continue;
     }
-    let i = ((scaled[p] - lo) * scale + 0.5) | 0;
+    const v = scaled[p];
+    let i = (v > bend ? (v - bend) * upperScale + bendIndex + 0.5 : (v - lo) * scale + 0.5) | 0;
     if (i < 0) i = 0;
     else if (i > top) i = top;
     words[p] = palette[i];

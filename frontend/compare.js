@@ -101,18 +101,20 @@ export function compareAtStep(tables, layers, stat, step) {
 
 /**
  * The ratio `other / base` of a statistic over the shared `layers` and the steps both
- * runs logged, as a heatmap on a log10 axis: {rows, cols, steps, layers, scaled, kinds,
+ * runs logged (within `zoom`, {from, to} step numbers, when given), as a heatmap on a
+ * log10 axis: {rows, cols, steps, layers, scaled, kinds,
  * min, max}. A cell is KIND.NONFINITE where either value is NaN/Inf, KIND.NONE where
  * either has no value, KIND.BELOW where either is zero or negative (no ratio on a log axis).
  * @example ratioHeatmap(a, b, 'grad_l2', ['fc']).scaled[0] === Math.log10(bValue / aValue)
  */
-export function ratioHeatmap(base, other, stat, layers) {
+export function ratioHeatmap(base, other, stat, layers, zoom = null) {
   const kb = statIndex(base, stat);
   const ko = statIndex(other, stat);
   const otherStep = new Map(other.steps.map((s, i) => [s, i]));
   const pairs = [];
+  const shown = (s) => !zoom || (s >= zoom.from && s <= zoom.to);
   base.steps.forEach((s, i) => {
-    if (otherStep.has(s)) pairs.push([i, otherStep.get(s)]);
+    if (otherStep.has(s) && shown(s)) pairs.push([i, otherStep.get(s)]);
   });
   const rows = layers.length;
   const cols = pairs.length;

@@ -152,9 +152,8 @@ export function afterPaint(callback) {
 }
 
 // A chain of setTimeout(0) is held back to 4 ms a link after a few links; a message is not.
-const taskChannel = typeof MessageChannel === 'function' ? new MessageChannel() : null;
+let taskChannel = null;
 const tasks = [];
-if (taskChannel) taskChannel.port1.onmessage = () => tasks.shift()();
 
 /**
  * Run `callback` in a task of its own, after the events already waiting (input first):
@@ -162,9 +161,13 @@ if (taskChannel) taskChannel.port1.onmessage = () => tasks.shift()();
  * @example nextTask(() => fillMoreRows());
  */
 export function nextTask(callback) {
-  if (!taskChannel) {
+  if (typeof MessageChannel !== 'function' || typeof document === 'undefined') {
     setTimeout(callback, 0);
     return;
+  }
+  if (!taskChannel) {
+    taskChannel = new MessageChannel();
+    taskChannel.port1.onmessage = () => tasks.shift()();
   }
   tasks.push(callback);
   taskChannel.port2.postMessage(null);

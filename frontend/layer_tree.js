@@ -46,6 +46,18 @@ export function groupPrefixes(nodes) {
 }
 
 /**
+ * The collapsed group prefixes less those that hold the layer `name`, so that it shows.
+ * @example revealLayer(['enc.0', 'enc.1'], 'enc.0.attn') // ['enc.1']
+ * @example revealLayer(['enc.0.attn'], 'enc.0.attn') // [] (a layer named like its group)
+ */
+export function revealLayer(collapsed, name) {
+  if (typeof name !== 'string') return collapsed;
+  const holds = (prefix) =>
+    name === prefix || (name.startsWith(prefix) && SEPARATOR.test(name[prefix.length]));
+  return collapsed.some(holds) ? collapsed.filter((prefix) => !holds(prefix)) : collapsed;
+}
+
+/**
  * A group's badge from its layers' states at the step (`'ok'|'none'|'nonfinite'`, as
  * `layerStates` gives them), the alerts of the run and the layers the filter shows:
  * `{text, className, title}`, the per-layer badge's glyphs (✕ non-finite, ∅ no gradient,

@@ -60,24 +60,54 @@ export function decodeWeights(body) {
 }
 
 /**
- * The RGBA pixels of a weights step: a kernel as a grid of kh x kw tiles (a row per output
- * channel, a column per input channel, 1-pixel transparent gaps), or the matrix of one pool.
- * Returns {width, height, data: Uint8ClampedArray}.
+ * Where the tiles of [outs, ins] kernels go: a row per output channel and a column per input
+ * channel; with one input channel (a first convolution on grey images, a depthwise one) the
+ * output channels fill a near-square grid row by row instead of one tall column.
+ * Returns {rows, columns, slot(o, i) -> [row, column], kernel(row, column) -> [o, i] | null}.
+ * @example kernelGrid(16, 1).columns === 4
+ * @example kernelGrid(8, 3).slot(2, 1) // [2, 1]
+ */
+export function kernelGrid(outs, ins) {
+  if (ins === 1 && outs > 1) {
+    const columns = Math.ceil(Math.sqrt(outs));
+    return {
+      rows: Math.ceil(outs / columns),
+      columns,
+      slot: (o) => [Math.floor(o / columns), o % columns],
+      kernel: (row, column) => {
+        const o = row * columns + column;
+        return column < columns && o < outs ? [o, 0] : null;
+      },
+    };
+  }
+  return {
+    rows: outs,
+    columns: ins,
+    slot: (o, i) => [o, i],
+    kernel: (row, column) => (row < outs && column < ins ? [row, column] : null),
+  };
+}
+
+/**
+ * The RGBA pixels of a weights step: a kernel as a grid of kh x kw tiles (kernelGrid, 1-pixel
+ * transparent gaps), or the matrix of one pool. Returns {width, height, data: Uint8ClampedArray}.
  * @example weightPixels({layout: 'matrix', shape: [1, 1, 2], values: [1, -1], scale: 1}).width === 2
  */
 export function weightPixels(decoded, pool = 0) {
   const { shape, values, scale } = decoded;
   if (decoded.layout === 'kernel') {
     const [outs, ins, kh, kw] = shape;
-    const width = ins * (kw + 1) - 1;
-    const height = outs * (kh + 1) - 1;
+    const grid = kernelGrid(outs, ins);
+    const width = grid.columns * (kw + 1) - 1;
+    const height = grid.rows * (kh + 1) - 1;
     const data = new Uint8ClampedArray(width * height * 4);
     for (let o = 0; o < outs; o++) {
       for (let i = 0; i < ins; i++) {
+        const [row, column] = grid.slot(o, i);
         for (let y = 0; y < kh; y++) {
           for (let x = 0; x < kw; x++) {
             const v = values[((o * ins + i) * kh + y) * kw + x];
-            paint(data, (o * (kh + 1) + y) * width + i * (kw + 1) + x, divergingRgb(v, scale));
+            paint(data, (row * (kh + 1) + y) * width + column * (kw + 1) + x, divergingRgb(v, scale));
           }
         }
       }
@@ -146,11 +176,12 @@ export function weightAt(decoded, x, y, pool = 0) {
   const { shape, values } = decoded;
   if (decoded.layout === 'kernel') {
     const [outs, ins, kh, kw] = shape;
-    const o = Math.floor(y / (kh + 1));
-    const i = Math.floor(x / (kw + 1));
     const ty = y % (kh + 1);
     const tx = x % (kw + 1);
-    if (o >= outs || i >= ins || ty >= kh || tx >= kw || x < 0 || y < 0) return null;
+    if (ty >= kh || tx >= kw || x < 0 || y < 0) return null;
+    const found = kernelGrid(outs, ins).kernel(Math.floor(y / (kh + 1)), Math.floor(x / (kw + 1)));
+    if (!found) return null;
+    const [o, i] = found;
     return { output: o, input: i, y: ty, x: tx, value: values[((o * ins + i) * kh + ty) * kw + tx] };
   }
   const [, rows, cols] = shape;
@@ -167,7 +198,11 @@ export function weightCaption(index) {
   if (index.layout === 'kernel') {
     const [outs, ins] = index.shown;
     const size = index.kernel_size.join('×');
-    const base = `${outs} of ${index.out_channels} output channels (rows) × ${ins} of ${index.in_channels} input channels (columns), ${size} kernels`;
+    const grid = kernelGrid(outs, ins);
+    const base =
+      grid.columns === ins
+        ? `${outs} of ${index.out_channels} output channels (rows) × ${ins} of ${index.in_channels} input channels (columns), ${size} kernels`
+        : `${outs} of ${index.out_channels} output channels, ${grid.columns} a row (one input channel), ${size} kernels`;
     if (index.dims === 3) return `${base}; the middle depth slice (${index.depth_slice + 1} of ${index.kernel_size[0]})`;
     if (index.dims === 1) return `${base}, each one row high`;
     return base;

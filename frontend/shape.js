@@ -395,6 +395,17 @@ export function layerSeries(table, layerIndex, stat) {
 }
 
 /**
+ * A series (layerSeries) cut to the zoomed step range {from, to}; the series itself without a zoom.
+ * @example seriesInZoom({steps: [0, 10, 20], values: [1, 2, 3], kinds: [0, 0, 0]}, {from: 5, to: 20}).steps // [10, 20]
+ */
+export function seriesInZoom(series, zoom) {
+  if (!zoom) return series;
+  const keep = series.steps.map((s) => s >= zoom.from && s <= zoom.to);
+  const kept = (list) => list.filter((_, i) => keep[i]);
+  return { steps: kept(series.steps), values: kept(series.values), kinds: kept(series.kinds || []) };
+}
+
+/**
  * Reduce a series to at most `maxPoints` points for a sparkline, keeping each
  * bucket's minimum and maximum so spikes survive. Non-finite and null points
  * are skipped.

@@ -1,5 +1,5 @@
-// The view in the URL: runs, statistic, step, layer, filter and scales, so that a
-// reload or a pasted link reopens the same view.
+// The view in the URL: runs, statistic, step, layer, filter, scales, zoom and the layer
+// tree's collapsed groups, so that a reload or a pasted link reopens the same view.
 //
 // Inside TensorBoard the page a user sees, reloads and copies is TensorBoard's
 // (`…/#netviz`), not the plugin iframe's. TensorBoard keeps extra `&key=value`
@@ -12,7 +12,7 @@
 /** The hash parameter of TensorBoard's page that holds the NetViz view. */
 export const PARAM = 'nv';
 
-const KEYS = ['run', 'compare', 'stat', 'step', 'layer', 'filter', 'log', 'range', 'zoom'];
+const KEYS = ['run', 'compare', 'stat', 'step', 'layer', 'filter', 'log', 'range', 'zoom', 'collapsed'];
 
 /**
  * The view as URL text (a query string). Empty and default parts are left out.
@@ -29,6 +29,7 @@ export function encodeView(view) {
   if (view.log === false) query.set('log', '0');
   if (view.range && view.range !== 'robust') query.set('range', view.range);
   if (view.zoom) query.set('zoom', `${view.zoom.from}-${view.zoom.to}`);
+  if (view.collapsed && view.collapsed.length) query.set('collapsed', JSON.stringify(view.collapsed));
   return query.toString();
 }
 
@@ -51,9 +52,9 @@ export function decodeView(text) {
       const match = /^(-?\d+)-(-?\d+)$/.exec(raw);
       if (match && Number(match[2]) > Number(match[1]))
         view.zoom = { from: Number(match[1]), to: Number(match[2]) };
-    } else if (key === 'compare') {
-      const runs = parseList(raw);
-      if (runs) view.compare = runs;
+    } else if (key === 'compare' || key === 'collapsed') {
+      const list = parseList(raw);
+      if (list) view[key] = list;
     } else {
       view[key] = raw;
     }

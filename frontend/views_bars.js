@@ -3,6 +3,7 @@
 // each layer's own exploding threshold marked on its row, ✕ for a non-finite value
 // and ∅ for a layer that received no gradient. Only the layers the filter keeps.
 
+import { attachBarReadout } from './bar_readout.js';
 import { h, nextTask, replaceChildren, setAttr, setStyle, setText } from './dom.js';
 import { displayNames, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
@@ -41,6 +42,8 @@ export function createBarChart(actions) {
   const rows = h('div', { class: 'bar-rows', attrs: { role: 'list' } });
   const key = h('div', { class: 'bar-key' });
   const empty = h('p', { class: 'empty-note', attrs: { hidden: true } });
+  const chart = h('div', { class: 'bar-chart' }, rows);
+  const readout = attachBarReadout(chart, '.bar-row');
   const element = h(
     'section',
     { class: 'panel bars-panel', attrs: { 'aria-label': 'Gradient flow at the selected step' } },
@@ -48,7 +51,7 @@ export function createBarChart(actions) {
     key,
     empty,
     axis,
-    rows,
+    chart,
   );
   let labelKey = '';
   let labels = new Map();
@@ -168,6 +171,7 @@ export function createBarChart(actions) {
     }
     if (!observed && !opened) {
       rowElements.forEach(fill);
+      readout.refresh();
       return;
     }
     // Before the observer has reported, the rows in view of a new list are its first ones.
@@ -176,6 +180,7 @@ export function createBarChart(actions) {
       const index = model.rows[parts.n].index;
       if (index === state.layerIndex || index === previous) fill(parts);
     }
+    readout.refresh();
     fillLater();
   }
 
@@ -227,7 +232,12 @@ function drawKey(key, stats, model, log) {
   );
 }
 
-function drawAxis(axis, domain, log) {
+/**
+ * Fill a bar chart's axis row: an empty label cell (labelFits measures it), then the ticks of
+ * `domain` ([lo, hi], log or linear) over the track.
+ * @example drawAxis(h('div', {class: 'bar-axis'}), [1e-3, 1], true)
+ */
+export function drawAxis(axis, domain, log) {
   replaceChildren(
     axis,
     h('span', { class: 'bar-label' }),
@@ -284,6 +294,7 @@ function fillRow(parts, row, model, domain, log, state) {
   }
   const lanes = row.cells.length;
   const readout = [];
+  const lines = [];
   row.cells.forEach((cell, n) => {
     const top = `${(n / lanes) * 100}%`;
     const height = `${100 / lanes}%`;
@@ -304,7 +315,9 @@ function fillRow(parts, row, model, domain, log, state) {
       children.push(glyph);
     }
     readout.push(`${cell.stat} ${formatShort(cell.value)}`);
+    lines.push({ text: `${cell.stat} = ${formatShort(cell.value)}`, hot: children[children.length - 1] });
   });
+  button.readout = { layer: row.layer, step: model.step, lines };
   if (children.length !== parts.shown.length || children.some((child, i) => child !== parts.shown[i])) {
     replaceChildren(track, children);
     parts.shown = children;
@@ -317,12 +330,15 @@ function fillRow(parts, row, model, domain, log, state) {
   setAttr(button, 'data-kind', states.join(' '));
   setAttr(button, 'data-value', row.cells.map((c) => formatExact(c.value)).join(' '));
   setAttr(button, 'aria-label', `${row.layer}: ${readout.join(', ')}`);
-  setAttr(button, 'title', `${row.layer}\n${readout.join('\n')}`);
   setText(value, row.cells.map((c) => formatShort(c.value)).join(' / '));
 }
 
-// How wide a bar label may be: its column at the current width, in the labels' font.
-function labelFits(axis) {
+/**
+ * Whether a label fits the label column of a bar chart: measured on the (empty) `.bar-label`
+ * cell of its axis row, in that cell's font. Returns text => boolean.
+ * @example distinctLabels(names, labelFits(axisRow))
+ */
+export function labelFits(axis) {
   const probe = axis.querySelector('.bar-label');
   const width = probe && probe.clientWidth ? probe.clientWidth : 120;
   const context = document.createElement('canvas').getContext('2d');

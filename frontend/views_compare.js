@@ -3,10 +3,11 @@
 // first (log scale), and the chosen layer's history with one line per run, in
 // TensorBoard's run colours. Layers only some runs have are named in a note.
 
+import { attachBarReadout } from './bar_readout.js';
 import { alignLayers, compareAtStep, layerNote, ratioHeatmap, ratioLut, runColour } from './compare.js';
 import { afterPaint, cssVar, h, replaceChildren, sizeCanvas, svg } from './dom.js';
 import { distinctLabels } from './names.js';
-import { colourDomain } from './range.js';
+import { colourDomain, mergeDomains } from './range.js';
 import { heatmapCache, heatmapKey, lruCache, objectId } from './render_cache.js';
 import {
   KIND,
@@ -18,9 +19,12 @@ import {
   formatShort,
   layerSeries,
   nearestStepIndex,
+  seriesInZoom,
   statLabel,
   usesLog,
+  zoomIndices,
 } from './shape.js';
+import { drawAxis, labelFits } from './views_bars.js';
 import { heatmapImage } from './views_heatmap.js';
 
 const RATIO_LUT = ratioLut();
@@ -36,20 +40,38 @@ export function createComparison(actions) {
   const heatmaps = h('div', { class: 'compare-heatmaps' });
   const barsHead = h('h3');
   const bars = h('div', { class: 'compare-bars', attrs: { role: 'list' } });
+  const barChart = h('div', { class: 'bar-chart' }, bars);
+  const barReadout = attachBarReadout(barChart, '.cmp-row');
   const ratioHead = h('h3');
   const ratios = h('div', { class: 'compare-ratios' });
   const linesHead = h('h3');
   const lines = h('div', { class: 'compare-lines' });
+  const zoomLabel = h('span', { class: 'compare-zoom-label' });
+  const zoomBar = h(
+    'span',
+    { class: 'compare-zoom', attrs: { hidden: true } },
+    zoomLabel,
+    h('button', {
+      text: 'Reset zoom',
+      attrs: { type: 'button', id: 'nv-compare-zoom-reset' },
+      on: { click: () => actions.setZoom(null) },
+    }),
+  );
+  const drag = createStepDrag(actions);
   const element = h(
     'section',
     { class: 'panel compare-panel', attrs: { 'aria-label': 'Comparison of runs' } },
     h('div', { class: 'panel-head' }, title, key),
     note,
     errors,
-    h('h3', { text: 'Heatmaps aligned by layer' }),
+    h('div', { class: 'compare-heatmaps-head' }, h('h3', { text: 'Heatmaps aligned by layer' }), zoomBar),
+    h('p', {
+      class: 'hint muted',
+      text: 'Drag across steps to zoom every run in (Esc or Reset zoom to go back); a click selects a layer and step.',
+    }),
     heatmaps,
     barsHead,
-    bars,
+    barChart,
     ratioHead,
     ratios,
     linesHead,
@@ -59,8 +81,8 @@ export function createComparison(actions) {
   // Each run's matrix and image, and each ratio's, built once for what they show: a step
   // change only moves the cursors.
   const built = {
-    maps: heatmapCache(12, ({ table, stat, log, range, visible }) => {
-      const map = buildHeatmap(table, stat, { log, layers: visible });
+    maps: heatmapCache(12, ({ table, stat, log, range, visible, zoom }) => {
+      const map = buildHeatmap(table, stat, { log, layers: visible, steps: zoom });
       return { map, domain: colourDomain(map, range) };
     }),
     images: lruCache(12),
@@ -93,12 +115,14 @@ export function createComparison(actions) {
       state,
       actions,
     );
+    barReadout.refresh();
     const ratioStat = loaded.every((t) => t.stats.includes('grad_l2')) ? 'grad_l2' : stat;
     ratioHead.textContent = `Difference: ${ratioStat} of each run ÷ ${state.table.run} (log scale, steps both logged)`;
     const theme = document.documentElement.dataset.theme || '';
-    const ratiosKey = [...loaded.map(objectId), ratioStat, ratios.clientWidth, theme, layers.join('\n')].join('|');
-    if (ratiosKey !== ratiosShown) {
-      ratiosShown = ratiosKey;
+    const zoom = state.zoom ? `${state.zoom.from}-${state.zoom.to}` : '';
+    const ratiosKey = [...loaded.map(objectId), ratioStat, zoom, ratios.clientWidth, theme, layers.join('\n')];
+    if (ratiosKey.join('|') !== ratiosShown) {
+      ratiosShown = ratiosKey.join('|');
       drawRatios(ratios, loaded, layers, ratioStat, state, actions, built.ratios);
     }
     const layer = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
@@ -156,15 +180,57 @@ export function createComparison(actions) {
       return;
     }
     const step = state.table.steps[state.stepIndex];
-    drawHeatmaps(heatmaps, loaded, layers, state, step, colour, actions, built);
+    const zoomed = state.zoom && loaded.some((t) => zoomIndices(t.steps, state.zoom));
+    zoomBar.hidden = !zoomed;
+    zoomLabel.textContent = zoomed ? `steps ${state.zoom.from}–${state.zoom.to}` : '';
+    drawHeatmaps(heatmaps, loaded, layers, state, step, colour, actions, { drag, built });
     drawBelowLater({ state, loaded, layers, step, colour });
   }
 
   return { element, update };
 }
 
-// Each run's heatmap over the same rows and one colour axis (the union of each run's range).
-function drawHeatmaps(box, tables, layers, state, step, colour, actions, built) {
+// Dragging across a run's heatmap selects the step range every step view zooms into (the
+// dashboard's one zoom, as on the single-run heatmap); a click without a drag selects a cell.
+function createStepDrag(actions) {
+  let active = null;
+  let zoomed = false;
+  window.addEventListener('mouseup', () => {
+    if (!active) return;
+    const { steps, from, to, band } = active;
+    active = null;
+    band.hidden = true;
+    if (Math.abs(to - from) < 2) return;
+    zoomed = true;
+    actions.setZoom({ from: steps[Math.min(from, to)], to: steps[Math.max(from, to)] });
+  });
+  return {
+    // `view`: {canvas, band, steps (the shown columns' steps), colOf(event), place(a, b)}.
+    start(view, event) {
+      zoomed = false;
+      const col = view.colOf(event);
+      if (col !== null) active = { ...view, from: col, to: col };
+    },
+    move(view, event) {
+      if (!active || active.canvas !== view.canvas || (event.buttons & 1) !== 1) return;
+      const col = view.colOf(event);
+      if (col === null || col === active.to) return;
+      active.to = col;
+      active.band.hidden = false;
+      view.place(Math.min(active.from, col), Math.max(active.from, col));
+    },
+    // Whether the click now arriving ends a drag (then it selects no cell); asks once.
+    endedDrag() {
+      const was = zoomed;
+      zoomed = false;
+      return was;
+    },
+  };
+}
+
+// Each run's heatmap over the same rows and one colour axis (the union of each run's range),
+// over the zoomed step range when there is one.
+function drawHeatmaps(box, tables, layers, state, step, colour, actions, { drag, built }) {
   const mode = state.range === 'full' ? 'full' : 'robust';
   const theme = document.documentElement.dataset.theme || '';
   const inputs = tables.map((table) => ({
@@ -173,32 +239,26 @@ function drawHeatmaps(box, tables, layers, state, step, colour, actions, built) 
     log: state.log,
     range: mode,
     visible: rowsOf(table, layers),
+    zoom: zoomIndices(table.steps, state.zoom),
     theme,
   }));
   const keys = inputs.map(heatmapKey);
   const matrices = inputs.map(built.maps);
   const maps = matrices.map((m) => m.map);
   const domains = matrices.map((m) => m.domain).filter((d) => Number.isFinite(d.lo));
-  const domain = domains.length
-    ? {
-        mode,
-        lo: Math.min(...domains.map((d) => d.lo)),
-        hi: Math.max(...domains.map((d) => d.hi)),
-        rowDomains: null,
-      }
-    : null;
+  const domain = mergeDomains(domains, mode);
   const rowPx = Math.max(3, Math.min(14, Math.floor(380 / layers.length)));
   const width = Math.max(320, box.clientWidth || 800);
   replaceChildren(
     box,
     tables.map((table, n) => {
-      const imageKey = `${keys[n]}|${domain ? `${domain.lo}|${domain.hi}` : ''}`;
+      const imageKey = `${keys[n]}|${domain ? `${domain.lo}|${domain.hi}|${domain.knee}` : ''}`;
       const image = built.images.get(imageKey, () =>
         heatmapImage(maps[n], document.createElement('canvas'), domain),
       );
       const canvas = h('canvas', {
         class: 'compare-heatmap',
-        attrs: { 'data-run': table.run, 'data-rows': layers.length, role: 'img' },
+        attrs: { 'data-run': table.run, 'data-rows': layers.length, role: 'img', tabindex: 0 },
       });
       canvas.setAttribute('aria-label', `Heatmap of run ${table.run}`);
       const plotW = width - GUTTER - 8;
@@ -216,21 +276,55 @@ function drawHeatmaps(box, tables, layers, state, step, colour, actions, built) 
         canvas.dataset.rowLabels = JSON.stringify(labels);
       }
       const col = nearestStepIndex(table.steps, step);
-      const cellW = plotW / Math.max(1, table.steps.length);
-      context.lineWidth = 2;
-      context.strokeStyle = cssVar('--accent', '#e8710a');
-      context.strokeRect(GUTTER + col * cellW, 2, Math.max(2, cellW), plotH);
-      canvas.addEventListener('click', (event) => {
+      const first = maps[n].firstStep;
+      const cols = maps[n].cols;
+      const cellW = plotW / Math.max(1, cols);
+      canvas.dataset.cols = String(cols);
+      canvas.dataset.steps = `${table.steps[first]}-${table.steps[first + cols - 1]}`;
+      Object.assign(canvas.dataset, { plotLeft: GUTTER, plotTop: 2, plotWidth: plotW, plotHeight: plotH });
+      if (col - first >= 0 && col - first < cols) {
+        context.lineWidth = 2;
+        context.strokeStyle = cssVar('--accent', '#e8710a');
+        context.strokeRect(GUTTER + (col - first) * cellW, 2, Math.max(2, cellW), plotH);
+      }
+      const cellOf = (event) => {
         const rect = canvas.getBoundingClientRect();
-        const at = cellAt(event.clientX - rect.left - GUTTER, event.clientY - rect.top - 2, {
+        return cellAt(event.clientX - rect.left - GUTTER, event.clientY - rect.top - 2, {
           width: plotW,
           height: plotH,
           rows: layers.length,
-          cols: table.steps.length,
+          cols,
         });
+      };
+      const band = h('span', { class: 'compare-drag', attrs: { hidden: true } });
+      const view = {
+        canvas,
+        band,
+        steps: table.steps.slice(first, first + cols),
+        colOf: (event) => {
+          const at = cellOf(event);
+          return at ? at.col : null;
+        },
+        place: (a, b) => {
+          band.style.left = `${GUTTER + a * cellW}px`;
+          band.style.width = `${(b - a + 1) * cellW}px`;
+          band.style.top = '2px';
+          band.style.height = `${plotH}px`;
+        },
+      };
+      canvas.addEventListener('mousedown', (event) => drag.start(view, event));
+      canvas.addEventListener('mousemove', (event) => drag.move(view, event));
+      canvas.addEventListener('keydown', (event) => {
+        if (event.key !== 'Escape' || !state.zoom) return;
+        event.preventDefault();
+        actions.setZoom(null);
+      });
+      canvas.addEventListener('click', (event) => {
+        if (drag.endedDrag()) return;
+        const at = cellOf(event);
         if (!at) return;
         const j = state.table.layers.indexOf(layers[at.row]);
-        actions.selectCell(j, nearestStepIndex(state.table.steps, table.steps[at.col]));
+        actions.selectCell(j, nearestStepIndex(state.table.steps, table.steps[first + at.col]));
       });
       return h(
         'figure',
@@ -245,7 +339,7 @@ function drawHeatmaps(box, tables, layers, state, step, colour, actions, built) 
             text: ` · step ${table.steps[col]}${table.steps[col] === step ? '' : ` (nearest to ${step})`}`,
           }),
         ),
-        canvas,
+        h('div', { class: 'compare-heatmap-wrap' }, canvas, band),
       );
     }),
     domain
@@ -267,6 +361,7 @@ function rowsOf(table, layers) {
 }
 
 function drawBars(box, rows, log, colour, state, actions) {
+  const step = state.table.steps[state.stepIndex];
   let lo = Infinity;
   let hi = -Infinity;
   for (const row of rows)
@@ -285,32 +380,20 @@ function drawBars(box, rows, log, colour, state, actions) {
     hi = Math.max(hi, lo + 1e-12);
   }
   const domain = [lo, hi];
+  const axis = h('div', { class: 'cmp-row cmp-axis', attrs: { 'aria-hidden': 'true' } });
+  drawAxis(axis, domain, log);
+  // The axis goes in first: its empty label cell measures how wide the labels may be.
+  replaceChildren(box, axis);
   const labels = distinctLabels(
     rows.map((r) => r.layer),
-    (t) => t.length <= 30,
+    labelFits(axis),
   );
   const selected = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
-  replaceChildren(
-    box,
-    h(
-      'div',
-      { class: 'cmp-row cmp-axis', attrs: { 'aria-hidden': 'true' } },
-      h('span'),
-      h(
-        'span',
-        { class: 'bar-track axis-track' },
-        axisTicks(domain, log).map((v) =>
-          h('span', {
-            class: 'tick',
-            text: formatShort(v),
-            props: { style: `left:${(axisFraction(v, domain, log) * 100).toFixed(2)}%` },
-          }),
-        ),
-      ),
-    ),
-    rows.map((row, r) => {
+  box.append(
+    ...rows.map((row, r) => {
       const n = row.cells.length;
       const track = h('span', { class: 'bar-track cmp-track' });
+      const lines = [];
       row.cells.forEach((cell, i) => {
         const top = `${(i / n) * 100}%`;
         const height = `${100 / n}%`;
@@ -325,7 +408,6 @@ function drawBars(box, rows, log, colour, state, actions) {
           track.appendChild(
             h('span', {
               class: 'cmp-bar',
-              title: `${cell.run}: ${formatShort(cell.value)} (step ${cell.step})`,
               attrs: {
                 ...common,
                 style: `left:${pct(Math.min(start, end))};width:${pct(Math.max(0.003, Math.abs(end - start)))};top:${top};height:${height};background:${colour(cell.run)}`,
@@ -337,23 +419,30 @@ function drawBars(box, rows, log, colour, state, actions) {
             h('span', {
               class: `glyph cmp-glyph ${cell.kind === KIND.NONE ? 'none' : 'nonfinite'}`,
               text: cell.kind === KIND.NONE ? '∅' : '✕',
-              title: `${cell.run}: ${formatShort(cell.value)}`,
               attrs: { ...common, style: `top:${top};height:${height}` },
             }),
           );
         }
+        const own = cell.step === null || cell.step === undefined || cell.step === step;
+        const other = own ? '' : ` (step ${cell.step})`;
+        lines.push({
+          text: `${cell.run}: ${formatShort(cell.value)}${other}`,
+          swatch: colour(cell.run),
+          hot: track.lastChild,
+        });
       });
-      return h(
+      const button = h(
         'button',
         {
           class: `cmp-row${row.layer === selected ? ' selected' : ''}`,
           attrs: { type: 'button', role: 'listitem', 'data-layer': row.layer },
-          title: row.layer,
           on: { click: () => actions.selectLayer(state.table.layers.indexOf(row.layer)) },
         },
         h('span', { class: 'bar-label', text: labels[r], title: row.layer }),
         track,
       );
+      button.readout = { layer: row.layer, step, lines };
+      return button;
     }),
   );
 }
@@ -365,9 +454,10 @@ function drawRatios(box, tables, layers, stat, state, actions, builtRatios) {
   replaceChildren(
     box,
     tables.slice(1).map((other) => {
-      const key = `${objectId(base)}|${objectId(other)}|${stat}|${layers.join('\n')}`;
+      const zoom = state.zoom ? `${state.zoom.from}-${state.zoom.to}` : '';
+      const key = `${objectId(base)}|${objectId(other)}|${stat}|${zoom}|${layers.join('\n')}`;
       const { ratio, image, bound } = builtRatios.get(key, () =>
-        ratioImage(ratioHeatmap(base, other, stat, layers)),
+        ratioImage(ratioHeatmap(base, other, stat, layers, state.zoom)),
       );
       const canvas = h('canvas', {
         class: 'compare-ratio',
@@ -489,7 +579,7 @@ function drawLines(box, tables, layer, stat, log, step, colour, actions, state) 
   const pad = { left: 64, right: 12, top: 10, bottom: 22 };
   const series = tables
     .filter((t) => t.layers.includes(layer))
-    .map((t) => ({ run: t.run, ...layerSeries(t, t.layers.indexOf(layer), stat) }));
+    .map((t) => ({ run: t.run, ...seriesInZoom(layerSeries(t, t.layers.indexOf(layer), stat), state.zoom) }));
   const y = (v) =>
     typeof v === 'number' && Number.isFinite(v) ? (log ? (v > 0 ? Math.log10(v) : null) : v) : null;
   const all = series.flatMap((s) => s.values.map(y)).filter((v) => v !== null);

@@ -6,13 +6,14 @@
 import { featureMapUrl, getFeatureMapSteps, getGradientFlow } from './api.js';
 import { SPECIAL_COLOURS } from './colors.js';
 import { h, replaceChildren, svg, watchWidth } from './dom.js';
-import { channelsCaption, tilePositions } from './feature_map_tiles.js';
+import { channelsCaption, gapRects, tilePositions } from './feature_map_tiles.js';
 import {
   KIND,
   decodeTable,
   formatExact,
   formatShort,
   layerSeries,
+  seriesInZoom,
   nearestStepIndex,
   statLabel,
   usesLog,
@@ -45,7 +46,9 @@ export function createLayerDetail(actions) {
   });
   // Each tile carries its channel index (as text), placed from the route's grid layout.
   const mapsLabels = h('div', { class: 'fm-labels', attrs: { 'aria-hidden': 'true' } });
-  const mapsFrame = h('div', { class: 'fm-frame' }, mapsImage, mapsLabels);
+  // The gaps between tiles (black in the PNG) are covered in the panel's colour.
+  const mapsGaps = h('div', { class: 'fm-gaps', attrs: { 'aria-hidden': 'true' } });
+  const mapsFrame = h('div', { class: 'fm-frame' }, mapsImage, mapsGaps, mapsLabels);
   const mapsChannels = h('p', { class: 'fm-channels muted' });
   const mapsNote = h('p', { class: 'muted' });
   const maps = h(
@@ -139,7 +142,7 @@ export function createLayerDetail(actions) {
           .map((stat) =>
             chart(
               stat,
-              zoomed(layerSeries(source, row, stat), state.zoom),
+              seriesInZoom(layerSeries(source, row, stat), state.zoom),
               step,
               usesLog(stat, state.log),
               width,
@@ -170,7 +173,7 @@ export function createLayerDetail(actions) {
           act.stats.map((stat) =>
             chart(
               stat,
-              zoomed(layerSeries(act, actLayer, stat), state.zoom),
+              seriesInZoom(layerSeries(act, actLayer, stat), state.zoom),
               step,
               usesLog(stat, state.log),
               width,
@@ -264,6 +267,18 @@ export function createLayerDetail(actions) {
     else if (mapsImage.naturalWidth)
       caption = "The grid layout of the latest step does not fit this step's image: tiles are not labelled.";
     mapsChannels.textContent = caption;
+    const gaps = tiles ? gapRects(mapsLayout, mapsImage.naturalWidth, mapsImage.naturalHeight) : [];
+    replaceChildren(
+      mapsGaps,
+      gaps.map((gap) =>
+        h('span', {
+          class: 'fm-gap',
+          attrs: {
+            style: `left:${gap.left}%;top:${gap.top}%;width:${gap.width}%;height:${gap.height}%`,
+          },
+        }),
+      ),
+    );
     replaceChildren(
       mapsLabels,
       (tiles || []).map((tile) => {
@@ -296,13 +311,6 @@ function mapsLegend() {
   );
 }
 
-// A series cut to the zoomed step range (all of it without a zoom).
-function zoomed(series, zoom) {
-  if (!zoom) return series;
-  const keep = series.steps.map((s) => s >= zoom.from && s <= zoom.to);
-  const pickKept = (list) => list.filter((_, i) => keep[i]);
-  return { steps: pickKept(series.steps), values: pickKept(series.values), kinds: pickKept(series.kinds) };
-}
 
 // The width of one chart: the panel split into columns of at least MIN_W pixels.
 function chartWidth(available) {

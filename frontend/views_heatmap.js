@@ -6,7 +6,7 @@ import { SPECIAL_COLOURS, VIRIDIS, heatmapPixels } from './colors.js';
 import { cssVar, h, replaceChildren, sizeCanvas, watchWidth } from './dom.js';
 import { displayNames, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
-import { RANGE_LABELS, colourDomain, outside } from './range.js';
+import { KNEE_AT, RANGE_LABELS, colourDomain, colourPosition, outside } from './range.js';
 import { heatmapCache } from './render_cache.js';
 import {
   KIND,
@@ -39,8 +39,13 @@ export function heatmapImage(heatmap, canvas = document.createElement('canvas'),
   canvas.height = Math.max(1, heatmap.rows);
   const context = canvas.getContext('2d');
   const image = context.createImageData(canvas.width, canvas.height);
+  const bent = domain && domain.knee !== null && domain.knee !== undefined;
   const painted = domain
-    ? { domain: [domain.lo, domain.hi], rowDomains: domain.rowDomains }
+    ? {
+        domain: [domain.lo, domain.hi],
+        knee: bent ? { value: domain.knee, at: KNEE_AT } : null,
+        rowDomains: domain.rowDomains,
+      }
     : { domain: null, rowDomains: null };
   if (heatmap.rows && heatmap.cols) heatmapPixels(heatmap, { lut: VIRIDIS, out: image.data, ...painted });
   context.putImageData(image, 0, 0);
@@ -466,14 +471,9 @@ function drawLegend(legend, heatmap, domain) {
   const perLayer = Boolean(domain.rowDomains);
   const finite = Number.isFinite(domain.lo) && Number.isFinite(domain.hi);
   const scale = h('span', { class: 'legend-scale' }, colourRamp());
+  const bent = finite && !perLayer && domain.knee !== null;
   if (finite && !perLayer) {
-    const ticks = heatmap.log
-      ? axisTicks([Math.pow(10, domain.lo), Math.pow(10, domain.hi)], true, 4)
-      : axisTicks([domain.lo, domain.hi], false, 4);
-    const span = domain.hi - domain.lo || 1;
-    for (const tick of ticks) {
-      const at = ((heatmap.log ? Math.log10(tick) : tick) - domain.lo) / span;
-      if (at < -1e-9 || at > 1 + 1e-9) continue;
+    for (const { tick, at } of legendTicks(heatmap.log, domain)) {
       scale.appendChild(
         h('span', {
           class: 'legend-tick',
@@ -482,6 +482,15 @@ function drawLegend(legend, heatmap, domain) {
         }),
       );
     }
+  }
+  if (bent) {
+    scale.appendChild(
+      h('span', {
+        class: 'legend-knee',
+        title: 'the scale bends here: above, the growth into NaN/∞',
+        attrs: { style: `left:${(KNEE_AT * 100).toFixed(1)}%` },
+      }),
+    );
   }
   const ends = perLayer
     ? [
@@ -505,6 +514,12 @@ function drawLegend(legend, heatmap, domain) {
     legend,
     ends,
     h('span', { class: 'legend-mode muted', text: RANGE_LABELS[domain.mode] }),
+    bent
+      ? h('span', {
+          class: 'legend-growth',
+          text: `growth into NaN/∞ kept: ${formatShort(value(domain.knee))} to ${formatShort(value(domain.hi))} on the top ${Math.round((1 - KNEE_AT) * 100)} % of the scale`,
+        })
+      : null,
     clipped
       ? h('span', {
           class: 'legend-clipped',
@@ -515,6 +530,26 @@ function drawLegend(legend, heatmap, domain) {
     swatch(SPECIAL_COLOURS.none, 'no gradient', '∅', 'legend-none'),
     heatmap.log ? swatch(SPECIAL_COLOURS.below, '≤ 0') : null,
   );
+}
+
+// The colour bar's ticks with their places (0..1) on it: round values of the fenced range,
+// and on a bent axis a few more over the growth above the knee, none crowding another.
+function legendTicks(log, domain) {
+  const ticksOver = (lo, hi, n) =>
+    log ? axisTicks([Math.pow(10, lo), Math.pow(10, hi)], true, n) : axisTicks([lo, hi], false, n);
+  const bent = domain.knee !== null;
+  const candidates = bent
+    ? [...ticksOver(domain.lo, domain.knee, 3), ...ticksOver(domain.knee, domain.hi, 2)]
+    : ticksOver(domain.lo, domain.hi, 4);
+  const placed = [];
+  for (const tick of candidates) {
+    const v = log ? Math.log10(tick) : tick;
+    if (v < domain.lo - 1e-9 || v > domain.hi + 1e-9) continue;
+    const at = colourPosition(domain, v);
+    if (placed.some((p) => Math.abs(p.at - at) < 0.12)) continue;
+    placed.push({ tick, at });
+  }
+  return placed;
 }
 
 // A rectangle drawn as a wide `outer` line under a narrow `inner` one.

@@ -166,11 +166,10 @@ export function createLayerList(actions) {
   let labelKey = '';
   let sparkKey = '';
   let flat = true;
-  let lastSelected = null;
   const items = [];
   const groups = [];
-  // The groups the user collapsed, by prefix: kept while the page lives, across runs and refreshes.
-  const collapsed = new Set();
+  // The groups shown collapsed (state.collapsed, by prefix: kept across runs, refreshes and in the URL).
+  let collapsed = new Set();
   // The labels' width follows the list's; reading it at each render would force a layout.
   let shownVisible = null;
   const listWidth = watchWidth(list, (width) => {
@@ -190,9 +189,14 @@ export function createLayerList(actions) {
     actions.selectLayer(next);
   });
 
-  function setCollapsed(group, closed) {
-    if (closed) collapsed.add(group.node.prefix);
-    else collapsed.delete(group.node.prefix);
+  function toggleGroup(prefix) {
+    const next = new Set(collapsed);
+    if (next.has(prefix)) next.delete(prefix);
+    else next.add(prefix);
+    actions.setCollapsed([...next]);
+  }
+
+  function showCollapsed(group, closed) {
     group.children.hidden = closed;
     group.toggle.setAttribute('aria-expanded', closed ? 'false' : 'true');
     group.chevron.textContent = closed ? '▸' : '▾';
@@ -243,7 +247,7 @@ export function createLayerList(actions) {
           class: 'layer-group-toggle',
           attrs: { type: 'button', 'data-group': node.prefix },
           title: `${node.prefix}: ${node.layers.length} layers (click to collapse or expand)`,
-          on: { click: () => setCollapsed(group, !collapsed.has(node.prefix)) },
+          on: { click: () => toggleGroup(node.prefix) },
         },
         chevron,
         h('span', { class: 'layer-group-name', text: node.label }),
@@ -259,7 +263,7 @@ export function createLayerList(actions) {
       );
       const group = { node, item, toggle, chevron, count, badge, children };
       groups.push(group);
-      setCollapsed(group, collapsed.has(node.prefix));
+      showCollapsed(group, collapsed.has(node.prefix));
       return item;
     };
     const render = (node) => (node.kind === 'layer' ? leaf(node) : branch(node));
@@ -290,6 +294,7 @@ export function createLayerList(actions) {
       sparkKey = '';
       return;
     }
+    collapsed = new Set(state.collapsed || []);
     const key = `${state.version}|${state.stat}|${state.log}|${document.documentElement.dataset.theme || ''}`;
     if (key !== sparkKey) {
       build(state);
@@ -334,14 +339,9 @@ export function createLayerList(actions) {
       setAttr(group.badge, 'class', badge.className);
       setAttr(group.badge, 'title', badge.title);
     }
-    // A layer selected elsewhere (heatmap, bars, an alert) opens the groups it sits in.
-    if (state.layerIndex !== lastSelected) {
-      lastSelected = state.layerIndex;
-      for (const group of groups) {
-        if (collapsed.has(group.node.prefix) && group.node.layers.includes(state.layerIndex)) {
-          setCollapsed(group, false);
-        }
-      }
+    for (const group of groups) {
+      const closed = collapsed.has(group.node.prefix);
+      if (group.children.hidden !== closed) showCollapsed(group, closed);
     }
   }
 

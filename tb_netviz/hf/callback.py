@@ -15,12 +15,17 @@ accumulated over ``gradient_accumulation_steps``, unscaled under fp16 loss scali
 averaged over DDP ranks; the global norm after
 clipping is logged as ``netviz/clipped_grad_norm``.
 
-Runs whose parameters are sharded across processes (DTensor or FSDP1
-parameters in the model itself) use the shard-aware statistics: every rank
-measures, one collective per logged step, rank zero writes. The Trainer's own
-FSDP and DeepSpeed integrations (``args.fsdp``, ``args.deepspeed``) wrap or
-partition the model inside the Trainer and clip in their own engines; the
-callback then warns once and logs nothing (training is not affected).
+Runs whose parameters are sharded across processes (DTensor or FSDP1 parameters in the model itself)
+use the shard-aware statistics: every rank measures, one collective per logged step, rank zero
+writes. Under the Trainer's DeepSpeed integration (``args.deepspeed``, ZeRO stages 1, 2
+and 3, each tested) DeepSpeed runs its optimizer step and its clipping inside the Trainer's backward,
+before ``on_pre_optimizer_step``; the callback then wraps the ``step`` of the engine's ZeRO
+optimizer during ``train()`` and measures this rank's gradient fragments when the engine calls
+it, before DeepSpeed clips. The clipping stays DeepSpeed's, so no clipped norm is logged (the
+clipped gradients are freed inside that step). ``args.fsdp`` on a CPU has no effect (accelerate
+applies its FSDP plugin on GPU-type devices only, and the Trainer runs DDP): the callback says so
+and logs the run as DDP. Where the Trainer's FSDP integration is active, and for DeepSpeed without
+ZeRO or with fp16, it warns once and logs nothing (training is not affected).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from tb_netviz.summary.options import documents_capture_options
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.capture import Capture
-from tb_netviz.torch.distributed import sharding_of
+from tb_netviz.torch.distributed import Sharding, sharding_of
 from tb_netviz.torch.probe import batch_size
 
 if TYPE_CHECKING:
@@ -78,6 +83,8 @@ class NetVizCallback(TrainerCallback):
         trainer.train()
     """
 
+    _deepspeed_step: _InterceptedStep | None = None  # the ZeRO optimizer's step, wrapped during train()
+
     def __init__(
         self,
         log_dir: str | os.PathLike | None = None,
@@ -114,17 +121,22 @@ class NetVizCallback(TrainerCallback):
         # auto_find_batch_size) never reached on_train_end: give its clipping back first, or
         # this run would read max_grad_norm=0 and train unclipped.
         self._end_run(state)
-        engine = _trainer_engine(args)
-        if engine is not None:
-            if state.is_world_process_zero:
-                warn_from_caller(
-                    f"tb-netviz: the Trainer's {engine} integration keeps the gradients in its own "
-                    "engine, which NetViz does not read yet; nothing is logged in this run (training "
-                    "is not affected)",
-                    NetVizWriteWarning,
-                )
-            return
         sharding = sharding_of(model)
+        refusal = _unsupported_engine(args, sharding, kwargs.get("optimizer"))
+        if refusal is not None:
+            if state.is_world_process_zero:
+                warn_from_caller(refusal, NetVizWriteWarning)
+            return
+        if getattr(args, "fsdp", None) and sharding is None and state.is_world_process_zero:
+            warn_from_caller(
+                "tb-netviz: TrainingArguments.fsdp is set, but the model the Trainer trains is not "
+                "sharded (accelerate applies its FSDP plugin only on GPU-type devices; on CPU the "
+                "Trainer runs DDP): NetViz logs this run as DDP",
+                NetVizWriteWarning,
+            )
+        deepspeed = (
+            _deepspeed_optimizer(kwargs.get("optimizer")) if getattr(args, "deepspeed", None) else None
+        )
         capture = Capture(
             model,
             self.options,
@@ -139,21 +151,30 @@ class NetVizCallback(TrainerCallback):
             self.log_dir = capture.writer.log_dir
         if state.is_world_process_zero or sharding is not None:
             self._capture = capture
-        if args.max_grad_norm and args.max_grad_norm > 0:
+        if deepspeed is not None:
+            # DeepSpeed steps (and clips) inside accelerate's backward, before on_pre_optimizer_step:
+            # the statistics are taken when the engine calls its ZeRO optimizer's step, which
+            # clips before it updates.
+            self._deepspeed_step = _InterceptedStep(deepspeed, lambda: self._log_gradients(state, False))
+        elif args.max_grad_norm and args.max_grad_norm > 0:
             self._max_grad_norm, self._args = float(args.max_grad_norm), args
             args.max_grad_norm = 0.0
 
     def on_pre_optimizer_step(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model=None, **kwargs
     ):
-        step = state.global_step
-        logged = self._capture is not None and self.options.is_gradient_step(step)
-        if logged:
-            self._capture.log_gradients(step, defer=self._max_grad_norm is not None)
+        if self._deepspeed_step is not None:
+            return  # measured in DeepSpeed's step, which has run already
+        self._log_gradients(state, defer=self._max_grad_norm is not None)
         if self._max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), self._max_grad_norm)
-        if logged:
+        if self._capture is not None:
             self._capture.complete_gradients(clipped=self._max_grad_norm is not None)
+
+    def _log_gradients(self, state: TrainerState, defer: bool) -> None:
+        """Measure the gradients of this optimizer step if it is a logged one (on every rank)."""
+        if self._capture is not None and self.options.is_gradient_step(state.global_step):
+            self._capture.log_gradients(state.global_step, defer=defer)
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         if self._capture is not None:
@@ -167,6 +188,9 @@ class NetVizCallback(TrainerCallback):
         if self._args is not None:
             self._args.max_grad_norm, self._args = self._max_grad_norm, None
         self._max_grad_norm = None
+        if self._deepspeed_step is not None:
+            self._deepspeed_step.restore()
+            self._deepspeed_step = None
         capture, self._capture = self._capture, None
         if capture is None:
             return
@@ -177,10 +201,58 @@ class NetVizCallback(TrainerCallback):
                 capture.writer.close()
 
 
-def _trainer_engine(args: TrainingArguments) -> str | None:
-    """The name of the Trainer integration that shards the model itself, if one is on."""
+def _unsupported_engine(args: TrainingArguments, sharding: Sharding | None, optimizer: Any) -> str | None:
+    """The warning for a Trainer integration NetViz does not log, or None when it logs the run."""
+    ending = "; nothing is logged in this run (training is not affected)"
     if getattr(args, "deepspeed", None):
-        return "DeepSpeed"
-    if getattr(args, "fsdp", None):
-        return "FSDP"
+        zero = sharding is not None and sharding.engine == "DeepSpeed ZeRO"
+        if not zero or _deepspeed_optimizer(optimizer) is None:
+            return (
+                "tb-netviz: NetViz reads the Trainer's DeepSpeed integration with ZeRO stage 1-3 "
+                f"only (without ZeRO partitioning DeepSpeed clips before its optimizer step){ending}"
+            )
+        config = getattr(args, "hf_deepspeed_config", None)
+        if args.fp16 or (config is not None and config.is_true("fp16.enabled")):
+            return (
+                "tb-netviz: under DeepSpeed fp16 the ZeRO gradient fragments are loss-scaled, and "
+                f"NetViz does not unscale them yet{ending}"
+            )
+    elif getattr(args, "fsdp", None) and sharding is not None:
+        return (
+            "tb-netviz: the Trainer's FSDP integration (accelerate's FSDP plugin) is not supported "
+            "yet: it runs on GPU-type devices only, where NetViz's clipping has not been checked "
+            f"against accelerate's{ending}"
+        )
     return None
+
+
+def _deepspeed_optimizer(optimizer: Any) -> Any:
+    """The DeepSpeed optimizer in the Trainer's (accelerate's ``DeepSpeedOptimizerWrapper``), if any."""
+    inner = getattr(optimizer, "optimizer", None)
+    return inner if type(inner).__module__.startswith("deepspeed.") else None
+
+
+class _InterceptedStep:
+    """Calls ``before()`` at the start of every ``optimizer.step()`` until ``restore()``.
+
+    The wrapper is an attribute of the optimizer object; ``restore`` removes it (or puts back
+    an attribute the object had), leaving the optimizer as it was found.
+    """
+
+    def __init__(self, optimizer: Any, before: Callable[[], None]) -> None:
+        self.optimizer = optimizer
+        self._own = vars(optimizer).get("step")
+        original = optimizer.step
+
+        def step(*args: Any, **kwargs: Any) -> Any:
+            before()
+            return original(*args, **kwargs)
+
+        optimizer.step = step
+
+    def restore(self) -> None:
+        """Give the optimizer its own ``step`` back."""
+        if self._own is not None:
+            self.optimizer.step = self._own
+        else:
+            del self.optimizer.step

@@ -228,13 +228,38 @@ def _json_number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def format_number(value: float) -> str:
+    """A number as alert messages print it: 3 significant digits, powers of ten for large and
+    small magnitudes (mantissa and exponent without padding), whole numbers below 1e5 as they
+    are; the dashboard's ``formatShort`` (frontend/shape.js) reads the same.
+
+    Example:
+        >>> [format_number(v) for v in (1011298.7, 11.84, 2.7075e-6, 0.5, 1105.0, 1e-5)]
+        ['1.01e6', '11.8', '2.71e-6', '0.5', '1105', '1e-5']
+    """
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if value.is_integer() and magnitude < 1e5:
+        return str(int(value))
+    if magnitude >= 1e4 or magnitude < 1e-3:
+        mantissa, exponent = f"{value:.2e}".split("e")
+        return f"{float(mantissa):g}e{int(exponent)}"
+    return f"{float(f'{value:.3g}'):g}"
+
+
 def _message(kind: str, layer: str, step: int, value: float, threshold: float) -> str:
     if kind == NONFINITE:
         return f"non-finite gradient in layer {layer!r} at step {step} ({int(value)} NaN/Inf entries)"
     if kind == VANISHING:
         return (
             f"vanishing gradient in layer {layer!r} at step {step}: its gradient norm is "
-            f"{value:.2e} of the largest layer's (threshold {threshold:.0e})"
+            f"{format_number(value)} of the largest layer's (threshold {format_number(threshold)})"
         )
     if kind == EXPLODING and math.isinf(value):
         return (
@@ -244,9 +269,9 @@ def _message(kind: str, layer: str, step: int, value: float, threshold: float) -
     if kind == EXPLODING:
         return (
             f"exploding gradient in layer {layer!r} at step {step}: its gradient norm grew "
-            f"{value:.1f}x over its recent average (threshold {threshold:g}x)"
+            f"{format_number(value)}x over its recent average (threshold {format_number(threshold)}x)"
         )
     return (
-        f"dead units in layer {layer!r} at step {step}: {value:.0%} of its units are zero "
-        f"for the whole probe batch (threshold {threshold:.0%})"
+        f"dead units in layer {layer!r} at step {step}: {format_number(100 * value)}% of its units "
+        f"are zero for the whole probe batch (threshold {format_number(100 * threshold)}%)"
     )

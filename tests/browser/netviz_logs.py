@@ -19,7 +19,8 @@ Run ``transformer`` is a 4-block encoder with deep names (``TRANSFORMER_LAYERS``
 (like a too-high learning rate), with the alerts the real ``AlertDetector`` raises.
 Both transformer runs carry ``MODEL_LAYER`` (the row of the root module's own
 parameters) in their metadata; run ``transformer_nan`` is ``transformer`` with block 2's
-feed-forward (``TRANSFORMER_NAN_LAYERS``) non-finite from ``TRANSFORMER_NAN_STEP`` on.
+feed-forward (``TRANSFORMER_NAN_LAYERS``) non-finite from ``TRANSFORMER_NAN_STEP`` on; run
+``spiked`` is ``diverged`` without the divergence, but for one isolated spike.
 """
 
 from __future__ import annotations
@@ -242,13 +243,34 @@ def write_diverged_run(run_dir: Path) -> None:
                 writer.alerts(step, detector.history, detector.omitted)
 
 
+SPIKE_STEP = 40
+SPIKE_LAYER = "fc2"
+
+
+def write_spiked_run(run_dir: Path) -> None:
+    """Write the ``spiked`` run: the ``diverged`` run's layers, healthy for all of
+    ``DIVERGED_STEPS`` but for one isolated spike (1e20 times) in ``SPIKE_LAYER`` at ``SPIKE_STEP``."""
+    rng = np.random.default_rng(4)
+    with NetVizWriter(run_dir) as writer:
+        for step in DIVERGED_STEPS:
+            rows = []
+            for j, layer in enumerate(DIVERGED_LAYERS):
+                l2 = (60 + 15 * rng.random() + 3 * j) * (
+                    1e20 if (step, layer) == (SPIKE_STEP, SPIKE_LAYER) else 1
+                )
+                rows.append([l2, l2 / 30, l2 / 4, 5.0, l2 / 5.0, 0.0, 1.0])
+            writer.gradient_flow(step, DIVERGED_LAYERS, np.array(rows, np.float32), log_every_n_steps=1)
+
+
 def write_logdir(root: Path) -> Path:
-    """Write the ``deep``, ``long``, ``transformer(_b)`` and ``diverged`` runs under ``root``; returns it."""
+    """Write the ``deep``, ``long``, ``transformer(_b)``, ``diverged`` and ``spiked`` runs (and more, see
+    the module docstring) under ``root``; returns it."""
     write_deep_run(root / "deep")
     write_long_run(root / "long")
     write_transformer_run(root / "transformer")
     write_transformer_run(root / "transformer_b", TRANSFORMER_B_LAYERS, TRANSFORMER_B_STEPS, scale=3.0)
     write_diverged_run(root / "diverged")
+    write_spiked_run(root / "spiked")
     write_transformer_nan_run(root / "transformer_nan")
     write_growing_run(root / HOSTILE_RUN, steps=range(0, 30, 10))
     return root

@@ -155,3 +155,107 @@ def test_a_compared_run_that_fails_to_load_says_so_and_the_rest_still_shows(new_
     expect(page.locator(".compare-error")).to_contain_text("Could not load run “transformer_b”: gone")
     expect(page.locator(".compare-heatmap")).to_have_count(1)
     assert page.locator(".bar-row").count() == len(netviz_logs.TRANSFORMER_LAYERS)
+
+
+def drag_across(page, canvas, first: int, last: int) -> None:
+    """Drag across a comparison heatmap from column ``first`` to column ``last``."""
+    box = canvas.bounding_box()
+    data = canvas.evaluate("c => ({...c.dataset})")
+    cols = int(data["cols"])
+
+    def x_of(col):
+        return box["x"] + float(data["plotLeft"]) + (col + 0.5) * float(data["plotWidth"]) / cols
+
+    y = box["y"] + float(data["plotTop"]) + float(data["plotHeight"]) / 2
+    page.mouse.move(x_of(first), y)
+    page.mouse.down()
+    page.mouse.move(x_of((first + last) / 2), y, steps=4)
+    page.mouse.move(x_of(last), y, steps=4)
+    page.mouse.up()
+
+
+def test_dragging_across_a_compared_heatmap_zooms_every_run_and_the_link_keeps_it(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "transformer")
+    compare_with(page, "transformer_b")
+    heatmaps = page.locator(".compare-heatmap")
+    steps_a = netviz_logs.TRANSFORMER_STEPS
+    expect(heatmaps.first).to_have_attribute("data-cols", str(len(steps_a)))
+    heatmaps.first.scroll_into_view_if_needed()
+    drag_across(page, heatmaps.first, steps_a.index(40), steps_a.index(120))
+    expect(page.locator(".compare-zoom-label")).to_have_text("steps 40–120")
+    # every run shows its own logged steps of that range (transformer_b logs every 20 steps)
+    expect(heatmaps.first).to_have_attribute("data-steps", "40-120")
+    expect(heatmaps.first).to_have_attribute("data-cols", "9")
+    expect(heatmaps.nth(1)).to_have_attribute("data-steps", "40-120")
+    expect(heatmaps.nth(1)).to_have_attribute("data-cols", "5")
+    ratio = page.locator(".compare-ratio")
+    expect(ratio).to_have_attribute("data-cols", "5")
+    # the single-run heatmap follows the one zoom too
+    expect(page.locator(".heatmap-canvas")).to_have_attribute("data-cols", "9")
+    page.wait_for_timeout(300)
+    assert "zoom=40-120" in page.url
+    link = page.url
+    save_artifact(page.locator(".compare-panel"), "compare_zoomed.png")
+    # Esc on the comparison heatmap goes back
+    heatmaps.first.focus()
+    page.keyboard.press("Escape")
+    expect(heatmaps.first).to_have_attribute("data-cols", str(len(steps_a)))
+    expect(page.locator(".compare-zoom")).to_be_hidden()
+    # a pasted link opens the comparison zoomed; Reset zoom goes back
+    other = new_page()
+    other.page.goto(link)
+    other.page.wait_for_function("document.body.dataset.netvizPhase === 'ready'", timeout=30_000)
+    again = other.page.locator(".compare-heatmap")
+    expect(again).to_have_count(2)
+    expect(again.nth(1)).to_have_attribute("data-steps", "40-120")
+    other.page.locator("#nv-compare-zoom-reset").click()
+    expect(again.nth(1)).to_have_attribute("data-cols", str(len(netviz_logs.TRANSFORMER_B_STEPS)))
+    assert watched.errors == [] and other.errors == []
+
+
+def test_a_click_on_a_compared_heatmap_still_selects_a_layer_and_step(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "transformer")
+    compare_with(page, "transformer_b")
+    canvas = page.locator(".compare-heatmap").first
+    canvas.scroll_into_view_if_needed()
+    data = canvas.evaluate("c => ({...c.dataset})")
+    rows = int(data["rows"])
+    col = netviz_logs.TRANSFORMER_STEPS.index(60)
+    x = float(data["plotLeft"]) + (col + 0.5) * float(data["plotWidth"]) / int(data["cols"])
+    y = float(data["plotTop"]) + 2.5 * float(data["plotHeight"]) / rows
+    canvas.click(position={"x": x, "y": y})
+    expect(page.locator(".bars-panel h2")).to_have_text("Gradient flow at step 60")
+    expect(page.locator(".compare-zoom")).to_be_hidden()
+    assert watched.errors == []
+
+
+def test_the_comparison_bars_show_their_last_tick_and_every_label_whole_and_distinct(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "transformer")
+    compare_with(page, "transformer_b")
+    for width in (900, 1440):
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.wait_for_timeout(300)
+        axis = page.locator(".compare-bars .cmp-axis")
+        axis.scroll_into_view_if_needed()
+        last = axis.locator(".tick").last
+        tick, row, panel = (
+            last.bounding_box(),
+            axis.bounding_box(),
+            page.locator(".compare-panel").bounding_box(),
+        )
+        # the row paints nothing outside itself (content-visibility), so the label must lie inside it
+        assert tick["x"] + tick["width"] <= row["x"] + row["width"] + 0.5, (width, tick, row)
+        assert tick["x"] + tick["width"] <= panel["x"] + panel["width"], (width, tick, panel)
+        # the labels fit their column (no ellipsis of the browser's own) and never repeat
+        labels = page.locator(".compare-bars .cmp-row[data-layer] .bar-label")
+        texts = labels.all_inner_texts()
+        assert len(set(texts)) == len(texts), (width, texts)
+        cut = labels.evaluate_all(
+            "els => els.filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent)"
+        )
+        assert cut == [], (width, cut)
+        save_artifact(page.locator(".compare-bars"), f"compare_axis_{width}.png")
+    assert watched.errors == []

@@ -4,11 +4,14 @@ light and dark, under test-artifacts/browser/feature_maps_*)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser import netviz_logs
 from tests.browser.conftest import open_dashboard, save_artifact
+from tests.summary_format.png_decode import decode_png
 
 MAGENTA = (0xE4, 0x00, 0x7C)
 
@@ -22,26 +25,32 @@ def show_feature_maps(page):
     return box
 
 
-def pixel_under(page, label) -> tuple[int, int, int]:
-    """The PNG's own pixel at the centre of the tile a label sits on (read in a canvas)."""
-    channel = int(label.get_attribute("data-channel"))
+def png_pixel(page, x: int, y: int) -> tuple[int, int, int]:
+    """The feature-map PNG's own pixel at (x, y) of its natural size (read in a canvas)."""
     return tuple(
         page.evaluate(
-            """([channel]) => {
+            """([x, y]) => {
               const img = document.querySelector('img.feature-maps');
               const canvas = document.createElement('canvas');
               canvas.width = img.naturalWidth;
               canvas.height = img.naturalHeight;
               const ctx = canvas.getContext('2d');
               ctx.drawImage(img, 0, 0);
-              const label = document.querySelector(`.fm-label[data-channel='${channel}']`);
-              const x = Math.floor(parseFloat(label.style.left) / 100 * img.naturalWidth);
-              const y = Math.floor(parseFloat(label.style.top) / 100 * img.naturalHeight);
-              return Array.from(ctx.getImageData(x + 1, y + 1, 1, 1).data.slice(0, 3));
+              return Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3));
             }""",
-            [channel],
+            [x, y],
         )
     )
+
+
+def pixel_under(page, label) -> tuple[int, int, int]:
+    """The PNG's own pixel just inside the corner of the tile a label sits on."""
+    width, height = page.evaluate(
+        "() => { const i = document.querySelector('img.feature-maps');"
+        " return [i.naturalWidth, i.naturalHeight]; }"
+    )
+    left, top = label.evaluate("e => [parseFloat(e.style.left), parseFloat(e.style.top)]")
+    return png_pixel(page, int(left / 100 * width) + 1, int(top / 100 * height) + 1)
 
 
 def test_each_tile_is_labelled_with_its_channel_index_on_its_own_tile(dashboard, tensorboard):
@@ -104,4 +113,35 @@ def test_feature_maps_screenshot(new_page, tensorboard, theme, width):
         assert image["x"] <= label["x"] and label["x"] + label["width"] <= image["x"] + image["width"] + 1
     box.scroll_into_view_if_needed()
     save_artifact(box, f"feature_maps_{width}_{theme}.png")
+    assert watched.errors == []
+
+
+def screen_pixel(page, x: float, y: float) -> tuple[int, int, int]:
+    """The colour the page shows at (x, y) CSS pixels: what the user sees, overlays included."""
+    shot = page.screenshot(clip={"x": x, "y": y, "width": 1, "height": 1})
+    return tuple(int(v) for v in decode_png(shot)[0, 0, :3])
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_gaps_between_tiles_show_the_panel_colour_not_black(new_page, tensorboard, theme):
+    watched = new_page(color_scheme=theme)
+    page = open_dashboard(watched, tensorboard, "deep")
+    box = show_feature_maps(page)
+    box.scroll_into_view_if_needed()
+    panel = page.locator(".detail-panel").evaluate("e => getComputedStyle(e).backgroundColor")
+    panel_rgb = tuple(int(v) for v in re.findall(r"\d+", panel)[:3])
+    frame = box.locator(".fm-frame").bounding_box()
+    inner = {k: frame[k] + 1 for k in ("x", "y")} | {k: frame[k] - 2 for k in ("width", "height")}
+    # 8 channels of 12 x 12 in a 3 x 3 grid with 1-pixel gaps: a 38 x 38 image, slot 8 unused
+    scale = inner["width"] / 38
+    gap_x = inner["x"] + 12.5 * scale  # the gap between columns 0 and 1
+    gap_y = inner["y"] + 25.5 * scale  # the gap between rows 1 and 2
+    tile = (inner["x"] + 6 * scale, inner["y"] + 6 * scale)  # inside channel 0
+    unused = (inner["x"] + 32 * scale, inner["y"] + 32 * scale)
+    assert screen_pixel(page, gap_x, inner["y"] + 6 * scale) == panel_rgb
+    assert screen_pixel(page, inner["x"] + 6 * scale, gap_y) == panel_rgb
+    assert screen_pixel(page, *unused) == panel_rgb
+    # the tiles themselves are untouched: channel 0 is the PNG's own grey there
+    assert screen_pixel(page, *tile) == png_pixel(page, 6, 6)
+    save_artifact(box.locator(".fm-frame"), f"feature_map_gaps_{theme}.png")
     assert watched.errors == []

@@ -149,6 +149,34 @@ def test_kernel_grid_draws_the_routes_values_on_one_zero_centred_scale(new_page,
     assert watched.errors == []
 
 
+def test_kernels_of_one_input_channel_are_a_grid_of_tiles_not_one_tall_column(new_page, learned_server):
+    watched = open_learned(new_page, learned_server)
+    page = watched.page
+    page.select_option("#nv-w-layer", "0")  # Conv2d(1, 8, 3): [8, 1, 3, 3]
+    page.wait_for_function(
+        "(label) => document.querySelector('#nv-w-canvas').getAttribute('aria-label') === label"
+        " && document.querySelector('.w-caption').textContent.startsWith('8 of 8')",
+        arg=f"weights of 0 at step {SAMPLE_STEPS[-1]}",
+        timeout=60_000,
+    )
+    answer = route(learned_server, f"weights?run={RUN}&layer=0&step={SAMPLE_STEPS[-1]}")
+    values, scale = np.array(answer["values"]), answer["scale"]
+    assert values.shape == (8, 1, 3, 3)
+    pixels = weight_pixels(page)
+    assert pixels.shape[:2] == (3 * 4 - 1, 3 * 4 - 1)  # 8 tiles of 3x3, three a row
+    for o, y, x in [(0, 0, 0), (5, 1, 2), (7, 2, 1)]:
+        row, column = divmod(o, 3)
+        assert pixels[row * 4 + y, column * 4 + x, :3].tolist() == diverging(values[o, 0, y, x], scale)
+    assert pixels[8:, 8:, 3].max() == 0  # the ninth slot is empty
+    assert page.locator(".w-caption").inner_text() == (
+        "8 of 8 output channels, 3 a row (one input channel), 3×3 kernels"
+    )
+    canvas = page.locator("#nv-w-canvas").bounding_box()
+    assert 0.8 < canvas["width"] / canvas["height"] < 1.25
+    page.locator(".weights-panel").screenshot(path=str(ARTIFACTS / "weights_one_input_channel.png"))
+    assert watched.errors == []
+
+
 def test_the_change_toggle_shows_w_t_minus_w_0_and_the_pooled_matrix_its_two_pools(new_page, learned_server):
     watched = open_learned(new_page, learned_server)
     page = watched.page

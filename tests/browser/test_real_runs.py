@@ -62,15 +62,72 @@ def test_diverged_run_shows_nan_cells_in_their_own_colour_and_opens_where_it_ble
     assert NONFINITE_RGB != panel_rgb[:3]
     legend = page.locator(".heatmap-panel .legend-nonfinite")
     assert "NaN" in legend.inner_text()
-    # the colour axis leaves out the blow-up: the steps before it are not one flat colour
+    # the colour axis keeps the healthy steps' contrast: they are not one flat colour
     healthy = {tuple(cell_rgb(page, 0, col)) for col in range(0, 24)}
     assert len(healthy) >= 6, f"the first 24 steps show only {len(healthy)} colours"
-    assert "beyond the range" in page.locator(".heatmap-panel .legend-clipped").inner_text()
+    save_artifact(page, f"diverged_{width}.png")
+    assert watched.errors == []
+
+
+def scale_places(page, colours: list[list[int]]) -> list[int]:
+    """Where on the dashboard's colour scale (index 0..255 of its lookup table) each colour lies."""
+    return page.evaluate(
+        """async (colours) => {
+            const { VIRIDIS } = await import('./static/colors.js');
+            return colours.map(([r, g, b]) => {
+                let best = -1, distance = Infinity;
+                for (let i = 0; i < VIRIDIS.length / 3; i++) {
+                    const d = (VIRIDIS[3 * i] - r) ** 2 + (VIRIDIS[3 * i + 1] - g) ** 2
+                        + (VIRIDIS[3 * i + 2] - b) ** 2;
+                    if (d < distance) { best = i; distance = d; }
+                }
+                return distance <= 12 ? best : -1;
+            });
+        }""",
+        colours,
+    )
+
+
+@pytest.mark.parametrize("width", [900, 1440])
+def test_diverged_run_default_range_shows_each_step_of_the_growth_before_the_blow_up(
+    new_page, tensorboard, width
+):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "diverged")
+    set_width(page, width)
+    expect(page.locator(".heatmap-panel .legend-mode")).to_have_text("robust (no extreme outliers)")
+    growth = range(24, netviz_logs.DIVERGE_STEP)  # the last flat step, then six decades a step
+    for row in range(len(netviz_logs.DIVERGED_LAYERS)):
+        places = scale_places(page, [cell_rgb(page, row, col) for col in growth])
+        assert -1 not in places, f"row {row}: a cell off the colour scale {places}"
+        assert all(b - a >= 8 for a, b in zip(places, places[1:], strict=False)), (
+            f"row {row}: {places} not increasing"
+        )
+    # nothing finite is clipped: the top of the axis is the largest finite value, the legend says why
     flow = route_json(tensorboard, "gradient_flow?run=diverged&stats=grad_l2")
     largest = max(v[0] for row in flow["values"] for v in row if isinstance(v[0], float))
     shown_max = page.locator(".heatmap-panel .legend-max").inner_text()
-    assert shown_max.startswith("≥ ") and float(shown_max[2:]) < largest / 1e6
-    save_artifact(page, f"diverged_{width}.png")
+    assert not shown_max.startswith("≥") and math.isclose(float(shown_max), largest, rel_tol=5e-3)
+    assert page.locator(".heatmap-panel .legend-clipped").count() == 0
+    assert "growth into NaN/∞ kept" in page.locator(".heatmap-panel .legend-growth").inner_text()
+    expect(page.locator(".heatmap-panel .legend-knee")).to_have_count(1)
+    save_artifact(page.locator(".heatmap-panel"), f"diverged_growth_{width}.png")
+    assert watched.errors == []
+
+
+def test_an_isolated_spike_is_still_left_out_of_the_default_range(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "spiked")
+    expect(page.locator(".heatmap-panel .legend-clipped")).to_contain_text(
+        "beyond the range, drawn at its ends"
+    )
+    assert page.locator(".heatmap-panel .legend-max").inner_text().startswith("≥ ")
+    assert page.locator(".heatmap-panel .legend-growth").count() == 0
+    # the healthy cells keep the scale's contrast: not squeezed to its bottom by the spike
+    row = netviz_logs.DIVERGED_LAYERS.index(netviz_logs.SPIKE_LAYER)
+    places = scale_places(page, [cell_rgb(page, row, col) for col in range(0, 30)])
+    assert max(places) - min(places) > 60, places
+    assert scale_places(page, [cell_rgb(page, row, netviz_logs.SPIKE_STEP)]) == [255]
     assert watched.errors == []
 
 

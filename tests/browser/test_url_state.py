@@ -94,3 +94,42 @@ def test_a_link_to_a_run_that_is_gone_says_so_and_shows_another(new_page, tensor
     assert page.locator(".notes b").count() == 0
     assert page.locator(".bar-row").count() > 0
     assert watched.errors == []
+
+
+def group_toggle(target, prefix: str):
+    return target.locator(f".layer-group[data-group='{prefix}'] > .layer-group-head .layer-group-toggle")
+
+
+def test_collapsed_layer_groups_come_back_on_reload_and_from_a_pasted_link(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "transformer")
+    closed = ["encoder.layers.1", "encoder.layers.3"]
+    for prefix in closed:
+        group_toggle(page, prefix).click()
+    shown = len(netviz_logs.TRANSFORMER_LAYERS) - 12
+    expect(page.locator(".layer-item:visible")).to_have_count(shown)
+    page.wait_for_timeout(300)
+    assert "collapsed=" in page.url
+    link = page.url
+    page.reload()
+    wait_ready(page, "transformer")
+    for prefix in closed:
+        expect(group_toggle(page, prefix)).to_have_attribute("aria-expanded", "false")
+    expect(group_toggle(page, "encoder.layers.0")).to_have_attribute("aria-expanded", "true")
+    expect(page.locator(".layer-item:visible")).to_have_count(shown)
+    # choosing a layer inside a collapsed group opens that group, and the URL forgets it
+    page.locator(".bar-row[data-layer='encoder.layers.3.linear1']").click()
+    expect(group_toggle(page, "encoder.layers.3")).to_have_attribute("aria-expanded", "true")
+    page.wait_for_timeout(300)
+    page.reload()
+    wait_ready(page, "transformer")
+    expect(group_toggle(page, "encoder.layers.3")).to_have_attribute("aria-expanded", "true")
+    expect(group_toggle(page, "encoder.layers.1")).to_have_attribute("aria-expanded", "false")
+    # a pasted link, in a browser context of its own
+    other = new_page()
+    other.page.goto(link)
+    wait_ready(other.page, "transformer")
+    for prefix in closed:
+        expect(group_toggle(other.page, prefix)).to_have_attribute("aria-expanded", "false")
+    expect(other.page.locator(f".layer-item[data-layer='{LAYER}']")).to_be_visible()
+    assert watched.errors == [] and other.errors == []

@@ -86,6 +86,21 @@ test('heatmapPixels clamps values outside a given domain', () => {
   assert.deepEqual([px[4], px[5], px[6]], hexToRgb('#fde725'));
 });
 
+test('heatmapPixels bends the axis at a knee: the knee value takes the colour at its place', () => {
+  const heatmap = {
+    rows: 1,
+    cols: 3,
+    min: 0,
+    max: 10,
+    scaled: new Float32Array([0, 2, 10]),
+    kinds: new Uint8Array(3),
+  };
+  const px = heatmapPixels(heatmap, { domain: [0, 10], knee: { value: 2, at: 0.5 } });
+  assert.deepEqual([px[0], px[1], px[2]], hexToRgb('#440154'));
+  assert.deepEqual([px[4], px[5], px[6]], hexToRgb(colourAt(0.5)));
+  assert.deepEqual([px[8], px[9], px[10]], hexToRgb('#fde725'));
+});
+
 test('an all-special heatmap still paints (no NaN domain)', () => {
   const heatmap = {
     rows: 1,

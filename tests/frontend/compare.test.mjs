@@ -80,3 +80,11 @@ test("run colours follow TensorBoard's palette in TensorBoard's run order", () =
   assert.equal(runColour('r7', order), '#425066'); // the palette wraps around
   assert.equal(runColour('new', ['a']), '#12b5cb'); // an unknown run comes after the known ones
 });
+
+test('the ratio heatmap keeps only the zoomed steps', () => {
+  const a = table('a', ['x'], [0, 10, 20, 30], () => 1);
+  const b = table('b', ['x'], [0, 10, 20, 30], () => 2);
+  const ratio = ratioHeatmap(a, b, 'grad_l2', ['x'], { from: 10, to: 20 });
+  assert.deepEqual(ratio.steps, [10, 20]);
+  assert.equal(ratio.cols, 2);
+});

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { channelsCaption, tilePositions } from '../../frontend/feature_map_tiles.js';
+import { channelsCaption, gapRects, tilePositions } from '../../frontend/feature_map_tiles.js';
 
 const LAYOUT = { channels: 5, total_channels: 20, columns: 3, rows: 2, tile_height: 6, tile_width: 5, pad: 1 };
 
@@ -40,4 +40,24 @@ test('the caption says which channels are shown and of how many', () => {
   assert.equal(channelsCaption(LAYOUT), 'channels 0–4 of 20');
   assert.equal(channelsCaption({ channels: 8, total_channels: 8 }), 'channels 0–7 (all)');
   assert.equal(channelsCaption({ channels: 1, total_channels: 1 }), 'channel 0 (all)');
+});
+
+test('the gaps of a grid are the pads between its columns and rows and its unused slots', () => {
+  // 8 channels of 12x12 in 3 columns x 3 rows, pad 1: a 38 x 38 image with one unused slot
+  const layout = { channels: 8, total_channels: 8, columns: 3, rows: 3, tile_height: 12, tile_width: 12, pad: 1 };
+  const gaps = gapRects(layout, 38, 38);
+  const px = (g) => [g.left, g.top, g.width, g.height].map((v) => Math.round((v * 38) / 100));
+  assert.deepEqual(gaps.map(px), [
+    [12, 0, 1, 38],
+    [25, 0, 1, 38],
+    [0, 12, 38, 1],
+    [0, 25, 38, 1],
+    [26, 26, 12, 12],
+  ]);
+});
+
+test('a layout that does not describe the image has no gaps to cover', () => {
+  const layout = { channels: 2, total_channels: 2, columns: 2, rows: 1, tile_height: 2, tile_width: 2, pad: 1 };
+  assert.deepEqual(gapRects(layout, 6, 2), []);
+  assert.deepEqual(gapRects(null, 5, 2), []);
 });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { groupBadge, groupPrefixes, layerTree, worstAlertKind } from '../../frontend/layer_tree.js';
+import { groupBadge, groupPrefixes, layerTree, revealLayer, worstAlertKind } from '../../frontend/layer_tree.js';
 import { alertTitle } from '../../frontend/shape.js';
 import { displayNames, modelLayerTitle } from '../../frontend/model_layer.js';
 
@@ -182,4 +182,12 @@ test("the model's own row is labelled and explained, other rows untouched, older
   assert.match(modelLayerTitle('Reverser', 'Reverser'), /^Reverser: the parameters the model object holds itself/);
   assert.equal(modelLayerTitle('embed', 'Reverser'), 'embed');
   assert.equal(modelLayerTitle('Reverser', null), 'Reverser');
+});
+
+test('revealing a layer opens only the collapsed groups it sits in', () => {
+  const collapsed = ['encoder.layers', 'encoder.layers.1', 'encoder.layers.10', 'head'];
+  assert.deepEqual(revealLayer(collapsed, 'encoder.layers.1.linear1'), ['encoder.layers.10', 'head']);
+  assert.deepEqual(revealLayer(['block/dense'], 'block/dense'), []);
+  assert.equal(revealLayer(collapsed, 'embed'), collapsed);
+  assert.equal(revealLayer(collapsed, null), collapsed);
 });

@@ -14,6 +14,7 @@ import {
   divergingRgb,
   ease,
   interpolate,
+  kernelGrid,
   labelColour,
   legendEntries,
   nearestPoint,
@@ -51,6 +52,34 @@ test('a kernel grid puts output channels in rows and input channels in columns w
   assert.deepEqual(at(2, 0), [0, 0, 0, 0]); // the gap between input columns
   assert.deepEqual(weightAt(decoded, 7, 2), { output: 1, input: 2, y: 0, x: 1, value: -12 });
   assert.equal(weightAt(decoded, 2, 0), null);
+});
+
+test('kernels of one input channel fill a near-square grid row by row, not one tall column', () => {
+  // 10 outputs x 1 input of 3x3 kernels: value = output index
+  const values = [];
+  for (let o = 0; o < 10; o++) for (let k = 0; k < 9; k++) values.push(o);
+  const decoded = decodeWeights({ layout: 'kernel', shape: [10, 1, 3, 3], values: [values], scale: 9 });
+  const grid = kernelGrid(10, 1);
+  assert.deepEqual([grid.rows, grid.columns], [3, 4]);
+  const pixels = weightPixels(decoded);
+  assert.equal(pixels.width, 4 * 4 - 1);
+  assert.equal(pixels.height, 3 * 4 - 1);
+  const at = (x, y) => Array.from(pixels.data.slice((y * pixels.width + x) * 4, (y * pixels.width + x) * 4 + 4));
+  // output 5 is in the second row, second column; output 9 in the third row, second column
+  assert.deepEqual(at(4 + 1, 4 + 1), [...divergingRgb(5, 9), 255]);
+  assert.deepEqual(at(4, 8), [...divergingRgb(9, 9), 255]);
+  assert.deepEqual(at(8, 8), [0, 0, 0, 0]); // the two unused slots stay empty
+  assert.deepEqual(weightAt(decoded, 5, 5), { output: 5, input: 0, y: 1, x: 1, value: 5 });
+  assert.equal(weightAt(decoded, 9, 9), null);
+  assert.equal(weightAt(decoded, 3, 0), null); // a gap
+  const caption = weightCaption({ layout: 'kernel', out_channels: 10, in_channels: 1, shown: [10, 1], kernel_size: [3, 3], dims: 2 });
+  assert.equal(caption, '10 of 10 output channels, 4 a row (one input channel), 3×3 kernels');
+});
+
+test('a single kernel of one input channel is one tile; several inputs keep rows and columns', () => {
+  assert.deepEqual([kernelGrid(1, 1).rows, kernelGrid(1, 1).columns], [1, 1]);
+  const grid = kernelGrid(4, 2);
+  assert.deepEqual([grid.rows, grid.columns, grid.kernel(3, 1), grid.kernel(4, 0)], [4, 2, [3, 1], null]);
 });
 
 test('a pooled matrix draws the chosen pool with its own scale', () => {

@@ -38,6 +38,7 @@ import {
   runThresholds,
   thresholdsFromAlerts,
   usesLog,
+  seriesInZoom,
 } from '../../frontend/shape.js';
 
 const STATS = [
@@ -547,4 +548,10 @@ test('a zoom keeps the kept steps inside its step range; one step or none is no 
   assert.equal(zoomed.firstStep, 1);
   // column 0 is table step 1: 'head' (row 2) has grad_l2 3 there
   assert.ok(Math.abs(zoomed.scaled[2 * 2 + 0] - Math.log10(3)) < 1e-6);
+});
+
+test('seriesInZoom keeps the steps, values and kinds inside the zoom; no zoom, the series', () => {
+  const series = { steps: [0, 10, 20, 30], values: [1, null, 3, 4], kinds: [0, 1, 0, 0] };
+  assert.deepEqual(seriesInZoom(series, { from: 5, to: 20 }), { steps: [10, 20], values: [null, 3], kinds: [1, 0] });
+  assert.equal(seriesInZoom(series, null), series);
 });

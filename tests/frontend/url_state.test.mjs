@@ -15,8 +15,16 @@ test('a view survives the round trip through the URL, names with any characters 
     log: false,
     range: 'layer',
     zoom: { from: 20, to: 140 },
+    collapsed: ['encoder.layers.0', 'decoder/block,1'],
   };
   assert.deepEqual(decodeView(encodeView(view)), view);
+});
+
+test('the collapsed groups of the layer tree are a list of prefixes; anything else is dropped', () => {
+  assert.deepEqual(decodeView('collapsed=["encoder.layers.1"]'), { collapsed: ['encoder.layers.1'] });
+  assert.deepEqual(decodeView('collapsed=encoder.layers.1'), {});
+  assert.deepEqual(decodeView('collapsed=[1]'), {});
+  assert.equal(encodeView({ run: 'a', collapsed: [] }), 'run=a');
 });
 
 test('defaults are left out of the URL', () => {

@@ -1,10 +1,13 @@
-"""NetVizCallback in the Hugging Face Trainer: accumulation, clipping, the run directory, DDP."""
+"""NetVizCallback in the Hugging Face Trainer, one process: accumulation, clipping, the run directory.
+
+The multi-process runs (DDP, DeepSpeed) are in test_trainer_sharded."""
 
 from __future__ import annotations
 
 import glob
 import os
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,13 +15,12 @@ import torch
 import transformers
 
 from tb_netviz.hf import NetVizCallback
+from tb_netviz.hf.callback import _unsupported_engine
 from tb_netviz.summary import ACTIVATIONS_TAG, CLIPPED_GRAD_NORM_TAG, GLOBAL_GRAD_NORM_TAG, GRADIENT_FLOW_TAG
+from tb_netviz.torch.distributed import Sharding
+from tb_netviz.torch.shards import deepspeed_piece, flat_piece
 from tests.hf.trainer_setup import MAX_GRAD_NORM, TokenData, arguments, probe_batch, tiny_gpt2, train
-from tests.sharded.ranks import run_ranks
-from tests.sharded.test_plain_loop import assert_tables_equal
 from tests.torch_capture.events import Run
-
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def netviz() -> NetVizCallback:
@@ -143,12 +145,49 @@ def test_training_with_the_callback_ends_with_the_same_weights_as_without(accumu
         torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7, msg=name)
 
 
-def test_ddp_on_two_processes_logs_what_one_process_accumulating_two_batches_logs(accumulated, tmp_path):
-    _, _, single, _ = accumulated
-    run_ranks(os.path.join(HERE, "ddp_run.py"), [str(tmp_path)])
-    assert len(glob.glob(str(tmp_path / "netviz" / "*.netviz"))) == 1
-    ddp = Run(tmp_path / "netviz")
-    for step in (0, 1):
-        assert_tables_equal(ddp.table(GRADIENT_FLOW_TAG, step), single.table(GRADIENT_FLOW_TAG, step))
-    for tag in (GLOBAL_GRAD_NORM_TAG, CLIPPED_GRAD_NORM_TAG):
-        assert ddp.scalars(tag) == pytest.approx(single.scalars(tag), rel=1e-5)
+def test_under_fp16_loss_scaling_the_statistics_are_of_the_unscaled_gradients(tmp_path):
+    # On CPU accelerate makes no GradScaler for fp16 (it scales only on GPU-type devices), so the
+    # Trainer's own scaler path is driven here with torch's CPU GradScaler at a scale of 1024:
+    # scaled loss in backward, unscale_ in the Trainer's norm, then the scaler's step.
+    callback = netviz()
+    trainer = transformers.Trainer(
+        tiny_gpt2(),
+        arguments(str(tmp_path), 2, 2, fp16=True),
+        train_dataset=TokenData(),
+        callbacks=[callback],
+    )
+    trainer.accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=1000)
+    trainer.accelerator.native_amp = True
+    trainer.train()
+    assert trainer.accelerator.scaler.get_scale() == 1024.0  # no step skipped for an overflow
+    trainer_norms = {
+        entry["step"] - 1: entry["grad_norm"] for entry in trainer.state.log_history if "grad_norm" in entry
+    }
+    run = Run(callback.log_dir)
+    assert run.scalars(GLOBAL_GRAD_NORM_TAG) == pytest.approx(trainer_norms, rel=1e-5)
+    for step, norm in trainer_norms.items():
+        rows = run.table(GRADIENT_FLOW_TAG, step)
+        assert np.sqrt(sum(row["grad_l2"] ** 2 for row in rows.values())) == pytest.approx(norm, rel=1e-5)
+    assert run.scalars(CLIPPED_GRAD_NORM_TAG) == pytest.approx({0: MAX_GRAD_NORM, 1: MAX_GRAD_NORM}, rel=1e-4)
+
+
+class ZeroOptimizerStandIn:
+    """Stands for DeepSpeed's ZeRO optimizer, recognised by the module of its type."""
+
+
+ZeroOptimizerStandIn.__module__ = "deepspeed.runtime.zero.stage_1_and_2"
+
+
+def test_engines_netviz_does_not_read_are_named_in_the_warning_and_the_cpu_fsdp_fallback_is_logged():
+    fsdp2 = Sharding("FSDP2 / DTensor", 0, flat_piece)
+    fsdp_args = SimpleNamespace(fsdp=True, deepspeed=None)
+    assert "FSDP integration" in _unsupported_engine(fsdp_args, fsdp2, None)
+    assert _unsupported_engine(fsdp_args, None, None) is None  # accelerate dropped the plugin: DDP
+    stage0 = SimpleNamespace(fsdp=None, deepspeed={"zero_optimization": {"stage": 0}}, fp16=False)
+    wrapped = SimpleNamespace(optimizer=ZeroOptimizerStandIn())  # accelerate's DeepSpeedOptimizerWrapper
+    assert "without ZeRO partitioning" in _unsupported_engine(stage0, None, wrapped)
+    zero = Sharding("DeepSpeed ZeRO", 0, deepspeed_piece)
+    stage2 = SimpleNamespace(fsdp=None, deepspeed={"zero_optimization": {"stage": 2}}, fp16=False)
+    assert _unsupported_engine(stage2, zero, wrapped) is None
+    fp16 = SimpleNamespace(fsdp=None, deepspeed={"fp16": {"enabled": True}}, fp16=True)
+    assert "loss-scaled" in _unsupported_engine(fp16, zero, wrapped)

@@ -43,7 +43,7 @@ def probe_batch() -> dict[str, torch.Tensor]:
 
 
 def arguments(out: str, accumulation: int, max_steps: int, **extra) -> transformers.TrainingArguments:
-    return transformers.TrainingArguments(
+    options = dict(
         output_dir=out,
         per_device_train_batch_size=4,
         gradient_accumulation_steps=accumulation,
@@ -58,8 +58,8 @@ def arguments(out: str, accumulation: int, max_steps: int, **extra) -> transform
         seed=0,
         train_sampling_strategy="sequential",
         disable_tqdm=True,
-        **extra,
     )
+    return transformers.TrainingArguments(**{**options, **extra})
 
 
 def train(

@@ -22,43 +22,12 @@ from torch.distributed.fsdp import FullyShardedDataParallel, fully_shard
 from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 
 from tb_netviz.torch import NetViz
+from tests.sharded.collectives import CollectiveCounter
 from tests.sharded.models import batches, loss_of, probe_tokens, tiny_transformer
 from tests.sharded.ranks import init_rank
 
 STEPS = 3
 CLIP = 0.05
-COLLECTIVES = (
-    "all_gather",
-    "all_gather_into_tensor",
-    "all_reduce",
-    "broadcast",
-    "gather",
-    "reduce",
-    "reduce_scatter",
-    "reduce_scatter_tensor",
-    "all_gather_object",
-    "barrier",
-    "all_to_all",
-)
-
-
-class CollectiveCounter:
-    """Counts calls of torch.distributed's collectives while active (wraps the public functions)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.active = False
-        for name in COLLECTIVES:
-            original = getattr(dist, name)
-            setattr(dist, name, self._wrap(original))
-
-    def _wrap(self, original):
-        def counted(*args, **kwargs):
-            if self.active:
-                self.count += 1
-            return original(*args, **kwargs)
-
-        return counted
 
 
 def train(model, viz, optimizer, data, rank: int, world: int, counter=None, fail_step=None) -> list[int]:
@@ -70,24 +39,17 @@ def train(model, viz, optimizer, data, rank: int, world: int, counter=None, fail
         read_piece = viz._capture.stats.read_piece if fail_step == step else None
         if read_piece is not None:
             viz._capture.stats.read_piece = _failing
-        if counter is not None:
-            counter.count, counter.active = 0, True
         viz.log_gradients(step)
-        if counter is not None:
-            counter.active = False
         if isinstance(model, FullyShardedDataParallel):
             model.clip_grad_norm_(CLIP)  # FSDP1's flat slices: torch's clip would see one rank's slice
         else:
             torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-        if counter is not None:
-            counter.active = True
         optimizer.step()
-        if counter is not None:
-            counter.active = False
-            per_step.append(counter.count)
         if read_piece is not None:
             viz._capture.stats.read_piece = read_piece
         viz.log_sample(step)
+        if counter is not None:
+            per_step.append(counter.take())
     return per_step
 
 
@@ -135,6 +97,7 @@ def main(out: str, engine: str, fail: bool) -> None:
             1 if fail and rank == 1 else None,
         )
         viz.close()
+    counter.close()
     report = {
         "collectives": per_step,
         "warnings": [str(w.message) for w in caught if "tb-netviz" in str(w.message)],

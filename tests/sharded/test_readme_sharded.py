@@ -12,11 +12,16 @@ from tests.sharded.ranks import REPO, run_ranks
 from tests.torch_capture.events import Run, event_files
 
 
-def fsdp2_snippet() -> str:
+def readme_snippet(marker: str) -> str:
+    """The one ```python snippet of README.md that contains ``marker``."""
     readme = open(f"{REPO}/README.md", encoding="utf-8").read()
-    snippets = [s for s in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "fully_shard(" in s]
+    snippets = [s for s in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if marker in s]
     assert len(snippets) == 1
     return snippets[0]
+
+
+def fsdp2_snippet() -> str:
+    return readme_snippet("fully_shard(")
 
 
 def test_the_readme_fsdp2_snippet_runs_on_two_ranks_and_rank_zero_writes_every_step(tmp_path):

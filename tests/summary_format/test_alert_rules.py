@@ -188,3 +188,41 @@ def test_a_finite_gradient_whose_norm_overflowed_is_exploding_not_non_finite():
     assert fired == [(0, "exploding", "fc")]
     assert detector.history[0]["value"] is None  # JSON has no Infinity
     assert "overflowed" in detector.history[0]["message"]
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (1011298.7, "1.01e6"),
+        (11.84, "11.8"),
+        (0.13022949250000002, "0.13"),
+        (2.707519e-6, "2.71e-6"),
+        (33308070000000000000.0, "3.33e19"),
+        (1105.0, "1105"),
+        (1e-4, "1e-4"),
+        (-0.00012345, "-1.23e-4"),
+        (0.0, "0"),
+    ],
+)
+def test_numbers_in_alert_messages_have_three_significant_digits(value, shown):
+    assert alert_rules.format_number(value) == shown
+
+
+def test_an_exploding_message_reads_its_factor_in_short_form():
+    detector = summary.AlertDetector(summary.AlertThresholds(patience=3), warn=False)
+    norms = [1.0, 1.0, 1.0, 1011298.7]
+    fired_steps(detector, ["fc"], [[grad_row(norm)] for norm in norms])
+    message = detector.history[0]["message"]
+    assert "grew 1.01e6x over its recent average (threshold 10x)" in message, message
+
+
+def test_vanishing_and_dead_unit_messages_format_their_numbers_the_same_way():
+    detector = summary.AlertDetector(summary.AlertThresholds(patience=1), warn=False)
+    fired_steps(detector, ["in", "out"], [[grad_row(2.7075e-9), grad_row(1.0)]])
+    assert (
+        "gradient norm is 2.71e-9 of the largest layer's (threshold 1e-4)" in detector.history[0]["message"]
+    )
+    detector.check_activations(0, ["relu"], np.array([act_row(0.625)]))
+    assert (
+        "62.5% of its units are zero for the whole probe batch (threshold" in detector.history[-1]["message"]
+    )
