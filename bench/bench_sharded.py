@@ -17,10 +17,12 @@ backward of one training step:
   the two above.
 
 Reported (rank zero's clock): per round netviz / step and naive / netviz; the median over
-rounds and the interquartile range.
+rounds and the interquartile range. With ``--histograms`` netviz also writes the weight and
+gradient histograms of the whole tensors (``histograms=True``: each rank's entries to the host,
+counted into the global buckets, a second ``all_gather`` of the counts).
 
 Usage:
-    flock /tmp/netviz_bench.lock .venv/bin/python bench/bench_sharded.py --rounds 15
+    flock /tmp/netviz_bench.lock .venv/bin/python bench/bench_sharded.py --rounds 15 [--histograms]
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def timed(function) -> float:
     return time.perf_counter() - start
 
 
-def worker(rank: int, world: int, port: int, rounds: int, out: str | None) -> None:
+def worker(rank: int, world: int, port: int, rounds: int, out: str | None, histograms: bool) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=120))
     torch.set_num_threads(1)
@@ -81,7 +83,7 @@ def worker(rank: int, world: int, port: int, rounds: int, out: str | None) -> No
     tokens = torch.randint(0, 1000, (8, 64), generator=torch.Generator().manual_seed(rank))
     rows = {"netviz_over_step": [], "naive_over_netviz": [], "step_ms": [], "netviz_ms": [], "naive_ms": []}
     with tempfile.TemporaryDirectory() as log_dir:
-        viz = NetViz(model, log_dir, log_every_n_steps=1)
+        viz = NetViz(model, log_dir, log_every_n_steps=1, histograms=histograms)
         for step in range(rounds + 2):  # the first two rounds warm up
             optimizer.zero_grad()
 
@@ -100,7 +102,12 @@ def worker(rank: int, world: int, port: int, rounds: int, out: str | None) -> No
                 rows["naive_over_netviz"].append(naive_seconds / netviz_seconds)
         viz.close()
     if rank == 0:
-        result = {"parameters": parameters, "world": world, **{k: summary(v) for k, v in rows.items()}}
+        result = {
+            "parameters": parameters,
+            "world": world,
+            "histograms": histograms,
+            **{k: summary(v) for k, v in rows.items()},
+        }
         print(
             json.dumps({k: v if not isinstance(v, dict) else _short(v) for k, v in result.items()}, indent=1)
         )
@@ -124,11 +131,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--world", type=int, default=2)
     parser.add_argument("--out", default=None, help="write the full results as JSON here")
+    parser.add_argument("--histograms", action="store_true", help="also write weight/gradient histograms")
     args = parser.parse_args()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    mp.spawn(worker, args=(args.world, port, args.rounds, args.out), nprocs=args.world, join=True)
+    worker_args = (args.world, port, args.rounds, args.out, args.histograms)
+    mp.spawn(worker, args=worker_args, nprocs=args.world, join=True)
 
 
 if __name__ == "__main__":

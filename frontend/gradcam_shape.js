@@ -3,7 +3,7 @@
 // No DOM: tested with node (tests/frontend/gradcam_shape.test.mjs).
 
 import { VIRIDIS } from './colors.js';
-import { decodeNumber, nearestStepIndex } from './shape.js';
+import { decodeNumber } from './shape.js';
 
 /** The scales a user can choose: one across every kept step of the run, or each image its own. */
 export const SCALES = Object.freeze({ fixed: 'fixed across steps', image: 'each image on its own' });
@@ -127,24 +127,6 @@ export function targetText(target) {
   if (target === 'label') return 'each map explains the sample’s true class';
   if (target === 'predicted') return 'each map explains the class the model predicts';
   return `every map explains class ${target}`;
-}
-
-/**
- * The Grad-CAM step shown for the dashboard's selected step: the kept Grad-CAM step nearest to it.
- * @example shownStep([0, 100, 200], 130) === 100
- */
-export function shownStep(steps, selected) {
-  const i = nearestStepIndex(steps, selected ?? steps[steps.length - 1]);
-  return i < 0 ? null : steps[i];
-}
-
-/**
- * The Grad-CAM step `delta` places after `current` (clamped), for the step buttons and playing.
- * @example stepAfter([0, 100, 200], 100, 1) === 200
- */
-export function stepAfter(steps, current, delta) {
-  const i = Math.max(0, steps.indexOf(current));
-  return steps[Math.min(steps.length - 1, Math.max(0, i + delta))];
 }
 
 function finiteOrNull(value) {

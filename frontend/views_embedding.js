@@ -5,7 +5,7 @@
 
 import { getEmbedding } from './api.js';
 import { fillSelect, h, replaceChildren } from './dom.js';
-import { shownStep } from './gradcam_shape.js';
+import { createLayerSelect, selectedStep, shownStep, stepCaption } from './layer_view.js';
 import {
   boundsOf,
   decodeEmbedding,
@@ -27,10 +27,14 @@ const ANIMATION_MS = 450;
 
 /** Build the embedding panel. Returns {element, update(state)}. */
 export function createEmbedding() {
-  const layer = h('select', {
-    attrs: { id: 'nv-e-layer', 'aria-label': 'Embedding layer' },
-    on: { change: () => load() },
+  const layers = createLayerSelect({
+    id: 'nv-e-layer',
+    label: 'Embedding layer',
+    field: 'embedding_layers',
+    end: 'last',
+    onSelect: () => load(),
   });
+  const layer = layers.select;
   const mode = h('select', {
     attrs: { id: 'nv-e-mode', 'aria-label': 'Projection' },
     on: { change: () => draw(current) },
@@ -75,7 +79,6 @@ export function createEmbedding() {
   );
 
   let state = null;
-  let key = '';
   let token = 0;
   let data = null;
   let frameIndex = -1;
@@ -98,25 +101,11 @@ export function createEmbedding() {
 
   function update(next) {
     state = next;
-    const layers = (state.runInfo && state.runInfo.embedding_layers) || [];
-    element.hidden = layers.length === 0;
-    if (!layers.length) {
-      token++;
-      key = '';
-      return;
-    }
-    const nextKey = `${state.run}|${layers.join('\n')}|${state.version}`;
-    if (nextKey !== key) {
-      key = nextKey;
-      fillSelect(
-        layer,
-        layers.map((name) => ({ value: name, label: name })),
-        layers.includes(layer.value) ? layer.value : layers[layers.length - 1],
-      );
-      load();
-      return;
-    }
-    follow(true);
+    const kind = layers.update(state);
+    element.hidden = kind === 'none';
+    if (kind === 'none') token++;
+    else if (kind === 'step') follow(true);
+    else load();
   }
 
   async function load() {
@@ -147,7 +136,7 @@ export function createEmbedding() {
   function follow(animate) {
     if (!data || !data.frames.length) return;
     const steps = data.frames.map((f) => f.step);
-    const selected = state.table ? state.table.steps[state.stepIndex] : undefined;
+    const selected = selectedStep(state);
     const target = steps.indexOf(shownStep(steps, selected));
     if (target === frameIndex) return;
     const from = current;
@@ -173,10 +162,7 @@ export function createEmbedding() {
   }
 
   function showFrameText(frame, selected) {
-    stepText.textContent =
-      selected !== undefined && selected !== null && selected !== frame.step
-        ? `step ${frame.step} (nearest to step ${selected})`
-        : `step ${frame.step}`;
+    stepText.textContent = stepCaption(frame.step, selected);
     variance.textContent = varianceText(frame.variance);
   }
 

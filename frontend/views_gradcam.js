@@ -13,10 +13,9 @@ import {
   overlayPixels,
   sampleCaption,
   scaleMax,
-  shownStep,
-  stepAfter,
   targetText,
 } from './gradcam_shape.js';
+import { createLayerSelect, selectedStep, shownStep, stepAfter, stepCaption } from './layer_view.js';
 import { formatShort, nearestStepIndex } from './shape.js';
 import { colourRamp } from './views_heatmap.js';
 
@@ -25,10 +24,14 @@ const PLAY_MS = 700;
 
 /** Build the Grad-CAM panel. Returns {element, update(state)}. */
 export function createGradCam(actions) {
-  const layer = h('select', {
-    attrs: { id: 'nv-gc-layer', 'aria-label': 'Grad-CAM layer' },
-    on: { change: () => loadIndex() },
+  const layers = createLayerSelect({
+    id: 'nv-gc-layer',
+    label: 'Grad-CAM layer',
+    field: 'gradcam_layers',
+    end: 'last',
+    onSelect: () => loadIndex(),
   });
+  const layer = layers.select;
   const back = h('button', {
     text: '◀',
     attrs: { type: 'button', 'aria-label': 'Previous Grad-CAM step', id: 'nv-gc-prev' },
@@ -86,7 +89,6 @@ export function createGradCam(actions) {
   );
 
   let state = null;
-  let key = '';
   let token = 0;
   let index = null;
   let steps = [];
@@ -98,47 +100,30 @@ export function createGradCam(actions) {
 
   function update(next) {
     state = next;
-    const layers = (state.runInfo && state.runInfo.gradcam_layers) || [];
-    element.hidden = layers.length === 0;
-    if (!layers.length) {
+    const kind = layers.update(state);
+    element.hidden = kind === 'none';
+    if (kind === 'none') {
       token++;
-      key = '';
       stopPlay();
-      return;
-    }
-    const nextKey = `${state.run}|${layers.join('\n')}|${state.version}`;
-    if (nextKey !== key) {
-      const runChanged = !key.startsWith(`${state.run}|`);
-      key = nextKey;
+    } else if (kind === 'step') {
+      follow();
+    } else {
       cache.clear();
-      if (runChanged) images = null;
-      fillSelect(
-        layer,
-        layers.map((name) => ({ value: name, label: name })),
-        layers.includes(layer.value) ? layer.value : layers[layers.length - 1],
-      );
+      if (kind === 'run') images = null;
       loadIndex();
-      return;
     }
-    follow();
   }
 
   // The dashboard's step moved: show the nearest kept Grad-CAM step.
   function follow() {
     if (!steps.length) return;
-    const selected = state.table ? state.table.steps[state.stepIndex] : undefined;
-    const step = shownStep(steps, selected);
+    const step = shownStep(steps, selectedStep(state));
     if (step !== shown) loadStep(step);
     else showStepText();
   }
 
   function showStepText() {
-    if (!decoded) return;
-    const selected = state.table ? state.table.steps[state.stepIndex] : null;
-    stepText.textContent =
-      selected !== null && selected !== decoded.step
-        ? `step ${decoded.step} (nearest to step ${selected})`
-        : `step ${decoded.step}`;
+    if (decoded) stepText.textContent = stepCaption(decoded.step, selectedStep(state));
   }
 
   // Move the dashboard's one step selection; the dashboard then calls update(), which follows.

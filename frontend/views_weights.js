@@ -6,7 +6,7 @@
 
 import { getWeights, getWeightsIndex } from './api.js';
 import { fillSelect, h } from './dom.js';
-import { shownStep } from './gradcam_shape.js';
+import { createLayerSelect, selectedStep, shownStep, stepCaption } from './layer_view.js';
 import {
   NEGATIVE,
   POOL_LABELS,
@@ -26,10 +26,14 @@ const MIN_CELL_PX = 2;
 
 /** Build the weights panel. Returns {element, update(state)}. */
 export function createWeights() {
-  const layer = h('select', {
-    attrs: { id: 'nv-w-layer', 'aria-label': 'Weights layer' },
-    on: { change: () => loadIndex() },
+  const layers = createLayerSelect({
+    id: 'nv-w-layer',
+    label: 'Weights layer',
+    field: 'weight_layers',
+    end: 'first',
+    onSelect: () => loadIndex(),
   });
+  const layer = layers.select;
   const change = h('input', {
     attrs: { type: 'checkbox', id: 'nv-w-change' },
     on: { change: () => loadStep(shown, true) },
@@ -80,7 +84,6 @@ export function createWeights() {
   );
 
   let state = null;
-  let key = '';
   let token = 0;
   let index = null;
   let steps = [];
@@ -91,33 +94,21 @@ export function createWeights() {
 
   function update(next) {
     state = next;
-    const layers = (state.runInfo && state.runInfo.weight_layers) || [];
-    element.hidden = layers.length === 0;
-    if (!layers.length) {
+    const kind = layers.update(state);
+    element.hidden = kind === 'none';
+    if (kind === 'none') {
       token++;
-      key = '';
-      return;
-    }
-    const nextKey = `${state.run}|${layers.join('\n')}|${state.version}`;
-    if (nextKey !== key) {
-      key = nextKey;
+    } else if (kind === 'step') {
+      follow();
+    } else {
       cache.clear();
-      fillSelect(
-        layer,
-        layers.map((name) => ({ value: name, label: name })),
-        layers.includes(layer.value) ? layer.value : layers[0],
-      );
       loadIndex();
-      return;
     }
-    follow();
   }
 
+  // The dashboard's step moved: show the nearest kept weights step.
   function follow() {
-    if (!steps.length) return;
-    const selected = state.table ? state.table.steps[state.stepIndex] : undefined;
-    const step = shownStep(steps, selected);
-    if (step !== shown) loadStep(step);
+    if (steps.length) loadStep(shownStep(steps, selectedStep(state)));
   }
 
   async function loadIndex() {
@@ -191,11 +182,7 @@ export function createWeights() {
     high.textContent = formatShort(scale);
     const what = decoded.view === 'change' ? `w_t − w_0 of ${decoded.layer}` : `weights of ${decoded.layer}`;
     canvas.setAttribute('aria-label', `${what} at step ${decoded.step}`);
-    const selected = state.table ? state.table.steps[state.stepIndex] : null;
-    stepText.textContent =
-      selected !== null && selected !== decoded.step
-        ? `step ${decoded.step} (nearest to step ${selected})`
-        : `step ${decoded.step}`;
+    stepText.textContent = stepCaption(decoded.step, selectedStep(state));
     element.dataset.step = String(decoded.step);
     element.dataset.view = decoded.view;
   }

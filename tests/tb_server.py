@@ -12,24 +12,15 @@ Example (not run as a doctest: it starts a process)::
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.server_process import ServerProcess
 
 
-class TensorBoardServer:
+class TensorBoardServer(ServerProcess):
     """Starts ``tensorboard --logdir`` and stops it on exit.
 
     Args:
@@ -41,6 +32,8 @@ class TensorBoardServer:
         env: more environment variables for the process (e.g. ``S3_ENDPOINT``).
     """
 
+    name = "tensorboard"
+
     def __init__(
         self,
         logdir: str | Path,
@@ -51,20 +44,16 @@ class TensorBoardServer:
         module: str = "tensorboard.main",
         env: dict[str, str] | None = None,
     ):
+        super().__init__(timeout=timeout)
         self.logdir = str(logdir)
         self.module = module
         self.extra_env = dict(env or {})
-        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.load_fast = load_fast
         self.extra_args = list(extra_args)
-        self.timeout = timeout
-        self.process: subprocess.Popen | None = None
-        # The server's output goes beside, not into, the served logdir.
-        self.log_path = Path(tempfile.gettempdir()) / f"netviz-tensorboard-{self.port}.log"
 
-    def __enter__(self) -> TensorBoardServer:
-        command = [
+    def command(self) -> list[str]:
+        return [
             sys.executable,
             "-m",
             self.module,
@@ -80,20 +69,12 @@ class TensorBoardServer:
             "1",
             *self.extra_args,
         ]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **self.extra_env}
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-        try:
-            self._wait_until_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+    def process_env(self) -> dict[str, str]:
+        return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **self.extra_env}
+
+    def ready(self) -> bool:
+        return self.get("/data/plugins_listing")[0] == 200
 
     def get(self, path: str) -> tuple[int, bytes, str]:
         """GET ``path`` (relative to the server root); returns status, body, content type."""
@@ -102,35 +83,3 @@ class TensorBoardServer:
                 return response.status, response.read(), response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as error:
             return error.code, error.read(), error.headers.get("Content-Type", "")
-
-    def wait_for(self, predicate, what: str, timeout: float | None = None) -> None:
-        """Poll ``predicate()`` until true; fail with ``what`` after ``timeout`` seconds."""
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"tensorboard exited early:\n{self.log_path.read_text(errors='replace')}")
-            try:
-                if predicate():
-                    return
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.5)
-        output = self.log_path.read_text(errors="replace")[-4000:]
-        raise TimeoutError(f"timed out waiting for {what}:\n{output}")
-
-    def _wait_until_ready(self) -> None:
-        self.wait_for(lambda: self.get("/data/plugins_listing")[0] == 200, "tensorboard to answer")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.process.wait(timeout=15)
-        if getattr(self, "_log", None):
-            self._log.close()

@@ -31,10 +31,11 @@ from tb_netviz.keras.layers import WeightLayer, layer_name
 from tb_netviz.keras.probe import run_probe
 from tb_netviz.summary import CaptureOptions, NetVizWriter
 from tb_netviz.summary.learned import (
-    LABELS_GIVEN,
-    EmbeddingSeries,
+    EmbeddingLog,
     WeightSeries,
+    choose_weight_layers,
     classes_from_scores,
+    embedding_target,
     weight_view_bytes,
 )
 from tb_netviz.summary.weights import KERNEL, MATRIX
@@ -77,20 +78,22 @@ class LearnedViews:
             name: weight_view_bytes(layout, tuple(layer.kernel.shape), axes, options.max_channels)
             for name, (layer, (layout, axes)) in kinds.items()
         }
-        self.weight_layers, left_out = options.select_weight_layers(sizes)
-        if left_out:
-            warn(
-                f"tb-netviz: the weights of {left_out} are not written: with the others they exceed "
-                f"weight_budget_bytes={options.weight_budget_bytes} per sample step (raise it, or "
-                "choose layers with weight_layers=[...])"
-            )
+        self.weight_layers = choose_weight_layers(options, sizes, warn)
         self._series = {
             name: WeightSeries(name, *kinds[name][1], options.max_channels) for name in self.weight_layers
         }
-        self.embedding_layer, self.embedding_name, self.embedding_of = self._embedding_target(
-            layers, model, batch_size
+        named = {layer_name(layer, model): layer for layer in model._flatten_layers(include_self=False)}
+        dense = [(layer.name, layer.layer) for layer in layers if isinstance(layer.layer, keras.layers.Dense)]
+        target = embedding_target(
+            options,
+            batch_size,
+            named,
+            dense[-1] if dense else None,
+            kind="layer",
+            model=f"model {model.name!r}",
         )
-        self._embedding: EmbeddingSeries | None = None
+        self.embedding_layer, self.embedding_name, self.embedding_of = target
+        self._embedding = EmbeddingLog(target, options.projector)
 
     @property
     def probe_embedding(self) -> tuple[keras.layers.Layer, str] | None:
@@ -114,39 +117,7 @@ class LearnedViews:
         if self.embedding_layer is None:
             return
         flat = embedding_array(features, self.embedding_name)
-        if labels is not None:
-            point_labels, source = labels, LABELS_GIVEN
-        else:
-            point_labels, source = predicted_classes(output, flat.shape[0])
-        if self._embedding is None:
-            run_dir = writer.log_dir if self.options.projector else None
-            self._embedding = EmbeddingSeries(self.embedding_name, self.embedding_of, run_dir)
-        writer.embedding(step, self._embedding, flat, point_labels, source)
-
-    def _embedding_target(
-        self, layers: Sequence[WeightLayer], model: keras.Model, batch_size: int | None
-    ) -> tuple[keras.layers.Layer | None, str | None, str]:
-        options = self.options
-        if not options.embedding or batch_size is None:
-            return None, None, "output"
-        if options.embedding_layer is not None:
-            named = {layer_name(layer, model): layer for layer in model._flatten_layers(include_self=False)}
-            if options.embedding_layer not in named:
-                shown = ", ".join(list(named)[:8]) + (", ..." if len(named) > 8 else "")
-                raise ValueError(
-                    f"embedding_layer {options.embedding_layer!r} is no layer of model {model.name!r}; "
-                    f"layers are: {shown}"
-                )
-            if batch_size < 2:
-                raise ValueError(
-                    f"the probe batch has {batch_size} sample(s) and PCA needs at least 2; "
-                    "pass a few more samples in sample_batch"
-                )
-            return named[options.embedding_layer], options.embedding_layer, "output"
-        dense = [layer for layer in layers if isinstance(layer.layer, keras.layers.Dense)]
-        if not dense or batch_size < 2:
-            return None, None, "output"
-        return dense[-1].layer, dense[-1].name, "input"
+        self._embedding.write(writer, step, flat, labels, lambda: predicted_classes(output, flat.shape[0]))
 
 
 def check_embedding_output(model: keras.Model, sample_batch: Any, views: LearnedViews) -> None:

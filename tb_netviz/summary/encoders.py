@@ -132,11 +132,15 @@ def scalar_value(tag: str, value: float) -> Value:
     return Value(tag=tag, metadata=md, tensor=tensor)
 
 
-def histogram_value(tag: str, values: np.ndarray, bins: int = 30) -> Value:
+HISTOGRAM_BINS = 30
+
+
+def histogram_value(tag: str, values: np.ndarray, bins: int = HISTOGRAM_BINS) -> Value:
     """A histogram for TensorBoard's Histograms tab: float32 ``[bins, 3]`` (left, right, count).
 
     Non-finite entries cannot be placed in a bucket and are left out; the
-    netviz statistics count them.
+    netviz statistics count them. The buckets span the finite entries' range
+    (``histogram_range``).
 
     >>> histogram_value("h", [0, 1, 1, np.nan], bins=2).tensor.tensor_shape.dim[0].size
     2
@@ -146,11 +150,53 @@ def histogram_value(tag: str, values: np.ndarray, bins: int = 30) -> Value:
     if finite.size == 0:
         buckets = np.zeros((0, 3), np.float32)
     else:
-        low, high = float(finite.min()), float(finite.max())
-        if low == high:
-            low, high = low - 0.5, high + 0.5
-        counts, edges = np.histogram(finite, bins=bins, range=(low, high))
-        buckets = np.stack([edges[:-1], edges[1:], counts], axis=1).astype(np.float32)
+        value_range = histogram_range(float(finite.min()), float(finite.max()))
+        buckets = histogram_buckets(histogram_counts(finite, value_range, bins), value_range)
+    return histogram_buckets_value(tag, buckets)
+
+
+def histogram_range(low: float, high: float) -> tuple[float, float]:
+    """The range of the buckets of finite values from ``low`` to ``high`` (+-0.5 around one value).
+
+    >>> histogram_range(-1.0, 2.0), histogram_range(3.0, 3.0)
+    ((-1.0, 2.0), (2.5, 3.5))
+    """
+    return (low - 0.5, high + 0.5) if low == high else (low, high)
+
+
+def histogram_counts(values: np.ndarray, value_range: tuple[float, float], bins: int) -> np.ndarray:
+    """The entries of float32 ``values`` in each of ``bins`` equal buckets over the finite
+    ``value_range`` (left-closed, the last one closed); entries outside it, NaN and +-Inf among
+    them, are not counted. Counts of parts of a tensor over the tensor's range add up to the
+    counts of the whole tensor: sharded training bins every rank's piece this way.
+
+    >>> histogram_counts(np.array([0, 1, 1, np.nan, np.inf], np.float32), (0.0, 1.0), 2).tolist()
+    [1, 2]
+    """
+    return np.histogram(values, bins=bins, range=value_range)[0]
+
+
+def histogram_buckets(counts: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Float32 ``[bins, 3]`` (left, right, count) of ``histogram_counts`` over ``value_range``.
+
+    >>> histogram_buckets(np.array([1, 2]), (0.0, 1.0)).tolist()
+    [[0.0, 0.5, 1.0], [0.5, 1.0, 2.0]]
+    """
+    edges = np.histogram_bin_edges(np.empty(0, np.float32), bins=len(counts), range=value_range)
+    return np.stack([edges[:-1], edges[1:], counts], axis=1).astype(np.float32)
+
+
+def histogram_buckets_value(tag: str, buckets: np.ndarray) -> Value:
+    """A histogram of buckets already counted: float32 ``[bins, 3]`` (left, right, count).
+
+    >>> histogram_buckets_value("h", np.zeros((0, 3))).tag
+    'h'
+    """
+    buckets = np.asarray(buckets, dtype=np.float32)
+    if buckets.ndim != 2 or buckets.shape[1] != 3:
+        raise ValueError(
+            f"histogram {tag!r}: buckets must be [bins, 3] (left, right, count), got {buckets.shape}"
+        )
     md = histogram_metadata.create_summary_metadata(display_name=_checked_tag(tag), description="")
     md.data_class = summary_pb2.DATA_CLASS_TENSOR
     return _float_tensor_value(tag, md, buckets)

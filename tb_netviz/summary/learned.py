@@ -22,8 +22,8 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from tensorboard.compat.proto import summary_pb2
@@ -45,6 +45,10 @@ from tb_netviz.summary.weights import (
     kernel_view,
     matrix_view,
 )
+
+if TYPE_CHECKING:
+    from tb_netviz.summary.options import CaptureOptions
+    from tb_netviz.summary.writer import NetVizWriter
 
 Value = summary_pb2.Summary.Value
 # Where an embedding's point labels came from.
@@ -89,6 +93,93 @@ def weight_view_bytes(layout: str, shape: Sequence[int], axes: str, max_channels
         return 2 * 4 * 2 * cells
     view = kernel_view(np.zeros(shape, np.float32), axes, max_channels)
     return view.nbytes
+
+
+def choose_weight_layers(
+    options: CaptureOptions, sizes: dict[str, int], warn: Callable[[str], None]
+) -> list[str]:
+    """The layers whose weights are written, from ``{name: weight_view_bytes}`` of every conv and
+    dense/linear layer in forward order (see ``CaptureOptions.select_weight_layers``); ``warn`` is
+    told, once, which layers the budget leaves out.
+
+    >>> from tb_netviz.summary import CaptureOptions
+    >>> said = []
+    >>> choose_weight_layers(CaptureOptions(weight_budget_bytes=100), {"conv": 60, "fc": 80}, said.append)
+    ['conv']
+    >>> "the weights of ['fc'] are not written" in said[0]
+    True
+    """
+    chosen, left_out = options.select_weight_layers(sizes)
+    if left_out:
+        warn(
+            f"tb-netviz: the weights of {left_out} are not written: with the others they exceed "
+            f"weight_budget_bytes={options.weight_budget_bytes} per sample step (raise it, or "
+            "choose layers with weight_layers=[...])"
+        )
+    return chosen
+
+
+class EmbeddingTarget(NamedTuple):
+    """The layer whose features on the probe batch are projected: the framework's own object
+    (a ``keras.layers.Layer``, an ``nn.Module``), its name, and whether its ``"input"`` or its
+    ``"output"`` is read. ``NO_EMBEDDING``: none is."""
+
+    layer: Any
+    name: str | None
+    of: str
+
+
+NO_EMBEDDING = EmbeddingTarget(None, None, "output")
+
+
+def embedding_target(
+    options: CaptureOptions,
+    batch_size: int | None,
+    named: Mapping[str, Any],
+    last_dense: tuple[str, Any] | None,
+    *,
+    kind: str,
+    model: str,
+) -> EmbeddingTarget:
+    """The layer the options project, the same way for every framework.
+
+    An explicit ``embedding_layer`` is ``named[embedding_layer]``, its output. By default it is
+    the input of ``last_dense`` (``(name, layer)`` of the last dense/linear weight layer in
+    forward order, or None), i.e. the penultimate representation. ``NO_EMBEDDING`` with
+    ``embedding=False``, without a probe batch (``batch_size`` None), or by default with one
+    sample: PCA needs 2, and a 1-sample probe batch is still good for the other views.
+
+    Args:
+        named: every layer of the model by name.
+        kind, model: how the error names a layer and the model (``"module"``, ``"the model"``).
+
+    Raises:
+        ValueError: an ``embedding_layer`` that is not in ``named`` (the message lists some
+            names), or an explicit one with a probe batch of 1 sample.
+
+    >>> from tb_netviz.summary import CaptureOptions
+    >>> layers, wording = {"fc": "<fc>", "out": "<out>"}, {"kind": "layer", "model": "the model"}
+    >>> embedding_target(CaptureOptions(), 4, layers, ("out", "<out>"), **wording)
+    EmbeddingTarget(layer='<out>', name='out', of='input')
+    >>> embedding_target(CaptureOptions(embedding_layer="fc"), 4, layers, None, **wording)
+    EmbeddingTarget(layer='<fc>', name='fc', of='output')
+    """
+    if not options.embedding or batch_size is None:
+        return NO_EMBEDDING
+    chosen = options.embedding_layer
+    if chosen is None:
+        if last_dense is None or batch_size < 2:
+            return NO_EMBEDDING
+        return EmbeddingTarget(last_dense[1], last_dense[0], "input")
+    if chosen not in named:
+        shown = ", ".join(list(named)[:8]) + (", ..." if len(named) > 8 else "")
+        raise ValueError(f"embedding_layer {chosen!r} is no {kind} of {model}; {kind}s are: {shown}")
+    if batch_size < 2:
+        raise ValueError(
+            f"the probe batch has {batch_size} sample(s) and PCA needs at least 2; "
+            "pass a few more samples in sample_batch"
+        )
+    return EmbeddingTarget(named[chosen], chosen, "output")
 
 
 class WeightSeries:
@@ -191,6 +282,42 @@ class EmbeddingSeries:
         if self.export is not None:
             self.export.write(step, self.layer, features, projector_columns(labels, label_source))
         return [_float_tensor_value(metadata.embedding_tag(self.layer), md, rows)]
+
+
+class EmbeddingLog:
+    """The embedding of one ``EmbeddingTarget`` as a callback writes it at each sample step:
+    each point labelled with its ``sample_labels`` entry when they are given, else with the
+    class the model predicts; the series is made at the first write, with a Projector export
+    in the writer's run when ``projector``.
+
+    >>> import tempfile
+    >>> from tb_netviz.summary import NetVizWriter
+    >>> log = EmbeddingLog(EmbeddingTarget(None, "fc", "input"), projector=False)
+    >>> with NetVizWriter(tempfile.mkdtemp()) as writer:
+    ...     log.write(writer, 0, np.eye(3), None, lambda: classes_from_scores(np.eye(3), 3))
+    True
+    """
+
+    def __init__(self, target: EmbeddingTarget, projector: bool) -> None:
+        self.target = target
+        self.projector = projector
+        self._series: EmbeddingSeries | None = None
+
+    def write(
+        self,
+        writer: NetVizWriter,
+        step: int,
+        features: np.ndarray,
+        labels: np.ndarray | None,
+        predicted: Callable[[], tuple[np.ndarray, str]],
+    ) -> bool:
+        """Queue ``[N, D]`` host ``features`` with ``labels``, or else ``predicted()`` (the
+        classes and their label source, read only then). Returns what ``writer.embedding`` does."""
+        point_labels, source = (labels, LABELS_GIVEN) if labels is not None else predicted()
+        if self._series is None:
+            run_dir = writer.log_dir if self.projector else None
+            self._series = EmbeddingSeries(self.target.name, self.target.of, run_dir)
+        return writer.embedding(step, self._series, features, point_labels, source)
 
 
 def projector_columns(labels: np.ndarray, label_source: str) -> dict[str, list[Any]]:

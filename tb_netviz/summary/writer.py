@@ -191,13 +191,19 @@ class NetVizWriter:
         summary_value = encoders.scalar_value(tag, value)
         return self.events.add(lambda: [summary_value], step)
 
-    def histogram(self, step: int, tag: str, values: np.ndarray, bins: int = 30) -> bool:
+    def histogram(self, step: int, tag: str, values: np.ndarray, bins: int = encoders.HISTOGRAM_BINS) -> bool:
         """A histogram of ``values`` (Histograms tab); bucketing runs on the writer thread."""
         values = _owned_float32(values, f"histogram {tag!r}")
         encoders.check_histogram_input(tag, values, bins)
         return self.events.add(
             lambda: [encoders.histogram_value(tag, values, bins)], step, nbytes=values.nbytes
         )
+
+    def histogram_buckets(self, step: int, tag: str, buckets: np.ndarray) -> bool:
+        """A histogram already counted: float32 ``[bins, 3]`` (left, right, count), as
+        ``encoders.histogram_buckets`` makes (sharded training counts each rank's piece)."""
+        value = encoders.histogram_buckets_value(tag, buckets)  # a malformed array fails here
+        return self.events.add(lambda: [value], step, nbytes=value.ByteSize())
 
     def alerts(self, step: int, alerts: Sequence[dict[str, Any]], omitted: int = 0) -> bool:
         """The run's alert history so far; essential: waits for queue room rather than drop.

@@ -11,10 +11,12 @@ With ``gradcam=True`` each sample step also runs the Grad-CAM pass
 (``tb_netviz.torch.gradcam``), guarded on its own, after the sample pass.
 
 Histograms (``histograms=True``) go to TensorBoard's Histograms tab under
-``netviz/histograms/{activations,weights,gradients}/<layer>``; under sharded
-training only the activation histograms are written (a weight or gradient
-histogram would need every rank's entries on rank zero), and no kernels or
-weight matrices (``netviz/weights/``) for the same reason.
+``netviz/histograms/{activations,weights,gradients}/<layer>``. Under sharded
+training the weight and gradient histograms are those of the whole tensors,
+counted from every rank's piece over the global range (a second collective at
+each logged step, ``ShardedGradientStatistics.histograms``); no kernels or
+weight matrices (``netviz/weights/``) are written there (they would need every
+rank's entries on rank zero).
 
 Example:
     >>> import tempfile, torch
@@ -32,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -123,6 +126,8 @@ class Capture:
         self._sharded = statistics is not None
         self._rows = rows
         self._new_statistics = statistics or GradientStatistics
+        if statistics is not None and options.histograms and rows:
+            self._new_statistics = functools.partial(statistics, histograms=True)
         layers = discover_layers(model)
         names = module_names(model)
         attention = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
@@ -159,10 +164,8 @@ class Capture:
             options,
             None if sample_batch is None else batch_size(sample_batch),
             lambda message: self._warn_once(message, message),
+            sharded=self._sharded,
         )
-        if self._sharded:
-            # A sharded module holds only its own shard of each weight: no picture of the whole layer.
-            self.learned.weight_layers = []
         self._check_embedding_layer(forward_context)
         self.request = ProbeRequest(
             activations=self.layers,
@@ -208,14 +211,16 @@ class Capture:
     def log_gradients(self, step: int, defer: bool) -> None:
         """Measure the current gradients; write now, or when ``complete_gradients`` runs if ``defer``."""
         self.complete_gradients(clipped=False)
+        measured = None
         with self._guarded("gradient statistics", step):
             measured = self.stats.measure()
             if self.options.histograms and not self._sharded:
                 self._write_parameter_histograms(step)
             if defer:
                 self._pending = (step, measured)
-            else:
-                self._write_gradients(step, self.stats.finish(measured))
+                return
+            self._write_gradients(step, self.stats.finish(measured))
+        self._write_sharded_histograms(step, measured)
 
     def complete_gradients(self, clipped: bool) -> None:
         """Write deferred statistics; with ``clipped``, add the global norm of the gradients now held."""
@@ -227,6 +232,7 @@ class Capture:
             if clipped:
                 measured.extra = self.stats.global_norm()
             self._write_gradients(step, self.stats.finish(measured))
+        self._write_sharded_histograms(step, measured)
 
     def log_sample(self, step: int, force: bool = False) -> None:
         """Run the sample pass if ``step`` is a sample step, the first one seen, or ``force``;
@@ -272,6 +278,15 @@ class Capture:
             writer.scalar(step, CLIPPED_GRAD_NORM_TAG, table.clipped_norm)
         if names and self.detector.check_gradients(step, names, table.values):
             writer.alerts(step, self.detector.history, self.detector.omitted)
+
+    def _write_sharded_histograms(self, step: int, measured: Any) -> None:
+        """Sharded, with histograms: every rank counts its entries (the step's second collective)."""
+        if measured is None or not getattr(self._stats, "with_histograms", False):
+            return
+        with self._guarded("weight and gradient histograms", step):
+            for kind, name, buckets in self.stats.histograms(measured):
+                if self.writer is not None:
+                    self.writer.histogram_buckets(step, histogram_tag(kind, name), buckets)
 
     def _check_embedding_layer(self, forward_context: Callable[[], AbstractContextManager]) -> None:
         """An explicit ``embedding_layer`` whose output is not a tensor is an error here, not later."""

@@ -64,9 +64,14 @@ class Sharding:
         """Whether this rank writes the event file (rank zero of the group)."""
         return self.rank == 0
 
-    def statistics(self, layers: list[Layer], selected: list[int]) -> ShardedGradientStatistics:
-        """The statistics of ``layers`` from this rank's pieces (one collective per logged step)."""
-        return ShardedGradientStatistics(layers, selected, read_piece=self.read_piece, group=self.group)
+    def statistics(
+        self, layers: list[Layer], selected: list[int], histograms: bool = False
+    ) -> ShardedGradientStatistics:
+        """The statistics of ``layers`` from this rank's pieces: one collective per logged step,
+        two with ``histograms`` (the whole weights' and gradients' histograms)."""
+        return ShardedGradientStatistics(
+            layers, selected, read_piece=self.read_piece, group=self.group, histograms=histograms
+        )
 
 
 def sharding_of(

@@ -33,10 +33,11 @@ from torch import nn
 
 from tb_netviz.summary import CaptureOptions, NetVizWriter
 from tb_netviz.summary.learned import (
-    LABELS_GIVEN,
-    EmbeddingSeries,
+    EmbeddingLog,
     WeightSeries,
+    choose_weight_layers,
     classes_from_scores,
+    embedding_target,
     weight_view_bytes,
 )
 from tb_netviz.summary.weights import KERNEL, MATRIX
@@ -53,6 +54,9 @@ class LearnedViews:
             ``embedding``, ``embedding_layer``, ``projector``.
         batch_size: the probe batch's sample count (None without a probe batch).
         warn: called with a message for the layers the budget leaves out.
+        sharded: the parameters are sharded across processes (FSDP, DeepSpeed ZeRO): a rank
+            holds only its own piece of each weight, so no weights are written; ``warn`` is
+            told so once when ``weight_layers`` asked for some.
 
     Raises:
         ValueError: a ``weight_layers`` pattern that matches no conv or linear layer,
@@ -68,6 +72,7 @@ class LearnedViews:
         options: CaptureOptions,
         batch_size: int | None,
         warn: Callable[[str], None],
+        sharded: bool = False,
     ) -> None:
         self.options = options
         self._channels = options.max_channels
@@ -80,20 +85,23 @@ class LearnedViews:
             )
             for name, (layout, axes) in candidates.items()
         }
-        self.weight_layers, left_out = options.select_weight_layers(sizes)
-        if left_out:
+        if sharded and options.weight_layers:
             warn(
-                f"tb-netviz: the weights of {left_out} are not written: with the others they exceed "
-                f"weight_budget_bytes={options.weight_budget_bytes} per sample step (raise it, or "
-                "choose layers with weight_layers=[...])"
+                "tb-netviz: weight_layers is ignored under sharded parameters (FSDP, DeepSpeed "
+                "ZeRO): each rank holds only its own piece of each weight, so no kernel or "
+                "matrix pictures are written; the gradient and weight statistics are exact"
             )
+        self.weight_layers = [] if sharded else choose_weight_layers(options, sizes, warn)
         self._series = {
             name: WeightSeries(name, *candidates[name], options.max_channels) for name in self.weight_layers
         }
-        self.embedding_module, self.embedding_name, self.embedding_of = self._embedding_target(
-            layers, model, batch_size, warn
+        named = {name: module for module, name in module_names(model).items()}
+        linear = [(layer.name, layer.module) for layer in layers if isinstance(layer.module, nn.Linear)]
+        target = embedding_target(
+            options, batch_size, named, linear[-1] if linear else None, kind="module", model="the model"
         )
-        self._embedding: EmbeddingSeries | None = None
+        self.embedding_module, self.embedding_name, self.embedding_of = target
+        self._embedding = EmbeddingLog(target, options.projector)
 
     def write_weights(self, writer: NetVizWriter, step: int) -> None:
         """Queue every chosen layer's current weights (one host copy each)."""
@@ -115,40 +123,7 @@ class LearnedViews:
             return
         check_embedding_tensor(features, self.embedding_name)
         flat = features.detach().reshape(features.shape[0], -1).to(torch.float32).cpu().numpy()
-        if labels is not None:
-            point_labels, source = labels, LABELS_GIVEN
-        else:
-            point_labels, source = predicted_classes(output, flat.shape[0])
-        if self._embedding is None:
-            run_dir = writer.log_dir if self.options.projector else None
-            self._embedding = EmbeddingSeries(self.embedding_name, self.embedding_of, run_dir)
-        writer.embedding(step, self._embedding, flat, point_labels, source)
-
-    def _embedding_target(
-        self, layers: Sequence[Layer], model: nn.Module, batch_size: int | None, warn: Callable[[str], None]
-    ) -> tuple[nn.Module | None, str | None, str]:
-        options = self.options
-        if not options.embedding or batch_size is None:
-            return None, None, "output"
-        if options.embedding_layer is not None:
-            modules = {name: module for module, name in module_names(model).items()}
-            if options.embedding_layer not in modules:
-                shown = ", ".join(list(modules)[:8]) + (", ..." if len(modules) > 8 else "")
-                raise ValueError(
-                    f"embedding_layer {options.embedding_layer!r} is no module of the model; "
-                    f"modules are: {shown}"
-                )
-            if batch_size < 2:
-                raise ValueError(_one_sample_message(batch_size))
-            return modules[options.embedding_layer], options.embedding_layer, "output"
-        linear = [layer for layer in layers if isinstance(layer.module, nn.Linear)]
-        if not linear:
-            return None, None, "output"
-        if (
-            batch_size < 2
-        ):  # the default embedding needs 2 samples; a 1-sample probe batch is for the other views
-            return None, None, "output"
-        return linear[-1].module, linear[-1].name, "input"
+        self._embedding.write(writer, step, flat, labels, lambda: predicted_classes(output, flat.shape[0]))
 
 
 def check_embedding_tensor(features: Any, layer: str | None) -> None:
@@ -193,10 +168,3 @@ def _weight_kind(module: nn.Module) -> tuple[str, str] | None:
     if isinstance(module, nn.Linear) and weight.dim() == 2:
         return MATRIX, "oi"
     return None
-
-
-def _one_sample_message(batch_size: int) -> str:
-    return (
-        f"the probe batch has {batch_size} sample(s) and PCA needs at least 2; "
-        "pass a few more samples in sample_batch"
-    )

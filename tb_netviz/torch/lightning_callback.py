@@ -8,16 +8,20 @@ overridden) the global norm of the clipped gradients is read in
 statistics in their single host transfer. Only global rank zero writes.
 
 Strategies that shard the parameters: ``ModelParallelStrategy`` (``fully_shard``
-in ``configure_model``; DTensor parameters) and ``FSDPStrategy`` (FSDP1 with
-Lightning's default ``use_orig_params=True``). In ``on_before_optimizer_step`` the
-gradients are reduced and sharded; every rank measures its own pieces, one
-``all_gather`` per logged step combines them into the statistics of the whole
-gradients, the sample pass runs on every rank (a forward on rank zero alone
-would wait forever for FSDP's all-gathers) and rank zero writes.
-``DeepSpeedStrategy`` is not supported yet (not tested; ``NetViz`` in a plain
-loop on a DeepSpeed engine is): the callback then warns once per ``fit`` and
-logs nothing, as it does for ``FSDPStrategy`` with ``use_orig_params=False``;
-training goes on.
+in ``configure_model``; DTensor parameters), ``FSDPStrategy`` (FSDP1 with
+Lightning's default ``use_orig_params=True``) and ``DeepSpeedStrategy`` (ZeRO
+stages 2 and 3). In ``on_before_optimizer_step`` the gradients are reduced and
+sharded; every rank measures its own pieces, one ``all_gather`` per logged step
+combines them into the statistics of the whole gradients (a second one adds up
+the histogram counts with ``histograms=True``), the sample pass runs on every
+rank (a forward on rank zero alone would wait forever for the engine's
+all-gathers) and rank zero writes. Under DeepSpeed that hook runs after
+``engine.backward`` and before ``engine.step``, before every micro-batch's step
+(DeepSpeed accumulates itself): the gradients are read at its accumulation
+boundary only, from this rank's fragments. DeepSpeed clips inside
+``engine.step`` and releases its gradients there, so no clipped norm is logged.
+``FSDPStrategy`` with ``use_orig_params=False`` is not supported: the callback
+warns once per ``fit`` and logs nothing; training goes on.
 """
 
 from __future__ import annotations
@@ -120,8 +124,9 @@ class NetVizCallback(pl.Callback):
             sample_labels=self.sample_labels,
             statistics=sharding.statistics if sharding else None,
         )
-        self._clipping = bool(trainer.gradient_clip_val) or is_overridden(
-            "configure_gradient_clipping", pl_module
+        # DeepSpeed clips inside engine.step and releases its gradients there: nothing to measure after.
+        self._clipping = not _deepspeed(trainer) and (
+            bool(trainer.gradient_clip_val) or is_overridden("configure_gradient_clipping", pl_module)
         )
         self._steps_done = trainer.global_step
         self._last_gradient_step = None
@@ -136,21 +141,14 @@ class NetVizCallback(pl.Callback):
         strategy = sharding_strategy(trainer.strategy)
         if strategy is None:
             return None
-        reason = None
-        if isinstance(trainer.strategy, DeepSpeedStrategy):
-            reason = (
-                "this strategy is not supported yet (NetViz in a plain loop on a DeepSpeed engine is: "
-                "see the README)"
-            )
-        else:
-            sharding = sharding_of(pl_module, wrapper=trainer.strategy.model)
-            if sharding is None or sharding.per_layer:
-                return sharding
-            # The root's flat buffer lives on the wrapper, outside the LightningModule.
-            reason = (
-                "use_orig_params=False keeps the parameters as flat buffers; per-layer statistics "
-                "need use_orig_params=True (Lightning's default)"
-            )
+        sharding = sharding_of(pl_module, wrapper=trainer.strategy.model)
+        if sharding is None or sharding.per_layer:
+            return sharding
+        # The root's flat buffer lives on the wrapper, outside the LightningModule.
+        reason = (
+            "use_orig_params=False keeps the parameters as flat buffers; per-layer statistics "
+            "need use_orig_params=True (Lightning's default)"
+        )
         if trainer.is_global_zero:
             warn_from_caller(
                 f"tb-netviz: {strategy}: {reason}; nothing is logged in this fit (training is not affected)",
@@ -164,6 +162,8 @@ class NetVizCallback(pl.Callback):
         step = trainer.global_step
         if self._capture is None or step == self._last_gradient_step:
             return
+        if _deepspeed(trainer) and not trainer.strategy.deepspeed_engine.is_gradient_accumulation_boundary():
+            return  # DeepSpeed accumulates itself: this hook runs before every micro-batch's engine.step
         if self.options.is_gradient_step(step):
             self._last_gradient_step = step
             self._capture.log_gradients(step, defer=self._clipping)
@@ -209,6 +209,10 @@ def sharding_strategy(strategy: Strategy) -> str | None:
     if isinstance(strategy, (FSDPStrategy, DeepSpeedStrategy, ModelParallelStrategy)):
         return type(strategy).__name__
     return None
+
+
+def _deepspeed(trainer: pl.Trainer) -> bool:
+    return isinstance(trainer.strategy, DeepSpeedStrategy)
 
 
 def _default_log_dir(trainer: pl.Trainer) -> str:

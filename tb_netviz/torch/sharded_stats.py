@@ -16,11 +16,19 @@ chunks, tensors, layers and ranks. A finite float32 gradient cannot overflow
 them (a norm of 1e22 stays 1e22), so non-finite entries are counted only where
 a sum is not finite: no pass of their own in a finite step.
 
-Every rank must call ``measure`` and ``finish`` at the same steps, in the same
-order (the callers decide from the optimizer step count). A rank whose own
-part fails does not skip the collective: it sends a marker, and every rank
-then raises ``ShardedStatisticsError`` for that step, which the capture turns
-into one warning while training goes on.
+With ``histograms``, the weights and gradients of the layers shown also get exact
+histograms of the whole tensors: each rank keeps its entries (a float32 host
+copy) at ``measure``, and their per-layer finite min and max travel in the same
+``all_gather``, so every rank knows the global range and hence the bucket edges
+after ``finish``; ``histograms`` then counts each rank's entries into those
+buckets and a **second** ``all_gather`` sums the counts: two collectives on the
+steps that write histograms (every logged step then), one otherwise.
+
+Every rank must call ``measure`` and ``finish`` (and ``histograms``) at the same
+steps, in the same order (the callers decide from the optimizer step count). A
+rank whose own part fails does not skip the collective: it sends a marker, and
+every rank then raises ``ShardedStatisticsError`` for that step, which the
+capture turns into one warning while training goes on.
 
 Example (one process, no process group: the local partials are the whole table):
     >>> import torch
@@ -46,6 +54,7 @@ import torch
 import torch.distributed as dist
 
 from tb_netviz.summary.columns import GRADIENT_STATS, describe_missing_gradient
+from tb_netviz.summary.encoders import HISTOGRAM_BINS, histogram_buckets, histogram_counts, histogram_range
 from tb_netviz.torch.gradient_stats import GradientTable
 from tb_netviz.torch.layers import Layer
 from tb_netviz.torch.shards import PieceReader
@@ -55,6 +64,10 @@ _COL = {name: index for index, name in enumerate(GRADIENT_STATS)}
 PARTIALS = ("sum_sq", "sum_abs", "param_sq", "count", "nonfinite", "max_abs", "has_grad")
 _SUM_SQ, _SUM_ABS, _PARAM_SQ, _COUNT, _NONFINITE, _MAX_ABS, _HAS_GRAD = range(len(PARTIALS))
 _SUMMED = slice(_SUM_SQ, _NONFINITE + 1)
+# Per layer shown, with histograms: -min and max of the finite weights, then of the finite
+# gradients (all maxed over the ranks; -inf where a rank holds no finite entry).
+_RANGES = 4
+_KINDS = ("weights", "gradients")
 # |g| of a tensor piece is formed in a reused float64 workspace of this many entries, chunk by
 # chunk (2 MB: the chunk's three reductions read it from cache).
 _CHUNK = 1 << 18
@@ -69,11 +82,18 @@ class MeasuredShards:
     """This rank's partials ``[layers, PARTIALS]`` (float64), waiting for the collective.
 
     ``extra`` is this rank's partial sum of squares of the clipped gradients, once known.
+    With histograms: ``entries`` holds copies of this rank's weight and gradient pieces per
+    layer shown (float32 host arrays; None for no gradient), ``ranges`` their finite min and
+    max (``[shown, 4]``), and ``finish`` sets ``global_ranges`` from every rank's.
     """
 
     sums: torch.Tensor
     failure: str | None = None
     extra: torch.Tensor | None = None
+    entries: list[tuple[list[np.ndarray], list[np.ndarray] | None]] | None = None
+    ranges: torch.Tensor | None = None
+    global_ranges: np.ndarray | None = None
+    has_grad: np.ndarray | None = None
 
 
 class ShardedGradientStatistics:
@@ -88,6 +108,8 @@ class ShardedGradientStatistics:
         read_piece: this rank's ``Piece`` of a parameter (``dtensor_piece``, ``flat_piece``...).
         group: the process group the pieces are spread over (default: the world,
             when a process group is initialised; else this process alone).
+        histograms: also measure the weight and gradient histograms of the rows
+            reported (``histograms``; a second collective at each logged step).
     """
 
     def __init__(
@@ -97,7 +119,9 @@ class ShardedGradientStatistics:
         *,
         read_piece: PieceReader,
         group: dist.ProcessGroup | None = None,
+        histograms: bool = False,
     ) -> None:
+        self.with_histograms = histograms
         self.layers = list(layers)
         self.selected = list(range(len(self.layers)) if selected is None else selected)
         self.read_piece = read_piece
@@ -116,10 +140,17 @@ class ShardedGradientStatistics:
     def measure(self) -> MeasuredShards:
         """This rank's partials of the current gradients (no collective; errors become a marker)."""
         try:
-            return MeasuredShards(self._local_partials())
+            measured = MeasuredShards(self._local_partials())
+            if self.with_histograms:
+                measured.entries = self._local_entries()
+                measured.ranges = _entry_ranges(measured.entries)
+            return measured
         except Exception as error:  # noqa: BLE001 - any local failure must still reach the collective
             empty = torch.full((len(self.layers), len(PARTIALS)), math.nan, dtype=torch.float64)
-            return MeasuredShards(empty, failure=f"{type(error).__name__}: {error}")
+            measured = MeasuredShards(empty, failure=f"{type(error).__name__}: {error}")
+            if self.with_histograms:
+                measured.ranges = torch.full((len(self.selected), _RANGES), math.nan, dtype=torch.float64)
+            return measured
 
     @torch.no_grad()
     def global_norm(self) -> torch.Tensor:
@@ -150,21 +181,79 @@ class ShardedGradientStatistics:
         failure = measured.failure or self._clip_failure
         self._clip_failure = None
         marker = torch.tensor([0.0 if failure is None else 1.0], dtype=torch.float64)
+        ranges = measured.ranges if measured.ranges is not None else torch.zeros(0, dtype=torch.float64)
         packed = torch.cat(
-            [measured.sums.reshape(-1).cpu(), marker, extra.reshape(1).to("cpu", torch.float64)]
+            [
+                measured.sums.reshape(-1).cpu(),
+                ranges.reshape(-1),
+                marker,
+                extra.reshape(1).to("cpu", torch.float64),
+            ]
         )
         every_rank = self._gather(packed).numpy()
         failed = np.flatnonzero(every_rank[:, -2] != 0).tolist()
         if failed:
             own = f" (this rank: {failure})" if failure else ""
             raise ShardedStatisticsError(f"rank(s) {failed} could not compute their gradient statistics{own}")
-        partials = every_rank[:, :-2].reshape(len(every_rank), len(self.layers), len(PARTIALS))
+        size = len(self.layers) * len(PARTIALS)
+        partials = every_rank[:, :size].reshape(len(every_rank), len(self.layers), len(PARTIALS))
         combined = np.concatenate(
             [partials[:, :, _SUMMED].sum(axis=0), partials[:, :, _MAX_ABS:].max(axis=0)], axis=1
         )
+        if measured.ranges is not None:
+            gathered = every_rank[:, size : size + measured.ranges.numel()]
+            gathered = gathered.reshape(len(every_rank), len(self.selected), _RANGES)
+            measured.global_ranges = gathered.max(axis=0)
+            measured.has_grad = combined[self.selected, _HAS_GRAD] > 0
         clipped_sq = every_rank[:, -1]
         clipped = float(np.sqrt(clipped_sq.sum())) if measured.extra is not None else None
         return layer_table(combined, self.selected, clipped)
+
+    def histograms(self, measured: MeasuredShards) -> list[tuple[str, str, np.ndarray]]:
+        """``(kind, layer, buckets)`` of the whole weights and gradients of the rows reported, from
+        the step ``finish`` combined: each rank counts its entries into the buckets of the global
+        range and one ``all_gather`` sums the counts (``buckets`` as ``histogram_buckets`` makes).
+        Nothing, and no collective, when ``finish`` did not combine that step (on every rank alike).
+
+        Raises:
+            ShardedStatisticsError: some rank failed to count its entries (named in the message).
+        """
+        if measured.global_ranges is None:
+            return []
+        shown = len(self.selected)
+        counts = np.zeros((shown, len(_KINDS), HISTOGRAM_BINS), np.float64)
+        failure = None
+        try:
+            for row, entries in enumerate(measured.entries):
+                for kind, parts in enumerate(entries):
+                    value_range = _kind_range(measured.global_ranges[row], kind)
+                    if parts is None or value_range is None:
+                        continue
+                    for values in parts:  # non-finite entries fall outside every finite range
+                        counts[row, kind] += histogram_counts(values, value_range, HISTOGRAM_BINS)
+        except Exception as error:  # noqa: BLE001 - any local failure must still reach the collective
+            counts[:] = math.nan
+            failure = f"{type(error).__name__}: {error}"
+        measured.entries = None  # the host copies are no longer needed
+        every_rank = self._gather(torch.from_numpy(counts.reshape(-1))).numpy()
+        failed = np.flatnonzero(np.isnan(every_rank).any(axis=1)).tolist()
+        if failed:
+            own = f" (this rank: {failure})" if failure else ""
+            raise ShardedStatisticsError(f"rank(s) {failed} could not count their histogram entries{own}")
+        total = every_rank.sum(axis=0).reshape(shown, len(_KINDS), HISTOGRAM_BINS)
+        result = []
+        for row, layer in enumerate(self.selected):
+            for kind, name in enumerate(_KINDS):
+                if name == "gradients" and not measured.has_grad[row]:
+                    continue
+                value_range = _kind_range(measured.global_ranges[row], kind)
+                buckets = (
+                    np.zeros((0, 3), np.float32)
+                    if value_range is None
+                    else histogram_buckets(total[row, kind], value_range)
+                )
+                result.append((name, self.layers[layer].name, buckets))
+        return result
 
     def _gather(self, packed: torch.Tensor) -> torch.Tensor:
         self.collectives += 1
@@ -251,6 +340,54 @@ class ShardedGradientStatistics:
                 0, self._layer_of, per_param[:, column], "amax"
             )
         return per_layer
+
+    def _local_entries(self) -> list[tuple[list[np.ndarray], list[np.ndarray] | None]]:
+        """Copies of this rank's weight and gradient pieces (float32, on the host) per row reported:
+        a deferred ``finish`` runs after clipping and the optimizer step have changed them."""
+        entries = []
+        for index in self.selected:
+            weights, grads, has_grad = [], [], False
+            for parameter in self.layers[index].parameters:
+                piece = self.read_piece(parameter)
+                if piece.counted and piece.weight.numel():
+                    weights.append(_host_copy(piece.weight))
+                if piece.grad is not None and not piece.grad.is_sparse:
+                    has_grad = True
+                    if piece.grad_counted and piece.grad.numel():
+                        grads.append(_host_copy(piece.grad))
+            entries.append((weights, grads if has_grad else None))
+        return entries
+
+
+def _host_copy(tensor: torch.Tensor) -> np.ndarray:
+    flat = tensor.detach().reshape(-1)
+    return flat.to("cpu", torch.float32, copy=True).numpy()
+
+
+def _entry_ranges(entries: list[tuple[list[np.ndarray], list[np.ndarray] | None]]) -> torch.Tensor:
+    """``[shown, 4]``: -min and max of the finite weight entries, then of the finite gradient
+    entries (-inf: none)."""
+    ranges = np.full((len(entries), _RANGES), -math.inf)
+    for row, kinds in enumerate(entries):
+        for kind, parts in enumerate(kinds):
+            for values in parts or []:
+                low, high = float(values.min()), float(values.max())
+                if not (math.isfinite(low) and math.isfinite(high)):  # NaN/Inf entries: a pass more
+                    finite = values[np.isfinite(values)]
+                    if not finite.size:
+                        continue
+                    low, high = float(finite.min()), float(finite.max())
+                ranges[row, 2 * kind] = max(ranges[row, 2 * kind], -low)
+                ranges[row, 2 * kind + 1] = max(ranges[row, 2 * kind + 1], high)
+    return torch.from_numpy(ranges)
+
+
+def _kind_range(ranges: np.ndarray, kind: int) -> tuple[float, float] | None:
+    """The bucket range of one kind from the combined ``[4]`` ranges of a layer; None: no finite entry."""
+    low, high = -ranges[2 * kind], ranges[2 * kind + 1]
+    if not math.isfinite(low):
+        return None
+    return histogram_range(float(low), float(high))
 
 
 def layer_table(combined: np.ndarray, selected: Sequence[int], clipped: float | None) -> GradientTable:

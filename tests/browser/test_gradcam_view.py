@@ -7,33 +7,24 @@ Grad-CAM at steps 0, 10, 20 and 29, true labels given. Screenshots at 900 and
 
 from __future__ import annotations
 
-import json
-import urllib.parse
 from collections import OrderedDict
 
 import numpy as np
 import pytest
-import torch
-from sklearn.datasets import load_digits
 from torch import nn
 
-from tb_netviz.torch import NetViz
-from tests.browser.conftest import ARTIFACTS, Watched, open_dashboard
+from tests.browser.conftest import Watched
+from tests.browser.digits_runs import SAMPLE_STEPS, open_view, plugin_json, screenshot_panels, train_digits
 from tests.tb_server import TensorBoardServer
 
 RUN = "digits"
 # The explained layer's name is hostile HTML: it must show as text and never run.
 LAYER = "<img src=x onerror=alert(1)>"
-SAMPLE_STEPS = [0, 10, 20, 29]
 PROBE = 6
 
 
-def _train_digits(run_dir) -> None:
-    digits = load_digits()
-    x = torch.tensor(digits.images[:256, None] / 16.0, dtype=torch.float32)
-    y = torch.tensor(digits.target[:256])
-    torch.manual_seed(0)
-    model = nn.Sequential(
+def _cnn() -> nn.Module:
+    return nn.Sequential(
         OrderedDict(
             [
                 ("conv1", nn.Conv2d(1, 8, 3, padding=1)),
@@ -45,29 +36,12 @@ def _train_digits(run_dir) -> None:
             ]
         )
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    with NetViz(
-        model,
-        run_dir,
-        sample_batch=x[:PROBE],
-        sample_labels=y[:PROBE],
-        log_every_n_steps=1,
-        sample_every_n_steps=10,
-        gradcam=True,
-    ) as viz:
-        for step in range(30):
-            batch = slice((step * 32) % 224, (step * 32) % 224 + 32)
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
-            viz.log_gradients(step)
-            optimizer.step()
-            viz.log_sample(step)
 
 
 @pytest.fixture(scope="module")
 def gradcam_server(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("gradcam-logs")
-    _train_digits(logdir / RUN)
+    train_digits(logdir / RUN, _cnn, samples=256, probe=PROBE, gradcam=True)
     with TensorBoardServer(logdir) as server:
         server.wait_for(
             lambda: b'"gradcam_layers": ["<img' in server.get("/data/plugin/netviz/runs")[1],
@@ -76,20 +50,9 @@ def gradcam_server(tmp_path_factory):
         yield server
 
 
-def route(server, name, **params):
-    status, body, _ = server.get(f"/data/plugin/netviz/{name}?{urllib.parse.urlencode(params)}")
-    assert status == 200, body
-    return json.loads(body)
-
-
 def open_gradcam(new_page, server, color_scheme="light", width=1400) -> Watched:
-    watched = new_page(color_scheme=color_scheme)
-    watched.page.set_viewport_size({"width": width, "height": 1000})
-    open_dashboard(watched, server, RUN)
-    watched.page.wait_for_function(
-        "() => document.querySelectorAll('.gradcam-panel .gc-canvas').length > 0", timeout=30_000
-    )
-    return watched
+    drawn = "() => document.querySelectorAll('.gradcam-panel .gc-canvas').length > 0"
+    return open_view(new_page, server, RUN, drawn, color_scheme, width)
 
 
 def canvas_pixels(page, index: int) -> np.ndarray:
@@ -115,7 +78,7 @@ def test_overlay_is_drawn_over_each_probe_image_with_its_labels_as_text(new_page
     watched = open_gradcam(new_page, gradcam_server)
     page = watched.page
     assert shown_step(page) == SAMPLE_STEPS[-1]  # the dashboard opens on the latest step
-    answer = route(gradcam_server, "gradcam", run=RUN, layer=LAYER, step=SAMPLE_STEPS[-1])
+    answer = plugin_json(gradcam_server, "gradcam", run=RUN, layer=LAYER, step=SAMPLE_STEPS[-1])
     cards = page.locator(".gradcam-panel .gc-card")
     assert cards.count() == PROBE
     for n in range(PROBE):
@@ -164,8 +127,10 @@ def test_step_control_moves_the_dashboards_step_and_the_maps(new_page, gradcam_s
 def test_opacity_and_scale_controls_change_the_drawing(new_page, gradcam_server):
     watched = open_gradcam(new_page, gradcam_server)
     page = watched.page
-    images = route(gradcam_server, "probe_inputs", run=RUN)
-    maps = np.array(route(gradcam_server, "gradcam", run=RUN, layer=LAYER, step=SAMPLE_STEPS[-1])["values"])
+    images = plugin_json(gradcam_server, "probe_inputs", run=RUN)
+    maps = np.array(
+        plugin_json(gradcam_server, "gradcam", run=RUN, layer=LAYER, step=SAMPLE_STEPS[-1])["values"]
+    )
     peaks = maps.max(axis=(1, 2))
     n = int(np.argmax(np.where(peaks < peaks.max(), peaks, 0)))  # a lit map below the run's peak
     assert peaks[n] > 0
@@ -176,7 +141,7 @@ def test_opacity_and_scale_controls_change_the_drawing(new_page, gradcam_server)
     page.locator("#nv-gc-opacity").fill("100")
     fixed = canvas_pixels(page, n)
     legend = page.locator(".gradcam-panel .legend span").last.inner_text()
-    run_max = route(gradcam_server, "gradcam", run=RUN, layer=LAYER)["max"]
+    run_max = plugin_json(gradcam_server, "gradcam", run=RUN, layer=LAYER)["max"]
     shown = page.evaluate("async v => (await import('./static/shape.js')).formatShort(v)", run_max)
     assert legend == shown and float(legend) == pytest.approx(run_max, rel=5e-3)
     page.select_option("#nv-gc-scale", "image")
@@ -190,12 +155,4 @@ def test_opacity_and_scale_controls_change_the_drawing(new_page, gradcam_server)
 @pytest.mark.parametrize("width", [900, 1440])
 def test_view_screenshots_at_two_widths_in_both_themes(new_page, gradcam_server, scheme, width):
     watched = open_gradcam(new_page, gradcam_server, color_scheme=scheme, width=width)
-    page = watched.page
-    panel = page.locator(".gradcam-panel")
-    panel.scroll_into_view_if_needed()
-    box = panel.bounding_box()
-    assert box["width"] <= width  # the panel fits the viewport, no horizontal overflow
-    assert page.evaluate("document.documentElement.dataset.theme") == scheme
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    panel.screenshot(path=str(ARTIFACTS / f"gradcam_{width}_{scheme}.png"))
-    assert watched.errors == []
+    screenshot_panels(watched, scheme, width, {"gradcam": ".gradcam-panel"})

@@ -7,30 +7,23 @@ light and dark, go to test-artifacts/browser/{weights,embedding}_*.png.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from torch import nn
 
 from tb_netviz.torch import NetViz
-from tests.browser.conftest import ARTIFACTS, Watched, open_dashboard
+from tests.browser.conftest import Watched, save_artifact
+from tests.browser.digits_runs import SAMPLE_STEPS, open_view, plugin_json, screenshot_panels, train_digits
 from tests.tb_server import TensorBoardServer
 
 RUN = "digits"
-SAMPLE_STEPS = [0, 10, 20, 29]
 PROBE = 40
 SIZE_PX, PAD_PX = 420, 12
 
 
-def _train_digits(run_dir) -> None:
-    digits = load_digits()
-    x = torch.tensor(digits.images[:512, None] / 16.0, dtype=torch.float32)
-    y = torch.tensor(digits.target[:512])
-    torch.manual_seed(0)
-    model = nn.Sequential(
+def _cnn() -> nn.Module:
+    return nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1),
         nn.ReLU(),
         nn.Conv2d(8, 16, 3, padding=1),
@@ -40,22 +33,6 @@ def _train_digits(run_dir) -> None:
         nn.ReLU(),
         nn.Linear(32, 10),
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    with NetViz(
-        model,
-        run_dir,
-        sample_batch=x[:PROBE],
-        sample_labels=y[:PROBE],
-        log_every_n_steps=1,
-        sample_every_n_steps=10,
-    ) as viz:
-        for step in range(30):
-            batch = slice((step * 32) % 480, (step * 32) % 480 + 32)
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
-            viz.log_gradients(step)
-            optimizer.step()
-            viz.log_sample(step)
 
 
 def _train_rgb(run_dir) -> None:
@@ -76,7 +53,7 @@ def _train_rgb(run_dir) -> None:
 @pytest.fixture(scope="module")
 def learned_server(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("learned-logs")
-    _train_digits(logdir / RUN)
+    train_digits(logdir / RUN, _cnn, samples=512, probe=PROBE)
     _train_rgb(logdir / "rgb")
     with TensorBoardServer(logdir) as server:
         server.wait_for(
@@ -89,22 +66,12 @@ def learned_server(tmp_path_factory):
         yield server
 
 
-def route(server, path):
-    status, body, _ = server.get(f"/data/plugin/netviz/{path}")
-    assert status == 200, body
-    return json.loads(body)
-
-
 def open_learned(new_page, server, color_scheme="light", width=1400, run=RUN) -> Watched:
-    watched = new_page(color_scheme=color_scheme)
-    watched.page.set_viewport_size({"width": width, "height": 1000})
-    open_dashboard(watched, server, run)
-    watched.page.wait_for_function(
+    drawn = (
         "() => document.querySelector('.weights-panel').dataset.step"
-        " && /^[0-9]+$/.test(document.querySelector('.embedding-panel').dataset.step || '')",
-        timeout=30_000,
+        " && /^[0-9]+$/.test(document.querySelector('.embedding-panel').dataset.step || '')"
     )
-    return watched
+    return open_view(new_page, server, run, drawn, color_scheme, width)
 
 
 def weight_pixels(page) -> np.ndarray:
@@ -134,7 +101,7 @@ def test_kernel_grid_draws_the_routes_values_on_one_zero_centred_scale(new_page,
         arg=f"weights of 2 at step {SAMPLE_STEPS[-1]}",
         timeout=60_000,
     )
-    answer = route(learned_server, f"weights?run={RUN}&layer=2&step={SAMPLE_STEPS[-1]}")
+    answer = plugin_json(learned_server, "weights", run=RUN, layer=2, step=SAMPLE_STEPS[-1])
     values, scale = np.array(answer["values"]), answer["scale"]
     pixels = weight_pixels(page)
     assert pixels.shape[:2] == (16 * 4 - 1, 8 * 4 - 1)  # rows = 16 outputs, columns = 8 inputs, 3x3 tiles
@@ -159,7 +126,7 @@ def test_kernels_of_one_input_channel_are_a_grid_of_tiles_not_one_tall_column(ne
         arg=f"weights of 0 at step {SAMPLE_STEPS[-1]}",
         timeout=60_000,
     )
-    answer = route(learned_server, f"weights?run={RUN}&layer=0&step={SAMPLE_STEPS[-1]}")
+    answer = plugin_json(learned_server, "weights", run=RUN, layer=0, step=SAMPLE_STEPS[-1])
     values, scale = np.array(answer["values"]), answer["scale"]
     assert values.shape == (8, 1, 3, 3)
     pixels = weight_pixels(page)
@@ -173,7 +140,7 @@ def test_kernels_of_one_input_channel_are_a_grid_of_tiles_not_one_tall_column(ne
     )
     canvas = page.locator("#nv-w-canvas").bounding_box()
     assert 0.8 < canvas["width"] / canvas["height"] < 1.25
-    page.locator(".weights-panel").screenshot(path=str(ARTIFACTS / "weights_one_input_channel.png"))
+    save_artifact(page.locator(".weights-panel"), "weights_one_input_channel.png")
     assert watched.errors == []
 
 
@@ -182,7 +149,7 @@ def test_the_change_toggle_shows_w_t_minus_w_0_and_the_pooled_matrix_its_two_poo
     page = watched.page
     page.check("#nv-w-change")
     page.wait_for_function("() => document.querySelector('.weights-panel').dataset.view === 'change'")
-    change = route(learned_server, f"weights?run={RUN}&layer=0&step=29&view=change")
+    change = plugin_json(learned_server, "weights", run=RUN, layer=0, step=29, view="change")
     pixels = weight_pixels(page)
     assert pixels[0, 0, :3].tolist() == diverging(change["values"][0][0][0][0], change["scale"])
     page.locator("#nv-step").focus()
@@ -217,7 +184,9 @@ def test_kernels_of_three_input_channels_can_be_drawn_as_colour_pictures(new_pag
     assert page.locator("#nv-w-layer").input_value() == "0"
     page.check("#nv-w-rgb")
     page.wait_for_function("() => document.querySelector('.weights-panel').dataset.rgb === 'true'")
-    values = np.array(route(learned_server, "weights?run=rgb&layer=0&step=2")["values"])  # [5, 3, 3, 3]
+    values = np.array(
+        plugin_json(learned_server, "weights", run="rgb", layer=0, step=2)["values"]
+    )  # [5, 3, 3, 3]
     top = np.abs(values).max()
     pixels = weight_pixels(page)
     assert pixels.shape[:2] == (3, 5 * 4 - 1)  # one colour picture per output channel, in a row
@@ -244,7 +213,7 @@ def pixel_positions(answer, frame: int) -> np.ndarray:
 def test_embedding_scatter_has_a_legend_and_hover_names_the_sample_and_its_label(new_page, learned_server):
     watched = open_learned(new_page, learned_server)
     page = watched.page
-    answer = route(learned_server, f"embedding?run={RUN}&layer=7")
+    answer = plugin_json(learned_server, "embedding", run=RUN, layer=7)
     labels = answer["labels"][-1]
     legend = page.locator(".e-legend li").all_inner_texts()
     counts = {label: labels.count(label) for label in sorted(set(labels))}
@@ -290,12 +259,4 @@ def test_the_dashboards_step_moves_the_points_with_an_animation(new_page, learne
 @pytest.mark.parametrize("width", [900, 1440])
 def test_view_screenshots_at_two_widths_in_both_themes(new_page, learned_server, scheme, width):
     watched = open_learned(new_page, learned_server, color_scheme=scheme, width=width)
-    page = watched.page
-    assert page.evaluate("document.documentElement.dataset.theme") == scheme
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for name, selector in (("weights", ".weights-panel"), ("embedding", ".embedding-panel")):
-        panel = page.locator(selector)
-        panel.scroll_into_view_if_needed()
-        assert panel.bounding_box()["width"] <= width  # no horizontal overflow
-        panel.screenshot(path=str(ARTIFACTS / f"{name}_{width}_{scheme}.png"))
-    assert watched.errors == []
+    screenshot_panels(watched, scheme, width, {"weights": ".weights-panel", "embedding": ".embedding-panel"})

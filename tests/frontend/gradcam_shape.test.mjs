@@ -9,8 +9,6 @@ import {
   overlayPixels,
   sampleCaption,
   scaleMax,
-  shownStep,
-  stepAfter,
   targetText,
 } from '../../frontend/gradcam_shape.js';
 
@@ -92,14 +90,4 @@ test('captions say the class explained, its probability and the true label as te
   assert.equal(sampleCaption({ ...decoded, labels: null }, 0, 'predicted').truth, 'no true label given');
   assert.equal(targetText('label'), 'each map explains the sample’s true class');
   assert.equal(targetText(4), 'every map explains class 4');
-});
-
-test('the shown step follows the dashboard step to the nearest kept Grad-CAM step', () => {
-  assert.equal(shownStep([0, 100, 200], 130), 100);
-  assert.equal(shownStep([0, 100, 200], 160), 200);
-  assert.equal(shownStep([0, 100, 200], undefined), 200);
-  assert.equal(shownStep([], 5), null);
-  assert.equal(stepAfter([0, 100, 200], 100, 1), 200);
-  assert.equal(stepAfter([0, 100, 200], 200, 1), 200);
-  assert.equal(stepAfter([0, 100, 200], 0, -1), 0);
 });

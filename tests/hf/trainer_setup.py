@@ -1,12 +1,19 @@
-"""A tiny GPT-2 built from a config (no download), generated token data and the Trainer arguments."""
+"""Tiny models built from a config (no download) and their generated data, for Trainer tests:
+a GPT-2 on token data with the Trainer arguments, and a ResNet image classifier."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import transformers
 
+from tb_netviz.hf import NetVizCallback
+from tests.torch_capture.events import Run
+
 VOCAB, LENGTH, EXAMPLES = 37, 8, 32
 MAX_GRAD_NORM = 0.05
+CLASSES = 3
 
 
 def tiny_gpt2() -> transformers.GPT2LMHeadModel:
@@ -74,3 +81,48 @@ def train(
     )
     trainer.train()
     return trainer
+
+
+class Images(torch.utils.data.Dataset):
+    """16 random 3x32x32 images (``pixel_values``) with random classes among ``CLASSES``."""
+
+    def __init__(self) -> None:
+        generator = torch.Generator().manual_seed(3)
+        self.pixels = torch.randn(16, 3, 32, 32, generator=generator)
+        self.labels = torch.randint(0, CLASSES, (16,), generator=generator)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"pixel_values": self.pixels[index], "labels": self.labels[index]}
+
+
+def train_resnet(
+    tmp_path: Path, depths: list[int], probe: int, **options
+) -> tuple[transformers.ResNetForImageClassification, Run]:
+    """Train a small ResNet on ``Images`` for 3 steps of 4 with a ``NetVizCallback`` writing to
+    ``tmp_path/run`` (probe batch: the first ``probe`` images; ``options`` are its options)."""
+    transformers.set_seed(0)
+    config = transformers.ResNetConfig(
+        embedding_size=8, hidden_sizes=[8, 16], depths=depths, layer_type="basic", num_labels=CLASSES
+    )
+    model = transformers.ResNetForImageClassification(config)
+    data = Images()
+    callback = NetVizCallback(
+        log_dir=tmp_path / "run",
+        sample_batch={"pixel_values": data.pixels[:probe]},
+        sample_every_n_steps=2,
+        **options,
+    )
+    arguments = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        max_steps=3,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    transformers.Trainer(model, arguments, train_dataset=data, callbacks=[callback]).train()
+    return model, Run(tmp_path / "run")

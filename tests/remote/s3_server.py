@@ -13,16 +13,10 @@ Example (not run as a doctest: it starts a process)::
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
-from pathlib import Path
 
-from tests.tb_server import free_port
+from tests.server_process import ServerProcess
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "netviz-test",
@@ -32,36 +26,26 @@ CREDENTIALS = {
 }
 
 
-class S3Server:
+class S3Server(ServerProcess):
     """``python -m moto.server`` on 127.0.0.1; ``endpoint`` is its URL, ``env`` the variables to reach it."""
 
+    name = "moto"
+
     def __init__(self, port: int | None = None, timeout: float = 60.0) -> None:
-        self.port = port or free_port()
+        super().__init__(port, timeout)
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.timeout = timeout
-        self.process: subprocess.Popen | None = None
-        self.log_path = Path(tempfile.gettempdir()) / f"netviz-moto-{self.port}.log"
 
     @property
     def env(self) -> dict[str, str]:
         """Credentials and endpoint for s3fs (``AWS_ENDPOINT_URL``) and TensorBoard (``S3_ENDPOINT``)."""
         return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint, "S3_ENDPOINT": self.endpoint}
 
-    def __enter__(self) -> S3Server:
-        self._log = open(self.log_path, "wb")
-        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            self._wait_until_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def ready(self) -> bool:
+        with urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=5):
+            return True
 
     def client(self):
         """A boto3 S3 client of this server (the tests' independent view of the bucket)."""
@@ -87,29 +71,3 @@ class S3Server:
             for item in page.get("Contents", [])
         ]
         return {key: client.get_object(Bucket=bucket, Key=key)["Body"].read() for key in sorted(keys)}
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto server exited early:\n{self.log_path.read_text(errors='replace')}")
-            try:
-                with urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=5):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"moto server did not answer on {self.endpoint}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.process.wait(timeout=15)
-        if getattr(self, "_log", None):
-            self._log.close()

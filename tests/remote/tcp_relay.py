@@ -28,7 +28,7 @@ import contextlib
 import socket
 import threading
 
-from tests.tb_server import free_port
+from tests.server_process import free_port
 
 
 class TcpRelay:

@@ -17,8 +17,8 @@ import pytest
 from tb_netviz.summary import EventWriter, LogDirError, NetVizWriter
 from tb_netviz.summary.remote_writer import RemoteEventWriter
 from tests.remote.conftest import BUCKET, REPO, child_env
+from tests.server_process import free_port
 from tests.summary_format.child_process import run_python
-from tests.tb_server import free_port
 
 
 @pytest.fixture

@@ -1,11 +1,12 @@
 """Plain-loop NetViz under FSDP2 or FSDP1 on gloo ranks; run by the tests through ``ranks``.
 
-``python plain_loop_run.py OUT ENGINE [fail]``, ENGINE ``fsdp2`` (``fully_shard`` per block and on
-the root) or ``fsdp1`` (``FullyShardedDataParallel``, ``use_orig_params=True``, a block auto-wrap
+``python plain_loop_run.py OUT ENGINE [fail] [histograms]``, ENGINE ``fsdp2`` (``fully_shard`` per
+block and on the root) or ``fsdp1`` (``FullyShardedDataParallel``, ``use_orig_params=True``, a block auto-wrap
 policy; ``fsdp1_flat`` the same with ``use_orig_params=False``): trains ``TinyTransformer`` for
 ``STEPS`` steps, each rank on its half of every batch, clipping the global norm to ``CLIP``, logging
 to ``OUT/netviz``. Each rank writes ``OUT/rank<r>.json``: the collectives NetViz started per logged
-step and the warnings it gave. With ``fail``, rank 1 cannot compute its part at step 1.
+step (``collectives.CollectiveCounter``) and the warnings it gave. With ``fail``, rank 1 cannot
+compute its part at step 1; with ``histograms``, NetViz writes weight and gradient histograms.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _failing(parameter):
     raise RuntimeError("this rank's piece is unreadable")
 
 
-def main(out: str, engine: str, fail: bool) -> None:
+def main(out: str, engine: str, fail: bool, histograms: bool) -> None:
     rank = init_rank()
     model = shard(tiny_transformer(), engine)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
@@ -85,6 +86,7 @@ def main(out: str, engine: str, fail: bool) -> None:
             optimizer=optimizer,
             log_every_n_steps=1,
             sample_every_n_steps=1,
+            histograms=histograms,
         )
         per_step = train(
             model,
@@ -108,4 +110,4 @@ def main(out: str, engine: str, fail: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], "fail" in sys.argv[3:])
+    main(sys.argv[1], sys.argv[2], "fail" in sys.argv[3:], "histograms" in sys.argv[3:])

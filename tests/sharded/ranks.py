@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import datetime
 import os
-import socket
 import subprocess
 import sys
 
 import torch.distributed as dist
 
+from tests.server_process import free_port
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROCESS_GROUP_TIMEOUT = datetime.timedelta(seconds=60)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_ranks(

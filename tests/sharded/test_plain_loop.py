@@ -14,6 +14,7 @@ from torch import nn
 from tb_netviz.summary import ACTIVATIONS_TAG, CLIPPED_GRAD_NORM_TAG, GLOBAL_GRAD_NORM_TAG, GRADIENT_FLOW_TAG
 from tb_netviz.summary.columns import GRADIENT_STATS
 from tb_netviz.torch import NetViz
+from tb_netviz.torch.capture import HISTOGRAM_TAG_PREFIX
 from tb_netviz.torch.gradient_stats import GradientStatistics
 from tb_netviz.torch.layers import discover_layers
 from tests.sharded import placements_run, plain_loop_run
@@ -24,7 +25,7 @@ from tests.torch_capture.events import Run, event_files
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def unsharded_run(log_dir) -> Run:
+def unsharded_run(log_dir, histograms: bool = False) -> Run:
     model = tiny_transformer()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     viz = NetViz(
@@ -34,6 +35,7 @@ def unsharded_run(log_dir) -> Run:
         optimizer=optimizer,
         log_every_n_steps=1,
         sample_every_n_steps=1,
+        histograms=histograms,
     )
     plain_loop_run.train(model, viz, optimizer, batches(plain_loop_run.STEPS), rank=0, world=1)
     viz.close()
@@ -160,3 +162,28 @@ def test_fsdp1_without_orig_params_warns_once_and_logs_the_global_norm_only(tmp_
     assert [report["collectives"] for report in reports] == [[1] * plain_loop_run.STEPS] * 2
     assert len(reports[0]["warnings"]) == 1 and "need use_orig_params=True" in reports[0]["warnings"][0]
     assert reports[1]["warnings"] == []
+
+
+def test_histograms_under_fsdp2_with_clipping_are_those_of_the_unsharded_weights_and_gradients(tmp_path):
+    """Clipping defers the combining to the optimizer step: the histograms are still of the
+    gradients before clipping and of the weights before the step, with two collectives a step."""
+    sharded, reports = sharded_run(tmp_path, "fsdp2", "histograms")
+    expected = unsharded_run(tmp_path / "unsharded", histograms=True)
+    assert [report["collectives"] for report in reports] == [[2] * plain_loop_run.STEPS] * 2
+    tags = sorted(tag for tag in expected.tags if tag.startswith(HISTOGRAM_TAG_PREFIX))
+    assert tags == sorted(tag for tag in sharded.tags if tag.startswith(HISTOGRAM_TAG_PREFIX))
+    assert any("/gradients/" in tag for tag in tags) and any("/weights/" in tag for tag in tags)
+    for tag in tags:
+        for (step, buckets), (_, reference) in zip(sharded.values(tag), expected.values(tag), strict=True):
+            assert_same_buckets(buckets, reference, f"{tag} at step {step}")
+    assert [report["warnings"] for report in reports] == [[], []]
+
+
+def assert_same_buckets(buckets: np.ndarray, reference: np.ndarray, what: str) -> None:
+    """The same counts in the same buckets; the edges come from the whole tensor's min and max,
+    which differ from an unsharded run's by the float32 rounding of the reduced gradients (~1e-7),
+    so they are compared on the scale of the histogram's width."""
+    assert buckets.shape == reference.shape, what
+    width = float(reference[-1, 1] - reference[0, 0])
+    np.testing.assert_allclose(buckets[:, :2], reference[:, :2], rtol=1e-5, atol=1e-5 * width, err_msg=what)
+    np.testing.assert_array_equal(buckets[:, 2], reference[:, 2], err_msg=what)

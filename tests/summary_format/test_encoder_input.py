@@ -158,6 +158,11 @@ BAD_CALLS = {
         "bins must be an int",
     ),
     "histogram-bytes-tag": (lambda w: w.histogram(0, b"h", [1.0]), TypeError, "tag must be a non-empty str"),
+    "histogram-buckets-not-3-columns": (
+        lambda w: w.histogram_buckets(0, "h", np.zeros((4, 2))),
+        ValueError,
+        r"buckets must be \[bins, 3\]",
+    ),
     # alerts
     "alerts-string": (lambda w: w.alerts(0, "alert"), TypeError, "sequence of dicts, got str"),
     "alerts-one-dict": (

@@ -13,7 +13,14 @@ from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
 from tb_netviz.summary import CaptureOptions, NetVizWriter
 from tb_netviz.summary.embedding import EmbeddingProjection, principal_components
-from tb_netviz.summary.learned import EmbeddingSeries, WeightSeries, weight_view_bytes
+from tb_netviz.summary.learned import (
+    NO_EMBEDDING,
+    EmbeddingSeries,
+    WeightSeries,
+    choose_weight_layers,
+    embedding_target,
+    weight_view_bytes,
+)
 from tb_netviz.summary.projector import CONFIG_FILENAME, ProjectorExport, metadata_tsv, read_config
 from tb_netviz.summary.weight_images import diverging_rgb
 from tb_netviz.summary.weights import kernel_view, matrix_view
@@ -248,3 +255,39 @@ def test_weights_and_embedding_kinds_are_netviz_metadata(tmp_path):
     assert value.metadata.plugin_data.plugin_name == "netviz"
     assert value.metadata.data_class == 2  # DATA_CLASS_TENSOR
     assert json.loads(value.metadata.plugin_data.content)["version"] == 1
+
+
+LAYERS = {"features.0": "<conv>", "fc1": "<fc1>", "fc2": "<fc2>"}
+WORDING = {"kind": "module", "model": "the model"}
+
+
+def test_the_default_embedding_is_the_input_of_the_last_dense_layer_and_needs_two_samples():
+    last = ("fc2", "<fc2>")
+    assert embedding_target(CaptureOptions(), 4, LAYERS, last, **WORDING) == ("<fc2>", "fc2", "input")
+    assert embedding_target(CaptureOptions(), 1, LAYERS, last, **WORDING) is NO_EMBEDDING
+    assert embedding_target(CaptureOptions(), 4, LAYERS, None, **WORDING) is NO_EMBEDDING
+    assert embedding_target(CaptureOptions(), None, LAYERS, last, **WORDING) is NO_EMBEDDING
+    assert embedding_target(CaptureOptions(embedding=False), 4, LAYERS, last, **WORDING) is NO_EMBEDDING
+
+
+def test_a_named_embedding_layer_is_its_output_and_a_wrong_name_lists_the_layers():
+    chosen = CaptureOptions(embedding_layer="fc1")
+    assert embedding_target(chosen, 2, LAYERS, None, **WORDING) == ("<fc1>", "fc1", "output")
+    with pytest.raises(ValueError, match=r"^embedding_layer 'fc3' is no layer of model 'mlp'; layers are: "):
+        embedding_target(
+            CaptureOptions(embedding_layer="fc3"), 2, LAYERS, None, kind="layer", model="model 'mlp'"
+        )
+    with pytest.raises(ValueError, match="PCA needs at least 2"):
+        embedding_target(chosen, 1, LAYERS, None, **WORDING)
+
+
+def test_the_weight_budget_warns_once_naming_the_layers_left_out():
+    said = []
+    sizes = {"conv": 600, "fc1": 900, "fc2": 80}
+    assert choose_weight_layers(CaptureOptions(weight_budget_bytes=1000), sizes, said.append) == [
+        "conv",
+        "fc2",
+    ]
+    assert len(said) == 1 and "the weights of ['fc1'] are not written" in said[0]
+    assert choose_weight_layers(CaptureOptions(), sizes, said.append) == ["conv", "fc1", "fc2"]
+    assert len(said) == 1

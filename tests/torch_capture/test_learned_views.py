@@ -157,6 +157,22 @@ def test_weight_layers_and_the_budget_choose_what_is_written(tmp_path):
     assert not any(t.startswith("netviz/embedding/") for t in chosen)
 
 
+def test_under_sharding_no_weights_are_chosen_and_only_asked_for_weights_get_a_warning():
+    from tb_netviz.summary import CaptureOptions
+    from tb_netviz.torch.layers import discover_layers
+    from tb_netviz.torch.learned import LearnedViews
+
+    model = ManyConvs()
+    said: list[str] = []
+    tight = CaptureOptions(weight_budget_bytes=20_000)
+    views = LearnedViews(discover_layers(model), model, tight, batch_size=4, warn=said.append, sharded=True)
+    assert views.weight_layers == [] and said == []  # no budget warning for weights never written
+    asked = CaptureOptions(weight_layers=["c*"])
+    views = LearnedViews(discover_layers(model), model, asked, batch_size=4, warn=said.append, sharded=True)
+    assert views.weight_layers == []
+    assert len(said) == 1 and "weight_layers is ignored under sharded parameters" in said[0]
+
+
 def test_weights_are_written_at_sample_steps_even_without_a_probe_batch(tmp_path):
     model = nn.Sequential(nn.Linear(4, 3))
     with NetViz(model, tmp_path, sample_every_n_steps=2) as viz:
