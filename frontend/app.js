@@ -358,9 +358,11 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
     const sameRun = previous.run === run;
     let loaded;
     const started = performance.now();
-    // The compared runs load beside the shown one, not after it.
+    // The compared runs (and TensorBoard's run order, for their colours) load beside the
+    // shown one, not after it.
     const columns = neededStats(state.pendingStat || state.stat, { pair: state.pair });
     for (const other of state.compare) if (other !== run) comparedEntry(other, columns);
+    if (state.compare.some((other) => other !== run)) loadRunOrder();
     try {
       loaded = await loadTables(run, runInfo, { append: refresh && sameRun && state.phase === 'ready' });
     } catch (error) {
@@ -418,6 +420,8 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       : state.refreshNote;
     status.hidden = true;
     state.phase = 'ready';
+    // Compared runs that are already in are drawn in this same render.
+    state.compareTables = comparedTables();
     render();
     loadCompared();
   }
@@ -546,26 +550,55 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
 
   // The fetch of one compared run's table with the columns `stats` and grad_l2 (for the
   // ratio), shared by every caller that asks for the same run, columns and run signature.
+  // `result` is set once it is in, so that a render can use it without waiting.
   function comparedEntry(run, stats) {
     const columns = [...new Set([...stats, 'grad_l2'])].sort();
     const info = state.runs.find((r) => r.run === run);
     const key = `${run}|${columns.join(',')}|${runSignature(info)}`;
     if (!info) {
-      const error = 'the run is no longer in the log directory';
-      return { run, key, promise: Promise.resolve({ run, error }) };
+      const result = { run, error: 'the run is no longer in the log directory' };
+      return { run, key, promise: Promise.resolve(result), result };
     }
     if (!comparedCache.has(key)) {
-      comparedCache.set(
-        key,
-        getGradientFlow(run, { maxSteps: MAX_STEPS, stats: columns })
-          .then((answer) => ({ run, table: decodeTable(answer) }))
-          .catch((error) => {
-            comparedCache.delete(key);
-            return { run, error: error.message };
-          }),
-      );
+      const entry = { run, key, result: null };
+      entry.promise = getGradientFlow(run, { maxSteps: MAX_STEPS, stats: columns })
+        .then((answer) => ({ run, table: decodeTable(answer) }))
+        .catch((error) => {
+          comparedCache.delete(key);
+          return { run, error: error.message };
+        })
+        .then((result) => (entry.result = result));
+      comparedCache.set(key, entry);
     }
-    return { run, key, promise: comparedCache.get(key) };
+    return comparedCache.get(key);
+  }
+
+  // What the comparison shows now: each compared run's table if it is in, the one shown
+  // before while its new one loads, else a placeholder.
+  function comparedTables() {
+    if (!state.table) return [];
+    return state.compare
+      .filter((run) => run !== state.run)
+      .map((run) => {
+        const { result } = comparedEntry(run, state.table.stats);
+        const shown = state.compareTables.find((t) => t.run === run && (t.table || t.loading));
+        return result || shown || { run, loading: true };
+      });
+  }
+
+  // TensorBoard's run order (its run colours follow it), fetched once; until it is in, the
+  // plugin's. A redraw only when it differs.
+  function loadRunOrder() {
+    if (state.runOrder) return;
+    const fallback = state.runs.map((r) => r.run);
+    state.runOrder = fallback;
+    const apply = (order) => {
+      if (order.length !== state.runOrder.length || order.some((run, i) => run !== state.runOrder[i]))
+        set({ runOrder: order });
+    };
+    getTensorBoardRuns()
+      .then(apply)
+      .catch(() => apply(fallback));
   }
 
   async function loadCompared() {
@@ -574,20 +607,14 @@ export function createApp(root, { refreshMs = REFRESH_MS } = {}) {
       if (state.compareTables.length) set({ compareTables: [] });
       return;
     }
-    if (!state.runOrder) {
-      getTensorBoardRuns()
-        .then((order) => set({ runOrder: order }))
-        .catch(() => set({ runOrder: state.runs.map((r) => r.run) }));
-      state.runOrder = state.runs.map((r) => r.run);
-    }
+    loadRunOrder();
     const entries = wanted.map((run) => comparedEntry(run, state.table.stats));
     const ticket = entries.map((e) => e.key).join('\n');
     comparing = ticket;
-    set({
-      compareTables: entries.map(
-        ({ run }) => state.compareTables.find((t) => t.run === run && t.table) || { run, loading: true },
-      ),
-    });
+    const now = comparedTables();
+    if (now.length !== state.compareTables.length || now.some((t, i) => t !== state.compareTables[i]))
+      set({ compareTables: now });
+    if (entries.every((e) => e.result)) return;
     const results = await Promise.all(entries.map((e) => e.promise));
     if (comparing !== ticket) return;
     set({ compareTables: results });

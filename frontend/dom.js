@@ -85,3 +85,90 @@ export function sizeCanvas(canvas, width, height) {
   context.setTransform(ratio, 0, 0, ratio, 0, 0);
   return context;
 }
+
+// A step change refills hundreds of rows: writing a value equal to the shown one still
+// costs a style recalculation, so these write only what differs.
+const writtenStyles = new WeakMap();
+
+/** Set `element`'s text unless it already shows it. @example setText(label, `step ${step}`) */
+export function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+
+/** Set an attribute unless it already has that value. @example setAttr(row, 'aria-pressed', 'true') */
+export function setAttr(element, name, value) {
+  if (element.getAttribute(name) !== value) element.setAttribute(name, value);
+}
+
+/**
+ * Set the inline style (a cssText string) unless this function last set the same one.
+ * @example setStyle(bar, 'left:0%;width:42.000%')
+ */
+export function setStyle(element, cssText) {
+  if (writtenStyles.get(element) === cssText) return;
+  element.style.cssText = cssText;
+  writtenStyles.set(element, cssText);
+}
+
+/**
+ * The width (clientWidth) of `element` as last laid out, kept up to date by a ResizeObserver,
+ * so that a render reads it without forcing a layout of what other views just changed.
+ * Returns a function giving the width (measured on the spot the first time, or when it is 0);
+ * `onChange(width)` runs when the laid-out width changes after that.
+ * @example const width = watchWidth(panel, () => redraw()); drawChart(width());
+ */
+export function watchWidth(element, onChange = () => {}) {
+  let known = 0; // the laid-out width, 0 until measured (or while hidden)
+  let given = null; // the width last handed out
+  const observed = typeof ResizeObserver === 'function';
+  if (observed) {
+    new ResizeObserver(() => {
+      known = element.clientWidth;
+      if (given !== null && known !== given) onChange(known);
+    }).observe(element);
+  }
+  return () => {
+    if (!known || !observed) known = element.clientWidth;
+    given = known;
+    return known;
+  };
+}
+
+/**
+ * Run `callback` once the browser has painted what the current task drew: for work that
+ * is out of view at first (it must not hold back the first paint). In a hidden tab, where
+ * frames stop, after 100 ms.
+ * @example afterPaint(() => drawTheRatios());
+ */
+export function afterPaint(callback) {
+  let done = false;
+  const run = () => {
+    if (done) return;
+    done = true;
+    callback();
+  };
+  if (typeof requestAnimationFrame === 'function') requestAnimationFrame(() => setTimeout(run, 0));
+  setTimeout(run, 100);
+}
+
+// A chain of setTimeout(0) is held back to 4 ms a link after a few links; a message is not.
+let taskChannel = null;
+const tasks = [];
+
+/**
+ * Run `callback` in a task of its own, after the events already waiting (input first):
+ * for long work cut into slices that keep the page responsive.
+ * @example nextTask(() => fillMoreRows());
+ */
+export function nextTask(callback) {
+  if (typeof MessageChannel !== 'function' || typeof document === 'undefined') {
+    setTimeout(callback, 0);
+    return;
+  }
+  if (!taskChannel) {
+    taskChannel = new MessageChannel();
+    taskChannel.port1.onmessage = () => tasks.shift()();
+  }
+  tasks.push(callback);
+  taskChannel.port2.postMessage(null);
+}

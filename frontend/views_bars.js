@@ -4,7 +4,7 @@
 // and ∅ for a layer that received no gradient. Only the layers the filter keeps.
 
 import { attachBarReadout } from './bar_readout.js';
-import { h, replaceChildren } from './dom.js';
+import { h, nextTask, replaceChildren, setAttr, setStyle, setText } from './dom.js';
 import { displayNames, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
 import {
@@ -22,6 +22,8 @@ import {
 } from './shape.js';
 
 const PAIR = PAIR_STATS;
+// More rows than the list (560 px high, rows of 18 px or more) shows at once.
+const ROWS_IN_VIEW = 40;
 
 /** Build the bar chart panel. Returns {element, update(state)}. */
 export function createBarChart(actions) {
@@ -55,6 +57,53 @@ export function createBarChart(actions) {
   let labels = new Map();
   let shownRows = '';
   let rowElements = [];
+  let drawn = [];
+  // The list scrolls: of 500 rows some 30 are in view. A step change refills those (and the
+  // selection's rows) at once and the others right after, in slices that leave the page
+  // responsive, or as soon as they scroll near the view, whichever comes first.
+  let shown = null; // {model, domain, log, state, generation}: what every row is to show
+  let generation = 0;
+  let observed = false; // the observer has reported on the current rows
+  const near = new Set();
+  const partsOf = new WeakMap();
+  const observer =
+    typeof IntersectionObserver === 'function'
+      ? new IntersectionObserver(
+          (entries) => {
+            observed = true;
+            for (const entry of entries) {
+              const parts = partsOf.get(entry.target);
+              if (!entry.isIntersecting) near.delete(parts);
+              else {
+                near.add(parts);
+                if (shown && parts.filled !== shown.generation) fill(parts);
+              }
+            }
+          },
+          { root: rows, rootMargin: '300px 0px' },
+        )
+      : null;
+  let sliceQueued = false;
+
+  function fill(parts) {
+    const { model, domain, log, state } = shown;
+    fillRow(parts, model.rows[parts.n], model, domain, log, state);
+    parts.filled = shown.generation;
+  }
+
+  function fillLater() {
+    if (sliceQueued) return;
+    sliceQueued = true;
+    nextTask(() => {
+      sliceQueued = false;
+      const until = performance.now() + 8;
+      for (const parts of rowElements) {
+        if (parts.filled === shown.generation) continue;
+        if (performance.now() > until) return fillLater();
+        fill(parts);
+      }
+    });
+  }
 
   function update(state) {
     const table = state.table;
@@ -71,6 +120,11 @@ export function createBarChart(actions) {
     const paired = pair.checked && PAIR.every((s) => table.stats.includes(s));
     const stats = paired ? PAIR : [state.stat];
     const log = stats.every((s) => usesLog(s, state.log));
+    // Everything the rows show: a change of anything else (a zoom, the comparison) leaves them be.
+    const inputs = [table, state.version, state.stepIndex, stats.join(','), log];
+    inputs.push(state.layerIndex, state.alerts, state.filter, innerWidth);
+    if (inputs.length === drawn.length && inputs.every((v, i) => v === drawn[i])) return;
+    drawn = inputs;
     const model = barModel(table, state.stepIndex, stats, {
       thresholds: runThresholds(table, state.alerts.alerts),
     });
@@ -94,16 +148,40 @@ export function createBarChart(actions) {
     }
     // The rows (and keyboard focus on them) stay; a step change refills each row in place.
     const rowsKey = `${table.run}|${names.join('\n')}|${[...labels.values()].join('\n')}`;
+    const previous = shown ? shown.state.layerIndex : null;
+    shown = { model, domain, log, state, generation: ++generation };
+    const opened = rowElements.length === 0; // a list built from empty is scrolled to its top
     if (rowsKey !== shownRows) {
       shownRows = rowsKey;
-      rowElements = model.rows.map((row) => createRow(row, labels.get(row.layer), modelLayerTitle(row.layer, table.modelLayer), actions));
+      if (observer) observer.disconnect();
+      near.clear();
+      observed = false;
+      rowElements = model.rows.map((row, n) => {
+        const title = modelLayerTitle(row.layer, table.modelLayer);
+        const parts = createRow(row, labels.get(row.layer), title, actions);
+        parts.n = n;
+        partsOf.set(parts.button, parts);
+        if (observer) observer.observe(parts.button);
+        return parts;
+      });
       replaceChildren(
         rows,
         rowElements.map((r) => r.button),
       );
     }
-    model.rows.forEach((row, n) => fillRow(rowElements[n], row, model, domain, log, state));
+    if (!observed && !opened) {
+      rowElements.forEach(fill);
+      readout.refresh();
+      return;
+    }
+    // Before the observer has reported, the rows in view of a new list are its first ones.
+    for (const parts of observed ? near : rowElements.slice(0, ROWS_IN_VIEW)) fill(parts);
+    for (const parts of rowElements) {
+      const index = model.rows[parts.n].index;
+      if (index === state.layerIndex || index === previous) fill(parts);
+    }
     readout.refresh();
+    fillLater();
   }
 
   // Up and down move the selection from row to row, as in a list.
@@ -191,31 +269,28 @@ function createRow(row, label, title, actions) {
     track,
     value,
   );
-  return { button, track, value };
+  // The track's parts, made once and reused at every step; `shown` is what the track holds.
+  return { button, track, value, band: null, threshold: null, bars: [], glyphs: [], shown: [] };
 }
 
 // One row at the model's step: its bands, threshold mark, bars or glyphs, value and read-outs.
-function fillRow({ button, track, value }, row, model, domain, log, state) {
+// The row's elements stay; only what differs from the shown step is written.
+function fillRow(parts, row, model, domain, log, state) {
+  const { button, track, value } = parts;
   const selected = row.index === state.layerIndex;
-  const parts = [];
+  const children = [];
   if (model.vanishingBelow !== null) {
-    parts.push(
-      h('span', {
-        class: 'band band-vanishing',
-        props: { style: `left:0;width:${pct(axisFraction(model.vanishingBelow, domain, log))}` },
-      }),
-    );
+    parts.band ||= h('span', { class: 'band band-vanishing' });
+    setStyle(parts.band, `left:0;width:${pct(axisFraction(model.vanishingBelow, domain, log))}`);
+    children.push(parts.band);
   }
   if (row.explodingAbove !== null) {
     // The layer's own threshold (even inside the vanishing band): a value right of it fires.
-    parts.push(
-      h('span', {
-        class: 'threshold-exploding',
-        title: `exploding above ${formatShort(row.explodingAbove)}`,
-        attrs: { 'data-threshold': formatExact(row.explodingAbove) },
-        props: { style: `left:${pct(axisFraction(row.explodingAbove, domain, log))}` },
-      }),
-    );
+    parts.threshold ||= h('span', { class: 'threshold-exploding' });
+    setAttr(parts.threshold, 'title', `exploding above ${formatShort(row.explodingAbove)}`);
+    setAttr(parts.threshold, 'data-threshold', formatExact(row.explodingAbove));
+    setStyle(parts.threshold, `left:${pct(axisFraction(row.explodingAbove, domain, log))}`);
+    children.push(parts.threshold);
   }
   const lanes = row.cells.length;
   const readout = [];
@@ -227,37 +302,35 @@ function fillRow({ button, track, value }, row, model, domain, log, state) {
       const start = log ? 0 : axisFraction(0, domain, log);
       const end = axisFraction(cell.value, domain, log);
       const left = Math.min(start, end);
-      parts.push(
-        h('span', {
-          class: `bar series-${n}`,
-          props: {
-            style: `left:${pct(left)};width:${pct(Math.max(0.003, Math.abs(end - start)))};top:${top};height:${height}`,
-          },
-        }),
-      );
+      const bar = (parts.bars[n] ||= h('span', { class: `bar series-${n}` }));
+      const width = pct(Math.max(0.003, Math.abs(end - start)));
+      setStyle(bar, `left:${pct(left)};width:${width};top:${top};height:${height}`);
+      children.push(bar);
     } else {
-      parts.push(
-        h('span', {
-          class: `glyph ${cell.kind === KIND.NONE ? 'none' : 'nonfinite'}`,
-          text: cell.kind === KIND.NONE ? '∅' : '✕',
-          props: { style: `top:${top};height:${height}` },
-        }),
-      );
+      const glyph = (parts.glyphs[n] ||= h('span'));
+      const none = cell.kind === KIND.NONE;
+      setAttr(glyph, 'class', `glyph ${none ? 'none' : 'nonfinite'}`);
+      setText(glyph, none ? '∅' : '✕');
+      setStyle(glyph, `top:${top};height:${height}`);
+      children.push(glyph);
     }
     readout.push(`${cell.stat} ${formatShort(cell.value)}`);
-    lines.push({ text: `${cell.stat} = ${formatShort(cell.value)}`, hot: parts[parts.length - 1] });
+    lines.push({ text: `${cell.stat} = ${formatShort(cell.value)}`, hot: children[children.length - 1] });
   });
   button.readout = { layer: row.layer, step: model.step, lines };
-  replaceChildren(track, parts);
+  if (children.length !== parts.shown.length || children.some((child, i) => child !== parts.shown[i])) {
+    replaceChildren(track, children);
+    parts.shown = children;
+  }
   const states = row.cells.map((c) =>
     c.kind === KIND.NONE ? 'none' : c.kind === KIND.NONFINITE ? 'nonfinite' : 'value',
   );
   button.classList.toggle('selected', selected);
-  button.setAttribute('aria-pressed', selected ? 'true' : 'false');
-  button.dataset.kind = states.join(' ');
-  button.dataset.value = row.cells.map((c) => formatExact(c.value)).join(' ');
-  button.setAttribute('aria-label', `${row.layer}: ${readout.join(', ')}`);
-  value.textContent = row.cells.map((c) => formatShort(c.value)).join(' / ');
+  setAttr(button, 'aria-pressed', selected ? 'true' : 'false');
+  setAttr(button, 'data-kind', states.join(' '));
+  setAttr(button, 'data-value', row.cells.map((c) => formatExact(c.value)).join(' '));
+  setAttr(button, 'aria-label', `${row.layer}: ${readout.join(', ')}`);
+  setText(value, row.cells.map((c) => formatShort(c.value)).join(' / '));
 }
 
 /**

@@ -5,9 +5,10 @@
 
 import { attachBarReadout } from './bar_readout.js';
 import { alignLayers, compareAtStep, layerNote, ratioHeatmap, ratioLut, runColour } from './compare.js';
-import { cssVar, h, replaceChildren, sizeCanvas, svg } from './dom.js';
+import { afterPaint, cssVar, h, replaceChildren, sizeCanvas, svg } from './dom.js';
 import { distinctLabels } from './names.js';
 import { colourDomain, mergeDomains } from './range.js';
+import { heatmapCache, heatmapKey, lruCache, objectId } from './render_cache.js';
 import {
   KIND,
   axisFraction,
@@ -77,9 +78,62 @@ export function createComparison(actions) {
     lines,
   );
 
+  // Each run's matrix and image, and each ratio's, built once for what they show: a step
+  // change only moves the cursors.
+  const built = {
+    maps: heatmapCache(12, ({ table, stat, log, range, visible, zoom }) => {
+      const map = buildHeatmap(table, stat, { log, layers: visible, steps: zoom });
+      return { map, domain: colourDomain(map, range) };
+    }),
+    images: lruCache(12),
+    ratios: lruCache(6),
+  };
+  // The bars, ratios and lines lie below the heatmaps, out of view when the comparison
+  // opens: they are drawn after the heatmaps are painted, for the latest state.
+  let below = null;
+  let belowScheduled = false;
+  // The ratio has no step cursor: it is drawn again only when what it shows changes.
+  let ratiosShown = '';
+  function drawBelowLater(args) {
+    below = args;
+    if (belowScheduled) return;
+    belowScheduled = true;
+    afterPaint(() => {
+      belowScheduled = false;
+      if (below) drawBelow(below);
+    });
+  }
+
+  function drawBelow({ state, loaded, layers, step, colour }) {
+    const stat = state.stat;
+    barsHead.textContent = `${statLabel(stat)} at step ${step}, one bar per run`;
+    drawBars(
+      bars,
+      compareAtStep(loaded, layers, stat, step),
+      usesLog(stat, state.log),
+      colour,
+      state,
+      actions,
+    );
+    barReadout.refresh();
+    const ratioStat = loaded.every((t) => t.stats.includes('grad_l2')) ? 'grad_l2' : stat;
+    ratioHead.textContent = `Difference: ${ratioStat} of each run ÷ ${state.table.run} (log scale, steps both logged)`;
+    const theme = document.documentElement.dataset.theme || '';
+    const zoom = state.zoom ? `${state.zoom.from}-${state.zoom.to}` : '';
+    const ratiosKey = [...loaded.map(objectId), ratioStat, zoom, ratios.clientWidth, theme, layers.join('\n')];
+    if (ratiosKey.join('|') !== ratiosShown) {
+      ratiosShown = ratiosKey.join('|');
+      drawRatios(ratios, loaded, layers, ratioStat, state, actions, built.ratios);
+    }
+    const layer = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
+    linesHead.textContent = layer ? `${layer}: ${stat} over steps, one line per run` : '';
+    drawLines(lines, loaded, layer, stat, usesLog(stat, state.log), step, colour, actions, state);
+  }
+
   function update(state) {
     const others = state.compareTables || [];
     element.hidden = !(state.compare && state.compare.length && state.table);
+    below = null;
     if (element.hidden) return;
     const theme = document.documentElement.dataset.theme || 'light';
     const order = state.runOrder || state.runs.map((r) => r.run);
@@ -121,6 +175,7 @@ export function createComparison(actions) {
       replaceChildren(heatmaps, h('p', { class: 'empty-note', text }));
       replaceChildren(bars);
       replaceChildren(ratios);
+      ratiosShown = '';
       replaceChildren(lines);
       return;
     }
@@ -128,24 +183,8 @@ export function createComparison(actions) {
     const zoomed = state.zoom && loaded.some((t) => zoomIndices(t.steps, state.zoom));
     zoomBar.hidden = !zoomed;
     zoomLabel.textContent = zoomed ? `steps ${state.zoom.from}–${state.zoom.to}` : '';
-    drawHeatmaps(heatmaps, loaded, layers, state, step, colour, actions, drag);
-    const stat = state.stat;
-    barsHead.textContent = `${statLabel(stat)} at step ${step}, one bar per run`;
-    drawBars(
-      bars,
-      compareAtStep(loaded, layers, stat, step),
-      usesLog(stat, state.log),
-      colour,
-      state,
-      actions,
-    );
-    barReadout.refresh();
-    const ratioStat = loaded.every((t) => t.stats.includes('grad_l2')) ? 'grad_l2' : stat;
-    ratioHead.textContent = `Difference: ${ratioStat} of each run ÷ ${state.table.run} (log scale, steps both logged)`;
-    drawRatios(ratios, loaded, layers, ratioStat, state, actions);
-    const layer = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
-    linesHead.textContent = layer ? `${layer}: ${stat} over steps, one line per run` : '';
-    drawLines(lines, loaded, layer, stat, usesLog(stat, state.log), step, colour, actions, state);
+    drawHeatmaps(heatmaps, loaded, layers, state, step, colour, actions, { drag, built });
+    drawBelowLater({ state, loaded, layers, step, colour });
   }
 
   return { element, update };
@@ -191,20 +230,32 @@ function createStepDrag(actions) {
 
 // Each run's heatmap over the same rows and one colour axis (the union of each run's range),
 // over the zoomed step range when there is one.
-function drawHeatmaps(box, tables, layers, state, step, colour, actions, drag) {
-  const zooms = tables.map((t) => zoomIndices(t.steps, state.zoom));
-  const maps = tables.map((t, n) =>
-    buildHeatmap(t, state.stat, { log: state.log, layers: rowsOf(t, layers), steps: zooms[n] }),
-  );
+function drawHeatmaps(box, tables, layers, state, step, colour, actions, { drag, built }) {
   const mode = state.range === 'full' ? 'full' : 'robust';
-  const domains = maps.map((m) => colourDomain(m, mode)).filter((d) => Number.isFinite(d.lo));
+  const theme = document.documentElement.dataset.theme || '';
+  const inputs = tables.map((table) => ({
+    table,
+    stat: state.stat,
+    log: state.log,
+    range: mode,
+    visible: rowsOf(table, layers),
+    zoom: zoomIndices(table.steps, state.zoom),
+    theme,
+  }));
+  const keys = inputs.map(heatmapKey);
+  const matrices = inputs.map(built.maps);
+  const maps = matrices.map((m) => m.map);
+  const domains = matrices.map((m) => m.domain).filter((d) => Number.isFinite(d.lo));
   const domain = mergeDomains(domains, mode);
   const rowPx = Math.max(3, Math.min(14, Math.floor(380 / layers.length)));
   const width = Math.max(320, box.clientWidth || 800);
   replaceChildren(
     box,
     tables.map((table, n) => {
-      const image = heatmapImage(maps[n], document.createElement('canvas'), domain);
+      const imageKey = `${keys[n]}|${domain ? `${domain.lo}|${domain.hi}|${domain.knee}` : ''}`;
+      const image = built.images.get(imageKey, () =>
+        heatmapImage(maps[n], document.createElement('canvas'), domain),
+      );
       const canvas = h('canvas', {
         class: 'compare-heatmap',
         attrs: { 'data-run': table.run, 'data-rows': layers.length, role: 'img', tabindex: 0 },
@@ -396,15 +447,18 @@ function drawBars(box, rows, log, colour, state, actions) {
   );
 }
 
-function drawRatios(box, tables, layers, stat, state, actions) {
+function drawRatios(box, tables, layers, stat, state, actions, builtRatios) {
   const base = tables[0];
   const width = Math.max(320, box.clientWidth || 800);
   const rowPx = Math.max(3, Math.min(12, Math.floor(320 / layers.length)));
   replaceChildren(
     box,
     tables.slice(1).map((other) => {
-      const ratio = ratioHeatmap(base, other, stat, layers, state.zoom);
-      const bound = Math.max(0.3, Math.abs(ratio.min) || 0, Math.abs(ratio.max) || 0);
+      const zoom = state.zoom ? `${state.zoom.from}-${state.zoom.to}` : '';
+      const key = `${objectId(base)}|${objectId(other)}|${stat}|${zoom}|${layers.join('\n')}`;
+      const { ratio, image, bound } = builtRatios.get(key, () =>
+        ratioImage(ratioHeatmap(base, other, stat, layers, state.zoom)),
+      );
       const canvas = h('canvas', {
         class: 'compare-ratio',
         attrs: { 'data-run': other.run, 'data-cols': ratio.cols, role: 'img' },
@@ -414,14 +468,7 @@ function drawRatios(box, tables, layers, stat, state, actions) {
       const plotW = width - GUTTER - 8;
       const plotH = rowPx * layers.length;
       const context = sizeCanvas(canvas, width, plotH + 4);
-      if (ratio.cols) {
-        const image = document.createElement('canvas');
-        image.width = ratio.cols;
-        image.height = ratio.rows;
-        const ctx = image.getContext('2d');
-        const data = ctx.createImageData(ratio.cols, ratio.rows);
-        paintRatio(ratio, bound, data.data);
-        ctx.putImageData(data, 0, 0);
+      if (image) {
         context.imageSmoothingEnabled = false;
         context.drawImage(image, 0, 0, ratio.cols, ratio.rows, GUTTER, 2, plotW, plotH);
       }
@@ -486,6 +533,21 @@ function drawRatios(box, tables, layers, stat, state, actions) {
       );
     }),
   );
+}
+
+// The ratio, its symmetric colour range and its pixels (one per cell), or no image when
+// the runs logged no step in common.
+function ratioImage(ratio) {
+  const bound = Math.max(0.3, Math.abs(ratio.min) || 0, Math.abs(ratio.max) || 0);
+  if (!ratio.cols) return { ratio, image: null, bound };
+  const image = document.createElement('canvas');
+  image.width = ratio.cols;
+  image.height = ratio.rows;
+  const ctx = image.getContext('2d');
+  const data = ctx.createImageData(ratio.cols, ratio.rows);
+  paintRatio(ratio, bound, data.data);
+  ctx.putImageData(data, 0, 0);
+  return { ratio, image, bound };
 }
 
 function paintRatio(ratio, bound, pixels) {

@@ -5,7 +5,7 @@
 
 import { featureMapUrl, getFeatureMapSteps, getGradientFlow } from './api.js';
 import { SPECIAL_COLOURS } from './colors.js';
-import { h, replaceChildren, svg } from './dom.js';
+import { h, replaceChildren, svg, watchWidth } from './dom.js';
 import { channelsCaption, gapRects, tilePositions } from './feature_map_tiles.js';
 import {
   KIND,
@@ -72,6 +72,11 @@ export function createLayerDetail(actions) {
     maps,
   );
 
+  // The charts fill the panel's width: kept by a ResizeObserver, as reading it during a render
+  // would force a layout of everything the views before this one changed.
+  const gridWidth = watchWidth(gradients, (width) => {
+    if (width && current && current.phase === 'ready') update(current);
+  });
   let mapsKey = '';
   let mapsSteps = [];
   let mapsLayout = null;
@@ -92,7 +97,7 @@ export function createLayerDetail(actions) {
     title.textContent = `Layer detail: ${layer}`;
     element.dataset.layer = layer;
     const step = table.steps[state.stepIndex];
-    const width = chartWidth(gradients.clientWidth || element.clientWidth - 24);
+    const width = chartWidth(gridWidth() || element.clientWidth - 24);
     // A click on a chart selects the dashboard's step nearest the step clicked.
     const pick = (stepNumber) => actions.selectStep(nearestStepIndex(table.steps, stepNumber));
     loadLayer(state, layer);

@@ -3,10 +3,11 @@
 // a few milliseconds. Hover and the arrow keys read out the exact value.
 
 import { SPECIAL_COLOURS, VIRIDIS, heatmapPixels } from './colors.js';
-import { cssVar, h, replaceChildren, sizeCanvas } from './dom.js';
+import { cssVar, h, replaceChildren, sizeCanvas, watchWidth } from './dom.js';
 import { displayNames, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
 import { KNEE_AT, RANGE_LABELS, colourDomain, colourPosition, outside } from './range.js';
+import { heatmapCache } from './render_cache.js';
 import {
   KIND,
   axisTicks,
@@ -92,12 +93,23 @@ export function createHeatmap(actions) {
     }),
   );
 
-  const offscreen = document.createElement('canvas');
+  // The matrices and images last built (the shown one, and e.g. the unzoomed one while
+  // zoomed): a step change redraws the cursor over the image, a zoom back reuses it.
+  const built = heatmapCache(3, ({ table, stat, log, range, visible, zoom }) => {
+    const matrix = buildHeatmap(table, stat, { log, layers: visible, steps: zoom });
+    const colours = colourDomain(matrix, range);
+    const image = heatmapImage(matrix, document.createElement('canvas'), colours);
+    return { heatmap: matrix, domain: colours, image };
+  });
+  let shown = null;
+  const plotWidth = watchWidth(wrap, (width) => {
+    if (width && state && state.table && heatmap && heatmap.rows && !element.hidden) draw();
+  });
+  let offscreen = null;
   let heatmap = null;
   let domain = null;
   let labels = [];
   let labelKey = '';
-  let key = '';
   let layout = null;
   let state = null;
   let hover = null;
@@ -114,14 +126,14 @@ export function createHeatmap(actions) {
     const started = performance.now();
     const visible = state.visible || table.layers.map((_, j) => j);
     const zoom = zoomIndices(table.steps, state.zoom);
-    const nextKey = `${state.version}|${state.stat}|${state.log}|${state.range}|${visible.join(',')}|${zoom}`;
+    const theme = document.documentElement.dataset.theme || '';
+    const { version, stat, log } = state;
+    const entry = built({ table, version, stat, log, range: state.range || 'robust', visible, zoom, theme });
     zoomBar.hidden = !zoom;
     zoomLabel.textContent = zoom ? `steps ${table.steps[zoom[0]]}–${table.steps[zoom[1]]}` : '';
-    if (nextKey !== key) {
-      heatmap = buildHeatmap(table, state.stat, { log: state.log, layers: visible, steps: zoom });
-      domain = colourDomain(heatmap, state.range || 'robust');
-      heatmapImage(heatmap, offscreen, domain);
-      key = nextKey;
+    if (entry !== shown) {
+      shown = entry;
+      ({ heatmap, domain, image: offscreen } = entry);
       title.textContent = `Layers × steps: ${statLabel(state.stat)}${heatmap.log ? ' (log10)' : ''}`;
       drawLegend(legend, heatmap, domain);
     }
@@ -137,7 +149,7 @@ export function createHeatmap(actions) {
     const table = state.table;
     const rows = heatmap.rows;
     const cols = heatmap.cols;
-    const width = Math.max(200, wrap.clientWidth || 800);
+    const width = Math.max(200, plotWidth() || 800);
     const rowPx = Math.max(2, Math.min(18, Math.floor(MAX_HEIGHT / Math.max(1, rows))));
     const plotH = Math.min(MAX_HEIGHT, Math.max(rows * rowPx, 60));
     const labelled = plotH / rows >= 9;

@@ -1,7 +1,7 @@
 // The left column: the alerts (each one jumps to its step and layer) and the
 // layer list with a filter box, a sparkline of the statistic and a status badge.
 
-import { cssVar, h, replaceChildren, sizeCanvas } from './dom.js';
+import { cssVar, h, nextTask, replaceChildren, setAttr, setText, sizeCanvas, watchWidth } from './dom.js';
 import { groupBadge, layerTree } from './layer_tree.js';
 import { modelLayerLabel, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
@@ -10,6 +10,8 @@ import { alertTitle, downsampleSeries, layerSeries, layerStates, usesLog } from 
 const ALERT_GLYPHS = { nonfinite: '✕', vanishing: '▼', exploding: '▲', dead_units: '◌' };
 const SPARK_W = 64;
 const SPARK_H = 18;
+// More layers than the list (half the window high) shows at once.
+const SPARKS_IN_VIEW = 40;
 
 // The cause comes first: a non-finite gradient is usually what the other alerts follow from.
 const KIND_ORDER = ['nonfinite', 'exploding', 'vanishing', 'dead_units'];
@@ -168,6 +170,11 @@ export function createLayerList(actions) {
   const groups = [];
   // The groups shown collapsed (state.collapsed, by prefix: kept across runs, refreshes and in the URL).
   let collapsed = new Set();
+  // The labels' width follows the list's; reading it at each render would force a layout.
+  let shownVisible = null;
+  const listWidth = watchWidth(list, (width) => {
+    if (width && flat && shownVisible) shortenNames(shownVisible);
+  });
 
   // Up and down move the selection through the layers the filter and the open groups show.
   list.addEventListener('keydown', (event) => {
@@ -208,7 +215,7 @@ export function createLayerList(actions) {
       const name = node.name;
       const own = name === table.modelLayer;
       const spark = h('canvas', { class: 'sparkline', attrs: { 'aria-hidden': 'true' } });
-      drawSparkline(spark, layerSeries(table, j, state.stat).values, log, ink);
+      sparks.push(() => drawSparkline(spark, layerSeries(table, j, state.stat).values, log, ink));
       const badge = h('span', { class: 'badge' });
       const text = own ? modelLayerLabel(node.label) : node.label;
       const button = h(
@@ -260,8 +267,25 @@ export function createLayerList(actions) {
       return item;
     };
     const render = (node) => (node.kind === 'layer' ? leaf(node) : branch(node));
+    const sparks = [];
     replaceChildren(list, tree.map(render));
     list.classList.toggle('layer-tree', !flat);
+    drawSparklines(sparks);
+  }
+
+  // The list shows some 25 layers at once: their sparklines are drawn now, the others' in
+  // short slices right after (a newer build drops what is left of an older one).
+  let sparkQueue = [];
+  function drawSparklines(sparks) {
+    sparks.slice(0, SPARKS_IN_VIEW).forEach((draw) => draw());
+    const queue = (sparkQueue = sparks.slice(SPARKS_IN_VIEW));
+    const slice = () => {
+      if (queue !== sparkQueue) return;
+      const until = performance.now() + 8;
+      while (queue.length && performance.now() < until) queue.shift()();
+      if (queue.length) nextTask(slice);
+    };
+    if (queue.length) nextTask(slice);
   }
 
   function update(state) {
@@ -285,15 +309,15 @@ export function createLayerList(actions) {
     empty.textContent = visible.size ? '' : `No layer matches “${state.filter}”.`;
     if (flat) shortenNames(visible);
     items.forEach(({ item, button, badge, name }, j) => {
-      item.hidden = !visible.has(j);
+      if (item.hidden === visible.has(j)) item.hidden = !visible.has(j);
       const selected = j === state.layerIndex;
       button.classList.toggle('selected', selected);
-      button.setAttribute('aria-pressed', selected ? 'true' : 'false');
+      setAttr(button, 'aria-pressed', selected ? 'true' : 'false');
       const count = state.alerts.byLayer.get(name) || 0;
       const glyph = states[j] === 'none' ? '∅' : states[j] === 'nonfinite' ? '✕' : '';
-      badge.textContent = `${glyph}${count ? ` ⚑${count}` : ''}`.trim();
-      badge.className = `badge ${states[j]}${count ? ' alerted' : ''}`;
-      badge.title = [
+      setText(badge, `${glyph}${count ? ` ⚑${count}` : ''}`.trim());
+      setAttr(badge, 'class', `badge ${states[j]}${count ? ' alerted' : ''}`);
+      setAttr(badge, 'title', [
         states[j] === 'none'
           ? 'no gradient at this step'
           : states[j] === 'nonfinite'
@@ -302,18 +326,18 @@ export function createLayerList(actions) {
         count ? `${count} alert${count > 1 ? 's' : ''}` : '',
       ]
         .filter(Boolean)
-        .join('; ');
+        .join('; '));
     });
     for (const group of groups) {
       const { node } = group;
       const shown = node.layers.filter((j) => visible.has(j)).length;
       group.item.hidden = shown === 0;
-      group.count.textContent =
-        shown === node.layers.length ? `(${node.layers.length})` : `(${shown}/${node.layers.length})`;
+      const total = node.layers.length;
+      setText(group.count, shown === total ? `(${total})` : `(${shown}/${total})`);
       const badge = groupBadge(node, states, state.table.layers, state.alerts.alerts, visible);
-      group.badge.textContent = badge.text;
-      group.badge.className = badge.className;
-      group.badge.title = badge.title;
+      setText(group.badge, badge.text);
+      setAttr(group.badge, 'class', badge.className);
+      setAttr(group.badge, 'title', badge.title);
     }
     for (const group of groups) {
       const closed = collapsed.has(group.node.prefix);
@@ -324,12 +348,13 @@ export function createLayerList(actions) {
   // Labels that tell the shown layers apart at the list's width (full names on hover); a flat list only:
   // in a tree each label is the part after its group's prefix.
   function shortenNames(visible) {
+    shownVisible = visible;
     const shown = items.filter((_, j) => visible.has(j));
     const probe = shown.length ? shown[0].label : null;
-    const width = probe && probe.clientWidth ? probe.clientWidth : 150;
-    const key = `${shown.map((i) => i.text).join('\n')}|${width}`;
+    const key = `${shown.map((i) => i.text).join('\n')}|${listWidth()}`;
     if (key === labelKey || !shown.length) return;
     labelKey = key;
+    const width = probe && probe.clientWidth ? probe.clientWidth : 150;
     const context = document.createElement('canvas').getContext('2d');
     const style = getComputedStyle(probe);
     context.font = `${style.fontSize} ${style.fontFamily}`;
