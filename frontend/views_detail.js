@@ -221,6 +221,7 @@ export function createLayerDetail(actions) {
       mapsSteps = [];
       mapsLayout = null;
       replaceChildren(mapsLabels, []);
+      replaceChildren(mapsGaps, []); // the previous layer's separators must not cover the new image
       mapsChannels.textContent = '';
       mapsNote.textContent = 'Loading feature maps…';
       try {

@@ -138,7 +138,10 @@ export function createEmbedding() {
     const steps = data.frames.map((f) => f.step);
     const selected = selectedStep(state);
     const target = steps.indexOf(shownStep(steps, selected));
-    if (target === frameIndex) return;
+    if (target === frameIndex) {
+      showFrameText(data.frames[target], selected); // the caption's "nearest to" follows the step
+      return;
+    }
     const from = current;
     frameIndex = target;
     const frame = data.frames[target];

@@ -143,7 +143,11 @@ export function createWeights() {
 
   async function loadStep(step, force = false) {
     if (step === null || step === undefined) return;
-    if (step === shown && !force) return;
+    if (step === shown && !force) {
+      // Same kept step, another dashboard step: only the caption's "nearest to" changes.
+      if (decoded) stepText.textContent = stepCaption(decoded.step, selectedStep(state));
+      return;
+    }
     const ticket = ++token;
     const name = layer.value;
     const view = change.checked ? 'change' : 'weights';

@@ -33,25 +33,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from typing_extensions import Unpack
 
 from tb_netviz.hf.run_dir import tensorboard_run_dir
 from tb_netviz.summary import CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.gradcam import check_gradcam_inputs
-from tb_netviz.summary.options import documents_capture_options
+from tb_netviz.summary.options import CaptureOptionKwargs, documents_capture_options
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.capture import Capture
-from tb_netviz.torch.distributed import Sharding, sharding_of
+from tb_netviz.torch.distributed import DEEPSPEED_FP16_REASON, Sharding, sharding_of
 from tb_netviz.torch.probe import batch_size
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from tb_netviz.summary.options import CaptureOptionKwargs
 
 
 @documents_capture_options
@@ -213,11 +209,8 @@ def _unsupported_engine(args: TrainingArguments, sharding: Sharding | None, opti
                 f"only (without ZeRO partitioning DeepSpeed clips before its optimizer step){ending}"
             )
         config = getattr(args, "hf_deepspeed_config", None)
-        if args.fp16 or (config is not None and config.is_true("fp16.enabled")):
-            return (
-                "tb-netviz: under DeepSpeed fp16 the ZeRO gradient fragments are loss-scaled, and "
-                f"NetViz does not unscale them yet{ending}"
-            )
+        if args.fp16 or (config is not None and config.is_true("fp16.enabled")) or sharding.loss_scaled:
+            return f"tb-netviz: {DEEPSPEED_FP16_REASON}{ending}"
     elif getattr(args, "fsdp", None) and sharding is not None:
         return (
             "tb-netviz: the Trainer's FSDP integration (accelerate's FSDP plugin) is not supported "

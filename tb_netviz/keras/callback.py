@@ -9,11 +9,12 @@ import inspect
 import math
 import os
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
+from typing_extensions import Unpack
 
 from tb_netviz.keras.gradcam import GradCam
 from tb_netviz.keras.gradient_capture import GradientCapture, StepRecord
@@ -24,15 +25,10 @@ from tb_netviz.summary import AlertDetector, CaptureOptions, NetVizWriter, NetVi
 from tb_netviz.summary.columns import ACTIVATION_STATS
 from tb_netviz.summary.gradcam import check_gradcam_inputs
 from tb_netviz.summary.metadata import GLOBAL_GRAD_NORM_TAG, model_layer_content
-from tb_netviz.summary.options import AttentionLabels, documents_capture_options
+from tb_netviz.summary.options import AttentionLabels, CaptureOptionKwargs, documents_capture_options
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.remote_store import check_log_dir
 from tb_netviz.summary.user_warnings import warn_from_caller
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from tb_netviz.summary.options import CaptureOptionKwargs
 
 SKIPPED_OVERFLOW_STEPS_TAG = "netviz/skipped_overflow_steps"
 HISTOGRAM_TAG_PREFIX = "netviz/histograms/"

@@ -60,7 +60,7 @@ def kernel_grid_image(tiles: np.ndarray, scale: float) -> np.ndarray:
         slots = [divmod(o, columns) for o in range(out_channels)]
     th, tw = height * zoom, width * zoom
     grid = np.full((rows * (th + _PAD) - _PAD, columns * (tw + _PAD) - _PAD, 3), 128, np.uint8)
-    for kernel, (row, column) in zip(rgb.reshape(-1, th, tw, 3), slots):
+    for kernel, (row, column) in zip(rgb.reshape(-1, th, tw, 3), slots, strict=True):
         top, left = row * (th + _PAD), column * (tw + _PAD)
         grid[top : top + th, left : left + tw] = kernel
     return grid

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Mapping
+from typing import Any
 
+import torch
 import torch.distributed as dist
 from torch import nn
 
@@ -33,6 +36,13 @@ from tb_netviz.torch.shards import (
     is_dtensor,
 )
 
+#: Why a DeepSpeed run in fp16 is not logged (the plain loop, Lightning and the HF Trainer say it).
+DEEPSPEED_FP16_REASON = (
+    "under DeepSpeed fp16 the gradients are still multiplied by the loss scale when NetViz can "
+    "read them (DeepSpeed unscales them inside engine.step), and NetViz does not unscale them yet; "
+    "bf16 or fp32 runs are logged"
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class Sharding:
@@ -40,6 +50,8 @@ class Sharding:
 
     ``per_layer`` is False where the pieces cannot be told apart by layer (FSDP1 with
     ``use_orig_params=False``): only the global norm is logged then (``limitation`` says why).
+    ``loss_scaled`` is True for a DeepSpeed engine in fp16, whose gradients NetViz would read
+    multiplied by the loss scale (``DEEPSPEED_FP16_REASON``): the callers log nothing then.
     """
 
     engine: str
@@ -47,6 +59,7 @@ class Sharding:
     read_piece: PieceReader
     group: dist.ProcessGroup | None = None
     per_layer: bool = True
+    loss_scaled: bool = False
 
     @property
     def limitation(self) -> str | None:
@@ -86,11 +99,14 @@ def sharding_of(
     """
     if not isinstance(model, nn.Module):
         return None  # the capture names the problem
-    rank = dist.get_rank(group) if dist.is_available() and dist.is_initialized() else 0
+    rank = process_rank(group)
     if any(is_dtensor(p) for p in model.parameters()):
         return Sharding("FSDP2 / DTensor", rank, functools.partial(dtensor_piece, rank=rank), group)
-    if any(is_deepspeed_partitioned(p) for p in model.parameters()):
-        return Sharding("DeepSpeed ZeRO", rank, deepspeed_piece, group)
+    partitioned = [p for p in model.parameters() if is_deepspeed_partitioned(p)]
+    if partitioned:
+        # DeepSpeed casts the module to float16 exactly when its fp16 (loss-scaled) mode is on.
+        fp16 = any(p.dtype == torch.float16 for p in partitioned)
+        return Sharding("DeepSpeed ZeRO", rank, deepspeed_piece, group, loss_scaled=fp16)
     fsdp1 = _fsdp1_modules(model if wrapper is None else wrapper)
     if fsdp1:
         orig = all(getattr(m, "_use_orig_params", False) for m in fsdp1)
@@ -105,3 +121,22 @@ def _fsdp1_modules(model: nn.Module) -> list[nn.Module]:
     except ImportError:  # pragma: no cover - torch built without distributed
         return []
     return [m for m in model.modules() if isinstance(m, FullyShardedDataParallel)]
+
+
+def deepspeed_config_fp16(config: Mapping[str, Any] | None) -> bool:
+    """Whether a DeepSpeed config dict turns on fp16 (loss-scaled) training.
+
+    >>> deepspeed_config_fp16({"fp16": {"enabled": True}}), deepspeed_config_fp16({"bf16": {"enabled": True}})
+    (True, False)
+    """
+    fp16 = (config or {}).get("fp16") or {}
+    return isinstance(fp16, Mapping) and fp16.get("enabled") is True
+
+
+def process_rank(group: dist.ProcessGroup | None = None) -> int:
+    """This process's rank in ``group`` (the default group), 0 outside distributed training.
+
+    >>> process_rank()
+    0
+    """
+    return dist.get_rank(group) if dist.is_available() and dist.is_initialized() else 0

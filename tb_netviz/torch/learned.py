@@ -41,6 +41,7 @@ from tb_netviz.summary.learned import (
     weight_view_bytes,
 )
 from tb_netviz.summary.weights import KERNEL, MATRIX
+from tb_netviz.torch.distributed import process_rank
 from tb_netviz.torch.layers import Layer, module_names
 
 
@@ -85,7 +86,7 @@ class LearnedViews:
             )
             for name, (layout, axes) in candidates.items()
         }
-        if sharded and options.weight_layers:
+        if sharded and options.weight_layers and process_rank() == 0:  # said once, not per rank
             warn(
                 "tb-netviz: weight_layers is ignored under sharded parameters (FSDP, DeepSpeed "
                 "ZeRO): each rank holds only its own piece of each weight, so no kernel or "

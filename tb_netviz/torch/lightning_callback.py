@@ -27,27 +27,23 @@ warns once per ``fit`` and logs nothing; training goes on.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, ModelParallelStrategy, Strategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
+from typing_extensions import Unpack
 
 from tb_netviz.summary import CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.gradcam import check_gradcam_inputs
-from tb_netviz.summary.options import documents_capture_options
+from tb_netviz.summary.options import CaptureOptionKwargs, documents_capture_options
 from tb_netviz.summary.probe_labels import check_sample_labels
 from tb_netviz.summary.remote_store import check_log_dir
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.capture import Capture
-from tb_netviz.torch.distributed import Sharding, sharding_of
+from tb_netviz.torch.distributed import DEEPSPEED_FP16_REASON, Sharding, deepspeed_config_fp16, sharding_of
 from tb_netviz.torch.probe import batch_size
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from tb_netviz.summary.options import CaptureOptionKwargs
 
 
 @documents_capture_options
@@ -142,6 +138,16 @@ class NetVizCallback(pl.Callback):
         if strategy is None:
             return None
         sharding = sharding_of(pl_module, wrapper=trainer.strategy.model)
+        if _deepspeed(trainer) and (
+            deepspeed_config_fp16(trainer.strategy.config) or (sharding is not None and sharding.loss_scaled)
+        ):
+            if trainer.is_global_zero:
+                warn_from_caller(
+                    f"tb-netviz: {strategy}: {DEEPSPEED_FP16_REASON}; nothing is logged in this fit "
+                    "(training is not affected)",
+                    NetVizWriteWarning,
+                )
+            return False
         if sharding is None or sharding.per_layer:
             return sharding
         # The root's flat buffer lives on the wrapper, outside the LightningModule.

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from typing_extensions import Unpack
 
 from tb_netviz.summary import CaptureOptions, NetVizWriter, NetVizWriteWarning
 from tb_netviz.summary.event_writer import checked_step
-from tb_netviz.summary.options import documents_capture_options
+from tb_netviz.summary.options import CaptureOptionKwargs, documents_capture_options
 from tb_netviz.summary.user_warnings import warn_from_caller
 from tb_netviz.torch.capture import Capture
-from tb_netviz.torch.distributed import sharding_of
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from tb_netviz.summary.options import CaptureOptionKwargs
+from tb_netviz.torch.distributed import DEEPSPEED_FP16_REASON, sharding_of
 
 
 @documents_capture_options
@@ -101,6 +97,8 @@ class NetViz:
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         sharding = sharding_of(model)
+        if sharding is not None and sharding.loss_scaled:
+            raise ValueError(f"tb-netviz: NetViz cannot log this model: {DEEPSPEED_FP16_REASON}")
         statistics = sharding.statistics if sharding is not None else None
         limited = sharding is not None and not sharding.per_layer
         if limited and sharding.writes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from playwright.sync_api import expect
 from torch import nn
 
 from tb_netviz.torch import NetViz
@@ -260,3 +261,25 @@ def test_the_dashboards_step_moves_the_points_with_an_animation(new_page, learne
 def test_view_screenshots_at_two_widths_in_both_themes(new_page, learned_server, scheme, width):
     watched = open_learned(new_page, learned_server, color_scheme=scheme, width=width)
     screenshot_panels(watched, scheme, width, {"weights": ".weights-panel", "embedding": ".embedding-panel"})
+
+
+def test_weights_and_embedding_captions_follow_the_dashboards_step_between_kept_steps(
+    new_page, learned_server
+):
+    watched = open_learned(new_page, learned_server)
+    page = watched.page
+    captions = {panel: page.locator(f".{panel}-panel .gc-step") for panel in ("weights", "embedding")}
+    page.locator("#nv-step").focus()
+    page.keyboard.press("Home")
+    for caption in captions.values():
+        expect(caption).to_have_text("step 0", timeout=30_000)
+    page.keyboard.press("ArrowRight")  # step 1: still the kept step 0, now "nearest to step 1"
+    for caption in captions.values():
+        expect(caption).to_have_text("step 0 (nearest to step 1)", timeout=30_000)
+    page.keyboard.press("ArrowRight")  # step 2: the same kept step; the caption must move on
+    for caption in captions.values():
+        expect(caption).to_have_text("step 0 (nearest to step 2)", timeout=30_000)
+    page.keyboard.press("Home")
+    for caption in captions.values():
+        expect(caption).to_have_text("step 0", timeout=30_000)
+    assert watched.errors == []

@@ -190,4 +190,4 @@ def test_engines_netviz_does_not_read_are_named_in_the_warning_and_the_cpu_fsdp_
     stage2 = SimpleNamespace(fsdp=None, deepspeed={"zero_optimization": {"stage": 2}}, fp16=False)
     assert _unsupported_engine(stage2, zero, wrapped) is None
     fp16 = SimpleNamespace(fsdp=None, deepspeed={"fp16": {"enabled": True}}, fp16=True)
-    assert "loss-scaled" in _unsupported_engine(fp16, zero, wrapped)
+    assert "multiplied by the loss scale" in _unsupported_engine(fp16, zero, wrapped)

@@ -12,6 +12,7 @@ from torch import nn
 
 from tb_netviz.summary.columns import GRADIENT_STATS
 from tb_netviz.summary.encoders import histogram_value
+from tb_netviz.torch.distributed import sharding_of
 from tb_netviz.torch.gradient_stats import GradientStatistics
 from tb_netviz.torch.layers import discover_layers
 from tb_netviz.torch.sharded_stats import ShardedGradientStatistics, ShardedStatisticsError
@@ -124,3 +125,18 @@ def test_a_rank_that_cannot_count_its_entries_still_joins_the_second_collective_
     with pytest.raises(ShardedStatisticsError, match=r"rank\(s\) \[0\].*entries unreadable"):
         stats.histograms(measured)
     assert stats.collectives == 2
+
+
+def test_a_deepspeed_module_in_fp16_is_refused_at_construction_since_its_gradients_are_loss_scaled(tmp_path):
+    from tb_netviz.torch import NetViz
+
+    model = nn.Linear(3, 2).half()
+    for parameter in model.parameters():
+        parameter.ds_tensor = parameter.detach().reshape(-1)  # what ZeRO-3 attaches to each parameter
+    with pytest.raises(ValueError, match="multiplied by the loss scale"):
+        NetViz(model, tmp_path)
+    assert not list(tmp_path.iterdir())  # nothing written
+    float32 = nn.Linear(3, 2)
+    for parameter in float32.parameters():
+        parameter.ds_tensor = parameter.detach().reshape(-1)
+    assert sharding_of(float32).loss_scaled is False

@@ -58,3 +58,18 @@ def test_help_describes_every_option(name, make):
     missing = [f.name for f in dataclasses.fields(CaptureOptions) if f"{f.name}: " not in shown]
     assert missing == []
     assert "{capture_options}" not in shown
+
+
+def test_every_callbacks_signature_resolves_its_options_at_run_time():
+    # Tools that build configs from signatures (jsonargparse for LightningCLI, pydantic) need the
+    # annotations to resolve: **capture_options is typed by the one CaptureOptionKwargs.
+    import typing
+
+    from tb_netviz.hf import NetVizCallback as HFCallback
+    from tb_netviz.keras import NetVizCallback as KerasCallback
+    from tb_netviz.summary.options import CaptureOptionKwargs
+    from tb_netviz.torch import NetViz, NetVizCallback
+
+    for callback in (NetViz, NetVizCallback, HFCallback, KerasCallback):
+        hints = typing.get_type_hints(callback.__init__)
+        assert typing.get_args(hints["capture_options"]) == (CaptureOptionKwargs,), callback

@@ -18,6 +18,7 @@ from tb_netviz.summary import (
     CLIPPED_GRAD_NORM_TAG,
     GLOBAL_GRAD_NORM_TAG,
     GRADIENT_FLOW_TAG,
+    NetVizWriteWarning,
 )
 from tb_netviz.torch import NetVizCallback, SampleBatchError
 from tb_netviz.torch.lightning_callback import sharding_strategy
@@ -146,3 +147,19 @@ def test_fsdp_and_deepspeed_count_as_sharding_and_a_name_alone_does_not():
     assert sharding_strategy(DDPStrategy()) is None
     assert sharding_strategy(MyDeepSpeedFreeDDP()) is None
     assert sharding_strategy(DeepSpeedStrategy.__new__(DeepSpeedStrategy)) == "DeepSpeedStrategy"
+
+
+def test_deepspeed_in_fp16_is_refused_with_one_warning_since_its_gradients_are_loss_scaled():
+    from types import SimpleNamespace
+
+    from tb_netviz.torch.distributed import DEEPSPEED_FP16_REASON
+
+    strategy = DeepSpeedStrategy(config={"fp16": {"enabled": True}, "zero_optimization": {"stage": 2}})
+    fake_trainer = SimpleNamespace(strategy=strategy, is_global_zero=True)
+    callback = NetVizCallback()
+    with pytest.warns(NetVizWriteWarning, match="multiplied by the loss scale") as said:
+        assert callback._sharding(fake_trainer, torch.nn.Linear(2, 2)) is False
+    assert len(said) == 1 and DEEPSPEED_FP16_REASON in str(said[0].message)
+    bf16 = DeepSpeedStrategy(config={"bf16": {"enabled": True}, "zero_optimization": {"stage": 2}})
+    bf16_trainer = SimpleNamespace(strategy=bf16, is_global_zero=True)
+    assert callback._sharding(bf16_trainer, torch.nn.Linear(2, 2)) is None
