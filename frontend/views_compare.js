@@ -5,7 +5,8 @@
 
 import { attachBarReadout } from './bar_readout.js';
 import { alignLayers, compareAtStep, layerNote, ratioHeatmap, ratioLut, runColour } from './compare.js';
-import { afterPaint, cssVar, h, replaceChildren, sizeCanvas, svg } from './dom.js';
+import { refilledRows } from './bar_rows.js';
+import { afterPaint, cssVar, h, replaceChildren, setAttr, setStyle, setText, sizeCanvas, svg } from './dom.js';
 import { distinctLabels } from './names.js';
 import { colourDomain, mergeDomains } from './range.js';
 import { heatmapCache, heatmapKey, lruCache, objectId } from './render_cache.js';
@@ -42,6 +43,7 @@ export function createComparison(actions) {
   const bars = h('div', { class: 'compare-bars', attrs: { role: 'list' } });
   const barChart = h('div', { class: 'bar-chart' }, bars);
   const barReadout = attachBarReadout(barChart, '.cmp-row');
+  const compareBars = createCompareBars(bars, actions);
   const ratioHead = h('h3');
   const ratios = h('div', { class: 'compare-ratios' });
   const linesHead = h('h3');
@@ -107,14 +109,7 @@ export function createComparison(actions) {
   function drawBelow({ state, loaded, layers, step, colour }) {
     const stat = state.stat;
     barsHead.textContent = `${statLabel(stat)} at step ${step}, one bar per run`;
-    drawBars(
-      bars,
-      compareAtStep(loaded, layers, stat, step),
-      usesLog(stat, state.log),
-      colour,
-      state,
-      actions,
-    );
+    compareBars.draw(compareAtStep(loaded, layers, stat, step), usesLog(stat, state.log), colour, state);
     barReadout.refresh();
     const ratioStat = loaded.every((t) => t.stats.includes('grad_l2')) ? 'grad_l2' : stat;
     ratioHead.textContent = `Difference: ${ratioStat} of each run ÷ ${state.table.run} (log scale, steps both logged)`;
@@ -173,7 +168,7 @@ export function createComparison(actions) {
         ? `No shared layer matches the filter “${state.filter}”.`
         : 'The runs share no layer: there is nothing to align.';
       replaceChildren(heatmaps, h('p', { class: 'empty-note', text }));
-      replaceChildren(bars);
+      compareBars.clear();
       replaceChildren(ratios);
       ratiosShown = '';
       replaceChildren(lines);
@@ -360,8 +355,67 @@ function rowsOf(table, layers) {
   return layers.map((n) => index.get(n));
 }
 
-function drawBars(box, rows, log, colour, state, actions) {
-  const step = state.table.steps[state.stepIndex];
+// The comparison's bars: one row per layer, one bar per run, made once and refilled in place
+// at every step. Returns {draw(rows, log, colour, state), clear()}.
+function createCompareBars(box, actions) {
+  const axis = h('div', { class: 'cmp-row cmp-axis', attrs: { 'aria-hidden': 'true' } });
+  let labelKey = '';
+  let labels = [];
+  let selectLayer = () => {};
+  let shownSelected = null; // the layer selected when the rows were last filled
+  const list = refilledRows(box, {
+    root: null,
+    head: axis,
+    create: (row, r) => {
+      const track = h('span', { class: 'bar-track cmp-track' });
+      const element = h(
+        'button',
+        {
+          class: 'cmp-row',
+          attrs: { type: 'button', role: 'listitem', 'data-layer': row.layer },
+          on: { click: () => selectLayer(row.layer) },
+        },
+        h('span', { class: 'bar-label', text: labels[r], title: row.layer }),
+        track,
+      );
+      return { element, track, bars: [], glyphs: [], shown: [] };
+    },
+    fill: fillCompareRow,
+  });
+
+  function draw(rows, log, colour, state) {
+    const step = state.table.steps[state.stepIndex];
+    const domain = compareDomain(rows, log);
+    drawAxis(axis, domain, log);
+    // The axis goes in first: its empty label cell measures how wide the labels may be.
+    if (axis.parentNode !== box) box.prepend(axis);
+    const names = rows.map((r) => r.layer);
+    const shownKey = `${names.join('\n')}|${innerWidth}`;
+    if (shownKey !== labelKey) {
+      labels = distinctLabels(names, labelFits(axis));
+      labelKey = shownKey;
+    }
+    selectLayer = (layer) => actions.selectLayer(state.table.layers.indexOf(layer));
+    const selected = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
+    const runs = rows.length ? rows[0].cells.map((c) => c.run) : [];
+    const key = `${runs.join('\n')}|${names.join('\n')}|${labels.join('\n')}`;
+    const previous = shownSelected;
+    shownSelected = selected;
+    const now = (row) => row.layer === selected || row.layer === previous;
+    list.show(rows, key, { domain, log, colour, step, selected }, now);
+  }
+
+  function clear() {
+    list.clear();
+    labelKey = '';
+  }
+
+  return { draw, clear };
+}
+
+// The bars' axis: every run's finite values at this step (positive ones on a log axis), to
+// whole decades on a log axis, from 0 on a linear one.
+function compareDomain(rows, log) {
   let lo = Infinity;
   let hi = -Infinity;
   for (const row of rows)
@@ -379,72 +433,51 @@ function drawBars(box, rows, log, colour, state, actions) {
     lo = Math.min(0, lo);
     hi = Math.max(hi, lo + 1e-12);
   }
-  const domain = [lo, hi];
-  const axis = h('div', { class: 'cmp-row cmp-axis', attrs: { 'aria-hidden': 'true' } });
-  drawAxis(axis, domain, log);
-  // The axis goes in first: its empty label cell measures how wide the labels may be.
-  replaceChildren(box, axis);
-  const labels = distinctLabels(
-    rows.map((r) => r.layer),
-    labelFits(axis),
-  );
-  const selected = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
-  box.append(
-    ...rows.map((row, r) => {
-      const n = row.cells.length;
-      const track = h('span', { class: 'bar-track cmp-track' });
-      const lines = [];
-      row.cells.forEach((cell, i) => {
-        const top = `${(i / n) * 100}%`;
-        const height = `${100 / n}%`;
-        const common = {
-          'data-run': cell.run,
-          'data-value': formatExact(cell.value),
-          'data-step': cell.step,
-        };
-        if (cell.kind === KIND.VALUE) {
-          const end = axisFraction(cell.value, domain, log);
-          const start = log ? 0 : axisFraction(0, domain, log);
-          track.appendChild(
-            h('span', {
-              class: 'cmp-bar',
-              attrs: {
-                ...common,
-                style: `left:${pct(Math.min(start, end))};width:${pct(Math.max(0.003, Math.abs(end - start)))};top:${top};height:${height};background:${colour(cell.run)}`,
-              },
-            }),
-          );
-        } else {
-          track.appendChild(
-            h('span', {
-              class: `glyph cmp-glyph ${cell.kind === KIND.NONE ? 'none' : 'nonfinite'}`,
-              text: cell.kind === KIND.NONE ? '∅' : '✕',
-              attrs: { ...common, style: `top:${top};height:${height}` },
-            }),
-          );
-        }
-        const own = cell.step === null || cell.step === undefined || cell.step === step;
-        const other = own ? '' : ` (step ${cell.step})`;
-        lines.push({
-          text: `${cell.run}: ${formatShort(cell.value)}${other}`,
-          swatch: colour(cell.run),
-          hot: track.lastChild,
-        });
-      });
-      const button = h(
-        'button',
-        {
-          class: `cmp-row${row.layer === selected ? ' selected' : ''}`,
-          attrs: { type: 'button', role: 'listitem', 'data-layer': row.layer },
-          on: { click: () => actions.selectLayer(state.table.layers.indexOf(row.layer)) },
-        },
-        h('span', { class: 'bar-label', text: labels[r], title: row.layer }),
-        track,
+  return [lo, hi];
+}
+
+// One row at the step: each run's bar (or ✕/∅ glyph) and its read-out; the row's elements
+// stay, only what differs is written.
+function fillCompareRow(parts, row, { domain, log, colour, step, selected }) {
+  const n = row.cells.length;
+  const children = [];
+  const lines = [];
+  row.cells.forEach((cell, i) => {
+    const top = `${(i / n) * 100}%`;
+    const height = `${100 / n}%`;
+    let mark;
+    if (cell.kind === KIND.VALUE) {
+      const end = axisFraction(cell.value, domain, log);
+      const start = log ? 0 : axisFraction(0, domain, log);
+      mark = parts.bars[i] ||= h('span', { class: 'cmp-bar' });
+      const width = pct(Math.max(0.003, Math.abs(end - start)));
+      setStyle(
+        mark,
+        `left:${pct(Math.min(start, end))};width:${width};top:${top};height:${height};background:${colour(cell.run)}`,
       );
-      button.readout = { layer: row.layer, step, lines };
-      return button;
-    }),
-  );
+    } else {
+      mark = parts.glyphs[i] ||= h('span', { class: 'glyph cmp-glyph' });
+      const none = cell.kind === KIND.NONE;
+      mark.classList.toggle('none', none);
+      mark.classList.toggle('nonfinite', !none);
+      setText(mark, none ? '∅' : '✕');
+      setStyle(mark, `top:${top};height:${height}`);
+    }
+    setAttr(mark, 'data-run', cell.run);
+    setAttr(mark, 'data-value', formatExact(cell.value));
+    if (cell.step === null || cell.step === undefined) mark.removeAttribute('data-step');
+    else setAttr(mark, 'data-step', String(cell.step));
+    children.push(mark);
+    const own = cell.step === null || cell.step === undefined || cell.step === step;
+    const other = own ? '' : ` (step ${cell.step})`;
+    lines.push({ text: `${cell.run}: ${formatShort(cell.value)}${other}`, swatch: colour(cell.run), hot: mark });
+  });
+  if (children.length !== parts.shown.length || children.some((child, i) => child !== parts.shown[i])) {
+    replaceChildren(parts.track, children);
+    parts.shown = children;
+  }
+  parts.element.classList.toggle('selected', row.layer === selected);
+  parts.element.readout = { layer: row.layer, step, lines };
 }
 
 function drawRatios(box, tables, layers, stat, state, actions, builtRatios) {

@@ -259,3 +259,49 @@ def test_the_comparison_bars_show_their_last_tick_and_every_label_whole_and_dist
         assert cut == [], (width, cut)
         save_artifact(page.locator(".compare-bars"), f"compare_axis_{width}.png")
     assert watched.errors == []
+
+
+def test_a_step_change_refills_every_runs_bar_in_the_same_rows(new_page, tensorboard):
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "transformer")
+    compare_with(page, "transformer_b")
+    a, b = flow(tensorboard, "transformer"), flow(tensorboard, "transformer_b")
+    shared = [n for n in a["layers"] if n in b["layers"]]
+    rows = page.locator(".compare-bars .cmp-row[data-layer]")
+    expect(rows).to_have_count(len(shared))
+    kept = "() => [...document.querySelectorAll('.compare-bars .cmp-row, .compare-bars .cmp-bar')]"
+    page.evaluate(f"() => {{ window.keptRows = ({kept})(); }}")
+
+    page.locator("#nv-step").focus()
+    page.keyboard.press("Home")
+    step = a["steps"][0]
+    b_step = min(b["steps"], key=lambda s: (abs(s - step), s))
+    expect(page.locator(".compare-panel h3", has_text="one bar per run")).to_contain_text(f"at step {step},")
+    expected = {
+        layer: {
+            "transformer": a["values"][0][a["layers"].index(layer)][0],
+            "transformer_b": b["values"][b["steps"].index(b_step)][b["layers"].index(layer)][0],
+        }
+        for layer in shared
+    }
+    steps = {"transformer": str(step), "transformer_b": str(b_step)}
+    # every row (those out of view too) shows each run's value at the new step, bounded wait
+    page.wait_for_function(
+        """([expected, steps]) => [...document.querySelectorAll('.compare-bars .cmp-row[data-layer]')]
+          .every((row) => [...row.querySelectorAll('.cmp-bar')].length === 2 && [...row.querySelectorAll('.cmp-bar')]
+            .every((bar) => bar.dataset.step === steps[bar.dataset.run]
+              && Math.abs(Number(bar.dataset.value) - expected[row.dataset.layer][bar.dataset.run])
+                 <= 1e-6 * Math.abs(expected[row.dataset.layer][bar.dataset.run])))""",
+        arg=[expected, steps],
+        timeout=5_000,
+    )
+    for layer in ("embed", "head"):
+        row = page.locator(f".compare-bars .cmp-row[data-layer='{layer}']")
+        for run, value in expected[layer].items():
+            assert float(row.locator(f".cmp-bar[data-run='{run}']").get_attribute("data-value")) == value
+    # the same row and bar elements, refilled in place: none was rebuilt
+    assert page.evaluate(
+        f"() => {{ const now = ({kept})();"
+        " return now.length === window.keptRows.length && now.every((e, i) => e === window.keptRows[i]); }"
+    )
+    assert watched.errors == []
