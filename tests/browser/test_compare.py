@@ -288,8 +288,9 @@ def test_a_step_change_refills_every_runs_bar_in_the_same_rows(new_page, tensorb
     # every row (those out of view too) shows each run's value at the new step, bounded wait
     page.wait_for_function(
         """([expected, steps]) => [...document.querySelectorAll('.compare-bars .cmp-row[data-layer]')]
-          .every((row) => [...row.querySelectorAll('.cmp-bar')].length === 2 && [...row.querySelectorAll('.cmp-bar')]
-            .every((bar) => bar.dataset.step === steps[bar.dataset.run]
+          .every((row) => [...row.querySelectorAll('.cmp-bar')].length === 2
+            && [...row.querySelectorAll('.cmp-bar')].every((bar) =>
+              bar.dataset.step === steps[bar.dataset.run]
               && Math.abs(Number(bar.dataset.value) - expected[row.dataset.layer][bar.dataset.run])
                  <= 1e-6 * Math.abs(expected[row.dataset.layer][bar.dataset.run])))""",
         arg=[expected, steps],
