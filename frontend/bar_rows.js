@@ -16,7 +16,9 @@ const ROWS_IN_VIEW = 40;
  * rows are made again only when `key` (what identifies them: names, labels) changes;
  * `now(item)` says which rows (the selection) to fill at once besides those in view; clear
  * empties the list (the next show makes its rows).
- * @example const list = refilledRows(rows, { create, fill }); list.show(model.rows, names.join('\n'), model, (row) => row.index === selected);
+ * @example
+ * const list = refilledRows(rows, { create: (row) => ({ element: h('li') }), fill: (parts, row) => {} });
+ * list.show(model.rows, names.join('\n'), model, (row) => row.index === selected);
  */
 export function refilledRows(list, { create, fill, root = list, head = null }) {
   let key = null;

@@ -88,6 +88,8 @@ export function createComparison(actions) {
       return { map, domain: colourDomain(map, range) };
     }),
     images: lruCache(12),
+    figures: new Map(), // each shown run's heatmap figure, by run
+    scale: null,
     ratios: lruCache(6),
   };
   // The bars, ratios and lines lie below the heatmaps, out of view when the comparison
@@ -244,55 +246,61 @@ function drawHeatmaps(box, tables, layers, state, step, colour, actions, { drag,
   const domain = mergeDomains(domains, mode);
   const rowPx = Math.max(3, Math.min(14, Math.floor(380 / layers.length)));
   const width = Math.max(320, box.clientWidth || 800);
-  replaceChildren(
-    box,
-    tables.map((table, n) => {
-      const imageKey = `${keys[n]}|${domain ? `${domain.lo}|${domain.hi}|${domain.knee}` : ''}`;
-      const image = built.images.get(imageKey, () =>
-        heatmapImage(maps[n], document.createElement('canvas'), domain),
-      );
-      const canvas = h('canvas', {
-        class: 'compare-heatmap',
-        attrs: { 'data-run': table.run, 'data-rows': layers.length, role: 'img', tabindex: 0 },
+  // Each run's figure (canvas, caption, listeners) is made once and drawn again at every update.
+  const figures = new Map();
+  const shown = tables.map((table, n) => {
+    const figure = built.figures.get(table.run) || createHeatmapFigure(drag, actions);
+    figures.set(table.run, figure);
+    const imageKey = `${keys[n]}|${domain ? `${domain.lo}|${domain.hi}|${domain.knee}` : ''}`;
+    const image = built.images.get(imageKey, () =>
+      heatmapImage(maps[n], document.createElement('canvas'), domain),
+    );
+    const { canvas, band } = figure;
+    setAttr(canvas, 'data-run', table.run);
+    setAttr(canvas, 'data-rows', String(layers.length));
+    setAttr(canvas, 'aria-label', `Heatmap of run ${table.run}`);
+    const plotW = width - GUTTER - 8;
+    const plotH = rowPx * layers.length;
+    const context = sizeCanvas(canvas, width, plotH + 4);
+    context.imageSmoothingEnabled = false;
+    context.drawImage(image, 0, 0, image.width, image.height, GUTTER, 2, plotW, plotH);
+    context.font = '11px system-ui, sans-serif';
+    context.textAlign = 'right';
+    context.textBaseline = 'middle';
+    context.fillStyle = cssVar('--fg', '#222');
+    if (rowPx >= 9) {
+      const labels = distinctLabels(layers, (t) => context.measureText(t).width <= GUTTER - 10);
+      labels.forEach((label, r) => context.fillText(label, GUTTER - 4, 2 + (r + 0.5) * rowPx));
+      canvas.dataset.rowLabels = JSON.stringify(labels);
+    } else delete canvas.dataset.rowLabels;
+    const col = nearestStepIndex(table.steps, step);
+    const first = maps[n].firstStep;
+    const cols = maps[n].cols;
+    const cellW = plotW / Math.max(1, cols);
+    canvas.dataset.cols = String(cols);
+    canvas.dataset.steps = `${table.steps[first]}-${table.steps[first + cols - 1]}`;
+    Object.assign(canvas.dataset, { plotLeft: GUTTER, plotTop: 2, plotWidth: plotW, plotHeight: plotH });
+    if (col - first >= 0 && col - first < cols) {
+      context.lineWidth = 2;
+      context.strokeStyle = cssVar('--accent', '#e8710a');
+      context.strokeRect(GUTTER + (col - first) * cellW, 2, Math.max(2, cellW), plotH);
+    }
+    const cellOf = (event) => {
+      const rect = canvas.getBoundingClientRect();
+      return cellAt(event.clientX - rect.left - GUTTER, event.clientY - rect.top - 2, {
+        width: plotW,
+        height: plotH,
+        rows: layers.length,
+        cols,
       });
-      canvas.setAttribute('aria-label', `Heatmap of run ${table.run}`);
-      const plotW = width - GUTTER - 8;
-      const plotH = rowPx * layers.length;
-      const context = sizeCanvas(canvas, width, plotH + 4);
-      context.imageSmoothingEnabled = false;
-      context.drawImage(image, 0, 0, image.width, image.height, GUTTER, 2, plotW, plotH);
-      context.font = '11px system-ui, sans-serif';
-      context.textAlign = 'right';
-      context.textBaseline = 'middle';
-      context.fillStyle = cssVar('--fg', '#222');
-      if (rowPx >= 9) {
-        const labels = distinctLabels(layers, (t) => context.measureText(t).width <= GUTTER - 10);
-        labels.forEach((label, r) => context.fillText(label, GUTTER - 4, 2 + (r + 0.5) * rowPx));
-        canvas.dataset.rowLabels = JSON.stringify(labels);
-      }
-      const col = nearestStepIndex(table.steps, step);
-      const first = maps[n].firstStep;
-      const cols = maps[n].cols;
-      const cellW = plotW / Math.max(1, cols);
-      canvas.dataset.cols = String(cols);
-      canvas.dataset.steps = `${table.steps[first]}-${table.steps[first + cols - 1]}`;
-      Object.assign(canvas.dataset, { plotLeft: GUTTER, plotTop: 2, plotWidth: plotW, plotHeight: plotH });
-      if (col - first >= 0 && col - first < cols) {
-        context.lineWidth = 2;
-        context.strokeStyle = cssVar('--accent', '#e8710a');
-        context.strokeRect(GUTTER + (col - first) * cellW, 2, Math.max(2, cellW), plotH);
-      }
-      const cellOf = (event) => {
-        const rect = canvas.getBoundingClientRect();
-        return cellAt(event.clientX - rect.left - GUTTER, event.clientY - rect.top - 2, {
-          width: plotW,
-          height: plotH,
-          rows: layers.length,
-          cols,
-        });
-      };
-      const band = h('span', { class: 'compare-drag', attrs: { hidden: true } });
-      const view = {
+    };
+    figure.shown = {
+      state,
+      cellOf,
+      layers,
+      steps: table.steps,
+      first,
+      view: {
         canvas,
         band,
         steps: table.steps.slice(first, first + cols),
@@ -306,44 +314,59 @@ function drawHeatmaps(box, tables, layers, state, step, colour, actions, { drag,
           band.style.top = '2px';
           band.style.height = `${plotH}px`;
         },
-      };
-      canvas.addEventListener('mousedown', (event) => drag.start(view, event));
-      canvas.addEventListener('mousemove', (event) => drag.move(view, event));
-      canvas.addEventListener('keydown', (event) => {
-        if (event.key !== 'Escape' || !state.zoom) return;
-        event.preventDefault();
-        actions.setZoom(null);
-      });
-      canvas.addEventListener('click', (event) => {
-        if (drag.endedDrag()) return;
-        const at = cellOf(event);
-        if (!at) return;
-        const j = state.table.layers.indexOf(layers[at.row]);
-        actions.selectCell(j, nearestStepIndex(state.table.steps, table.steps[first + at.col]));
-      });
-      return h(
-        'figure',
-        { class: 'compare-figure' },
-        h(
-          'figcaption',
-          {},
-          h('span', { class: 'swatch', attrs: { style: `background:${colour(table.run)}` } }),
-          h('span', { class: 'compare-run', text: table.run }),
-          h('span', {
-            class: 'muted',
-            text: ` · step ${table.steps[col]}${table.steps[col] === step ? '' : ` (nearest to ${step})`}`,
-          }),
-        ),
-        h('div', { class: 'compare-heatmap-wrap' }, canvas, band),
-      );
-    }),
-    domain
-      ? h('p', {
-          class: 'muted compare-scale',
-          text: `One colour axis for all runs: ${formatShort(scaleValue(domain.lo, maps[0].log))} (dark) to ${formatShort(scaleValue(domain.hi, maps[0].log))} (yellow); NaN/∞ magenta, no gradient grey.`,
-        })
-      : null,
+      },
+    };
+    setStyle(figure.swatch, `background:${colour(table.run)}`);
+    setText(figure.run, table.run);
+    const nearest = table.steps[col] === step ? '' : ` (nearest to ${step})`;
+    setText(figure.stepNote, ` · step ${table.steps[col]}${nearest}`);
+    return figure.element;
+  });
+  built.figures = figures;
+  if (domain) {
+    built.scale ||= h('p', { class: 'muted compare-scale' });
+    const lo = formatShort(scaleValue(domain.lo, maps[0].log));
+    const hi = formatShort(scaleValue(domain.hi, maps[0].log));
+    setText(
+      built.scale,
+      `One colour axis for all runs: ${lo} (dark) to ${hi} (yellow); NaN/∞ magenta, no gradient grey.`,
+    );
+    shown.push(built.scale);
+  }
+  const children = [...box.children];
+  if (children.length !== shown.length || children.some((c, i) => c !== shown[i])) replaceChildren(box, shown);
+}
+
+// A run's heatmap figure, its listeners reading what the figure shows now (`figure.shown`).
+function createHeatmapFigure(drag, actions) {
+  const canvas = h('canvas', { class: 'compare-heatmap', attrs: { role: 'img', tabindex: 0 } });
+  const band = h('span', { class: 'compare-drag', attrs: { hidden: true } });
+  const swatch = h('span', { class: 'swatch' });
+  const run = h('span', { class: 'compare-run' });
+  const stepNote = h('span', { class: 'muted' });
+  const element = h(
+    'figure',
+    { class: 'compare-figure' },
+    h('figcaption', {}, swatch, run, stepNote),
+    h('div', { class: 'compare-heatmap-wrap' }, canvas, band),
   );
+  const figure = { element, canvas, band, swatch, run, stepNote, shown: null };
+  canvas.addEventListener('mousedown', (event) => drag.start(figure.shown.view, event));
+  canvas.addEventListener('mousemove', (event) => drag.move(figure.shown.view, event));
+  canvas.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape' || !figure.shown.state.zoom) return;
+    event.preventDefault();
+    actions.setZoom(null);
+  });
+  canvas.addEventListener('click', (event) => {
+    if (drag.endedDrag()) return;
+    const at = figure.shown.cellOf(event);
+    if (!at) return;
+    const { state, layers, steps, first } = figure.shown;
+    const j = state.table.layers.indexOf(layers[at.row]);
+    actions.selectCell(j, nearestStepIndex(state.table.steps, steps[first + at.col]));
+  });
+  return figure;
 }
 
 function scaleValue(v, log) {
@@ -470,7 +493,8 @@ function fillCompareRow(parts, row, { domain, log, colour, step, selected }) {
     children.push(mark);
     const own = cell.step === null || cell.step === undefined || cell.step === step;
     const other = own ? '' : ` (step ${cell.step})`;
-    lines.push({ text: `${cell.run}: ${formatShort(cell.value)}${other}`, swatch: colour(cell.run), hot: mark });
+    const text = `${cell.run}: ${formatShort(cell.value)}${other}`;
+    lines.push({ text, swatch: colour(cell.run), hot: mark });
   });
   if (children.length !== parts.shown.length || children.some((child, i) => child !== parts.shown[i])) {
     replaceChildren(parts.track, children);

@@ -261,7 +261,7 @@ def test_the_comparison_bars_show_their_last_tick_and_every_label_whole_and_dist
     assert watched.errors == []
 
 
-def test_a_step_change_refills_every_runs_bar_in_the_same_rows(new_page, tensorboard):
+def test_a_step_change_refills_every_runs_bar_in_the_same_rows_and_heatmap_canvases(new_page, tensorboard):
     watched = new_page()
     page = open_dashboard(watched, tensorboard, "transformer")
     compare_with(page, "transformer_b")
@@ -269,7 +269,7 @@ def test_a_step_change_refills_every_runs_bar_in_the_same_rows(new_page, tensorb
     shared = [n for n in a["layers"] if n in b["layers"]]
     rows = page.locator(".compare-bars .cmp-row[data-layer]")
     expect(rows).to_have_count(len(shared))
-    kept = "() => [...document.querySelectorAll('.compare-bars .cmp-row, .compare-bars .cmp-bar')]"
+    kept = "() => [...document.querySelectorAll('.compare-heatmap, .compare-bars :is(.cmp-row, .cmp-bar)')]"
     page.evaluate(f"() => {{ window.keptRows = ({kept})(); }}")
 
     page.locator("#nv-step").focus()
@@ -300,7 +300,10 @@ def test_a_step_change_refills_every_runs_bar_in_the_same_rows(new_page, tensorb
         row = page.locator(f".compare-bars .cmp-row[data-layer='{layer}']")
         for run, value in expected[layer].items():
             assert float(row.locator(f".cmp-bar[data-run='{run}']").get_attribute("data-value")) == value
-    # the same row and bar elements, refilled in place: none was rebuilt
+    # the same canvases (drawn at the new step), row and bar elements, refilled in place: none was rebuilt
+    for run, shown in steps.items():
+        caption = page.locator(".compare-figure", has=page.locator(f".compare-heatmap[data-run='{run}']"))
+        expect(caption.locator("figcaption")).to_contain_text(f" · step {shown}")
     assert page.evaluate(
         f"() => {{ const now = ({kept})();"
         " return now.length === window.keptRows.length && now.every((e, i) => e === window.keptRows[i]); }"
