@@ -98,6 +98,9 @@ export function createComparison(actions) {
   let belowScheduled = false;
   // The ratio has no step cursor: it is drawn again only when what it shows changes.
   let ratiosShown = '';
+  // Nor do the lines: a step change only moves their cursor.
+  let linesShown = '';
+  let moveLinesCursor = () => {};
   function drawBelowLater(args) {
     below = args;
     if (belowScheduled) return;
@@ -124,7 +127,14 @@ export function createComparison(actions) {
     }
     const layer = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
     linesHead.textContent = layer ? `${layer}: ${stat} over steps, one line per run` : '';
-    drawLines(lines, loaded, layer, stat, usesLog(stat, state.log), step, colour, actions, state);
+    const log = usesLog(stat, state.log);
+    const colours = loaded.map((t) => colour(t.run));
+    const linesKey = [...loaded.map(objectId), layer, stat, log, zoom, lines.clientWidth, theme, ...colours];
+    if (linesKey.join('|') !== linesShown) {
+      linesShown = linesKey.join('|');
+      moveLinesCursor = drawLines(lines, loaded, layer, stat, log, colour, actions, state);
+    }
+    moveLinesCursor(step);
   }
 
   function update(state) {
@@ -173,6 +183,7 @@ export function createComparison(actions) {
       compareBars.clear();
       replaceChildren(ratios);
       ratiosShown = '';
+      linesShown = '';
       replaceChildren(lines);
       return;
     }
@@ -627,10 +638,11 @@ function paintRatio(ratio, bound, pixels) {
 }
 
 // The chosen layer's history, one line per run, on a chart that fills the panel's width.
-function drawLines(box, tables, layer, stat, log, step, colour, actions, state) {
+// Returns a function that moves the chart's step cursor.
+function drawLines(box, tables, layer, stat, log, colour, actions, state) {
   if (!layer) {
     replaceChildren(box);
-    return;
+    return () => {};
   }
   const width = Math.max(320, box.clientWidth || 800);
   const pad = { left: 64, right: 12, top: 10, bottom: 22 };
@@ -670,10 +682,11 @@ function drawLines(box, tables, layer, stat, log, step, colour, actions, state) 
     ),
   );
   const readout = h('p', { class: 'compare-readout', attrs: { 'aria-live': 'polite' } });
+  const cursor = svg('line', { y1: pad.top, y2: CHART_H - pad.bottom, class: 'chart-cursor' });
   const chart = svg(
     'svg',
     { width, height: CHART_H, class: 'chart compare-chart', role: 'img' },
-    svg('line', { x1: px(step), x2: px(step), y1: pad.top, y2: CHART_H - pad.bottom, class: 'chart-cursor' }),
+    cursor,
     paths,
     ticks,
     svg('text', { x: pad.left, y: CHART_H - 6, class: 'chart-tick' }, String(s0)),
@@ -701,6 +714,10 @@ function drawLines(box, tables, layer, stat, log, step, colour, actions, state) 
     actions.selectStep(nearestStepIndex(state.table.steps, at(event)));
   });
   replaceChildren(box, chart, readout);
+  return (step) => {
+    setAttr(cursor, 'x1', String(px(step)));
+    setAttr(cursor, 'x2', String(px(step)));
+  };
 }
 
 function pct(fraction) {

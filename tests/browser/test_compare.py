@@ -261,7 +261,9 @@ def test_the_comparison_bars_show_their_last_tick_and_every_label_whole_and_dist
     assert watched.errors == []
 
 
-def test_a_step_change_refills_every_runs_bar_in_the_same_rows_and_heatmap_canvases(new_page, tensorboard):
+def test_a_step_change_refills_the_comparison_in_place(new_page, tensorboard):
+    """Every run's bar shows the new step in the same row elements, the heatmaps are drawn again on the
+    same canvases and the lines' cursor moves over the same lines."""
     watched = new_page()
     page = open_dashboard(watched, tensorboard, "transformer")
     compare_with(page, "transformer_b")
@@ -269,7 +271,14 @@ def test_a_step_change_refills_every_runs_bar_in_the_same_rows_and_heatmap_canva
     shared = [n for n in a["layers"] if n in b["layers"]]
     rows = page.locator(".compare-bars .cmp-row[data-layer]")
     expect(rows).to_have_count(len(shared))
-    kept = "() => [...document.querySelectorAll('.compare-heatmap, .compare-bars :is(.cmp-row, .cmp-bar)')]"
+    page.locator(".compare-bars .cmp-row[data-layer='head']").click()
+    expect(page.locator(".compare-chart .compare-line")).to_have_count(2)
+    cursor = page.locator(".compare-chart .chart-cursor")
+    end = float(cursor.get_attribute("x1"))
+    kept = (
+        "() => [...document.querySelectorAll('.compare-heatmap, .compare-bars :is(.cmp-row, .cmp-bar),"
+        " .compare-chart :is(.compare-line, .chart-cursor)')]"
+    )
     page.evaluate(f"() => {{ window.keptRows = ({kept})(); }}")
 
     page.locator("#nv-step").focus()
@@ -300,7 +309,16 @@ def test_a_step_change_refills_every_runs_bar_in_the_same_rows_and_heatmap_canva
         row = page.locator(f".compare-bars .cmp-row[data-layer='{layer}']")
         for run, value in expected[layer].items():
             assert float(row.locator(f".cmp-bar[data-run='{run}']").get_attribute("data-value")) == value
-    # the same canvases (drawn at the new step), row and bar elements, refilled in place: none was rebuilt
+    # the cursor moved from the last step to the first, the chart's left end
+    page.wait_for_function(
+        "end => Number(document.querySelector('.compare-chart .chart-cursor').getAttribute('x1')) < end",
+        arg=end,
+        timeout=5_000,
+    )
+    assert float(cursor.get_attribute("x1")) == float(
+        page.locator(".compare-chart .compare-line").first.get_attribute("d")[1:].split(",")[0]
+    )
+    # the same canvases (drawn at the new step), rows, bars and lines, refilled in place: none was rebuilt
     for run, shown in steps.items():
         caption = page.locator(".compare-figure", has=page.locator(f".compare-heatmap[data-run='{run}']"))
         expect(caption.locator("figcaption")).to_contain_text(f" · step {shown}")
