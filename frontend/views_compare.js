@@ -275,15 +275,9 @@ function drawHeatmaps(box, tables, layers, state, step, colour, actions, { drag,
     const context = sizeCanvas(canvas, width, plotH + 4);
     context.imageSmoothingEnabled = false;
     context.drawImage(image, 0, 0, image.width, image.height, GUTTER, 2, plotW, plotH);
-    context.font = '11px system-ui, sans-serif';
-    context.textAlign = 'right';
-    context.textBaseline = 'middle';
-    context.fillStyle = cssVar('--fg', '#222');
-    if (rowPx >= 9) {
-      const labels = distinctLabels(layers, (t) => context.measureText(t).width <= GUTTER - 10);
-      labels.forEach((label, r) => context.fillText(label, GUTTER - 4, 2 + (r + 0.5) * rowPx));
-      canvas.dataset.rowLabels = JSON.stringify(labels);
-    } else delete canvas.dataset.rowLabels;
+    const labels = drawRowLabels(context, layers, rowPx);
+    if (labels) canvas.dataset.rowLabels = JSON.stringify(labels);
+    else delete canvas.dataset.rowLabels;
     const col = nearestStepIndex(table.steps, step);
     const first = maps[n].firstStep;
     const cols = maps[n].cols;
@@ -296,15 +290,7 @@ function drawHeatmaps(box, tables, layers, state, step, colour, actions, { drag,
       context.strokeStyle = cssVar('--accent', '#e8710a');
       context.strokeRect(GUTTER + (col - first) * cellW, 2, Math.max(2, cellW), plotH);
     }
-    const cellOf = (event) => {
-      const rect = canvas.getBoundingClientRect();
-      return cellAt(event.clientX - rect.left - GUTTER, event.clientY - rect.top - 2, {
-        width: plotW,
-        height: plotH,
-        rows: layers.length,
-        cols,
-      });
-    };
+    const cellOf = plotCellOf(canvas, { width: plotW, height: plotH, rows: layers.length, cols });
     figure.shown = {
       state,
       cellOf,
@@ -378,6 +364,28 @@ function createHeatmapFigure(drag, actions) {
     actions.selectCell(j, nearestStepIndex(state.table.steps, steps[first + at.col]));
   });
   return figure;
+}
+
+// The layer names in the gutter left of a heatmap's rows of `rowPx`, when the rows are tall
+// enough for them: returns the labels drawn, or null.
+function drawRowLabels(context, layers, rowPx) {
+  if (rowPx < 9) return null;
+  context.font = '11px system-ui, sans-serif';
+  context.textAlign = 'right';
+  context.textBaseline = 'middle';
+  context.fillStyle = cssVar('--fg', '#222');
+  const labels = distinctLabels(layers, (t) => context.measureText(t).width <= GUTTER - 10);
+  labels.forEach((label, r) => context.fillText(label, GUTTER - 4, 2 + (r + 0.5) * rowPx));
+  return labels;
+}
+
+// The cell ({row, col}, or null) under a pointer event on a canvas whose plot of `grid`
+// ({width, height, rows, cols}) lies right of the gutter, 2 px down.
+function plotCellOf(canvas, grid) {
+  return (event) => {
+    const rect = canvas.getBoundingClientRect();
+    return cellAt(event.clientX - rect.left - GUTTER, event.clientY - rect.top - 2, grid);
+  };
 }
 
 function scaleValue(v, log) {
@@ -540,23 +548,8 @@ function drawRatios(box, tables, layers, stat, state, actions, builtRatios) {
         context.imageSmoothingEnabled = false;
         context.drawImage(image, 0, 0, ratio.cols, ratio.rows, GUTTER, 2, plotW, plotH);
       }
-      context.font = '11px system-ui, sans-serif';
-      context.textAlign = 'right';
-      context.textBaseline = 'middle';
-      context.fillStyle = cssVar('--fg', '#222');
-      if (rowPx >= 9) {
-        const labels = distinctLabels(layers, (t) => context.measureText(t).width <= GUTTER - 10);
-        labels.forEach((label, r) => context.fillText(label, GUTTER - 4, 2 + (r + 0.5) * rowPx));
-      }
-      const cellOf = (event) => {
-        const rect = canvas.getBoundingClientRect();
-        return cellAt(event.clientX - rect.left - GUTTER, event.clientY - rect.top - 2, {
-          width: plotW,
-          height: plotH,
-          rows: ratio.rows,
-          cols: ratio.cols,
-        });
-      };
+      drawRowLabels(context, layers, rowPx);
+      const cellOf = plotCellOf(canvas, { width: plotW, height: plotH, rows: ratio.rows, cols: ratio.cols });
       canvas.addEventListener('mousemove', (event) => {
         const at = cellOf(event);
         if (!at) return;
