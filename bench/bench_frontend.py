@@ -20,7 +20,9 @@ In each opened page it then times a step change (the step slider moved, every vi
 redrawn, canvases flushed), and for the working tree also a zoom (a drag across the
 heatmap) and its reset, and the first paint of a two-run comparison (a second run,
 ``bench_b``, of the same size: the link ``#run=bench&compare=["bench_b"]`` opened
-until both runs' heatmaps are drawn), against the single-run first paint.
+until both runs' heatmaps are drawn), against the single-run first paint; in that comparison,
+for both revisions, a step change until both heatmaps are flushed and until the comparison's
+bars (drawn after that paint) show the new step.
 
 Usage:
     .venv/bin/python bench/bench_frontend.py [--layers 500] [--steps 1000] [--rounds 15]
@@ -259,6 +261,40 @@ STEP_CHANGE = (
 }"""
 )
 
+# Times a step change in a comparison: the slider moved; the clock stops once both runs'
+# heatmaps are flushed (`heatmaps`, the synchronous render) and once the comparison's bars, drawn
+# after that paint, show the new step with their rows laid out (`bars`, what the user waits for).
+COMPARE_STEP_CHANGE = """async (count) => {
+  const flush = () => {
+    for (const canvas of document.querySelectorAll('.compare-heatmap'))
+      canvas.getContext('2d').getImageData(0, 0, 1, 1);
+    return document.body.offsetHeight;
+  };
+  const frame = () => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));
+  const slider = document.querySelector('#nv-step');
+  const head = [...document.querySelectorAll('.compare-panel h3')]
+    .find((e) => /one bar per run/.test(e.textContent));
+  const heatmaps = [];
+  const bars = [];
+  for (let n = 0; n < count; n++) {
+    const t0 = performance.now();
+    slider.value = String(Number(slider.value) - 1);
+    slider.dispatchEvent(new Event('input', { bubbles: true }));
+    flush();
+    heatmaps.push(performance.now() - t0);
+    const step = document.querySelector('.bars-panel').dataset.step;
+    for (let wait = 0; !head.textContent.includes(`at step ${step},`); wait++) {
+      if (wait > 100) throw new Error(`the comparison bars never showed step ${step}`);
+      await frame();
+    }
+    document.querySelector('.compare-bars .cmp-row[data-layer]').getBoundingClientRect();
+    flush();
+    bars.push(performance.now() - t0);
+    await frame(); // the rows out of view are refilled in slices before the next change
+  }
+  return { heatmaps, bars };
+}"""
+
 # Times a zoom (a drag over the middle half of the heatmap's steps) and its reset.
 ZOOM = (
     """([count, cols]) => {"""
@@ -329,10 +365,10 @@ def is_data(url: str) -> bool:
     return "/data/plugin/netviz/" in url and "/static/" not in url
 
 
-def open_once(browser, url: str, files: dict[str, bytes], layers: int) -> dict:
-    """Open the dashboard in a fresh context; returns its time to first heatmap and payload."""
+def variant_context(browser, files: dict[str, bytes], probe: str):
+    """A fresh browser context (empty HTTP cache) serving the dashboard's ``files``, ``probe`` run first."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.add_init_script(READY_PROBE)
+    context.add_init_script(probe)
 
     def serve_static(route) -> None:
         name = route.request.url.split("/static/", 1)[1].split("?")[0]
@@ -340,6 +376,12 @@ def open_once(browser, url: str, files: dict[str, bytes], layers: int) -> dict:
         route.fulfill(status=200, body=files[name], content_type=kind)
 
     context.route("**/data/plugin/netviz/static/*", serve_static)
+    return context
+
+
+def open_once(browser, url: str, files: dict[str, bytes], layers: int) -> dict:
+    """Open the dashboard in a fresh context; returns its time to first heatmap and payload."""
+    context = variant_context(browser, files, READY_PROBE)
     page = context.new_page()
     responses = []
     page.on(
@@ -392,6 +434,23 @@ def open_compare(browser, url: str) -> float:
     return ms
 
 
+def compare_step_change(browser, url: str, files: dict[str, bytes], layers: int) -> dict:
+    """Open the two-run comparison with ``files`` and time step changes in it (COMPARE_STEP_CHANGE)."""
+    context = variant_context(browser, files, COMPARE_PROBE)
+    page = context.new_page()
+    page.goto(f'{url}/data/plugin_entry.html?name=netviz#run={LOAD_RUN}&compare=["{COMPARE_RUN}"]')
+    page.wait_for_function("window.__netvizCompareMs > 0", timeout=600_000, polling=100)
+    page.wait_for_function(
+        "n => document.querySelectorAll('.compare-bars .cmp-row[data-layer]').length === n",
+        arg=layers,
+        timeout=120_000,
+    )
+    page.wait_for_load_state("networkidle")
+    times = page.evaluate(COMPARE_STEP_CHANGE, INTERACTIONS)
+    context.close()
+    return times
+
+
 def measure_load(args) -> dict:
     from tests.tb_server import TensorBoardServer
 
@@ -421,11 +480,15 @@ def measure_load(args) -> dict:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             compare_ms: list[float] = []
+            compare_steps: dict[str, list[dict]] = {name: [] for name in variants}
             for round_ in range(args.rounds):
                 order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
                 for name in order:
                     results[name].append(open_once(browser, server.url, variants[name], args.layers))
                 compare_ms.append(open_compare(browser, server.url))
+                for name in order:
+                    timed = compare_step_change(browser, server.url, variants[name], args.layers)
+                    compare_steps[name].append(timed)
             version = browser.version
             browser.close()
     report = {
@@ -436,6 +499,10 @@ def measure_load(args) -> dict:
         "tensorboard_load_s": round(load_s, 1),
         "first_table_read_s": round(table_read_s, 1),
     }
+
+    def of(timed: list[dict], which: str) -> list[float]:
+        return [t for r in timed for t in r[which]]
+
     for name, rounds in results.items():
         # The first visit of each variant includes the server encoding its answer; later ones are
         # answered from the plugin's response cache, as a reload or a second user would be.
@@ -447,6 +514,8 @@ def measure_load(args) -> dict:
             "first_heatmap_ms_first_visit": round(rounds[0]["ready_ms"]),
             "first_heatmap_ms_cached": summary(warm),
             "step_change_ms": summary([t for r in rounds for t in r["step_ms"]]),
+            "compare_step_change_heatmaps_ms": summary(of(compare_steps[name], "heatmaps")),
+            "compare_step_change_bars_ms": summary(of(compare_steps[name], "bars")),
         }
         if rounds[0]["zoom"]:
             report[name]["zoom_ms"] = summary([t for r in rounds for t in r["zoom"]["zoom"]])

@@ -4,7 +4,8 @@
 // and ∅ for a layer that received no gradient. Only the layers the filter keeps.
 
 import { attachBarReadout } from './bar_readout.js';
-import { h, nextTask, replaceChildren, setAttr, setStyle, setText } from './dom.js';
+import { refilledRows } from './bar_rows.js';
+import { h, replaceChildren, setAttr, setStyle, setText } from './dom.js';
 import { displayNames, modelLayerTitle } from './model_layer.js';
 import { distinctLabels } from './names.js';
 import {
@@ -22,8 +23,6 @@ import {
 } from './shape.js';
 
 const PAIR = PAIR_STATS;
-// More rows than the list (560 px high, rows of 18 px or more) shows at once.
-const ROWS_IN_VIEW = 40;
 
 /** Build the bar chart panel. Returns {element, update(state)}. */
 export function createBarChart(actions) {
@@ -55,55 +54,14 @@ export function createBarChart(actions) {
   );
   let labelKey = '';
   let labels = new Map();
-  let shownRows = '';
-  let rowElements = [];
   let drawn = [];
-  // The list scrolls: of 500 rows some 30 are in view. A step change refills those (and the
-  // selection's rows) at once and the others right after, in slices that leave the page
-  // responsive, or as soon as they scroll near the view, whichever comes first.
-  let shown = null; // {model, domain, log, state, generation}: what every row is to show
-  let generation = 0;
-  let observed = false; // the observer has reported on the current rows
-  const near = new Set();
-  const partsOf = new WeakMap();
-  const observer =
-    typeof IntersectionObserver === 'function'
-      ? new IntersectionObserver(
-          (entries) => {
-            observed = true;
-            for (const entry of entries) {
-              const parts = partsOf.get(entry.target);
-              if (!entry.isIntersecting) near.delete(parts);
-              else {
-                near.add(parts);
-                if (shown && parts.filled !== shown.generation) fill(parts);
-              }
-            }
-          },
-          { root: rows, rootMargin: '300px 0px' },
-        )
-      : null;
-  let sliceQueued = false;
-
-  function fill(parts) {
-    const { model, domain, log, state } = shown;
-    fillRow(parts, model.rows[parts.n], model, domain, log, state);
-    parts.filled = shown.generation;
-  }
-
-  function fillLater() {
-    if (sliceQueued) return;
-    sliceQueued = true;
-    nextTask(() => {
-      sliceQueued = false;
-      const until = performance.now() + 8;
-      for (const parts of rowElements) {
-        if (parts.filled === shown.generation) continue;
-        if (performance.now() > until) return fillLater();
-        fill(parts);
-      }
-    });
-  }
+  let shownTable = null;
+  const list = refilledRows(rows, {
+    create: (row) =>
+      createRow(row, labels.get(row.layer), modelLayerTitle(row.layer, shownTable.modelLayer), actions),
+    fill: (parts, row, { model, domain, log, state }) => fillRow(parts, row, model, domain, log, state),
+  });
+  let selected = null; // the layer index of the selection shown last
 
   function update(state) {
     const table = state.table;
@@ -148,40 +106,12 @@ export function createBarChart(actions) {
     }
     // The rows (and keyboard focus on them) stay; a step change refills each row in place.
     const rowsKey = `${table.run}|${names.join('\n')}|${[...labels.values()].join('\n')}`;
-    const previous = shown ? shown.state.layerIndex : null;
-    shown = { model, domain, log, state, generation: ++generation };
-    const opened = rowElements.length === 0; // a list built from empty is scrolled to its top
-    if (rowsKey !== shownRows) {
-      shownRows = rowsKey;
-      if (observer) observer.disconnect();
-      near.clear();
-      observed = false;
-      rowElements = model.rows.map((row, n) => {
-        const title = modelLayerTitle(row.layer, table.modelLayer);
-        const parts = createRow(row, labels.get(row.layer), title, actions);
-        parts.n = n;
-        partsOf.set(parts.button, parts);
-        if (observer) observer.observe(parts.button);
-        return parts;
-      });
-      replaceChildren(
-        rows,
-        rowElements.map((r) => r.button),
-      );
-    }
-    if (!observed && !opened) {
-      rowElements.forEach(fill);
-      readout.refresh();
-      return;
-    }
-    // Before the observer has reported, the rows in view of a new list are its first ones.
-    for (const parts of observed ? near : rowElements.slice(0, ROWS_IN_VIEW)) fill(parts);
-    for (const parts of rowElements) {
-      const index = model.rows[parts.n].index;
-      if (index === state.layerIndex || index === previous) fill(parts);
-    }
+    const previous = selected;
+    selected = state.layerIndex;
+    shownTable = table;
+    const now = (row) => row.index === state.layerIndex || row.index === previous;
+    list.show(model.rows, rowsKey, { model, domain, log, state }, now);
     readout.refresh();
-    fillLater();
   }
 
   // Up and down move the selection from row to row, as in a list.
@@ -270,7 +200,7 @@ function createRow(row, label, title, actions) {
     value,
   );
   // The track's parts, made once and reused at every step; `shown` is what the track holds.
-  return { button, track, value, band: null, threshold: null, bars: [], glyphs: [], shown: [] };
+  return { element: button, button, track, value, band: null, threshold: null, bars: [], glyphs: [], shown: [] };
 }
 
 // One row at the model's step: its bands, threshold mark, bars or glyphs, value and read-outs.

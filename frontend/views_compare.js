@@ -5,7 +5,8 @@
 
 import { attachBarReadout } from './bar_readout.js';
 import { alignLayers, compareAtStep, layerNote, ratioHeatmap, ratioLut, runColour } from './compare.js';
-import { afterPaint, cssVar, h, replaceChildren, sizeCanvas, svg } from './dom.js';
+import { refilledRows } from './bar_rows.js';
+import { afterPaint, cssVar, h, replaceChildren, setAttr, setStyle, setText, sizeCanvas, svg } from './dom.js';
 import { distinctLabels } from './names.js';
 import { colourDomain, mergeDomains } from './range.js';
 import { heatmapCache, heatmapKey, lruCache, objectId } from './render_cache.js';
@@ -42,6 +43,7 @@ export function createComparison(actions) {
   const bars = h('div', { class: 'compare-bars', attrs: { role: 'list' } });
   const barChart = h('div', { class: 'bar-chart' }, bars);
   const barReadout = attachBarReadout(barChart, '.cmp-row');
+  const compareBars = createCompareBars(bars, actions);
   const ratioHead = h('h3');
   const ratios = h('div', { class: 'compare-ratios' });
   const linesHead = h('h3');
@@ -86,6 +88,8 @@ export function createComparison(actions) {
       return { map, domain: colourDomain(map, range) };
     }),
     images: lruCache(12),
+    figures: new Map(), // each shown run's heatmap figure, by run
+    scale: null,
     ratios: lruCache(6),
   };
   // The bars, ratios and lines lie below the heatmaps, out of view when the comparison
@@ -94,6 +98,9 @@ export function createComparison(actions) {
   let belowScheduled = false;
   // The ratio has no step cursor: it is drawn again only when what it shows changes.
   let ratiosShown = '';
+  // Nor do the lines: a step change only moves their cursor.
+  let linesShown = '';
+  let moveLinesCursor = () => {};
   function drawBelowLater(args) {
     below = args;
     if (belowScheduled) return;
@@ -107,14 +114,7 @@ export function createComparison(actions) {
   function drawBelow({ state, loaded, layers, step, colour }) {
     const stat = state.stat;
     barsHead.textContent = `${statLabel(stat)} at step ${step}, one bar per run`;
-    drawBars(
-      bars,
-      compareAtStep(loaded, layers, stat, step),
-      usesLog(stat, state.log),
-      colour,
-      state,
-      actions,
-    );
+    compareBars.draw(compareAtStep(loaded, layers, stat, step), usesLog(stat, state.log), colour, state);
     barReadout.refresh();
     const ratioStat = loaded.every((t) => t.stats.includes('grad_l2')) ? 'grad_l2' : stat;
     ratioHead.textContent = `Difference: ${ratioStat} of each run ÷ ${state.table.run} (log scale, steps both logged)`;
@@ -127,7 +127,14 @@ export function createComparison(actions) {
     }
     const layer = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
     linesHead.textContent = layer ? `${layer}: ${stat} over steps, one line per run` : '';
-    drawLines(lines, loaded, layer, stat, usesLog(stat, state.log), step, colour, actions, state);
+    const log = usesLog(stat, state.log);
+    const colours = loaded.map((t) => colour(t.run));
+    const linesKey = [...loaded.map(objectId), layer, stat, log, zoom, lines.clientWidth, theme, ...colours];
+    if (linesKey.join('|') !== linesShown) {
+      linesShown = linesKey.join('|');
+      moveLinesCursor = drawLines(lines, loaded, layer, stat, log, colour, actions, state);
+    }
+    moveLinesCursor(step);
   }
 
   function update(state) {
@@ -173,9 +180,10 @@ export function createComparison(actions) {
         ? `No shared layer matches the filter “${state.filter}”.`
         : 'The runs share no layer: there is nothing to align.';
       replaceChildren(heatmaps, h('p', { class: 'empty-note', text }));
-      replaceChildren(bars);
+      compareBars.clear();
       replaceChildren(ratios);
       ratiosShown = '';
+      linesShown = '';
       replaceChildren(lines);
       return;
     }
@@ -249,55 +257,47 @@ function drawHeatmaps(box, tables, layers, state, step, colour, actions, { drag,
   const domain = mergeDomains(domains, mode);
   const rowPx = Math.max(3, Math.min(14, Math.floor(380 / layers.length)));
   const width = Math.max(320, box.clientWidth || 800);
-  replaceChildren(
-    box,
-    tables.map((table, n) => {
-      const imageKey = `${keys[n]}|${domain ? `${domain.lo}|${domain.hi}|${domain.knee}` : ''}`;
-      const image = built.images.get(imageKey, () =>
-        heatmapImage(maps[n], document.createElement('canvas'), domain),
-      );
-      const canvas = h('canvas', {
-        class: 'compare-heatmap',
-        attrs: { 'data-run': table.run, 'data-rows': layers.length, role: 'img', tabindex: 0 },
-      });
-      canvas.setAttribute('aria-label', `Heatmap of run ${table.run}`);
-      const plotW = width - GUTTER - 8;
-      const plotH = rowPx * layers.length;
-      const context = sizeCanvas(canvas, width, plotH + 4);
-      context.imageSmoothingEnabled = false;
-      context.drawImage(image, 0, 0, image.width, image.height, GUTTER, 2, plotW, plotH);
-      context.font = '11px system-ui, sans-serif';
-      context.textAlign = 'right';
-      context.textBaseline = 'middle';
-      context.fillStyle = cssVar('--fg', '#222');
-      if (rowPx >= 9) {
-        const labels = distinctLabels(layers, (t) => context.measureText(t).width <= GUTTER - 10);
-        labels.forEach((label, r) => context.fillText(label, GUTTER - 4, 2 + (r + 0.5) * rowPx));
-        canvas.dataset.rowLabels = JSON.stringify(labels);
-      }
-      const col = nearestStepIndex(table.steps, step);
-      const first = maps[n].firstStep;
-      const cols = maps[n].cols;
-      const cellW = plotW / Math.max(1, cols);
-      canvas.dataset.cols = String(cols);
-      canvas.dataset.steps = `${table.steps[first]}-${table.steps[first + cols - 1]}`;
-      Object.assign(canvas.dataset, { plotLeft: GUTTER, plotTop: 2, plotWidth: plotW, plotHeight: plotH });
-      if (col - first >= 0 && col - first < cols) {
-        context.lineWidth = 2;
-        context.strokeStyle = cssVar('--accent', '#e8710a');
-        context.strokeRect(GUTTER + (col - first) * cellW, 2, Math.max(2, cellW), plotH);
-      }
-      const cellOf = (event) => {
-        const rect = canvas.getBoundingClientRect();
-        return cellAt(event.clientX - rect.left - GUTTER, event.clientY - rect.top - 2, {
-          width: plotW,
-          height: plotH,
-          rows: layers.length,
-          cols,
-        });
-      };
-      const band = h('span', { class: 'compare-drag', attrs: { hidden: true } });
-      const view = {
+  // Each run's figure (canvas, caption, listeners) is made once and drawn again at every update.
+  const figures = new Map();
+  const shown = tables.map((table, n) => {
+    const figure = built.figures.get(table.run) || createHeatmapFigure(drag, actions);
+    figures.set(table.run, figure);
+    const imageKey = `${keys[n]}|${domain ? `${domain.lo}|${domain.hi}|${domain.knee}` : ''}`;
+    const image = built.images.get(imageKey, () =>
+      heatmapImage(maps[n], document.createElement('canvas'), domain),
+    );
+    const { canvas, band } = figure;
+    setAttr(canvas, 'data-run', table.run);
+    setAttr(canvas, 'data-rows', String(layers.length));
+    setAttr(canvas, 'aria-label', `Heatmap of run ${table.run}`);
+    const plotW = width - GUTTER - 8;
+    const plotH = rowPx * layers.length;
+    const context = sizeCanvas(canvas, width, plotH + 4);
+    context.imageSmoothingEnabled = false;
+    context.drawImage(image, 0, 0, image.width, image.height, GUTTER, 2, plotW, plotH);
+    const labels = drawRowLabels(context, layers, rowPx);
+    if (labels) canvas.dataset.rowLabels = JSON.stringify(labels);
+    else delete canvas.dataset.rowLabels;
+    const col = nearestStepIndex(table.steps, step);
+    const first = maps[n].firstStep;
+    const cols = maps[n].cols;
+    const cellW = plotW / Math.max(1, cols);
+    canvas.dataset.cols = String(cols);
+    canvas.dataset.steps = `${table.steps[first]}-${table.steps[first + cols - 1]}`;
+    Object.assign(canvas.dataset, { plotLeft: GUTTER, plotTop: 2, plotWidth: plotW, plotHeight: plotH });
+    if (col - first >= 0 && col - first < cols) {
+      context.lineWidth = 2;
+      context.strokeStyle = cssVar('--accent', '#e8710a');
+      context.strokeRect(GUTTER + (col - first) * cellW, 2, Math.max(2, cellW), plotH);
+    }
+    const cellOf = plotCellOf(canvas, { width: plotW, height: plotH, rows: layers.length, cols });
+    figure.shown = {
+      state,
+      cellOf,
+      layers,
+      steps: table.steps,
+      first,
+      view: {
         canvas,
         band,
         steps: table.steps.slice(first, first + cols),
@@ -311,44 +311,81 @@ function drawHeatmaps(box, tables, layers, state, step, colour, actions, { drag,
           band.style.top = '2px';
           band.style.height = `${plotH}px`;
         },
-      };
-      canvas.addEventListener('mousedown', (event) => drag.start(view, event));
-      canvas.addEventListener('mousemove', (event) => drag.move(view, event));
-      canvas.addEventListener('keydown', (event) => {
-        if (event.key !== 'Escape' || !state.zoom) return;
-        event.preventDefault();
-        actions.setZoom(null);
-      });
-      canvas.addEventListener('click', (event) => {
-        if (drag.endedDrag()) return;
-        const at = cellOf(event);
-        if (!at) return;
-        const j = state.table.layers.indexOf(layers[at.row]);
-        actions.selectCell(j, nearestStepIndex(state.table.steps, table.steps[first + at.col]));
-      });
-      return h(
-        'figure',
-        { class: 'compare-figure' },
-        h(
-          'figcaption',
-          {},
-          h('span', { class: 'swatch', attrs: { style: `background:${colour(table.run)}` } }),
-          h('span', { class: 'compare-run', text: table.run }),
-          h('span', {
-            class: 'muted',
-            text: ` · step ${table.steps[col]}${table.steps[col] === step ? '' : ` (nearest to ${step})`}`,
-          }),
-        ),
-        h('div', { class: 'compare-heatmap-wrap' }, canvas, band),
-      );
-    }),
-    domain
-      ? h('p', {
-          class: 'muted compare-scale',
-          text: `One colour axis for all runs: ${formatShort(scaleValue(domain.lo, maps[0].log))} (dark) to ${formatShort(scaleValue(domain.hi, maps[0].log))} (yellow); NaN/∞ magenta, no gradient grey.`,
-        })
-      : null,
+      },
+    };
+    setStyle(figure.swatch, `background:${colour(table.run)}`);
+    setText(figure.run, table.run);
+    const nearest = table.steps[col] === step ? '' : ` (nearest to ${step})`;
+    setText(figure.stepNote, ` · step ${table.steps[col]}${nearest}`);
+    return figure.element;
+  });
+  built.figures = figures;
+  if (domain) {
+    built.scale ||= h('p', { class: 'muted compare-scale' });
+    const lo = formatShort(scaleValue(domain.lo, maps[0].log));
+    const hi = formatShort(scaleValue(domain.hi, maps[0].log));
+    setText(
+      built.scale,
+      `One colour axis for all runs: ${lo} (dark) to ${hi} (yellow); NaN/∞ magenta, no gradient grey.`,
+    );
+    shown.push(built.scale);
+  }
+  const children = [...box.children];
+  if (children.length !== shown.length || children.some((c, i) => c !== shown[i])) replaceChildren(box, shown);
+}
+
+// A run's heatmap figure, its listeners reading what the figure shows now (`figure.shown`).
+function createHeatmapFigure(drag, actions) {
+  const canvas = h('canvas', { class: 'compare-heatmap', attrs: { role: 'img', tabindex: 0 } });
+  const band = h('span', { class: 'compare-drag', attrs: { hidden: true } });
+  const swatch = h('span', { class: 'swatch' });
+  const run = h('span', { class: 'compare-run' });
+  const stepNote = h('span', { class: 'muted' });
+  const element = h(
+    'figure',
+    { class: 'compare-figure' },
+    h('figcaption', {}, swatch, run, stepNote),
+    h('div', { class: 'compare-heatmap-wrap' }, canvas, band),
   );
+  const figure = { element, canvas, band, swatch, run, stepNote, shown: null };
+  canvas.addEventListener('mousedown', (event) => drag.start(figure.shown.view, event));
+  canvas.addEventListener('mousemove', (event) => drag.move(figure.shown.view, event));
+  canvas.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape' || !figure.shown.state.zoom) return;
+    event.preventDefault();
+    actions.setZoom(null);
+  });
+  canvas.addEventListener('click', (event) => {
+    if (drag.endedDrag()) return;
+    const at = figure.shown.cellOf(event);
+    if (!at) return;
+    const { state, layers, steps, first } = figure.shown;
+    const j = state.table.layers.indexOf(layers[at.row]);
+    actions.selectCell(j, nearestStepIndex(state.table.steps, steps[first + at.col]));
+  });
+  return figure;
+}
+
+// The layer names in the gutter left of a heatmap's rows of `rowPx`, when the rows are tall
+// enough for them: returns the labels drawn, or null.
+function drawRowLabels(context, layers, rowPx) {
+  if (rowPx < 9) return null;
+  context.font = '11px system-ui, sans-serif';
+  context.textAlign = 'right';
+  context.textBaseline = 'middle';
+  context.fillStyle = cssVar('--fg', '#222');
+  const labels = distinctLabels(layers, (t) => context.measureText(t).width <= GUTTER - 10);
+  labels.forEach((label, r) => context.fillText(label, GUTTER - 4, 2 + (r + 0.5) * rowPx));
+  return labels;
+}
+
+// The cell ({row, col}, or null) under a pointer event on a canvas whose plot of `grid`
+// ({width, height, rows, cols}) lies right of the gutter, 2 px down.
+function plotCellOf(canvas, grid) {
+  return (event) => {
+    const rect = canvas.getBoundingClientRect();
+    return cellAt(event.clientX - rect.left - GUTTER, event.clientY - rect.top - 2, grid);
+  };
 }
 
 function scaleValue(v, log) {
@@ -360,8 +397,67 @@ function rowsOf(table, layers) {
   return layers.map((n) => index.get(n));
 }
 
-function drawBars(box, rows, log, colour, state, actions) {
-  const step = state.table.steps[state.stepIndex];
+// The comparison's bars: one row per layer, one bar per run, made once and refilled in place
+// at every step. Returns {draw(rows, log, colour, state), clear()}.
+function createCompareBars(box, actions) {
+  const axis = h('div', { class: 'cmp-row cmp-axis', attrs: { 'aria-hidden': 'true' } });
+  let labelKey = '';
+  let labels = [];
+  let selectLayer = () => {};
+  let shownSelected = null; // the layer selected when the rows were last filled
+  const list = refilledRows(box, {
+    root: null,
+    head: axis,
+    create: (row, r) => {
+      const track = h('span', { class: 'bar-track cmp-track' });
+      const element = h(
+        'button',
+        {
+          class: 'cmp-row',
+          attrs: { type: 'button', role: 'listitem', 'data-layer': row.layer },
+          on: { click: () => selectLayer(row.layer) },
+        },
+        h('span', { class: 'bar-label', text: labels[r], title: row.layer }),
+        track,
+      );
+      return { element, track, bars: [], glyphs: [], shown: [] };
+    },
+    fill: fillCompareRow,
+  });
+
+  function draw(rows, log, colour, state) {
+    const step = state.table.steps[state.stepIndex];
+    const domain = compareDomain(rows, log);
+    drawAxis(axis, domain, log);
+    // The axis goes in first: its empty label cell measures how wide the labels may be.
+    if (axis.parentNode !== box) box.prepend(axis);
+    const names = rows.map((r) => r.layer);
+    const shownKey = `${names.join('\n')}|${innerWidth}`;
+    if (shownKey !== labelKey) {
+      labels = distinctLabels(names, labelFits(axis));
+      labelKey = shownKey;
+    }
+    selectLayer = (layer) => actions.selectLayer(state.table.layers.indexOf(layer));
+    const selected = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
+    const runs = rows.length ? rows[0].cells.map((c) => c.run) : [];
+    const key = `${runs.join('\n')}|${names.join('\n')}|${labels.join('\n')}`;
+    const previous = shownSelected;
+    shownSelected = selected;
+    const now = (row) => row.layer === selected || row.layer === previous;
+    list.show(rows, key, { domain, log, colour, step, selected }, now);
+  }
+
+  function clear() {
+    list.clear();
+    labelKey = '';
+  }
+
+  return { draw, clear };
+}
+
+// The bars' axis: every run's finite values at this step (positive ones on a log axis), to
+// whole decades on a log axis, from 0 on a linear one.
+function compareDomain(rows, log) {
   let lo = Infinity;
   let hi = -Infinity;
   for (const row of rows)
@@ -379,72 +475,52 @@ function drawBars(box, rows, log, colour, state, actions) {
     lo = Math.min(0, lo);
     hi = Math.max(hi, lo + 1e-12);
   }
-  const domain = [lo, hi];
-  const axis = h('div', { class: 'cmp-row cmp-axis', attrs: { 'aria-hidden': 'true' } });
-  drawAxis(axis, domain, log);
-  // The axis goes in first: its empty label cell measures how wide the labels may be.
-  replaceChildren(box, axis);
-  const labels = distinctLabels(
-    rows.map((r) => r.layer),
-    labelFits(axis),
-  );
-  const selected = state.layerIndex === null ? null : state.table.layers[state.layerIndex];
-  box.append(
-    ...rows.map((row, r) => {
-      const n = row.cells.length;
-      const track = h('span', { class: 'bar-track cmp-track' });
-      const lines = [];
-      row.cells.forEach((cell, i) => {
-        const top = `${(i / n) * 100}%`;
-        const height = `${100 / n}%`;
-        const common = {
-          'data-run': cell.run,
-          'data-value': formatExact(cell.value),
-          'data-step': cell.step,
-        };
-        if (cell.kind === KIND.VALUE) {
-          const end = axisFraction(cell.value, domain, log);
-          const start = log ? 0 : axisFraction(0, domain, log);
-          track.appendChild(
-            h('span', {
-              class: 'cmp-bar',
-              attrs: {
-                ...common,
-                style: `left:${pct(Math.min(start, end))};width:${pct(Math.max(0.003, Math.abs(end - start)))};top:${top};height:${height};background:${colour(cell.run)}`,
-              },
-            }),
-          );
-        } else {
-          track.appendChild(
-            h('span', {
-              class: `glyph cmp-glyph ${cell.kind === KIND.NONE ? 'none' : 'nonfinite'}`,
-              text: cell.kind === KIND.NONE ? '∅' : '✕',
-              attrs: { ...common, style: `top:${top};height:${height}` },
-            }),
-          );
-        }
-        const own = cell.step === null || cell.step === undefined || cell.step === step;
-        const other = own ? '' : ` (step ${cell.step})`;
-        lines.push({
-          text: `${cell.run}: ${formatShort(cell.value)}${other}`,
-          swatch: colour(cell.run),
-          hot: track.lastChild,
-        });
-      });
-      const button = h(
-        'button',
-        {
-          class: `cmp-row${row.layer === selected ? ' selected' : ''}`,
-          attrs: { type: 'button', role: 'listitem', 'data-layer': row.layer },
-          on: { click: () => actions.selectLayer(state.table.layers.indexOf(row.layer)) },
-        },
-        h('span', { class: 'bar-label', text: labels[r], title: row.layer }),
-        track,
+  return [lo, hi];
+}
+
+// One row at the step: each run's bar (or ✕/∅ glyph) and its read-out; the row's elements
+// stay, only what differs is written.
+function fillCompareRow(parts, row, { domain, log, colour, step, selected }) {
+  const n = row.cells.length;
+  const children = [];
+  const lines = [];
+  row.cells.forEach((cell, i) => {
+    const top = `${(i / n) * 100}%`;
+    const height = `${100 / n}%`;
+    let mark;
+    if (cell.kind === KIND.VALUE) {
+      const end = axisFraction(cell.value, domain, log);
+      const start = log ? 0 : axisFraction(0, domain, log);
+      mark = parts.bars[i] ||= h('span', { class: 'cmp-bar' });
+      const width = pct(Math.max(0.003, Math.abs(end - start)));
+      setStyle(
+        mark,
+        `left:${pct(Math.min(start, end))};width:${width};top:${top};height:${height};background:${colour(cell.run)}`,
       );
-      button.readout = { layer: row.layer, step, lines };
-      return button;
-    }),
-  );
+    } else {
+      mark = parts.glyphs[i] ||= h('span', { class: 'glyph cmp-glyph' });
+      const none = cell.kind === KIND.NONE;
+      mark.classList.toggle('none', none);
+      mark.classList.toggle('nonfinite', !none);
+      setText(mark, none ? '∅' : '✕');
+      setStyle(mark, `top:${top};height:${height}`);
+    }
+    setAttr(mark, 'data-run', cell.run);
+    setAttr(mark, 'data-value', formatExact(cell.value));
+    if (cell.step === null || cell.step === undefined) mark.removeAttribute('data-step');
+    else setAttr(mark, 'data-step', String(cell.step));
+    children.push(mark);
+    const own = cell.step === null || cell.step === undefined || cell.step === step;
+    const other = own ? '' : ` (step ${cell.step})`;
+    const text = `${cell.run}: ${formatShort(cell.value)}${other}`;
+    lines.push({ text, swatch: colour(cell.run), hot: mark });
+  });
+  if (children.length !== parts.shown.length || children.some((child, i) => child !== parts.shown[i])) {
+    replaceChildren(parts.track, children);
+    parts.shown = children;
+  }
+  parts.element.classList.toggle('selected', row.layer === selected);
+  parts.element.readout = { layer: row.layer, step, lines };
 }
 
 function drawRatios(box, tables, layers, stat, state, actions, builtRatios) {
@@ -472,23 +548,8 @@ function drawRatios(box, tables, layers, stat, state, actions, builtRatios) {
         context.imageSmoothingEnabled = false;
         context.drawImage(image, 0, 0, ratio.cols, ratio.rows, GUTTER, 2, plotW, plotH);
       }
-      context.font = '11px system-ui, sans-serif';
-      context.textAlign = 'right';
-      context.textBaseline = 'middle';
-      context.fillStyle = cssVar('--fg', '#222');
-      if (rowPx >= 9) {
-        const labels = distinctLabels(layers, (t) => context.measureText(t).width <= GUTTER - 10);
-        labels.forEach((label, r) => context.fillText(label, GUTTER - 4, 2 + (r + 0.5) * rowPx));
-      }
-      const cellOf = (event) => {
-        const rect = canvas.getBoundingClientRect();
-        return cellAt(event.clientX - rect.left - GUTTER, event.clientY - rect.top - 2, {
-          width: plotW,
-          height: plotH,
-          rows: ratio.rows,
-          cols: ratio.cols,
-        });
-      };
+      drawRowLabels(context, layers, rowPx);
+      const cellOf = plotCellOf(canvas, { width: plotW, height: plotH, rows: ratio.rows, cols: ratio.cols });
       canvas.addEventListener('mousemove', (event) => {
         const at = cellOf(event);
         if (!at) return;
@@ -570,10 +631,11 @@ function paintRatio(ratio, bound, pixels) {
 }
 
 // The chosen layer's history, one line per run, on a chart that fills the panel's width.
-function drawLines(box, tables, layer, stat, log, step, colour, actions, state) {
+// Returns a function that moves the chart's step cursor.
+function drawLines(box, tables, layer, stat, log, colour, actions, state) {
   if (!layer) {
     replaceChildren(box);
-    return;
+    return () => {};
   }
   const width = Math.max(320, box.clientWidth || 800);
   const pad = { left: 64, right: 12, top: 10, bottom: 22 };
@@ -613,10 +675,11 @@ function drawLines(box, tables, layer, stat, log, step, colour, actions, state) 
     ),
   );
   const readout = h('p', { class: 'compare-readout', attrs: { 'aria-live': 'polite' } });
+  const cursor = svg('line', { y1: pad.top, y2: CHART_H - pad.bottom, class: 'chart-cursor' });
   const chart = svg(
     'svg',
     { width, height: CHART_H, class: 'chart compare-chart', role: 'img' },
-    svg('line', { x1: px(step), x2: px(step), y1: pad.top, y2: CHART_H - pad.bottom, class: 'chart-cursor' }),
+    cursor,
     paths,
     ticks,
     svg('text', { x: pad.left, y: CHART_H - 6, class: 'chart-tick' }, String(s0)),
@@ -644,6 +707,10 @@ function drawLines(box, tables, layer, stat, log, step, colour, actions, state) 
     actions.selectStep(nearestStepIndex(state.table.steps, at(event)));
   });
   replaceChildren(box, chart, readout);
+  return (step) => {
+    setAttr(cursor, 'x1', String(px(step)));
+    setAttr(cursor, 'x2', String(px(step)));
+  };
 }
 
 function pct(fraction) {

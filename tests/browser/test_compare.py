@@ -259,3 +259,71 @@ def test_the_comparison_bars_show_their_last_tick_and_every_label_whole_and_dist
         assert cut == [], (width, cut)
         save_artifact(page.locator(".compare-bars"), f"compare_axis_{width}.png")
     assert watched.errors == []
+
+
+def test_a_step_change_refills_the_comparison_in_place(new_page, tensorboard):
+    """Every run's bar shows the new step in the same row elements, the heatmaps are drawn again on the
+    same canvases and the lines' cursor moves over the same lines."""
+    watched = new_page()
+    page = open_dashboard(watched, tensorboard, "transformer")
+    compare_with(page, "transformer_b")
+    a, b = flow(tensorboard, "transformer"), flow(tensorboard, "transformer_b")
+    shared = [n for n in a["layers"] if n in b["layers"]]
+    rows = page.locator(".compare-bars .cmp-row[data-layer]")
+    expect(rows).to_have_count(len(shared))
+    page.locator(".compare-bars .cmp-row[data-layer='head']").click()
+    expect(page.locator(".compare-chart .compare-line")).to_have_count(2)
+    cursor = page.locator(".compare-chart .chart-cursor")
+    end = float(cursor.get_attribute("x1"))
+    kept = (
+        "() => [...document.querySelectorAll('.compare-heatmap, .compare-bars :is(.cmp-row, .cmp-bar),"
+        " .compare-chart :is(.compare-line, .chart-cursor)')]"
+    )
+    page.evaluate(f"() => {{ window.keptRows = ({kept})(); }}")
+
+    page.locator("#nv-step").focus()
+    page.keyboard.press("Home")
+    step = a["steps"][0]
+    b_step = min(b["steps"], key=lambda s: (abs(s - step), s))
+    expect(page.locator(".compare-panel h3", has_text="one bar per run")).to_contain_text(f"at step {step},")
+    expected = {
+        layer: {
+            "transformer": a["values"][0][a["layers"].index(layer)][0],
+            "transformer_b": b["values"][b["steps"].index(b_step)][b["layers"].index(layer)][0],
+        }
+        for layer in shared
+    }
+    steps = {"transformer": str(step), "transformer_b": str(b_step)}
+    # every row (those out of view too) shows each run's value at the new step, bounded wait
+    page.wait_for_function(
+        """([expected, steps]) => [...document.querySelectorAll('.compare-bars .cmp-row[data-layer]')]
+          .every((row) => [...row.querySelectorAll('.cmp-bar')].length === 2
+            && [...row.querySelectorAll('.cmp-bar')].every((bar) =>
+              bar.dataset.step === steps[bar.dataset.run]
+              && Math.abs(Number(bar.dataset.value) - expected[row.dataset.layer][bar.dataset.run])
+                 <= 1e-6 * Math.abs(expected[row.dataset.layer][bar.dataset.run])))""",
+        arg=[expected, steps],
+        timeout=5_000,
+    )
+    for layer in ("embed", "head"):
+        row = page.locator(f".compare-bars .cmp-row[data-layer='{layer}']")
+        for run, value in expected[layer].items():
+            assert float(row.locator(f".cmp-bar[data-run='{run}']").get_attribute("data-value")) == value
+    # the cursor moved from the last step to the first, the chart's left end
+    page.wait_for_function(
+        "end => Number(document.querySelector('.compare-chart .chart-cursor').getAttribute('x1')) < end",
+        arg=end,
+        timeout=5_000,
+    )
+    assert float(cursor.get_attribute("x1")) == float(
+        page.locator(".compare-chart .compare-line").first.get_attribute("d")[1:].split(",")[0]
+    )
+    # the same canvases (drawn at the new step), rows, bars and lines, refilled in place: none was rebuilt
+    for run, shown in steps.items():
+        caption = page.locator(".compare-figure", has=page.locator(f".compare-heatmap[data-run='{run}']"))
+        expect(caption.locator("figcaption")).to_contain_text(f" · step {shown}")
+    assert page.evaluate(
+        f"() => {{ const now = ({kept})();"
+        " return now.length === window.keptRows.length && now.every((e, i) => e === window.keptRows[i]); }"
+    )
+    assert watched.errors == []
