@@ -20,7 +20,8 @@ all-gathers) and rank zero writes. Under DeepSpeed that hook runs after
 (DeepSpeed accumulates itself): the gradients are read at its accumulation
 boundary only, from this rank's fragments. DeepSpeed clips inside
 ``engine.step`` and releases its gradients there, so no clipped norm is logged.
-``FSDPStrategy`` with ``use_orig_params=False`` is not supported: the callback
+``FSDPStrategy`` with ``use_orig_params=False``, and DeepSpeed in fp16 (its gradients
+are still multiplied by the loss scale in that hook), are not supported: the callback
 warns once per ``fit`` and logs nothing; training goes on.
 """
 
