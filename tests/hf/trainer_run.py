@@ -26,6 +26,7 @@ import transformers  # noqa: E402
 from tb_netviz.hf import NetVizCallback  # noqa: E402
 from tests.hf.trainer_setup import probe_batch, train  # noqa: E402
 from tests.sharded.collectives import CollectiveCounter  # noqa: E402
+from tests.sharded.ranks import leave_ranks  # noqa: E402
 
 STEPS = 3
 LOG_EVERY = 2
@@ -91,7 +92,7 @@ def main(out: str, engine: str) -> None:
     }
     with open(os.path.join(out, f"rank{dist.get_rank()}.json"), "w") as handle:
         json.dump(report, handle)
-    dist.destroy_process_group()
+    leave_ranks()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import torch.distributed as dist  # noqa: E402
 
 from tb_netviz.torch import NetViz  # noqa: E402
 from tests.sharded.models import batches, loss_of, probe_tokens, tiny_transformer  # noqa: E402
+from tests.sharded.ranks import leave_ranks  # noqa: E402
 
 STEPS = 3
 LEARNING_RATE = 0.5
@@ -50,7 +51,7 @@ def main(out: str, stage: int) -> None:
         engine.step()
         viz.log_sample(step)
     viz.close()
-    dist.destroy_process_group()
+    leave_ranks()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from torch.distributed.tensor import Replicate, Shard, distribute_tensor
 from tb_netviz.torch.layers import discover_layers
 from tb_netviz.torch.sharded_stats import ShardedGradientStatistics
 from tb_netviz.torch.shards import dtensor_piece
-from tests.sharded.ranks import init_rank
+from tests.sharded.ranks import init_rank, leave_ranks
 
 
 def gradients() -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,7 +46,7 @@ def main(out: str) -> None:
     if rank == 0:
         with open(os.path.join(out, "placements.json"), "w") as handle:
             json.dump({"values": table.values.tolist(), "global_norm": table.global_norm}, handle)
-    dist.destroy_process_group()
+    leave_ranks()
 
 
 if __name__ == "__main__":

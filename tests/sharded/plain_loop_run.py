@@ -25,7 +25,7 @@ from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 from tb_netviz.torch import NetViz
 from tests.sharded.collectives import CollectiveCounter
 from tests.sharded.models import batches, loss_of, probe_tokens, tiny_transformer
-from tests.sharded.ranks import init_rank
+from tests.sharded.ranks import init_rank, leave_ranks
 
 STEPS = 3
 CLIP = 0.05
@@ -106,7 +106,7 @@ def main(out: str, engine: str, fail: bool, histograms: bool) -> None:
     }
     with open(os.path.join(out, f"rank{rank}.json"), "w") as handle:
         json.dump(report, handle)
-    dist.destroy_process_group()
+    leave_ranks()
 
 
 if __name__ == "__main__":

@@ -72,6 +72,13 @@ def init_rank() -> int:
     return dist.get_rank()
 
 
+def leave_ranks() -> None:
+    """Leave the process group together: a rank that tears gloo down while another still talks
+    to it can abort at exit ("terminate called without an active exception")."""
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def _outputs(logs: list) -> list[str]:
     texts = []
     for log in logs:
