@@ -591,6 +591,32 @@ export function axisFraction(value, [lo, hi], log) {
 }
 
 /**
+ * A fraction of an axis as a CSS percentage, clamped to 0..1.
+ * @example pct(0.5) // '50.000%'
+ */
+export function pct(fraction) {
+  return `${(Math.min(1, Math.max(0, fraction)) * 100).toFixed(3)}%`;
+}
+
+/**
+ * Where one lane (of `lanes`, one per series or run) of a bar row is drawn: `top` and `height`
+ * of its band, and for a value the bar's `left` and `width`, from zero (the axis start on a
+ * log axis) to `value`, never thinner than 0.3 % so a tiny value still shows.
+ * @example barLane(5, [0, 10], false, 1, 2)
+ * // {top: '50%', height: '50%', left: '0.000%', width: '50.000%'}
+ */
+export function barLane(value, domain, log, lane, lanes) {
+  const start = log ? 0 : axisFraction(0, domain, log);
+  const end = axisFraction(value, domain, log);
+  return {
+    top: `${(lane / lanes) * 100}%`,
+    height: `${100 / lanes}%`,
+    left: pct(Math.min(start, end)),
+    width: pct(Math.max(0.003, Math.abs(end - start))),
+  };
+}
+
+/**
  * Tick values for an axis: decades on a log axis, round numbers otherwise.
  * @example axisTicks([1e-3, 1], true) // [0.001, 0.01, 0.1, 1]
  */

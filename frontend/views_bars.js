@@ -14,9 +14,11 @@ import {
   axisFraction,
   axisTicks,
   barDomain,
+  barLane,
   barModel,
   formatExact,
   formatShort,
+  pct,
   runThresholds,
   statLabel,
   usesLog,
@@ -226,15 +228,10 @@ function fillRow(parts, row, model, domain, log, state) {
   const readout = [];
   const lines = [];
   row.cells.forEach((cell, n) => {
-    const top = `${(n / lanes) * 100}%`;
-    const height = `${100 / lanes}%`;
+    const { top, height, left, width } = barLane(cell.value, domain, log, n, lanes);
     if (cell.kind === KIND.VALUE) {
-      const start = log ? 0 : axisFraction(0, domain, log);
-      const end = axisFraction(cell.value, domain, log);
-      const left = Math.min(start, end);
       const bar = (parts.bars[n] ||= h('span', { class: `bar series-${n}` }));
-      const width = pct(Math.max(0.003, Math.abs(end - start)));
-      setStyle(bar, `left:${pct(left)};width:${width};top:${top};height:${height}`);
+      setStyle(bar, `left:${left};width:${width};top:${top};height:${height}`);
       children.push(bar);
     } else {
       const glyph = (parts.glyphs[n] ||= h('span'));
@@ -275,8 +272,4 @@ export function labelFits(axis) {
   const style = probe ? getComputedStyle(probe) : null;
   context.font = style ? `${style.fontSize} ${style.fontFamily}` : '12px monospace';
   return (text) => context.measureText(text).width <= width - 2;
-}
-
-function pct(fraction) {
-  return `${(Math.min(1, Math.max(0, fraction)) * 100).toFixed(3)}%`;
 }

@@ -12,8 +12,7 @@ import { colourDomain, mergeDomains } from './range.js';
 import { heatmapCache, heatmapKey, lruCache, objectId } from './render_cache.js';
 import {
   KIND,
-  axisFraction,
-  axisTicks,
+  barLane,
   buildHeatmap,
   cellAt,
   formatExact,
@@ -485,18 +484,11 @@ function fillCompareRow(parts, row, { domain, log, colour, step, selected }) {
   const children = [];
   const lines = [];
   row.cells.forEach((cell, i) => {
-    const top = `${(i / n) * 100}%`;
-    const height = `${100 / n}%`;
+    const { top, height, left, width } = barLane(cell.value, domain, log, i, n);
     let mark;
     if (cell.kind === KIND.VALUE) {
-      const end = axisFraction(cell.value, domain, log);
-      const start = log ? 0 : axisFraction(0, domain, log);
       mark = parts.bars[i] ||= h('span', { class: 'cmp-bar' });
-      const width = pct(Math.max(0.003, Math.abs(end - start)));
-      setStyle(
-        mark,
-        `left:${pct(Math.min(start, end))};width:${width};top:${top};height:${height};background:${colour(cell.run)}`,
-      );
+      setStyle(mark, `left:${left};width:${width};top:${top};height:${height};background:${colour(cell.run)}`);
     } else {
       mark = parts.glyphs[i] ||= h('span', { class: 'glyph cmp-glyph' });
       const none = cell.kind === KIND.NONE;
@@ -711,8 +703,4 @@ function drawLines(box, tables, layer, stat, log, colour, actions, state) {
     setAttr(cursor, 'x1', String(px(step)));
     setAttr(cursor, 'x2', String(px(step)));
   };
-}
-
-function pct(fraction) {
-  return `${(Math.min(1, Math.max(0, fraction)) * 100).toFixed(3)}%`;
 }

@@ -10,6 +10,7 @@ import {
   attentionMatrix,
   axisFraction,
   axisTicks,
+  barLane,
   barDomain,
   barModel,
   buildHeatmap,
@@ -554,4 +555,25 @@ test('seriesInZoom keeps the steps, values and kinds inside the zoom; no zoom, t
   const series = { steps: [0, 10, 20, 30], values: [1, null, 3, 4], kinds: [0, 1, 0, 0] };
   assert.deepEqual(seriesInZoom(series, { from: 5, to: 20 }), { steps: [10, 20], values: [null, 3], kinds: [1, 0] });
   assert.equal(seriesInZoom(series, null), series);
+});
+
+test('barLane places a lane of a bar row: its band, and the bar from zero to the value', () => {
+  assert.deepEqual(barLane(5, [0, 10], false, 1, 2), {
+    top: '50%',
+    height: '50%',
+    left: '0.000%',
+    width: '50.000%',
+  });
+  // a negative value on a linear axis through zero: the bar runs left of zero
+  assert.deepEqual(barLane(-5, [-10, 10], false, 0, 1), {
+    top: '0%',
+    height: '100%',
+    left: '25.000%',
+    width: '25.000%',
+  });
+  // a log axis starts at its left end; a tiny value keeps a visible sliver
+  const lane = barLane(1e-9, [1e-6, 1], true, 0, 3);
+  assert.equal(lane.left, '0.000%');
+  assert.equal(lane.width, '0.300%');
+  assert.equal(lane.height, `${100 / 3}%`);
 });
