@@ -139,23 +139,16 @@ class NetVizCallback(pl.Callback):
         if strategy is None:
             return None
         sharding = sharding_of(pl_module, wrapper=trainer.strategy.model)
-        if _deepspeed(trainer) and (
-            deepspeed_config_fp16(trainer.strategy.config) or (sharding is not None and sharding.loss_scaled)
-        ):
-            if trainer.is_global_zero:
-                warn_from_caller(
-                    f"tb-netviz: {strategy}: {DEEPSPEED_FP16_REASON}; nothing is logged in this fit "
-                    "(training is not affected)",
-                    NetVizWriteWarning,
-                )
-            return False
-        if sharding is None or sharding.per_layer:
+        loss_scaled = sharding is not None and sharding.loss_scaled
+        if _deepspeed(trainer) and (loss_scaled or deepspeed_config_fp16(trainer.strategy.config)):
+            reason = DEEPSPEED_FP16_REASON
+        elif sharding is None or sharding.per_layer:
             return sharding
-        # The root's flat buffer lives on the wrapper, outside the LightningModule.
-        reason = (
-            "use_orig_params=False keeps the parameters as flat buffers; per-layer statistics "
-            "need use_orig_params=True (Lightning's default)"
-        )
+        else:  # the root's flat buffer lives on the wrapper, outside the LightningModule
+            reason = (
+                "use_orig_params=False keeps the parameters as flat buffers; per-layer statistics "
+                "need use_orig_params=True (Lightning's default)"
+            )
         if trainer.is_global_zero:
             warn_from_caller(
                 f"tb-netviz: {strategy}: {reason}; nothing is logged in this fit (training is not affected)",
